@@ -1,0 +1,264 @@
+/**
+ * Acquire a WebGPU adapter and device with the limits and features the kernels can use.
+ *
+ * @module
+ */
+
+import { DeviceLostError, GpuError, GpuValidationError, NoAdapterError } from "./errors.ts";
+
+/** Limits raised to what the adapter offers; the rest keep WebGPU's defaults. */
+const RAISED_LIMITS: readonly string[] = [
+  "maxBindGroups",
+  "maxStorageBuffersPerShaderStage",
+  "maxUniformBuffersPerShaderStage",
+  "maxUniformBufferBindingSize",
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+];
+
+/** Optional features requested when they exist. `subgroups` is also tried when not listed. */
+const OPTIONAL_FEATURES: readonly string[] = ["shader-f16", "timestamp-query", "subgroups"];
+
+/** Options of {@linkcode requestGpu}. */
+export interface RequestGpuOptions {
+  /** The WebGPU entry point; defaults to `navigator.gpu` (inject a fake to test failures). */
+  gpu?: GPU | null;
+  /** Adapter preference; defaults to `"high-performance"`. */
+  powerPreference?: GPUPowerPreference;
+  /** Request subgroups even when the adapter does not list them (default true; Deno accepts it). */
+  trySubgroups?: boolean;
+  /** Called for every uncaptured GPU error and for a device loss (default: none; see `failure`). */
+  onError?: (error: GpuError) => void;
+}
+
+/** Adapter identity as reported by `adapter.info`. */
+export interface AdapterDescription {
+  /** Vendor string or PCI id. */
+  vendor: string;
+  /** Architecture name, often empty. */
+  architecture: string;
+  /** Device string or PCI id. */
+  device: string;
+  /** Human-readable description, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
+  description: string;
+  /** Whether this is a software (fallback) adapter such as lavapipe. */
+  isFallbackAdapter: boolean;
+  /** Smallest subgroup size the adapter reports, 0 if unknown. */
+  subgroupMinSize: number;
+  /** Largest subgroup size the adapter reports, 0 if unknown. */
+  subgroupMaxSize: number;
+}
+
+/** An acquired WebGPU device with what was obtained and a record of asynchronous failures. */
+export interface GpuContext {
+  /** The adapter the device came from. */
+  readonly adapter: GPUAdapter;
+  /** The device every kernel of this project runs on. */
+  readonly device: GPUDevice;
+  /** Adapter identity. */
+  readonly adapterInfo: AdapterDescription;
+  /** Features enabled on the device. */
+  readonly features: ReadonlySet<string>;
+  /** Whether subgroup operations may be used in WGSL (without `enable subgroups;` under Deno). */
+  readonly subgroups: boolean;
+  /** Whether `shader-f16` is enabled. */
+  readonly shaderF16: boolean;
+  /** Whether `timestamp-query` is enabled. */
+  readonly timestampQuery: boolean;
+  /** Device limits obtained (numbers only). */
+  readonly limits: Readonly<Record<string, number>>;
+  /** The first uncaptured error or device loss seen so far, if any. */
+  readonly failure: GpuError | undefined;
+  /** Throws the first recorded uncaptured error or device loss, if any. */
+  throwIfFailed(): void;
+  /** Destroys the device (a deliberate loss is not recorded as a failure). */
+  destroy(): void;
+}
+
+/**
+ * Mesa's Vulkan drivers print a warning when `XDG_RUNTIME_DIR` is unset or not a private
+ * folder; give the process a private temporary one before the first adapter request.
+ */
+function ensureRuntimeDir(): void {
+  if (typeof Deno === "undefined" || Deno.build.os !== "linux") return;
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = Deno.makeTempDirSync({ prefix: "vmunet-xdg-" });
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // Without env/write permission the warning stays; it is harmless.
+  }
+}
+
+function describeAdapter(adapter: GPUAdapter): AdapterDescription {
+  // deno-lint-ignore no-explicit-any
+  const info = (adapter.info ?? {}) as any;
+  // deno-lint-ignore no-explicit-any
+  const fallback = info.isFallbackAdapter ?? (adapter as any).isFallbackAdapter ?? false;
+  return {
+    vendor: String(info.vendor ?? ""),
+    architecture: String(info.architecture ?? ""),
+    device: String(info.device ?? ""),
+    description: String(info.description ?? ""),
+    isFallbackAdapter: Boolean(fallback),
+    subgroupMinSize: Number(info.subgroupMinSize ?? 0),
+    subgroupMaxSize: Number(info.subgroupMaxSize ?? 0),
+  };
+}
+
+function limitsOf(source: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key in source) {
+    const value = (source as unknown as Record<string, unknown>)[key];
+    if (typeof value === "number") out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * Acquires a high-performance WebGPU adapter and a device with raised limits and optional
+ * features, and records uncaptured errors and device loss as typed errors.
+ *
+ * @param options Injection point and preferences.
+ * @returns The device with what was obtained.
+ * @throws {NoAdapterError} when WebGPU or an adapter is missing, with instructions.
+ *
+ * On Linux, when `XDG_RUNTIME_DIR` is unset it is pointed at a private temporary folder
+ * (Mesa warns otherwise).
+ *
+ * @example
+ * ```ts
+ * import { requestGpu } from "@vmunet/tensor";
+ * const gpu = await requestGpu();
+ * console.log(gpu.adapterInfo.description, gpu.limits.maxStorageBufferBindingSize);
+ * gpu.destroy();
+ * ```
+ */
+export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuContext> {
+  ensureRuntimeDir();
+  const gpu = options.gpu !== undefined
+    ? options.gpu
+    : (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) throw new NoAdapterError("This runtime has no `navigator.gpu` (WebGPU).");
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+  });
+  if (!adapter) throw new NoAdapterError("`navigator.gpu.requestAdapter()` returned null.");
+
+  const adapterLimits = limitsOf(adapter.limits);
+  const requiredLimits: Record<string, number> = {};
+  for (const key of RAISED_LIMITS) {
+    if (adapterLimits[key] !== undefined) requiredLimits[key] = adapterLimits[key];
+  }
+  const listed = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const attempts: string[][] = [];
+  if (options.trySubgroups !== false && !listed.includes("subgroups")) {
+    attempts.push([...listed, "subgroups"]);
+  }
+  attempts.push(listed);
+
+  let device: GPUDevice | undefined;
+  let lastError: unknown;
+  for (const features of attempts) {
+    try {
+      device = await adapter.requestDevice({
+        requiredFeatures: features as GPUFeatureName[],
+        requiredLimits,
+      });
+      break;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  if (!device) {
+    throw new GpuError(`requestDevice failed: ${String(lastError)}`, { cause: lastError });
+  }
+  return wrapDevice(adapter, device, options.onError);
+}
+
+function wrapDevice(
+  adapter: GPUAdapter,
+  device: GPUDevice,
+  onError?: (error: GpuError) => void,
+): GpuContext {
+  let failure: GpuError | undefined;
+  let destroyed = false;
+  const record = (error: GpuError) => {
+    failure ??= error;
+    onError?.(error);
+  };
+  device.addEventListener("uncapturederror", (event) => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    const kind = error instanceof GPUOutOfMemoryError
+      ? "out-of-memory"
+      : error instanceof GPUValidationError
+      ? "validation"
+      : "internal";
+    record(new GpuValidationError(kind, error.message));
+  });
+  device.lost.then((info) => {
+    if (destroyed && info.reason === "destroyed") return;
+    record(new DeviceLostError(info.reason, info.message));
+  });
+  const features = new Set<string>(device.features as unknown as Iterable<string>);
+  return {
+    adapter,
+    device,
+    adapterInfo: describeAdapter(adapter),
+    features,
+    subgroups: features.has("subgroups"),
+    shaderF16: features.has("shader-f16"),
+    timestampQuery: features.has("timestamp-query"),
+    limits: limitsOf(device.limits),
+    get failure() {
+      return failure;
+    },
+    throwIfFailed() {
+      if (failure) throw failure;
+    },
+    destroy() {
+      destroyed = true;
+      device.destroy();
+    },
+  };
+}
+
+/**
+ * Runs `body` inside validation and out-of-memory error scopes and throws a
+ * {@linkcode GpuValidationError} naming `where` if WebGPU reported one.
+ *
+ * @param device The device.
+ * @param where What the body does (quoted in the error).
+ * @param body Work that creates pipelines, buffers or submits commands.
+ * @returns What `body` returned.
+ */
+export async function withErrorScope<T>(
+  device: GPUDevice,
+  where: string,
+  body: () => T | Promise<T>,
+): Promise<T> {
+  device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
+  let result: T | undefined;
+  let bodyError: unknown;
+  let failed = false;
+  try {
+    result = await body();
+  } catch (error) {
+    bodyError = error;
+    failed = true;
+  }
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  if (validation) throw new GpuValidationError("validation", validation.message, where);
+  if (oom) throw new GpuValidationError("out-of-memory", oom.message, where);
+  if (failed) throw bodyError;
+  return result as T;
+}

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { ADAPTER_HELP, NoAdapterError, requestGpu, runSelfTest, withErrorScope } from "./mod.ts";
+import { GpuValidationError } from "./errors.ts";
+
+Deno.test("requestGpu() reports a missing adapter with install instructions", async () => {
+  const fakeGpu = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;
+  const error = await requestGpu({ gpu: fakeGpu }).then(() => undefined, (e) => e);
+  assert.ok(error instanceof NoAdapterError, String(error));
+  assert(error.message.includes("returned null"), error.message);
+  assert(error.message.includes("mesa-vulkan-drivers"), error.message);
+  assert(error.message.includes(ADAPTER_HELP));
+});
+
+Deno.test("requestGpu() reports a runtime without navigator.gpu", async () => {
+  await assert.rejects(
+    requestGpu({ gpu: null }),
+    (e: unknown) => e instanceof NoAdapterError && e.message.includes("no `navigator.gpu`"),
+  );
+});
+
+Deno.test("requestGpu() raises limits to the adapter's and runs the self-test", async () => {
+  const gpu = await requestGpu();
+  try {
+    const adapterMax = gpu.adapter.limits.maxStorageBufferBindingSize;
+    assert.equal(gpu.limits.maxStorageBufferBindingSize, adapterMax);
+    assert.equal(
+      gpu.limits.maxComputeInvocationsPerWorkgroup,
+      gpu.adapter.limits.maxComputeInvocationsPerWorkgroup,
+    );
+    const result = await runSelfTest(gpu.device, { size: 48, subgroups: gpu.subgroups });
+    assert(result.ok, JSON.stringify(result));
+    assert(result.maxAbsError <= 1e-5 * 48, `matmul error ${result.maxAbsError}`);
+    assert.equal(result.size, 48);
+    if (gpu.subgroups) assert.equal(result.subgroupsOk, true);
+    assert.equal(gpu.failure, undefined);
+  } finally {
+    gpu.destroy();
+  }
+});
+
+Deno.test("withErrorScope() turns a WebGPU validation error into a typed error", async () => {
+  const gpu = await requestGpu();
+  try {
+    const error = await withErrorScope(gpu.device, "bad buffer", () => {
+      // MAP_READ may only be combined with COPY_DST: a validation error.
+      gpu.device.createBuffer({
+        size: 16,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE,
+      });
+    }).then(() => undefined, (e) => e);
+    assert.ok(error instanceof GpuValidationError, String(error));
+    assert.equal(error.kind, "validation");
+    assert(error.message.includes("bad buffer"), error.message);
+  } finally {
+    gpu.destroy();
+  }
+});
+
+Deno.test("an uncaptured validation error is recorded as the context's failure", async () => {
+  const seen: Error[] = [];
+  const gpu = await requestGpu({ onError: (e) => seen.push(e) });
+  try {
+    gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+    await gpu.device.queue.onSubmittedWorkDone();
+    // Uncaptured errors are delivered asynchronously.
+    for (let i = 0; i < 50 && !gpu.failure; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(gpu.failure instanceof GpuValidationError, String(gpu.failure));
+    assert.equal(seen.length, 1);
+    let thrown: unknown;
+    try {
+      gpu.throwIfFailed();
+    } catch (e) {
+      thrown = e;
+    }
+    assert.ok(thrown instanceof GpuValidationError, String(thrown));
+  } finally {
+    gpu.destroy();
+  }
+});

@@ -1,0 +1,30 @@
+/**
+ * The fixture-runner contract: each kind of golden fixture has a runner that recognises its
+ * files by name and checks them against this project's implementation.
+ *
+ * @module
+ */
+
+import type { Comparison } from "./tolerance.ts";
+
+/** What one fixture produced. */
+export interface FixtureReport {
+  /** The fixture's file name. */
+  fixture: string;
+  /** The runner's kind. */
+  kind: string;
+  /** Every comparison made. */
+  comparisons: Comparison[];
+  /** Whether all comparisons held. */
+  ok: boolean;
+}
+
+/** A runner for one kind of fixture. */
+export interface GoldenRunner {
+  /** Short name: `scan`, `metrics`, `vmunet`. */
+  kind: string;
+  /** Whether `fileName` (no folder) is a fixture this runner checks. */
+  matches(fileName: string): boolean;
+  /** Checks the fixture at `path` (other files it needs are found beside it). */
+  run(path: string): Promise<FixtureReport>;
+}

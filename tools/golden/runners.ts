@@ -1,0 +1,10 @@
+/**
+ * Every registered fixture runner. Add a runner here when its package lands.
+ *
+ * @module
+ */
+
+import type { GoldenRunner } from "./runner.ts";
+
+/** The runners `deno task golden` dispatches to, by file name. */
+export const RUNNERS: GoldenRunner[] = [];
