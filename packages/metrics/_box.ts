@@ -98,7 +98,9 @@ function labelError(
 
 /**
  * One pass over both label volumes: per-class counts, intersections and bounding boxes,
- * validating that every label is an integer in `0..classes-1`.
+ * validating that every label is an integer in `0..classes-1` (or, with
+ * `ignoreOutOfRange`, any integer, those outside the range being left out as the official
+ * loop over classes 1..classes-1 leaves them out).
  */
 export function labelStats(
   pred: ArrayLike<number>,
@@ -106,6 +108,7 @@ export function labelStats(
   grid: Grid,
   classes: number,
   names: readonly [string, string],
+  ignoreOutOfRange = false,
 ): LabelStats {
   const { nz, ny, nx } = grid;
   const predCount = new Float64Array(classes);
@@ -132,32 +135,42 @@ export function labelStats(
         const p = pred[i];
         const g = gt[i];
         if (p !== 0) {
-          if ((p >>> 0) !== p || p >= classes) throw labelError(names[0], i, p, classes);
-          predCount[p]++;
-          const o = p * 6;
-          if (x < pb[o + 4]) pb[o + 4] = x;
-          if (x >= pb[o + 5]) pb[o + 5] = x + 1;
-          if (pRow[p] !== row) {
-            pRow[p] = row;
-            if (y < pb[o + 2]) pb[o + 2] = y;
-            if (y >= pb[o + 3]) pb[o + 3] = y + 1;
-            if (z < pb[o]) pb[o] = z;
-            if (z >= pb[o + 1]) pb[o + 1] = z + 1;
+          if ((p >>> 0) !== p || p >= classes) {
+            if (!(ignoreOutOfRange && Number.isInteger(p))) {
+              throw labelError(names[0], i, p, classes);
+            }
+          } else {
+            predCount[p]++;
+            const o = p * 6;
+            if (x < pb[o + 4]) pb[o + 4] = x;
+            if (x >= pb[o + 5]) pb[o + 5] = x + 1;
+            if (pRow[p] !== row) {
+              pRow[p] = row;
+              if (y < pb[o + 2]) pb[o + 2] = y;
+              if (y >= pb[o + 3]) pb[o + 3] = y + 1;
+              if (z < pb[o]) pb[o] = z;
+              if (z >= pb[o + 1]) pb[o + 1] = z + 1;
+            }
+            if (p === g) intersection[p]++;
           }
-          if (p === g) intersection[p]++;
         }
         if (g !== 0) {
-          if ((g >>> 0) !== g || g >= classes) throw labelError(names[1], i, g, classes);
-          gtCount[g]++;
-          const o = g * 6;
-          if (x < gb[o + 4]) gb[o + 4] = x;
-          if (x >= gb[o + 5]) gb[o + 5] = x + 1;
-          if (gRow[g] !== row) {
-            gRow[g] = row;
-            if (y < gb[o + 2]) gb[o + 2] = y;
-            if (y >= gb[o + 3]) gb[o + 3] = y + 1;
-            if (z < gb[o]) gb[o] = z;
-            if (z >= gb[o + 1]) gb[o + 1] = z + 1;
+          if ((g >>> 0) !== g || g >= classes) {
+            if (!(ignoreOutOfRange && Number.isInteger(g))) {
+              throw labelError(names[1], i, g, classes);
+            }
+          } else {
+            gtCount[g]++;
+            const o = g * 6;
+            if (x < gb[o + 4]) gb[o + 4] = x;
+            if (x >= gb[o + 5]) gb[o + 5] = x + 1;
+            if (gRow[g] !== row) {
+              gRow[g] = row;
+              if (y < gb[o + 2]) gb[o + 2] = y;
+              if (y >= gb[o + 3]) gb[o + 3] = y + 1;
+              if (z < gb[o]) gb[o] = z;
+              if (z >= gb[o + 1]) gb[o + 1] = z + 1;
+            }
           }
         }
       }

@@ -11,7 +11,7 @@
 
 import { cropMask, labelStats, maskBox, unionBox } from "./_box.ts";
 import { metricsFromDistances, pairInBox } from "./_surface.ts";
-import { InvalidOptionError, InvalidValueError } from "./errors.ts";
+import { InvalidLabelError, InvalidOptionError, InvalidValueError } from "./errors.ts";
 import type { SurfaceOptions } from "./surface.ts";
 import { type Grid, resolveGrid, type Volume } from "./volume.ts";
 
@@ -48,6 +48,12 @@ export interface ClassMetrics extends CaseMetrics {
 export interface PerClassOptions extends SurfaceOptions {
   /** Number of classes including background 0; labels must be integers in `0..classes-1`. */
   classes: number;
+  /**
+   * What to do with integer labels outside `0..classes-1`: `"error"` (default) raises
+   * {@linkcode InvalidLabelError}; `"ignore"` leaves them out of every class, as the official
+   * loop over classes 1..classes-1 does. Non-integer labels always raise.
+   */
+  outOfRangeLabels?: "error" | "ignore";
 }
 
 function emptyCaseMetrics(predVoxels: number, gtVoxels: number): CaseMetrics {
@@ -102,7 +108,8 @@ function computed(
  * @param options Class count and voxel spacing (default: voxel units, as the official code).
  * @returns One entry per class 1..classes-1, in order.
  * @throws {ShapeMismatchError} when the shapes differ.
- * @throws {InvalidLabelError} for a label that is not an integer in `0..classes-1`.
+ * @throws {InvalidLabelError} for a label that is not an integer in `0..classes-1` (see
+ *   {@linkcode PerClassOptions.outOfRangeLabels}).
  * @throws {InvalidOptionError} for a bad class count or spacing.
  * @example
  * ```ts
@@ -125,7 +132,14 @@ export function perClassMetrics(
     );
   }
   const grid = resolveGrid(pred, gt, options.spacing, ["prediction", "ground truth"]);
-  const stats = labelStats(pred.data, gt.data, grid, classes, ["prediction", "ground truth"]);
+  const stats = labelStats(
+    pred.data,
+    gt.data,
+    grid,
+    classes,
+    ["prediction", "ground truth"],
+    options.outOfRangeLabels === "ignore",
+  );
   const out: ClassMetrics[] = [];
   for (let c = 1; c < classes; c++) {
     const predVoxels = stats.predCount[c];

@@ -155,6 +155,40 @@ Deno.test("perClassMetrics rejects non-integer, negative and out-of-range labels
   );
 });
 
+Deno.test("perClassMetrics can ignore out-of-range integer labels as the official loop does", () => {
+  const shape = [1, 2, 4];
+  const pred = new Int32Array([1, 1, 5, 0, 2, -3, 2, 0]);
+  const gt = new Int32Array([1, 7, 0, 0, 2, 2, 2, 9]);
+  const ignored = perClassMetrics({ data: pred, shape }, { data: gt, shape }, {
+    classes: 3,
+    outOfRangeLabels: "ignore",
+  });
+  // Same as with those voxels set to background.
+  const clean = perClassMetrics(
+    { data: pred.map((v) => (v >= 0 && v < 3 ? v : 0)), shape },
+    { data: gt.map((v) => (v >= 0 && v < 3 ? v : 0)), shape },
+    { classes: 3 },
+  );
+  assert.deepEqual(ignored, clean);
+  assert.equal(ignored[0].dice, 2 / 3);
+  assert.throws(
+    () => perClassMetrics({ data: pred, shape }, { data: gt, shape }, { classes: 3 }),
+    (e: Error) =>
+      e instanceof InvalidLabelError && /ground truth has label 7 at flat index 1/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      perClassMetrics({ data: new Float32Array([0, 2.5, 0, 0, 0, 0, 0, 0]), shape }, {
+        data: gt,
+        shape,
+      }, {
+        classes: 3,
+        outOfRangeLabels: "ignore",
+      }),
+    (e: Error) => e instanceof InvalidLabelError && /label 2.5 at flat index 1/.test(e.message),
+  );
+});
+
 Deno.test("perClassMetrics rejects shape mismatches and bad class counts", () => {
   const a = { data: new Int32Array(6), shape: [1, 2, 3] };
   assert.throws(

@@ -7,7 +7,7 @@
  *   axis) through `BinaryConfusion` at the file's `threshold`; counts must be exact, the
  *   ratios within 1e-9.
  * - `volume-per-class`: `pred` and `gt` label volumes, `classes`, `spacing` (used only when
- *   `spacing_given` is `True`), `expected_dc` and `expected_hd95` for classes 1..classes-1;
+ *   `spacing_given` is `True`, or when that flag is absent), `expected_dc` and `expected_hd95` for classes 1..classes-1;
  *   Dice within 1e-9, HD95 within 1e-4. An expectation stored as F32 cannot hold more than
  *   float32 precision, so its bound is at least half a float32 ulp of the stored value.
  *
@@ -106,9 +106,12 @@ function checkVolumePerClass(file: SafetensorsFile): Comparison[] {
   }
   const pred = file.get("pred");
   const gt = file.get("gt");
-  const spacing = metaBoolean(file, "spacing_given")
-    ? Array.from(file.float64("spacing"))
-    : undefined;
+  // `spacing_given = False` means voxel units (the spacing tensor is then a placeholder);
+  // without the flag, a spacing tensor is used when present.
+  const given = file.metadata["spacing_given"] !== undefined
+    ? metaBoolean(file, "spacing_given")
+    : file.has("spacing");
+  const spacing = given ? Array.from(file.float64("spacing")) : undefined;
   const expectedDc = file.float64("expected_dc");
   const expectedHd = file.float64("expected_hd95");
   for (
@@ -124,7 +127,8 @@ function checkVolumePerClass(file: SafetensorsFile): Comparison[] {
   const got = perClassMetrics(
     { data: file.int32("pred"), shape: pred.shape },
     { data: file.int32("gt"), shape: gt.shape },
-    { classes, spacing },
+    // Labels beyond the class count are left out, as the official loop over classes does.
+    { classes, spacing, outOfRangeLabels: "ignore" },
   );
   const out: Comparison[] = [];
   for (const m of got) {
