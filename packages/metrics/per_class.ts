@@ -11,7 +11,7 @@
 
 import { cropMask, labelStats, maskBox, unionBox } from "./_box.ts";
 import { metricsFromDistances, pairInBox } from "./_surface.ts";
-import { InvalidLabelError, InvalidOptionError, InvalidValueError } from "./errors.ts";
+import { InvalidOptionError, InvalidValueError } from "./errors.ts";
 import type { SurfaceOptions } from "./surface.ts";
 import { type Grid, resolveGrid, type Volume } from "./volume.ts";
 
@@ -50,7 +50,7 @@ export interface PerClassOptions extends SurfaceOptions {
   classes: number;
   /**
    * What to do with integer labels outside `0..classes-1`: `"error"` (default) raises
-   * {@linkcode InvalidLabelError}; `"ignore"` leaves them out of every class, as the official
+   * `InvalidLabelError`; `"ignore"` leaves them out of every class, as the official
    * loop over classes 1..classes-1 does. Non-integer labels always raise.
    */
   outOfRangeLabels?: "error" | "ignore";
