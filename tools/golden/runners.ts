@@ -5,6 +5,7 @@
  */
 
 import type { GoldenRunner } from "./runner.ts";
+import { metricsRunner } from "./metrics.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
-export const RUNNERS: GoldenRunner[] = [];
+export const RUNNERS: GoldenRunner[] = [metricsRunner];
