@@ -304,7 +304,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (h < Ho && w < Wo) {
     let g0 = ((b * Ho + h) * Wo + w) * Co;
     let wi = (c * k + row % k) * k + col % k;
-    for (var o = 0u; o < Co; o++) { s += gy[g0 + o] * w_[o * Ci * k * k + wi]; }
+    for (var o = 0u; o < Co; o++) { s += gy[g0 + o] * w_(o * Ci * k * k + wi); }
   }
   dx[i] = s;
 }

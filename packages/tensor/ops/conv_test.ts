@@ -37,9 +37,17 @@ Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward
 });
 
 Deno.test("patchifyConv() matches the float64 reference, cropping like PyTorch", async () => {
-  for (const [shape, cout, k] of [[[2, 3, 8, 8], 5, 4], [[1, 2, 7, 5], 3, 2]] as [number[], number, number][]) {
+  for (
+    const [shape, cout, k] of [[[2, 3, 8, 8], 5, 4], [[1, 2, 7, 5], 3, 2]] as [
+      number[],
+      number,
+      number,
+    ][]
+  ) {
     const ci = shape[1];
-    const xs = normals(prod(shape), 20), ws = normals(cout * ci * k * k, 21), bs = normals(cout, 22);
+    const xs = normals(prod(shape), 20),
+      ws = normals(cout * ci * k * k, 21),
+      bs = normals(cout, 22);
     const outShape = [shape[0], Math.floor(shape[2] / k), Math.floor(shape[3] / k), cout];
     const gs = normals(prod(outShape), 23);
     await engine.scope(async () => {
@@ -51,7 +59,13 @@ Deno.test("patchifyConv() matches the float64 reference, cropping like PyTorch",
       y.backward(engine.tensor(gs, outShape));
       const g = patchifyConvBackwardRef(xs, shape, ws, cout, k, gs);
       const tag = `x [${shape}] k ${k}`;
-      assertClose(`${tag} y`, await y.read(), patchifyConvRef(xs, shape, ws, bs, cout, k), 1e-5, 1e-5);
+      assertClose(
+        `${tag} y`,
+        await y.read(),
+        patchifyConvRef(xs, shape, ws, bs, cout, k),
+        1e-5,
+        1e-5,
+      );
       assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
       assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
       assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
@@ -89,20 +103,29 @@ Deno.test("conv ops reject mismatched weights naming the op and the shapes", () 
     const b = engine.tensor(new Float32Array(4), [4]);
     assert.throws(
       () => depthwiseConv3x3(x, w, b),
-      (e: unknown) => e instanceof ShapeError && /depthwiseConv3x3: weight must have shape \[3, 1, 3, 3\], got \[4, 1, 3, 3\]/.test(String(e)),
+      (e: unknown) =>
+        e instanceof ShapeError &&
+        /depthwiseConv3x3: weight must have shape \[3, 1, 3, 3\], got \[4, 1, 3, 3\]/.test(
+          String(e),
+        ),
     );
     const pw = engine.tensor(new Float32Array(4 * 2 * 2 * 2), [4, 2, 2, 2]);
     assert.throws(
       () => patchifyConv(x, pw, b),
-      (e: unknown) => e instanceof ShapeError && /patchifyConv: weight \[4, 2, 2, 2\]/.test(String(e)),
+      (e: unknown) =>
+        e instanceof ShapeError && /patchifyConv: weight \[4, 2, 2, 2\]/.test(String(e)),
     );
     const cw = engine.tensor(new Float32Array(8), [2, 4, 1, 1]);
     assert.throws(
       () => conv1x1(x, cw, engine.tensor([0, 0], [2])),
-      (e: unknown) => e instanceof ShapeError && /conv1x1: weight must have shape \[2, 3, 1, 1\]/.test(String(e)),
+      (e: unknown) =>
+        e instanceof ShapeError && /conv1x1: weight must have shape \[2, 3, 1, 1\]/.test(String(e)),
     );
     const flat = engine.tensor(new Float32Array(3), [3]);
-    assert.throws(() => conv1x1(flat, cw, b), (e: unknown) => e instanceof ShapeError && /rank 4/.test(String(e)));
+    assert.throws(
+      () => conv1x1(flat, cw, b),
+      (e: unknown) => e instanceof ShapeError && /rank 4/.test(String(e)),
+    );
   });
 });
 
