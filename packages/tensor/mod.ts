@@ -48,3 +48,4 @@ export * from "./custom_op.ts";
 export * from "./ops/elementwise.ts";
 export * from "./ops/reduce.ts";
 export * from "./ops/layout.ts";
+export * from "./ops/softmax.ts";
