@@ -49,3 +49,5 @@ export * from "./ops/elementwise.ts";
 export * from "./ops/reduce.ts";
 export * from "./ops/layout.ts";
 export * from "./ops/softmax.ts";
+export * from "./ops/matmul.ts";
+export type { RegisterTile, SharedTile } from "./ops/matmul_kernels.ts";
