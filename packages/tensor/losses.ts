@@ -264,7 +264,7 @@ export interface CeDiceWeights {
  * const y = engine.tensor([0, 1], [1, 1, 2], { dtype: "i32" });
  * const loss = ceDiceLoss(z, y);
  * loss.backward();
- * console.log(await loss.read(), (await z.grad!.read()).length); // ≈ 0.63, 4
+ * console.log(await loss.read(), (await z.grad!.read()).length); // ≈ 0.224 (CE 0.181 + nDice 0.043), 4
  * engine.destroy();
  * ```
  */
