@@ -100,7 +100,14 @@ const WG: u32 = ${u(t.workgroupSize)};
 const S: u32 = ${u(m.slices)};
 const SB: u32 = ${u(m.stageBlock)};
 const LOG2E: f32 = 1.4426950408889634;
-fn softplus(z: f32) -> f32 { return select(log(1.0 + exp(min(z, 20.0))), z, z > 20.0); }
+// softplus as CUDA (identity above 20); log1p(e) computed as log(w)·e/(w−1) (w = 1+e), which
+// keeps full relative precision for tiny e where log(1+e) would round to 0.
+fn softplus(z: f32) -> f32 {
+  let e = exp(min(z, 20.0));
+  let w = 1.0 + e;
+  let lp = select(log(w) * e / (w - 1.0), e, w == 1.0);
+  return select(lp, z, z > 20.0);
+}
 `;
   if (generic) {
     return common + `

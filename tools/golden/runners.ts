@@ -5,6 +5,7 @@
  */
 
 import type { GoldenRunner } from "./runner.ts";
+import { scanRunner } from "./scan.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
-export const RUNNERS: GoldenRunner[] = [];
+export const RUNNERS: GoldenRunner[] = [scanRunner];
