@@ -6,6 +6,7 @@
 
 import type { GoldenRunner } from "./runner.ts";
 import { metricsRunner } from "./metrics.ts";
+import { scanRunner } from "./scan.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
-export const RUNNERS: GoldenRunner[] = [metricsRunner];
+export const RUNNERS: GoldenRunner[] = [scanRunner, metricsRunner];
