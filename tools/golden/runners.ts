@@ -7,6 +7,7 @@
 import type { GoldenRunner } from "./runner.ts";
 import { metricsRunner } from "./metrics.ts";
 import { scanRunner } from "./scan.ts";
+import { vmunetRunner } from "./vmunet.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
-export const RUNNERS: GoldenRunner[] = [scanRunner, metricsRunner];
+export const RUNNERS: GoldenRunner[] = [scanRunner, metricsRunner, vmunetRunner];
