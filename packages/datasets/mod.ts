@@ -1,0 +1,24 @@
+/**
+ * `@vmunet/datasets`: the datasets VM-UNet trains on — ISIC 2017/2018, Synapse, any folder of
+ * image/mask pairs and a seeded synthetic default — read from the layouts people have on
+ * disk, preprocessed exactly like the official code, and batched by a seeded loader that
+ * decodes and augments in Web Workers. No GPU code.
+ *
+ * Samples are channel-first `Float32Array`s `(C,H,W)`; batches `(B,C,H,W)`. Binary masks are
+ * `Float32Array (B,1,H,W)`, multi-class labels `Int32Array (B,H,W)`.
+ *
+ * @example
+ * ```ts
+ * import { SyntheticDataset } from "@vmunet/datasets";
+ * const dataset = new SyntheticDataset({ count: 8, size: 32, seed: 42 });
+ * const sample = await dataset.get(0);
+ * console.log(sample.channels, sample.height, sample.width); // 3 32 32
+ * ```
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export * from "./random.ts";
+export * from "./sample.ts";
+export * from "./synthetic.ts";
