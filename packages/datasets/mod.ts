@@ -22,3 +22,5 @@ export * from "./errors.ts";
 export * from "./random.ts";
 export * from "./sample.ts";
 export * from "./synthetic.ts";
+export * from "./resize.ts";
+export * from "./transforms.ts";
