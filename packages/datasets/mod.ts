@@ -24,3 +24,7 @@ export * from "./sample.ts";
 export * from "./synthetic.ts";
 export * from "./resize.ts";
 export * from "./transforms.ts";
+export * from "./image_codec.ts";
+export * from "./overlay.ts";
+export * from "./npy.ts";
+export * from "./hdf5.ts";
