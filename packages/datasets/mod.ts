@@ -28,3 +28,7 @@ export * from "./image_codec.ts";
 export * from "./overlay.ts";
 export * from "./npy.ts";
 export * from "./hdf5.ts";
+export * from "./split.ts";
+export * from "./paired.ts";
+export * from "./isic.ts";
+export * from "./folder.ts";

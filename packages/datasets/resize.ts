@@ -236,3 +236,44 @@ export function zoom(
   }
   return dst;
 }
+
+/**
+ * Nearest-neighbour resize of planar `(C,H,W)` data with half-pixel centres (source index
+ * `floor((dst + 0.5) · in / out)`), for label maps.
+ *
+ * @param src Input planes.
+ * @param channels C.
+ * @param height Input H.
+ * @param width Input W.
+ * @param outHeight Output H.
+ * @param outWidth Output W.
+ * @returns The resized planes, same array type as `src`.
+ * @example
+ * ```ts
+ * import { resizeNearest } from "@vmunet/datasets";
+ * console.assert(resizeNearest(new Int32Array([1, 2]), 1, 1, 2, 1, 4).join() === "1,1,2,2");
+ * ```
+ */
+export function resizeNearest<T extends Float32Array | Float64Array | Int32Array | Uint8Array>(
+  src: T,
+  channels: number,
+  height: number,
+  width: number,
+  outHeight: number,
+  outWidth: number,
+): T {
+  checkShape("src", src, channels, height, width);
+  const out = new (src.constructor as { new (n: number): T })(channels * outHeight * outWidth);
+  const xs = new Int32Array(outWidth);
+  for (let x = 0; x < outWidth; x++) {
+    xs[x] = Math.min(width - 1, Math.floor(((x + 0.5) * width) / outWidth));
+  }
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < outHeight; y++) {
+      const sy = Math.min(height - 1, Math.floor(((y + 0.5) * height) / outHeight));
+      const ib = (c * height + sy) * width, ob = (c * outHeight + y) * outWidth;
+      for (let x = 0; x < outWidth; x++) out[ob + x] = src[ib + xs[x]];
+    }
+  }
+  return out;
+}
