@@ -32,3 +32,4 @@ export * from "./split.ts";
 export * from "./paired.ts";
 export * from "./isic.ts";
 export * from "./folder.ts";
+export * from "./synapse.ts";
