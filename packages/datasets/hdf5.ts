@@ -5,17 +5,23 @@
  * @module
  */
 
-import h5wasm from "h5wasm/node";
 import { DecodeError, MissingKeyError } from "./errors.ts";
 import type { NdArray, NdData } from "./npy.ts";
 
-let ready: Promise<void> | null = null;
+type H5 = typeof import("h5wasm/node").default;
 
-/** Loads the HDF5 wasm module once; HDF5 errors then throw instead of printing to stderr. */
-function init(): Promise<void> {
-  ready ??= h5wasm.ready.then((m) => {
+let ready: Promise<H5> | null = null;
+
+/**
+ * Loads the HDF5 wasm module once, on first use (workers that never read HDF5 skip it); HDF5
+ * errors then throw instead of printing to stderr.
+ */
+function init(): Promise<H5> {
+  ready ??= import("h5wasm/node").then(async ({ default: h5wasm }) => {
+    const m = await h5wasm.ready;
     (m as unknown as { activate_throwing_error_handler(): number })
       .activate_throwing_error_handler();
+    return h5wasm;
   });
   return ready;
 }
@@ -79,8 +85,8 @@ export async function readHdf5(
   keys: readonly string[],
 ): Promise<Record<string, NdArray>> {
   await checkSignature(path);
-  await init();
-  let file: InstanceType<typeof h5wasm.File>;
+  const h5wasm = await init();
+  let file: InstanceType<H5["File"]>;
   try {
     file = new h5wasm.File(path, "r");
   } catch (e) {
@@ -170,7 +176,7 @@ function toNdData(path: string, key: string, value: unknown): NdData {
  * ```
  */
 export async function writeHdf5(path: string, arrays: Record<string, NdArray>): Promise<void> {
-  await init();
+  const h5wasm = await init();
   const file = new h5wasm.File(path, "w");
   try {
     for (const [name, a] of Object.entries(arrays)) {

@@ -9,10 +9,13 @@
  *
  * @example
  * ```ts
- * import { SyntheticDataset } from "@vmunet/datasets";
+ * import { DataLoader, SyntheticDataset } from "@vmunet/datasets";
  * const dataset = new SyntheticDataset({ count: 8, size: 32, seed: 42 });
- * const sample = await dataset.get(0);
- * console.log(sample.channels, sample.height, sample.width); // 3 32 32
+ * const loader = new DataLoader(dataset, { batchSize: 4, seed: 42, workers: 0 });
+ * for await (const batch of loader.epoch(0)) {
+ *   console.log(batch.size, batch.channels, batch.height, batch.width); // 4 3 32 32
+ * }
+ * await loader.close();
  * ```
  *
  * @module
@@ -33,3 +36,5 @@ export * from "./paired.ts";
 export * from "./isic.ts";
 export * from "./folder.ts";
 export * from "./synapse.ts";
+export * from "./open.ts";
+export * from "./loader.ts";
