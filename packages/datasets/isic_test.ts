@@ -3,7 +3,88 @@ import { FIXTURE_SIZES, pairPixels, writeMask, writeRgb } from "./_fixtures.ts";
 import { DatasetLayoutError, DecodeError } from "./errors.ts";
 import { openIsic } from "./isic.ts";
 import { drawPairAugmentation, preprocessPair, resolvePreprocess } from "./paired.ts";
-import { flipHorizontal, flipVertical } from "./transforms.ts";
+import { resizeBilinear, resizeNearest } from "./resize.ts";
+import type { Sample } from "./sample.ts";
+import { flipHorizontal, flipVertical, myNormalize, rotateNearest } from "./transforms.ts";
+import type { PairAugmentation, ResolvedPreprocess } from "./paired.ts";
+
+/** The official transforms applied one after the other (the reference of the fused pipeline). */
+function unfusedReference(
+  rgb: Uint8Array,
+  target: Uint8Array,
+  h: number,
+  w: number,
+  p: ResolvedPreprocess,
+  aug: PairAugmentation,
+): { image: Float64Array; mask: Float64Array | Int32Array } {
+  const n = h * w;
+  const norm = myNormalize(rgb, p.normalization);
+  let image = new Float64Array(3 * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) image[c * n + i] = norm[i * 3 + c];
+  let mask: Float64Array | Int32Array = p.numClasses === 1
+    ? Float64Array.from(target, (v) => v / 255)
+    : Int32Array.from(target);
+  if (aug.hflip) [image, mask] = [flipHorizontal(image, 3, h, w), flipHorizontal(mask, 1, h, w)];
+  if (aug.vflip) [image, mask] = [flipVertical(image, 3, h, w), flipVertical(mask, 1, h, w)];
+  if (aug.angle !== null) {
+    [image, mask] = [
+      rotateNearest(image, 3, h, w, aug.angle),
+      rotateNearest(mask, 1, h, w, aug.angle),
+    ];
+  }
+  const S = p.size;
+  const outImage = resizeBilinear(
+    image,
+    3,
+    h,
+    w,
+    S,
+    S,
+    new Float64Array(3 * S * S),
+  ) as Float64Array;
+  if (p.numClasses > 1) {
+    return { image: outImage, mask: resizeNearest(mask as Int32Array, 1, h, w, S, S) };
+  }
+  const soft = resizeBilinear(mask, 1, h, w, S, S, new Float64Array(S * S)) as Float64Array;
+  return { image: outImage, mask: p.softMasks ? soft : soft.map((v) => (v >= 0.5 ? 1 : 0)) };
+}
+
+Deno.test("the fused preprocessPair() equals normalise → flips → TF.rotate → TF.resize one after the other", () => {
+  const cases: [number, number, PairAugmentation][] = [
+    [23, 17, { hflip: false, vflip: false, angle: null }],
+    [23, 17, { hflip: true, vflip: true, angle: null }],
+    [31, 20, { hflip: true, vflip: false, angle: 37.25 }],
+    [20, 31, { hflip: false, vflip: true, angle: 270 }],
+    [16, 16, { hflip: true, vflip: true, angle: 181.5 }],
+  ];
+  for (const soft of [false, true]) {
+    for (const [w, h, aug] of cases) {
+      const { rgb, mask } = pairPixels(w, h, w + h);
+      for (let i = 0; i < rgb.length; i++) rgb[i] = (rgb[i] * 7 + i) % 251 + 2;
+      const p = resolvePreprocess({ size: 24, softMasks: soft }, true, 1, {
+        mean: 157.561,
+        std: 26.706,
+      });
+      const fused: Sample = preprocessPair(rgb, mask, h, w, p, aug, "x");
+      const ref = unfusedReference(rgb, mask, h, w, p, aug);
+      // Same float64 expressions, stored as float32: max error 3e-5 on [0, 255].
+      let e = 0;
+      for (let i = 0; i < ref.image.length; i++) {
+        e = Math.max(e, Math.abs(fused.image[i] - ref.image[i]));
+      }
+      assert.ok(e < 3e-5, `${w}×${h} ${JSON.stringify(aug)}: image error ${e}`);
+      for (let i = 0; i < ref.mask.length; i++) {
+        assert.ok(Math.abs(fused.mask[i] - ref.mask[i]) < 1e-6);
+      }
+      const labels = Uint8Array.from(mask, (v, i) => (v ? 1 + (i % 3) : 0));
+      const pl = resolvePreprocess({ size: 24 }, true, 4, { mean: 0, std: 1 });
+      assert.deepEqual(
+        preprocessPair(rgb, labels, h, w, pl, aug, "l").mask,
+        unfusedReference(rgb, labels, h, w, pl, aug).mask,
+      );
+    }
+  }
+});
 
 async function officialLayout(root: string, count = 5): Promise<void> {
   for (const split of ["train", "val"]) {

@@ -10,15 +10,8 @@ import { readFile, readImageSize } from "./_fs.ts";
 import { DatasetLayoutError, DatasetOptionError } from "./errors.ts";
 import { decodeImage, type RasterImage, toGrey8, toLabels, toRgb8 } from "./image_codec.ts";
 import { Rng } from "./random.ts";
-import { resizeBilinear, resizeNearest } from "./resize.ts";
 import type { Dataset, DatasetSpec, Sample } from "./sample.ts";
-import {
-  flipHorizontal,
-  flipVertical,
-  myNormalize,
-  type NormalizeConstants,
-  rotateNearest,
-} from "./transforms.ts";
+import type { NormalizeConstants } from "./transforms.ts";
 
 /** One image file and its mask file. */
 export interface FilePair {
@@ -150,11 +143,67 @@ export function drawPairAugmentation(
   };
 }
 
+/** Source index and weights of PyTorch's bilinear resize along one axis (align_corners=False). */
+function bilinearTaps(
+  inSize: number,
+  outSize: number,
+): { i0: Int32Array; i1: Int32Array; l1: Float64Array } {
+  const scale = inSize / outSize;
+  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize);
+  const l1 = new Float64Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    const src = Math.max(scale * (o + 0.5) - 0.5, 0);
+    const a = Math.floor(src);
+    i0[o] = a;
+    i1[o] = a < inSize - 1 ? a + 1 : a;
+    l1[o] = src - a;
+  }
+  return { i0, i1, l1 };
+}
+
+/** Rounds half to even (C's nearbyint, as in PyTorch's nearest grid sampler). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Maps a pixel (y, x) of the augmented H×W image to the flat index of the original pixel it
+ * shows, or -1 where the rotation fills 0. Composes hflip, vflip and `TF.rotate` (nearest, no
+ * expand) exactly like applying them one after the other.
+ */
+function augmentedSource(
+  height: number,
+  width: number,
+  aug: PairAugmentation,
+): (y: number, x: number) => number {
+  const fromFlipped = (y: number, x: number) =>
+    (aug.vflip ? height - 1 - y : y) * width + (aug.hflip ? width - 1 - x : x);
+  if (aug.angle === null) return fromFlipped;
+  const rot = (-aug.angle * Math.PI) / 180;
+  const hw = 0.5 * width, hh = 0.5 * height;
+  const a0 = Math.cos(rot) / hw,
+    a1 = Math.sin(rot) / hw,
+    b0 = -Math.sin(rot) / hh,
+    b1 = Math.cos(rot) / hh;
+  return (oy, ox) => {
+    const y = -height * 0.5 + 0.5 + oy, x = -width * 0.5 + 0.5 + ox;
+    const ix = roundHalfEven((((x * a0 + y * a1) + 1) * width - 1) / 2);
+    const iy = roundHalfEven((((x * b0 + y * b1) + 1) * height - 1) / 2);
+    return ix < 0 || ix >= width || iy < 0 || iy >= height ? -1 : fromFlipped(iy, ix);
+  };
+}
+
 /**
  * The official ISIC preprocessing of one decoded pair: `myNormalize` on the RGB image, mask
  * `L/255`, the drawn flips and rotation at the original size, bilinear resize of both to
  * `size×size`, then the mask binarised at ≥ 0.5 (unless `softMasks`). Multi-class labels are
  * rotated with nearest and resized with nearest.
+ *
+ * The steps are fused: the normalisation is a 256-entry table (it is a per-image function of
+ * the byte value), and flips and rotation are index maps evaluated only at the resize's
+ * taps, which gives the same numbers as applying the transforms one after the other (checked
+ * in `isic_test.ts`) at a fraction of the cost for 1024×768 inputs.
  *
  * @param rgb Interleaved RGB bytes `(H,W,3)`.
  * @param target Mask `L` bytes (binary) or class ids (labels), `(H,W)`.
@@ -183,45 +232,65 @@ export function preprocessPair(
   name: string,
 ): Sample {
   const n = height * width;
-  // myNormalize on HWC (min/max over all values), then HWC -> CHW.
-  const norm = myNormalize(rgb, p.normalization);
-  let image: Float64Array = new Float64Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    image[i] = norm[i * 3];
-    image[n + i] = norm[i * 3 + 1];
-    image[2 * n + i] = norm[i * 3 + 2];
+  if (rgb.length !== 3 * n || target.length !== n) {
+    throw new DatasetOptionError(
+      "rgb",
+      `expected ${3 * n} RGB bytes and ${n} mask values for ${width}×${height}`,
+    );
   }
-  const binary = p.numClasses === 1;
-  let mask: Float64Array | Int32Array = binary
-    ? Float64Array.from(target as Uint8Array, (v) => v / 255)
-    : Int32Array.from(target);
-  if (aug.hflip) {
-    image = flipHorizontal(image, 3, height, width);
-    mask = flipHorizontal(mask, 1, height, width);
+  // myNormalize as a table: (v − mean)/std is monotonic in v, so its min/max sit at the byte
+  // min/max, and each output is the same float64 expression as in myNormalize.
+  let vmin = 255, vmax = 0;
+  for (let i = 0; i < rgb.length; i++) {
+    const v = rgb[i];
+    if (v < vmin) vmin = v;
+    if (v > vmax) vmax = v;
   }
-  if (aug.vflip) {
-    image = flipVertical(image, 3, height, width);
-    mask = flipVertical(mask, 1, height, width);
-  }
-  if (aug.angle !== null) {
-    image = rotateNearest(image, 3, height, width, aug.angle);
-    mask = rotateNearest(mask, 1, height, width, aug.angle);
-  }
+  const { mean, std } = p.normalization;
+  const lo = (vmin - mean) / std, range = (vmax - mean) / std - lo;
+  const lut = new Float64Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = range > 0 ? (((v - mean) / std - lo) / range) * 255 : 0;
+
   const S = p.size;
   const oh = S > 0 ? S : height, ow = S > 0 ? S : width;
-  const outImage = resizeBilinear(image, 3, height, width, oh, ow) as Float32Array;
-  let outMask: Float32Array | Int32Array;
-  if (binary) {
-    outMask = resizeBilinear(mask, 1, height, width, oh, ow) as Float32Array;
-    if (!p.softMasks) {
-      for (let i = 0; i < outMask.length; i++) {
-        outMask[i] = outMask[i] >= 0.5 ? 1 : 0;
+  const source = augmentedSource(height, width, aug);
+  const ty = bilinearTaps(height, oh), tx = bilinearTaps(width, ow);
+  const plane = oh * ow;
+  const image = new Float32Array(3 * plane);
+  const binary = p.numClasses === 1;
+  const maskOut = binary ? new Float32Array(plane) : new Int32Array(plane);
+  const m = target;
+  for (let oy = 0; oy < oh; oy++) {
+    const y0 = ty.i0[oy], y1 = ty.i1[oy], h0 = ty.l1[oy], h1 = 1 - h0;
+    for (let ox = 0; ox < ow; ox++) {
+      const x0 = tx.i0[ox], x1 = tx.i1[ox], w0 = tx.l1[ox], w1 = 1 - w0;
+      const i00 = source(y0, x0), i01 = source(y0, x1), i10 = source(y1, x0), i11 = source(y1, x1);
+      const o = oy * ow + ox;
+      for (let c = 0; c < 3; c++) {
+        const v00 = i00 < 0 ? 0 : lut[rgb[i00 * 3 + c]], v01 = i01 < 0 ? 0 : lut[rgb[i01 * 3 + c]];
+        const v10 = i10 < 0 ? 0 : lut[rgb[i10 * 3 + c]], v11 = i11 < 0 ? 0 : lut[rgb[i11 * 3 + c]];
+        image[c * plane + o] = h1 * (w1 * v00 + w0 * v01) + h0 * (w1 * v10 + w0 * v11);
+      }
+      if (binary) {
+        const v00 = i00 < 0 ? 0 : m[i00] / 255, v01 = i01 < 0 ? 0 : m[i01] / 255;
+        const v10 = i10 < 0 ? 0 : m[i10] / 255, v11 = i11 < 0 ? 0 : m[i11] / 255;
+        const v = h1 * (w1 * v00 + w0 * v01) + h0 * (w1 * v10 + w0 * v11);
+        maskOut[o] = p.softMasks ? v : v >= 0.5 ? 1 : 0;
       }
     }
-  } else {
-    outMask = resizeNearest(mask as Int32Array, 1, height, width, oh, ow);
   }
-  return { name, channels: 3, height: oh, width: ow, image: outImage, mask: outMask };
+  if (!binary) {
+    // Labels: nearest resize (half-pixel centres) of the augmented label map.
+    for (let oy = 0; oy < oh; oy++) {
+      const sy = Math.min(height - 1, Math.floor(((oy + 0.5) * height) / oh));
+      for (let ox = 0; ox < ow; ox++) {
+        const sx = Math.min(width - 1, Math.floor(((ox + 0.5) * width) / ow));
+        const i = source(sy, sx);
+        maskOut[oy * ow + ox] = i < 0 ? 0 : m[i];
+      }
+    }
+  }
+  return { name, channels: 3, height: oh, width: ow, image, mask: maskOut };
 }
 
 /** How a mask file's pixels become the target. */
