@@ -198,6 +198,101 @@ export async function prepareIsic(options: PrepareIsicOptions): Promise<PrepareI
   }
 }
 
+/** The public ISIC challenge archives of the segmentation task (training + validation parts). */
+export const ISIC_ARCHIVES: {
+  readonly isic2017: readonly string[];
+  readonly isic2018: readonly string[];
+} = {
+  isic2017: [
+    "2017/ISIC-2017_Training_Data.zip",
+    "2017/ISIC-2017_Training_Part1_GroundTruth.zip",
+    "2017/ISIC-2017_Validation_Data.zip",
+    "2017/ISIC-2017_Validation_Part1_GroundTruth.zip",
+  ],
+  isic2018: [
+    "2018/ISIC2018_Task1-2_Training_Input.zip",
+    "2018/ISIC2018_Task1_Training_GroundTruth.zip",
+    "2018/ISIC2018_Task1-2_Validation_Input.zip",
+    "2018/ISIC2018_Task1_Validation_GroundTruth.zip",
+  ],
+};
+
+/** Where the ISIC challenge archives are published. */
+export const ISIC_ARCHIVE_BASE_URL: string = "https://isic-challenge-data.s3.amazonaws.com/";
+
+/** Options of {@linkcode downloadIsicArchives}. */
+export interface DownloadIsicOptions {
+  /** `"isic2017"` or `"isic2018"`. */
+  version: "isic2017" | "isic2018";
+  /** Folder the archives are saved in (created if needed). */
+  dir: string;
+  /** Base URL (default {@linkcode ISIC_ARCHIVE_BASE_URL}; a mirror or a test server). */
+  baseUrl?: string;
+  /** Called with each archive name before it is fetched, or skipped when already complete. */
+  onArchive?: (name: string, skipped: boolean) => void;
+}
+
+/**
+ * Downloads the public ISIC challenge archives of one year (the only network step; `prepare`
+ * itself runs offline). Each archive is streamed to a temporary file and renamed when
+ * complete; archives already present with the server's size are skipped.
+ *
+ * @param options Version, target folder and optional base URL.
+ * @returns The paths of the archives, ready for {@linkcode prepareIsic}.
+ * @throws {DatasetLayoutError} naming the URL on an HTTP error or a short download.
+ */
+export async function downloadIsicArchives(options: DownloadIsicOptions): Promise<string[]> {
+  const list = ISIC_ARCHIVES[options.version];
+  if (!list) {
+    throw new DatasetOptionError("version", `must be isic2017 or isic2018, got ${options.version}`);
+  }
+  const base = options.baseUrl ?? ISIC_ARCHIVE_BASE_URL;
+  await Deno.mkdir(options.dir, { recursive: true });
+  const paths: string[] = [];
+  for (const rel of list) {
+    const name = rel.slice(rel.lastIndexOf("/") + 1);
+    const path = join(options.dir, name);
+    const url = new URL(rel, base).href;
+    let response: Response;
+    try {
+      response = await fetch(url);
+    } catch (e) {
+      throw new DatasetLayoutError(url, `download failed: ${(e as Error).message}`, { cause: e });
+    }
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      throw new DatasetLayoutError(
+        url,
+        `download failed: HTTP ${response.status} ${response.statusText}`,
+      );
+    }
+    const expected = Number(response.headers.get("content-length") ?? NaN);
+    const have = await Deno.stat(path).then((s) => s.size, () => -1);
+    if (have >= 0 && have === expected) {
+      await response.body.cancel();
+      options.onArchive?.(name, true);
+      paths.push(path);
+      continue;
+    }
+    options.onArchive?.(name, false);
+    const tmp = `${path}.download-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      await response.body.pipeTo(file.writable);
+      const got = (await Deno.stat(tmp)).size;
+      if (Number.isFinite(expected) && got !== expected) {
+        throw new DatasetLayoutError(url, `short download: ${got} of ${expected} bytes`);
+      }
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+    paths.push(path);
+  }
+  return paths;
+}
+
 const USAGE =
   `Usage: deno run -A packages/datasets/prepare.ts --out <folder> [options] <archive.zip>...
 
@@ -213,7 +308,10 @@ Options:
   --val-fraction <f>    validation/test fraction (default 0.3)
   --val-count <n>       exact validation count (e.g. 650 for the paper's ISIC 2017 split)
   --png                 re-encode images as PNG (default: keep the JPEG bytes)
-  --force               replace an existing output folder`;
+  --force               replace an existing output folder
+  --download <version>  first download the public isic2017 or isic2018 training and
+                        validation archives into --archives-dir (the only network step)
+  --archives-dir <dir>  where --download saves the archives (default: downloads)`;
 
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
@@ -226,17 +324,30 @@ if (import.meta.main) {
       "val-count": { type: "string" },
       png: { type: "boolean" },
       force: { type: "boolean" },
+      download: { type: "string" },
+      "archives-dir": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help || !values.out || positionals.length === 0) {
+  if (values.help || !values.out || (positionals.length === 0 && !values.download)) {
     console.log(USAGE);
     Deno.exit(values.help ? 0 : 2);
   }
   try {
     const t0 = performance.now();
+    const archives = [...positionals];
+    if (values.download) {
+      archives.push(
+        ...await downloadIsicArchives({
+          version: values.download as "isic2017" | "isic2018",
+          dir: values["archives-dir"] ?? "downloads",
+          onArchive: (name, skipped) =>
+            console.error(`prepare: ${skipped ? "have" : "downloading"} ${name}`),
+        }),
+      );
+    }
     const r = await prepareIsic({
-      archives: positionals,
+      archives,
       out: values.out,
       seed: values.seed === undefined ? undefined : Number(values.seed),
       valFraction: values["val-fraction"] === undefined

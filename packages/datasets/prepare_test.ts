@@ -4,7 +4,7 @@ import { FIXTURE_SIZES, pairPixels } from "./_fixtures.ts";
 import { DatasetLayoutError } from "./errors.ts";
 import { encodeJpeg, encodePng } from "./image_codec.ts";
 import { openIsic } from "./isic.ts";
-import { prepareIsic } from "./prepare.ts";
+import { downloadIsicArchives, prepareIsic } from "./prepare.ts";
 
 async function archives(dir: string, count: number, dropMask?: number): Promise<string[]> {
   const input: Record<string, Uint8Array> = {
@@ -89,6 +89,49 @@ Deno.test("prepareIsic() refuses an image without mask and an existing output, l
       (e) => e instanceof Error && /cut\.zip: not a zip archive or truncated/.test(e.message),
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadIsicArchives() streams each archive to a temp file, renames it, and skips complete ones", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "download_test_" });
+  const served: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    served.push(path);
+    if (path.includes("Validation_GroundTruth")) return new Response("missing", { status: 404 });
+    return new Response(new TextEncoder().encode(`zip bytes of ${path}`));
+  });
+  try {
+    const baseUrl = `http://127.0.0.1:${server.addr.port}/`;
+    await assert.rejects(
+      downloadIsicArchives({ version: "isic2018", dir: `${dir}/dl`, baseUrl }),
+      (e) =>
+        e instanceof DatasetLayoutError &&
+        /ISIC2018_Task1_Validation_GroundTruth\.zip: download failed: HTTP 404/.test(e.message),
+    );
+    const names = [...Deno.readDirSync(`${dir}/dl`)].map((e) => e.name).sort();
+    assert.deepEqual(names, [
+      "ISIC2018_Task1-2_Training_Input.zip",
+      "ISIC2018_Task1-2_Validation_Input.zip",
+      "ISIC2018_Task1_Training_GroundTruth.zip",
+    ]);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/dl/ISIC2018_Task1-2_Training_Input.zip`),
+      "zip bytes of /2018/ISIC2018_Task1-2_Training_Input.zip",
+    );
+    const skipped: string[] = [];
+    await assert.rejects(
+      downloadIsicArchives({
+        version: "isic2018",
+        dir: `${dir}/dl`,
+        baseUrl,
+        onArchive: (n, s) => s && skipped.push(n),
+      }),
+    );
+    assert.equal(skipped.length, 3);
+  } finally {
+    await server.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
 });
