@@ -103,5 +103,25 @@ out["numpy_files"] = {
     "volume_image": arr(vol), "volume_label": arr(vlab),
 }
 
+# 9. The whole official ISIC train transform chain on one small pair (VM-UNet utils.py):
+#    myNormalize -> myToTensor -> [TF.hflip] -> [TF.vflip] -> [TF.rotate] -> TF.resize -------
+img = rng.integers(0, 256, size=(19, 27, 3)).astype(np.uint8)
+yy, xx = np.mgrid[0:19, 0:27]
+msk = (((yy - 9) ** 2 / 30 + (xx - 11) ** 2 / 60) < 1).astype(np.uint8)[..., None] * 255 / 255.0
+chain = []
+for hflip, vflip, angle in [(False, False, None), (True, False, None), (False, True, 123.4), (True, True, 301.0)]:
+    n = (img - 149.034) / 32.022
+    n = ((n - np.min(n)) / (np.max(n) - np.min(n))) * 255.0
+    ti, tm = torch.tensor(n).permute(2, 0, 1), torch.tensor(msk).permute(2, 0, 1)
+    if hflip:
+        ti, tm = TF.hflip(ti), TF.hflip(tm)
+    if vflip:
+        ti, tm = TF.vflip(ti), TF.vflip(tm)
+    if angle is not None:
+        ti, tm = TF.rotate(ti, angle), TF.rotate(tm, angle)
+    ti, tm = TF.resize(ti, [24, 24]), TF.resize(tm, [24, 24])
+    chain.append({"hflip": hflip, "vflip": vflip, "angle": angle, "image": arr(ti.numpy()), "mask": arr(tm.numpy())})
+out["isic_chain"] = {"input_hwc": arr(img), "mask_hw": arr((msk[..., 0] * 255).astype(np.uint8)), "mean": 149.034, "std": 32.022, "cases": chain}
+
 with open("reference.json", "w") as f:
     json.dump(out, f, separators=(",", ":"))
