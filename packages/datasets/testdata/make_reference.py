@@ -123,5 +123,23 @@ for hflip, vflip, angle in [(False, False, None), (True, False, None), (False, T
     chain.append({"hflip": hflip, "vflip": vflip, "angle": angle, "image": arr(ti.numpy()), "mask": arr(tm.numpy())})
 out["isic_chain"] = {"input_hwc": arr(img), "mask_hw": arr((msk[..., 0] * 255).astype(np.uint8)), "mean": 149.034, "std": 32.022, "cases": chain}
 
+# 10. TransUNet's RandomGenerator chain on one slice (rot90+flip or ndimage.rotate, then zoom) ---
+sl = rng.uniform(0, 1, size=(20, 14)).astype(np.float32)
+sl_lab = rng.integers(0, 9, size=(20, 14)).astype(np.float32)
+syn = []
+for kind, k, axis, angle in [("rot-flip", 1, 0, 0), ("rot-flip", 3, 1, 0), ("rot-flip", 2, 0, 0), ("rotate", 0, 0, -20), ("rotate", 0, 0, 7), ("none", 0, 0, 0)]:
+    im, lb = sl, sl_lab
+    if kind == "rot-flip":
+        im, lb = np.rot90(im, k), np.rot90(lb, k)
+        im, lb = np.flip(im, axis=axis).copy(), np.flip(lb, axis=axis).copy()
+    elif kind == "rotate":
+        im = ndimage.rotate(im, angle, order=0, reshape=False)
+        lb = ndimage.rotate(lb, angle, order=0, reshape=False)
+    x, y = im.shape
+    im = zoom(im, (9 / x, 9 / y), order=3)
+    lb = zoom(lb, (9 / x, 9 / y), order=0)
+    syn.append({"kind": kind, "k": k, "axis": axis, "angle": angle, "image": arr(im.astype(np.float32)), "label": arr(lb.astype(np.float32))})
+out["synapse_chain"] = {"image": arr(sl), "label": arr(sl_lab), "size": 9, "cases": syn}
+
 with open("reference.json", "w") as f:
     json.dump(out, f, separators=(",", ":"))
