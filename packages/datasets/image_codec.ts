@@ -1,13 +1,16 @@
 /**
  * PNG and JPEG decoding and PNG writing. PNG goes through `fast-png` (8/16-bit grey, grey+alpha,
- * RGB, RGBA and palette images, 1/2/4-bit depths unpacked), JPEG through `jpeg-js` (baseline and
- * progressive, strict mode so that truncated files fail). Decoded rasters are interleaved
- * (`H,W,channels`) like the files; the datasets convert them to planar float tensors.
+ * RGB, RGBA and palette images, 1/2/4-bit depths unpacked). JPEG (baseline and progressive)
+ * goes through `@jsquash/jpeg`, MozJPEG compiled to WebAssembly: a libjpeg-turbo derivative
+ * whose pixels equal PIL's (libjpeg-turbo) on the test files; `jpeg-js` only encodes test
+ * fixtures. Decoded rasters are interleaved (`H,W,channels`) like the files; the datasets
+ * convert them to planar float tensors.
  *
  * @module
  */
 
 import { convertIndexedToRgb, decode as pngDecode, encode as pngEncode } from "fast-png";
+import mozjpegDecode, { init as mozjpegInit } from "@jsquash/jpeg/decode.js";
 import jpeg from "jpeg-js";
 import { DatasetOptionError, DecodeError } from "./errors.ts";
 import { luminance } from "./transforms.ts";
@@ -28,6 +31,18 @@ export interface RasterImage {
   data: Uint8Array | Uint16Array;
   /** For palette PNGs: the palette index of each pixel (the class id of label masks). */
   indices?: Uint8Array;
+}
+
+/** Messages libjpeg printed during the current decode (warnings and the fatal error). */
+const jpegMessages: string[] = [];
+let jpegInitialised = false;
+
+/** Routes libjpeg's console output into {@linkcode jpegMessages} instead of stdout/stderr. */
+function initJpeg(): void {
+  if (jpegInitialised) return;
+  jpegInitialised = true;
+  const keep = (m: string) => void jpegMessages.push(String(m).trim());
+  mozjpegInit({ print: keep, printErr: keep } as Parameters<typeof mozjpegInit>[0]);
 }
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -117,8 +132,8 @@ export function decodePng(bytes: Uint8Array, file: string): RasterImage {
 }
 
 /**
- * Decodes a baseline or progressive JPEG file to RGB (greyscale JPEGs are replicated to RGB,
- * like PIL's `convert("RGB")`).
+ * Decodes a baseline or progressive JPEG file to RGB with MozJPEG (greyscale JPEGs are
+ * replicated to RGB and EXIF orientation is ignored, like PIL's `Image.open(…).convert("RGB")`).
  *
  * @param bytes The file's bytes.
  * @param file Name used in error messages.
@@ -128,37 +143,45 @@ export function decodePng(bytes: Uint8Array, file: string): RasterImage {
  * ```ts
  * import { decodeJpeg, encodeJpeg } from "@vmunet/datasets";
  * const rgb = new Uint8Array(8 * 8 * 3).fill(128);
- * const img = decodeJpeg(encodeJpeg(rgb, 8, 8), "a.jpg");
+ * const img = await decodeJpeg(encodeJpeg(rgb, 8, 8), "a.jpg");
  * console.assert(img.channels === 3 && Math.abs(img.data[0] - 128) <= 2);
  * ```
  */
-export function decodeJpeg(bytes: Uint8Array, file: string): RasterImage {
+export async function decodeJpeg(bytes: Uint8Array, file: string): Promise<RasterImage> {
   if (!isJpeg(bytes)) throw new DecodeError(file, "not a JPEG file (no SOI marker)");
-  let img;
+  // libjpeg only warns about a missing end (and pads the image with grey): check it first.
+  if (!hasEndOfImage(bytes)) throw new DecodeError(file, "truncated JPEG: no end-of-image marker");
+  const size = imageSize(bytes, file);
+  if (!size) throw new DecodeError(file, "corrupt or truncated JPEG: no frame header");
+  if (size[0] * size[1] > 400e6) {
+    throw new DecodeError(file, `JPEG of ${size[0]}×${size[1]} exceeds 400 megapixels`);
+  }
+  initJpeg();
+  let img: { width: number; height: number; data: Uint8ClampedArray };
+  jpegMessages.length = 0;
   try {
-    img = jpeg.decode(bytes, {
-      useTArray: true,
-      formatAsRGBA: false,
-      tolerantDecoding: false,
-      maxMemoryUsageInMB: 2048,
-      maxResolutionInMP: 400,
-    });
+    img = await mozjpegDecode(bytes.slice().buffer);
   } catch (e) {
-    throw new DecodeError(file, `corrupt or truncated JPEG: ${(e as Error).message}`, { cause: e });
+    // libjpeg reports through its message callback; the thrown value is an opaque ExitStatus.
+    const why = jpegMessages.filter((m) => m.length > 0).join("; ") ||
+      (e instanceof Error ? e.message : "decoder failed");
+    throw new DecodeError(file, `corrupt JPEG: ${why}`, { cause: e });
   }
   const { width, height } = img;
-  if (!(width > 0 && height > 0) || img.data.length !== width * height * 3) {
+  if (!(width > 0 && height > 0) || img.data.length !== width * height * 4) {
     throw new DecodeError(
       file,
-      `JPEG decoded to ${img.data.length} bytes for ${width}×${height} RGB`,
+      `JPEG decoded to ${img.data.length} bytes for ${width}×${height} RGBA`,
     );
   }
-  // jpeg-js does not check for the EOI marker: a file cut inside the entropy-coded data after
-  // the last complete scan otherwise decodes silently with grey blocks.
-  if (!hasEndOfImage(bytes)) {
-    throw new DecodeError(file, "truncated JPEG: no end-of-image marker");
+  const n = width * height;
+  const data = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    data[i * 3] = img.data[i * 4];
+    data[i * 3 + 1] = img.data[i * 4 + 1];
+    data[i * 3 + 2] = img.data[i * 4 + 2];
   }
-  return { file, width, height, channels: 3, bitDepth: 8, data: img.data };
+  return { file, width, height, channels: 3, bitDepth: 8, data };
 }
 
 /** Whether an EOI marker (FF D9) lies within the last 4 KiB (trailing padding is tolerated). */
@@ -180,12 +203,12 @@ function hasEndOfImage(bytes: Uint8Array): boolean {
  * ```ts
  * import { decodeImage, encodePng } from "@vmunet/datasets";
  * const bytes = encodePng({ width: 1, height: 1, channels: 3, data: new Uint8Array([1, 2, 3]) });
- * console.assert(decodeImage(bytes, "x.png").channels === 3);
+ * console.assert((await decodeImage(bytes, "x.png")).channels === 3);
  * ```
  */
-export function decodeImage(bytes: Uint8Array, file: string): RasterImage {
+export async function decodeImage(bytes: Uint8Array, file: string): Promise<RasterImage> {
   if (isPng(bytes)) return decodePng(bytes, file);
-  if (isJpeg(bytes)) return decodeJpeg(bytes, file);
+  if (isJpeg(bytes)) return await decodeJpeg(bytes, file);
   if (bytes.length === 0) throw new DecodeError(file, "empty file");
   throw new DecodeError(file, "neither a PNG nor a JPEG file (unknown signature)");
 }

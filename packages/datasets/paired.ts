@@ -394,14 +394,19 @@ export class PairedImageDataset implements Dataset {
     const pair = this.pairs[index];
     if (!pair) throw new DatasetOptionError("index", `${index} is outside [0, ${this.length})`);
     const [imageBytes, maskBytes] = await Promise.all([readFile(pair.image), readFile(pair.mask)]);
-    return this.fromBytes(index, epoch, imageBytes, maskBytes);
+    return await this.fromBytes(index, epoch, imageBytes, maskBytes);
   }
 
   /** Decodes and preprocesses already-read file bytes of pair `index`. */
-  fromBytes(index: number, epoch: number, imageBytes: Uint8Array, maskBytes: Uint8Array): Sample {
+  async fromBytes(
+    index: number,
+    epoch: number,
+    imageBytes: Uint8Array,
+    maskBytes: Uint8Array,
+  ): Promise<Sample> {
     const pair = this.pairs[index];
-    const img = decodeImage(imageBytes, pair.image);
-    const msk = decodeImage(maskBytes, pair.mask);
+    const img = await decodeImage(imageBytes, pair.image);
+    const msk = await decodeImage(maskBytes, pair.mask);
     if (img.width !== msk.width || img.height !== msk.height) {
       throw new DatasetLayoutError(
         pair.mask,

@@ -161,7 +161,7 @@ export async function prepareIsic(options: PrepareIsicOptions): Promise<PrepareI
           const maskBytes = await msk.reader.read(msk.entry);
           const label = `${img.reader.path}:${img.entry.name}`;
           if (options.png && ext !== ".png") {
-            const raster = decodeImage(imageBytes, label);
+            const raster = await decodeImage(imageBytes, label);
             imageBytes = encodePng({
               width: raster.width,
               height: raster.height,
