@@ -1,0 +1,48 @@
+/**
+ * Loader worker: opens the dataset from its spec, then builds whole batches on request and
+ * transfers them back.
+ *
+ * @module
+ */
+
+import { toWire } from "./_errors_wire.ts";
+import { openDataset } from "./open.ts";
+import { stackSamples } from "./sample.ts";
+import type { Dataset, DatasetSpec } from "./sample.ts";
+
+/** Messages the loader sends. */
+type Request =
+  | { type: "init"; spec: DatasetSpec }
+  | { type: "batch"; id: number; epoch: number; indices: number[] };
+
+declare const self: {
+  onmessage: ((e: MessageEvent<Request>) => void) | null;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+};
+
+let dataset: Promise<Dataset> | null = null;
+
+self.onmessage = async (e: MessageEvent<Request>) => {
+  const msg = e.data;
+  if (msg.type === "init") {
+    dataset = openDataset(msg.spec);
+    try {
+      await dataset;
+      self.postMessage({ type: "ready" });
+    } catch (err) {
+      self.postMessage({ type: "init-error", error: toWire(err) });
+    }
+    return;
+  }
+  try {
+    const ds = await dataset!;
+    const samples = await Promise.all(msg.indices.map((i) => ds.get(i, msg.epoch)));
+    const batch = stackSamples(samples, msg.indices);
+    self.postMessage({ type: "batch", id: msg.id, batch }, [
+      batch.images.buffer,
+      batch.masks.buffer,
+    ]);
+  } catch (err) {
+    self.postMessage({ type: "error", id: msg.id, error: toWire(err) });
+  }
+};
