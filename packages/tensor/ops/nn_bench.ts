@@ -4,8 +4,8 @@
  * depthwise 3×3 conv (B, 64, 64, 192).
  *
  * `deno bench -A packages/tensor/ops/nn_bench.ts` runs the micro-benchmarks;
- * `deno run -A packages/tensor/ops/nn_bench.ts` prints the markdown table for
- * BENCHMARKS.md (GB/s = minimum bytes moved / time, and the ratio to plain JS).
+ * `deno run -A packages/tensor/ops/nn_bench.ts [B]` prints the markdown table for
+ * BENCHMARKS.md (B = 2 by default) (GB/s = minimum bytes moved / time, and the ratio to plain JS).
  *
  * @module
  */
@@ -16,8 +16,9 @@ import type { Tensor } from "../tensor.ts";
 import { depthwiseConv3x3 } from "./conv.ts";
 import { layerNorm } from "./layer_norm.ts";
 
-const B = 2, C = 96, ROWS = 4096 * B;
-const DW = [1, 64, 64, 192] as const;
+// `deno run -A nn_bench.ts 32` measures VM-UNet's real batch (B = 32) on a big GPU.
+const B = Number(import.meta.main && Deno.args[0] ? Deno.args[0] : 2), C = 96, ROWS = 4096 * B;
+const DW = [B >> 1 || 1, 64, 64, 192] as const;
 
 /** Plain-JS LayerNorm over rows of c (two passes, float32 storage). */
 function jsLayerNorm(
