@@ -59,3 +59,4 @@ export * from "./ops/conv.ts";
 export * from "./ops/drop_path.ts";
 export * from "./losses.ts";
 export * from "./adamw.ts";
+export * from "./ops/random.ts";

@@ -128,6 +128,7 @@ export function broadcastKernel(
   const n = out.size;
   if (n === 0) return out;
   const c = coalesce(outShape, [strideA, strideB]);
+  if (c.shape.length <= 2) return broadcast2d(engine, op, expr, a, b, out, c.shape, c.strides);
   const key = `bcast:${expr}`;
   const kernel = engine.kernel(() => ({
     key,
@@ -145,6 +146,51 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }), key);
   const p = stridedParams(n, c.shape, c.strides);
   engine.dispatch({ kernel, bindings: [a, b, out], params: p.view, workgroups: grid1d(n, WG), op });
+  return out;
+}
+
+/**
+ * Broadcast over at most two coalesced dimensions `(outer, inner)` (bias adds, row and
+ * column scales): a 2-D grid, so no index division per element.
+ */
+function broadcast2d(
+  engine: Engine,
+  op: string,
+  expr: string,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): Tensor {
+  const [outer, inner] = shape.length === 2 ? shape : [1, shape[0]];
+  const [sa0, sa1] = shape.length === 2 ? strides[0] : [0, strides[0][0]];
+  const [sb0, sb1] = shape.length === 2 ? strides[1] : [0, strides[1][0]];
+  const key = `bcast2d:${expr}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
+    code: `alias T = f32;
+${MAP_LIBRARY}
+// Invocation (j, o): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[o·sb0 + j·sb1]).
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let inner = pu(0u); let outer = pu(1u);
+  let j = gid.x; let o = gid.y + gid.z * 65535u;
+  if (j >= inner || o >= outer) { return; }
+  let a = in_a[o * pu(2u) + j * pu(3u)];
+  let b = in_b[o * pu(4u) + j * pu(5u)];
+  y[o * inner + j] = ${expr};
+}`,
+  }), key);
+  const gy = Math.min(outer, 65535);
+  engine.dispatch({
+    kernel,
+    bindings: [a, b, out],
+    params: [inner, outer, sa0, sa1, sb0, sb1],
+    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(outer / gy)],
+    op,
+  });
   return out;
 }
 

@@ -39,8 +39,18 @@ export type MatmulVariant =
   | ({ kind: "register" } & RegisterTile)
   | ({ kind: "shared" } & SharedTile);
 
-/** Register tile used on CPU adapters (measured fastest on lavapipe; see BENCHMARKS.md). */
-export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 8, tn: 4, wx: 8, wy: 8 };
+/**
+ * Register tile used on CPU adapters: 32×16 outputs per invocation, 16 invocations per
+ * workgroup in one row, so the A loads are uniform across the workgroup (one scalar load
+ * instead of one per lane on lavapipe) and each per-lane B load feeds 32 FMAs. Measured
+ * fastest on lavapipe among the variants of BENCHMARKS.md.
+ */
+export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 16, wx: 16, wy: 1 };
+/**
+ * Largest register tile used when both operands are transposed (that variant rebuilds
+ * A's vec4s along k in registers; LLVM's compile time grows steeply with the tile).
+ */
+export const MAX_TT_TILE: { tm: number; tn: number } = { tm: 8, tn: 8 };
 /** Shared-memory tile used on GPUs: 64×64 block, 4×4 per invocation, 16-deep tiles. */
 export const DEFAULT_SHARED_TILE: SharedTile = { tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 };
 
@@ -99,6 +109,9 @@ export function matmulKernel(
       : { kind: "shared", ...DEFAULT_SHARED_TILE })
     : variant;
   if (v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v)) v = "scalar";
+  if (v !== "scalar" && v.kind === "register" && tA && tB) {
+    v = { ...v, tm: Math.min(v.tm, MAX_TT_TILE.tm), tn: Math.min(v.tn, MAX_TT_TILE.tn) };
+  }
   const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
   const sa = broadcastStrides(aBatch, batch).map((s) => s * m * k);
   const sb = broadcastStrides(bBatch, batch).map((s) => s * k * n);

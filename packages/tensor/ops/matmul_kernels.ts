@@ -135,10 +135,13 @@ export function registerMatmulWgsl(t: RegisterTile, transA: boolean, transB: boo
   return `${BATCH}
 // Invocation (x, y) of batch z computes C[z][m0 .. m0+${tm}, n0 .. n0+${tn}] in registers.
 @compute @workgroup_size(${t.wx}, ${t.wy})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let M = pu(0u); let N = pu(1u); let K = pu(2u);
   let n0 = gid.x * ${tn}u;
-  let m0 = gid.y * ${tm}u;
+  ${
+    // With one row of invocations per workgroup the rows are uniform across the workgroup,
+    // so a CPU adapter loads A once per SIMD batch instead of once per lane.
+    t.wy === 1 ? `let m0 = wid.y * ${tm}u;` : `let m0 = gid.y * ${tm}u;`}
   if (n0 >= N || m0 >= M) { return; }
   let offs = batchOffsets(gid.z);
   let oa = offs.x; let ob = offs.y; let oc = gid.z * M * N;

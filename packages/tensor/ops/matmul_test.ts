@@ -17,6 +17,7 @@ const VARIANTS: [string, MatmulVariant][] = [
   ["register 4x4", { kind: "register", tm: 4, tn: 4, wx: 8, wy: 8 }],
   ["register 8x4", { kind: "register", tm: 8, tn: 4, wx: 8, wy: 8 }],
   ["register 4x8", { kind: "register", tm: 4, tn: 8, wx: 16, wy: 4 }],
+  ["register 32x16 (default on CPU adapters)", { kind: "register", tm: 32, tn: 16, wx: 16, wy: 1 }],
   ["shared 64x64", { kind: "shared", tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 }],
   ["shared 32x32", { kind: "shared", tm: 2, tn: 2, wx: 16, wy: 16, bk: 8 }],
   ["scalar", "scalar"],
