@@ -225,3 +225,45 @@ Deno.test("a NaN loss stops the run with a clear message and keeps the last good
     await Deno.remove(runs, { recursive: true });
   }
 });
+
+Deno.test("Ctrl-C (SIGINT) saves a checkpoint and exits with code 130", async () => {
+  const runs = await Deno.makeTempDir({ prefix: "vmunet-train-" });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./main.ts", import.meta.url).pathname,
+        "train",
+        "--runs-dir",
+        runs,
+        "--name",
+        "z",
+        ...TINY,
+        "--epochs",
+        "100",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Wait for the first epoch to be logged, then press Ctrl-C.
+    const deadline = Date.now() + 120_000;
+    while (!(await exists(`${runs}/z/log.jsonl`))) {
+      if (Date.now() > deadline) throw new Error("the run did not log an epoch in 120 s");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    child.kill("SIGINT");
+    const { code, stdout, stderr } = await child.output();
+    const out = new TextDecoder().decode(stdout), err = new TextDecoder().decode(stderr);
+    assert.equal(code, 130, err);
+    assert.match(err, /Ctrl-C: finishing the current step and saving a checkpoint/);
+    assert.match(out, /interrupted.*saved .*last\.safetensors/);
+    const state = JSON.parse(
+      parseSafetensors(await Deno.readFile(`${runs}/z/last.safetensors`)).metadata.train_state,
+    );
+    assert.ok(state.epoch >= 1, `epoch ${state.epoch}`);
+    assert.ok(state.epoch < 100);
+  } finally {
+    await Deno.remove(runs, { recursive: true });
+  }
+});
