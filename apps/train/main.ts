@@ -31,6 +31,9 @@ import { RunDirError } from "./run_dir.ts";
 import { runTrain, type TrainRunOptions } from "./train.ts";
 import { UsageError } from "./train_config.ts";
 
+export type { Io } from "./io.ts";
+export type { StepInfo, StepModel, TrainRunOptions } from "./train.ts";
+
 /**
  * Exit code of a usage error: unknown flag, preset or bad value, missing data folder, a run
  * folder that already holds a run, an unwritable run folder.

@@ -60,6 +60,15 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** The part of the model a step hook may use. */
+export interface StepModel {
+  /** Loads parameter values by official key (`strict: false` loads a subset). */
+  loadStateDict(
+    tensors: ReadonlyMap<string, { shape: number[]; data: Float32Array }>,
+    options?: { strict?: boolean },
+  ): unknown;
+}
+
 /** What a test hook sees after each optimizer step. */
 export interface StepInfo {
   /** Epoch, 0-based. */
@@ -67,7 +76,7 @@ export interface StepInfo {
   /** Step within the epoch, 0-based. */
   step: number;
   /** The model. */
-  model: VMUNet;
+  model: StepModel;
 }
 
 /** Options of {@linkcode runTrain} beyond the command line. */

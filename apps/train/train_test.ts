@@ -8,7 +8,7 @@ import {
 } from "@vmunet/datasets";
 import { parseSafetensors } from "@vmunet/tensor/safetensors";
 import { bufferIo } from "./io.ts";
-import { main } from "./main.ts";
+import { main, type StepInfo } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
 
 /** A tiny synthetic run: 24 images of 32×32 (3 steps of 8), 8 validation images, dims 8. */
@@ -199,13 +199,7 @@ Deno.test("a NaN loss stops the run with a clear message and keeps the last good
   const runs = await Deno.makeTempDir({ prefix: "vmunet-train-" });
   try {
     const r = await train(runs, "n", ["--epochs", "3"], {
-      afterStep: (
-        { epoch, step, model }: {
-          epoch: number;
-          step: number;
-          model: { loadStateDict: (m: Map<string, unknown>, o: object) => unknown };
-        },
-      ) => {
+      afterStep: ({ epoch, step, model }: StepInfo) => {
         if (epoch === 1 && step === 1) {
           model.loadStateDict(
             new Map([["vmunet.final_conv.bias", { shape: [1], data: new Float32Array([NaN]) }]]),
