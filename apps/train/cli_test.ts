@@ -30,7 +30,7 @@ Deno.test("an unknown preset or command is a usage error listing the valid ones"
   assert.match(c.err, /unknown command "fit"; valid commands: train, eval, predict/);
 });
 
-Deno.test("malformed values name the flag", async () => {
+Deno.test("malformed values name the flag", () => {
   assert.throws(() => parseTrainArgs(["--epochs", "two"]), /--epochs: "two" is not a number/);
   assert.throws(
     () => parseTrainArgs(["--batch-size", "1.5"]),
