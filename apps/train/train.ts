@@ -98,7 +98,14 @@ export interface TrainResult {
 }
 
 /** Settings that may change when resuming (they do not change the computation). */
-const RESUMABLE = new Set(["epochs", "workers", "logEvery", "evalEvery", "reportImages"]);
+const RESUMABLE = new Set([
+  "epochs",
+  "workers",
+  "logEvery",
+  "evalEvery",
+  "reportImages",
+  "maxGradNorm",
+]);
 
 function timestamp(): string {
   const d = new Date();
@@ -323,7 +330,14 @@ class Trainer {
       this.state = ckpt.state;
       this.records = await readJsonl(`${this.runDir}/log.jsonl`);
       // Records written after the checkpoint (a crash between the log and the save) are dropped.
-      this.records = this.records.filter((r) => (r.epoch as number) <= this.state.epoch);
+      const kept = this.records.filter((r) => (r.epoch as number) <= this.state.epoch);
+      if (kept.length !== this.records.length) {
+        await writeAtomic(
+          `${this.runDir}/log.jsonl`,
+          kept.map((r) => JSON.stringify(r) + "\n").join(""),
+        );
+      }
+      this.records = kept;
       this.line(
         `resume    from ${this.lastPath}: epoch ${this.state.epoch}, step ${this.state.stepInEpoch}`,
       );
@@ -382,7 +396,8 @@ class Trainer {
       throw new NonFiniteLossError(
         `training loss became ${values[bad]} at ${where} (lr ${
           this.optimizer.lr.toExponential(3)
-        }): stopped; ${keep}. Try a lower --lr or --max-grad-norm 1.`,
+        }): stopped; ${keep}. Continue it with --resume --max-grad-norm 1, or start again with ` +
+          `a lower --lr.`,
       );
     }
     return values;
