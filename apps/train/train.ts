@@ -527,7 +527,7 @@ class Trainer {
       const lr = this.optimizer.lr;
       try {
         for await (const batch of epochBatches(this.loader, this.data.train, epoch, skip)) {
-          if (batch.channels !== c.inChannels && !(c.inChannels === 3 && batch.channels === 3)) {
+          if (batch.channels !== c.inChannels) {
             throw new UsageError(
               `"inChannels" is ${c.inChannels} but the data has ${batch.channels} channels`,
             );
