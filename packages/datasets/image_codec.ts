@@ -176,10 +176,11 @@ export async function decodeJpeg(bytes: Uint8Array, file: string): Promise<Raste
   }
   const n = width * height;
   const data = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    data[i * 3] = img.data[i * 4];
-    data[i * 3 + 1] = img.data[i * 4 + 1];
-    data[i * 3 + 2] = img.data[i * 4 + 2];
+  const rgba = img.data; // ImageData.data is an accessor: read it once, not per pixel
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    data[i * 3] = rgba[j];
+    data[i * 3 + 1] = rgba[j + 1];
+    data[i * 3 + 2] = rgba[j + 2];
   }
   return { file, width, height, channels: 3, bitDepth: 8, data };
 }

@@ -11,7 +11,48 @@
  */
 
 import { parseArgs } from "node:util";
-import { DataLoader, encodeJpeg, encodePng, generateSyntheticSample, openIsic } from "./mod.ts";
+import {
+  DataLoader,
+  decodeImage,
+  drawPairAugmentation,
+  encodeJpeg,
+  encodePng,
+  generateSyntheticSample,
+  openIsic,
+  preprocessPair,
+  toGrey8,
+  toRgb8,
+} from "./mod.ts";
+
+/** Mean milliseconds per stage for one pair on the calling thread. */
+async function stages(root: string, runs: number): Promise<Record<string, number>> {
+  const ds = await openIsic({ root, split: "train", size: 256, augmentProbability: 1 });
+  const t: Record<string, number> = {
+    read: 0,
+    "decode JPEG": 0,
+    "decode PNG": 0,
+    "preprocess+augment+resize": 0,
+  };
+  for (let r = -2; r < runs; r++) {
+    const pair = ds.pairs[(r + 2) % ds.length];
+    const t0 = performance.now();
+    const [ib, mb] = await Promise.all([Deno.readFile(pair.image), Deno.readFile(pair.mask)]);
+    const t1 = performance.now();
+    const img = await decodeImage(ib, pair.image);
+    const t2 = performance.now();
+    const msk = await decodeImage(mb, pair.mask);
+    const t3 = performance.now();
+    const aug = drawPairAugmentation(ds.preprocess, 0, r + 2);
+    preprocessPair(toRgb8(img), toGrey8(msk), img.height, img.width, ds.preprocess, aug, pair.name);
+    const t4 = performance.now();
+    if (r < 0) continue;
+    t.read += (t1 - t0) / runs;
+    t["decode JPEG"] += (t2 - t1) / runs;
+    t["decode PNG"] += (t3 - t2) / runs;
+    t["preprocess+augment+resize"] += (t4 - t3) / runs;
+  }
+  return t;
+}
 
 const W = 1024, H = 768;
 
@@ -94,10 +135,15 @@ if (import.meta.main) {
         } | ${(r.imagesPerSecond / base).toFixed(2)}× |`,
       );
     }
+    const stage = await stages(root, 8);
+    console.log(
+      "Per image on the main thread (8 runs, every augmentation on): " +
+        Object.entries(stage).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(", "),
+    );
     if (values.json) {
       await Deno.writeTextFile(
         values.json,
-        JSON.stringify({ count, width: W, height: H, rows }, null, 1),
+        JSON.stringify({ count, width: W, height: H, rows, stage }, null, 1),
       );
     }
   } finally {
