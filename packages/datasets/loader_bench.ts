@@ -10,6 +10,7 @@
  * @module
  */
 
+import jpeg from "jpeg-js";
 import { parseArgs } from "node:util";
 import {
   DataLoader,
@@ -32,6 +33,7 @@ async function stages(root: string, runs: number): Promise<Record<string, number
     "decode JPEG": 0,
     "decode PNG": 0,
     "preprocess+augment+resize": 0,
+    "decode JPEG with jpeg-js (former decoder, for comparison)": 0,
   };
   for (let r = -2; r < runs; r++) {
     const pair = ds.pairs[(r + 2) % ds.length];
@@ -45,7 +47,10 @@ async function stages(root: string, runs: number): Promise<Record<string, number
     const aug = drawPairAugmentation(ds.preprocess, 0, r + 2);
     preprocessPair(toRgb8(img), toGrey8(msk), img.height, img.width, ds.preprocess, aug, pair.name);
     const t4 = performance.now();
+    jpeg.decode(ib, { useTArray: true, formatAsRGBA: false });
+    const t5 = performance.now();
     if (r < 0) continue;
+    t["decode JPEG with jpeg-js (former decoder, for comparison)"] += (t5 - t4) / runs;
     t.read += (t1 - t0) / runs;
     t["decode JPEG"] += (t2 - t1) / runs;
     t["decode PNG"] += (t3 - t2) / runs;
