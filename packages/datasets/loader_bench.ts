@@ -4,8 +4,8 @@
  * (baseline) and in 1 and 2 Web Workers.
  *
  * `deno bench -A packages/datasets/loader_bench.ts` for deno's statistics, or
- * `deno run -A packages/datasets/loader_bench.ts [--images 16] [--json out.json]` for an
- * images/s table.
+ * `deno run -A packages/datasets/loader_bench.ts [--images 16] [--workers 0,1,2] [--json out.json]`
+ * for an images/s table.
  *
  * @module
  */
@@ -100,7 +100,12 @@ async function makeLoader(root: string, workers: number): Promise<DataLoader> {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { images: { type: "string" }, json: { type: "string" }, repeats: { type: "string" } },
+    options: {
+      images: { type: "string" },
+      json: { type: "string" },
+      repeats: { type: "string" },
+      workers: { type: "string" },
+    },
   });
   const count = Number(values.images ?? 16);
   const repeats = Number(values.repeats ?? 2);
@@ -108,7 +113,8 @@ if (import.meta.main) {
   try {
     await makeDataset(root, count);
     const rows: { workers: number; imagesPerSecond: number; seconds: number }[] = [];
-    for (const workers of [0, 1, 2]) {
+    const counts = (values.workers ?? "0,1,2").split(",").map(Number);
+    for (const workers of counts) {
       // One loader for all epochs, as in training; the warm-up epoch starts the workers.
       const loader = await makeLoader(root, workers);
       try {
