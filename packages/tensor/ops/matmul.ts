@@ -40,12 +40,29 @@ export type MatmulVariant =
   | ({ kind: "shared" } & SharedTile);
 
 /**
- * Register tile used on CPU adapters: 32×16 outputs per invocation, 16 invocations per
- * workgroup in one row, so the A loads are uniform across the workgroup (one scalar load
- * instead of one per lane on lavapipe) and each per-lane B load feeds 32 FMAs. Measured
- * fastest on lavapipe among the variants of BENCHMARKS.md.
+ * Largest register tile used on CPU adapters: up to 32×32 outputs per invocation, 8
+ * invocations per workgroup in one row, so the A loads are uniform across the workgroup
+ * (one scalar load instead of one per lane on lavapipe) and each per-lane B load feeds 32
+ * rows of FMAs. {@linkcode pickRegisterTile} narrows it to the matrix.
  */
-export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 16, wx: 16, wy: 1 };
+export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 32, wx: 8, wy: 1 };
+
+/**
+ * The register tile for an `M × N` output: `tn` chosen so that N spreads over the 8 SIMD
+ * lanes of a CPU adapter (N = 96 → 12 columns per invocation rather than 32 with 5 of 8 lanes
+ * idle), `tm` up to 32 rows (multiples of 4).
+ *
+ * @param m Rows of C.
+ * @param n Columns of C.
+ * @returns The tile.
+ */
+export function pickRegisterTile(m: number, n: number): RegisterTile {
+  const t = DEFAULT_REGISTER_TILE;
+  const tn = Math.min(t.tn, Math.max(4, Math.floor(n / t.wx / 4) * 4));
+  const tm = Math.min(t.tm, Math.max(4, Math.ceil(m / 4) * 4));
+  return { ...t, tm, tn };
+}
+
 /**
  * Largest register tile used when both operands are transposed (that variant rebuilds
  * A's vec4s along k in registers; LLVM's compile time grows steeply with the tile).
@@ -105,7 +122,7 @@ export function matmulKernel(
   }
   let v: Exclude<MatmulVariant, "auto"> = variant === "auto"
     ? (engine.matmulVariant === "register"
-      ? { kind: "register", ...DEFAULT_REGISTER_TILE }
+      ? { kind: "register", ...pickRegisterTile(m, n) }
       : { kind: "shared", ...DEFAULT_SHARED_TILE })
     : variant;
   if (v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v)) v = "scalar";
