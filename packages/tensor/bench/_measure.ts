@@ -9,8 +9,9 @@ import type { Engine } from "../engine.ts";
 
 /**
  * Milliseconds per call of `body` on the GPU: warm-up, then `reps` rounds of `iterations`
- * calls recorded and submitted together with one wait each; the fastest round counts (the
- * machine is shared, so the minimum is the least noisy estimate).
+ * calls recorded and submitted together with one wait each (`iterations` grows until a round
+ * lasts ≥ 100 ms); the fastest round counts (the machine is shared, so the minimum is the
+ * least noisy estimate).
  */
 export async function gpuMillis(
   engine: Engine,
@@ -20,6 +21,14 @@ export async function gpuMillis(
 ): Promise<number> {
   body();
   await engine.sync();
+  // Grow the round until it lasts ≥ 100 ms, so the one sync per round stays negligible.
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) body();
+    await engine.sync();
+    if (performance.now() - t0 >= 100 || iterations >= 2048) break;
+    iterations *= 4;
+  }
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();

@@ -25,14 +25,28 @@ console.log(
 );
 
 const VARIANTS: [string, MatmulVariant][] = [
-  ["register 4×4, wg 8×8 (calibration kernel)", { kind: "register", tm: 4, tn: 4, wx: 8, wy: 8 }],
+  ["register 4×4, wg 8×8 (calibration kernel; GPU default)", {
+    kind: "register",
+    tm: 4,
+    tn: 4,
+    wx: 8,
+    wy: 8,
+  }],
   ["register 8×8, wg 8×8", { kind: "register", tm: 8, tn: 8, wx: 8, wy: 8 }],
   ["register 16×16, wg 16×1", { kind: "register", tm: 16, tn: 16, wx: 16, wy: 1 }],
   ["register 32×16, wg 16×1", { kind: "register", tm: 32, tn: 16, wx: 16, wy: 1 }],
   ["register 32×32, wg 8×1", { kind: "register", tm: 32, tn: 32, wx: 8, wy: 1 }],
-  ["engine default (register, tile picked per shape)", "auto"],
-  ["shared 64×64×16, 4×4/inv.", { kind: "shared", tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 }],
+  ["shared 64×64×16, 4×4/inv. (tiled default)", {
+    kind: "shared",
+    tm: 4,
+    tn: 4,
+    wx: 16,
+    wy: 16,
+    bk: 16,
+  }],
+  ["shared 128×128×8, 8×8/inv.", { kind: "shared", tm: 8, tn: 8, wx: 16, wy: 16, bk: 8 }],
   ["scalar 4×4 (fallback)", "scalar"],
+  ["engine default (auto)", "auto"],
 ];
 const SHAPES: [number, number, number][] = [
   [1024, 1024, 1024],

@@ -151,3 +151,17 @@ Deno.test("a small MLP learns XOR-like data with constant live bytes over 50 ste
   for (const p of [...params, x, t]) p.dispose();
   void add;
 });
+
+Deno.test("the shared-memory family is selectable per engine and gives the same products", async () => {
+  const tiled = new Engine(engine.gpu, { matmul: "tiled" });
+  assert.equal(tiled.matmulVariant, "tiled");
+  assert.equal(engine.matmulVariant, "register");
+  const a = rand([3, 20, 12], 31), b = rand([12, 8], 32);
+  await tiled.scope(async () => {
+    const y = matmul(
+      tiled.tensor(Float32Array.from(a.data), a.shape),
+      tiled.tensor(Float32Array.from(b.data), b.shape),
+    );
+    assertClose(await y.read(), R.matmul(a, b).data, 1e-5, 1e-4, "tiled engine matmul");
+  });
+});
