@@ -1,7 +1,7 @@
 /**
  * Benchmarks of the nn ops beside plain-JS loops on the same data: LayerNorm (VM-UNet's
- * first-stage shape, rows = 4096·B, C = 96) forward and forward+backward, and the SS2D
- * depthwise 3×3 conv (B, 64, 64, 192).
+ * first-stage shape, rows = 4096·B, C = 96) and the SS2D depthwise 3×3 conv
+ * (B/2, 64, 64, 192), forward and forward + backward.
  *
  * `deno bench -A packages/tensor/ops/nn_bench.ts` runs the micro-benchmarks;
  * `deno run -A packages/tensor/ops/nn_bench.ts [B]` prints the markdown table for
@@ -103,6 +103,42 @@ function jsDepthwise(x: Float32Array, w: Float32Array, bias: Float32Array, y: Fl
   }
 }
 
+/** Plain-JS depthwise 3×3 conv backward: dx, dweight (C·9), dbias. */
+function jsDepthwiseBackward(
+  x: Float32Array,
+  w: Float32Array,
+  gy: Float32Array,
+  dx: Float32Array,
+  dw: Float32Array,
+  db: Float32Array,
+): void {
+  const [Bn, H, W, Cc] = DW;
+  dx.fill(0);
+  dw.fill(0);
+  db.fill(0);
+  for (let b = 0; b < Bn; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let v = 0; v < W; v++) {
+        const o = ((b * H + h) * W + v) * Cc;
+        for (let c = 0; c < Cc; c++) db[c] += gy[o + c];
+        for (let i = 0; i < 3; i++) {
+          const hh = h + i - 1;
+          if (hh < 0 || hh >= H) continue;
+          for (let j = 0; j < 3; j++) {
+            const vv = v + j - 1;
+            if (vv < 0 || vv >= W) continue;
+            const xi = ((b * H + hh) * W + vv) * Cc;
+            for (let c = 0; c < Cc; c++) {
+              dw[c * 9 + i * 3 + j] += gy[o + c] * x[xi + c];
+              dx[xi + c] += gy[o + c] * w[c * 9 + i * 3 + j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 function f32(n: number, stream: number): Float32Array {
   return Float32Array.from(randomNormal(5, stream, n));
 }
@@ -158,9 +194,9 @@ async function setup(): Promise<Setup> {
     w: engine.parameter(cpu.w, [C], "w"),
     b: engine.parameter(cpu.b, [C], "b"),
     gy: engine.keep(engine.tensor(cpu.gy, [ROWS, C])),
-    dx: engine.keep(engine.tensor(cpu.dx, [...DW])),
-    dwW: engine.keep(engine.tensor(cpu.dwW, [DW[3], 1, 3, 3])),
-    dwB: engine.keep(engine.tensor(cpu.dwB, [DW[3]])),
+    dx: engine.keep(engine.tensor(cpu.dx, [...DW], { requiresGrad: true })),
+    dwW: engine.parameter(cpu.dwW, [DW[3], 1, 3, 3], "dw.weight"),
+    dwB: engine.parameter(cpu.dwB, [DW[3]], "dw.bias"),
     cpu,
   };
 }
@@ -184,6 +220,16 @@ function lnForwardBackward(s: Setup): () => void {
 function dwForward(s: Setup): () => void {
   return () => {
     s.engine.noGrad(() => depthwiseConv3x3(s.dx, s.dwW, s.dwB));
+  };
+}
+
+function dwForwardBackward(s: Setup): () => void {
+  return () => {
+    depthwiseConv3x3(s.dx, s.dwW, s.dwB).backward(s.dx);
+    for (const t of [s.dx, s.dwW, s.dwB]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
   };
 }
 
@@ -225,6 +271,19 @@ if (import.meta.main) {
     2 * nd * 4,
     await gpuMillis(s.engine, dwForward(s), 20),
     jsMillis(() => jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw)),
+  );
+  const ddx = new Float32Array(nd),
+    ddw = new Float32Array(DW[3] * 9),
+    ddb = new Float32Array(DW[3]);
+  row(
+    "depthwise conv 3×3 forward + backward (dx, dw, db)",
+    `(${DW.join(", ")})`,
+    5 * nd * 4,
+    await gpuMillis(s.engine, dwForwardBackward(s), 10),
+    jsMillis(() => {
+      jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw);
+      jsDepthwiseBackward(s.cpu.dx, s.cpu.dwW, s.cpu.dx, ddx, ddw, ddb);
+    }),
   );
   const info = s.engine.gpu.adapterInfo;
   console.log(
