@@ -1,0 +1,133 @@
+/**
+ * Small helpers shared by the nn ops, losses and optimizer: a params builder, argument
+ * checks with typed errors, and a partial-sum reduction kernel (WGSL has no float atomics,
+ * so column sums over many rows are written as per-chunk partials and reduced here).
+ *
+ * @module
+ */
+
+import { type Engine, grid1d } from "./engine.ts";
+import type { Tensor } from "./tensor.ts";
+import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
+
+/** Params words of a dispatch: u32 and f32 values packed in order. */
+export class Words {
+  #u = new Uint32Array(64);
+  #f = new Float32Array(this.#u.buffer);
+  #n = 0;
+
+  /** Appends u32 words. */
+  u(...values: number[]): this {
+    for (const v of values) this.#u[this.#n++] = v >>> 0;
+    return this;
+  }
+
+  /** Appends f32 words. */
+  f(...values: number[]): this {
+    for (const v of values) this.#f[this.#n++] = v;
+    return this;
+  }
+
+  /** The packed words. */
+  get words(): Uint32Array {
+    return this.#u.subarray(0, this.#n);
+  }
+}
+
+/** Throws a {@linkcode DtypeError} unless every tensor is `f32`. */
+export function expectF32(op: string, ...ts: [string, Tensor][]): void {
+  for (const [name, t] of ts) {
+    if (t.dtype !== "f32") {
+      throw new DtypeError(op, `${name} must be f32, got ${t.dtype} ${formatShape(t.shape)}`);
+    }
+  }
+}
+
+/** Throws a {@linkcode ShapeError} unless `t.shape` equals `want`. */
+export function expectShape(op: string, name: string, t: Tensor, want: readonly number[]): void {
+  if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
+    throw new ShapeError(
+      op,
+      `${name} must have shape ${formatShape(want)}, got ${formatShape(t.shape)}`,
+    );
+  }
+}
+
+/** Throws a {@linkcode ShapeError} unless `t` has `rank` dims. */
+export function expectRank(op: string, name: string, t: Tensor, rank: number, what: string): void {
+  if (t.shape.length !== rank) {
+    throw new ShapeError(op, `${name} must be ${what} (rank ${rank}), got ${formatShape(t.shape)}`);
+  }
+}
+
+/** Throws a {@linkcode ShapeError} naming both tensors unless they live on the same engine. */
+export function sameEngineOf(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.engine !== ts[0].engine) {
+      throw new ShapeError(
+        op,
+        `tensors ${formatShape(t.shape)} and ${
+          formatShape(ts[0].shape)
+        } belong to different engines`,
+      );
+    }
+  }
+}
+
+const REDUCE_WG = 64;
+
+/**
+ * Sums over rows of a row-major partials buffer: `out[outOffset + j] =
+ * Σ_r partials[r·stride + colOffset + j]` for `j < cols`; one invocation per column
+ * (dispatch only, no readback).
+ *
+ * @param engine The engine.
+ * @param partials The partial sums.
+ * @param rows Row count.
+ * @param stride Words per row.
+ * @param colOffset First column summed.
+ * @param cols Columns summed.
+ * @param out Destination tensor.
+ * @param op Op name for errors.
+ * @param outOffset First element of `out` written.
+ */
+export function sumRows(
+  engine: Engine,
+  partials: Tensor,
+  rows: number,
+  stride: number,
+  colOffset: number,
+  cols: number,
+  out: Tensor,
+  op: string,
+  outOffset = 0,
+): void {
+  const kernel = engine.kernel(() => ({
+    key: "nn.sum_rows",
+    bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
+    code: /* wgsl */ `
+// One invocation per column j: out[off + j] = sum over r of part[r * stride + col0 + j].
+@compute @workgroup_size(${REDUCE_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = lin(gid, nwg, ${REDUCE_WG}u);
+  let rows = pu(0u); let stride = pu(1u); let col0 = pu(2u);
+  if (j >= pu(3u)) { return; }
+  var s = 0.0;
+  for (var r = 0u; r < rows; r++) { s += part[r * stride + col0 + j]; }
+  out[pu(4u) + j] = s;
+}`,
+  }), "nn.sum_rows");
+  engine.dispatch({
+    kernel,
+    bindings: [partials, out],
+    params: [rows, stride, colOffset, cols, outOffset],
+    workgroups: grid1d(cols, REDUCE_WG),
+    op,
+  });
+}
+
+/** Chunk count so that each of `n` items' chunks has about `target` elements. */
+export function chunksOf(n: number, target: number): { chunks: number; per: number } {
+  const chunks = Math.max(1, Math.ceil(n / target));
+  return { chunks, per: Math.ceil(n / chunks) };
+}

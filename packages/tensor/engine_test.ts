@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { Engine, grid1d } from "./engine.ts";
+import { defineOp } from "./custom_op.ts";
+import { createStorageBuffer } from "./buffer_io.ts";
+import { add, mul, mulScalar, sigmoid, sub } from "./ops/elementwise.ts";
+import { mean, sum } from "./ops/reduce.ts";
+import { assign } from "./ops/layout.ts";
+import { DisposedTensorError, GradError, ShapeError } from "./tensor_errors.ts";
+import { seeded } from "./_testing.ts";
+import type { Tensor } from "./tensor.ts";
+
+const engine = await Engine.create();
+
+Deno.test("scope() disposes temporaries, keeps returned and kept tensors", async () => {
+  const before = engine.stats().liveBytes;
+  let temp: Tensor | undefined;
+  let kept: Tensor | undefined;
+  const out = engine.scope(() => {
+    const a = engine.tensor([1, 2, 3], [3]);
+    temp = add(a, a);
+    kept = engine.keep(mul(a, a));
+    return { sum: add(temp, a) };
+  });
+  assert.equal(temp!.isDisposed, true);
+  assert.equal(kept!.isDisposed, false);
+  assert.deepEqual([...await out.sum.read()], [3, 6, 9]);
+  assert.deepEqual([...await kept!.read()], [1, 4, 9]);
+  out.sum.dispose();
+  kept!.dispose();
+  assert.equal(engine.stats().liveBytes, before);
+});
+
+Deno.test("a disposed tensor raises DisposedTensorError naming the op and shape", async () => {
+  const a = engine.tensor([1, 2, 3, 4], [2, 2], { label: "a" });
+  a.dispose();
+  assert.throws(
+    () => add(a, a),
+    (e: unknown) =>
+      e instanceof DisposedTensorError &&
+      /^add: tensor "a" of shape \[2, 2\] was disposed/.test(e.message),
+  );
+  assert.throws(() => a.buffer, DisposedTensorError);
+  await assert.rejects(() => a.read(), DisposedTensorError);
+});
+
+Deno.test("backward() on a tensor without grad, or without a seed for a non-scalar, raises GradError", () => {
+  engine.scope(() => {
+    const a = engine.tensor([1, 2], [2]);
+    const y = sum(mul(a, a));
+    assert.throws(
+      () => y.backward(),
+      (e: unknown) =>
+        e instanceof GradError &&
+        /^backward: tensor of shape \[\] does not require grad/.test(e.message),
+    );
+    const b = engine.tensor([1, 2], [2], { requiresGrad: true });
+    const z = mul(b, b);
+    assert.throws(
+      () => z.backward(),
+      (e: unknown) =>
+        e instanceof GradError && /shape \[2\] is not a scalar: pass a seed/.test(e.message),
+    );
+    assert.throws(
+      () => z.backward(engine.tensor([1, 2, 3], [3])),
+      (e: unknown) =>
+        e instanceof ShapeError && /seed shape \[3\] differs from \[2\]/.test(e.message),
+    );
+    const n = engine.noGrad(() => mul(b, b));
+    assert.equal(n.requiresGrad, false);
+    b.dispose();
+  });
+});
+
+Deno.test("dispatches share one submit until a read, and pipelines compile once", async () => {
+  const s0 = engine.stats();
+  const out = engine.scope(() => {
+    let x = engine.tensor(seeded(64, 1), [64]);
+    for (let i = 0; i < 20; i++) x = add(x, x);
+    return x;
+  });
+  const s1 = engine.stats();
+  assert.equal(s1.submits, s0.submits, "no submit before the read");
+  assert(s1.dispatches - s0.dispatches >= 20);
+  await out.read();
+  assert.equal(engine.stats().submits, s1.submits + 1);
+  out.dispose();
+  const p = engine.stats().pipelines;
+  engine.scope(() => add(engine.tensor([1], [1]), engine.tensor([2], [1])));
+  assert.equal(engine.stats().pipelines, p);
+});
+
+Deno.test("live bytes after training step 50 equal those after step 2, and the loss falls", async () => {
+  // A logistic model y = σ(x·w + b) fitted by plain SGD with in-place updates.
+  const n = 64, d = 8;
+  const xs = seeded(n * d, 11);
+  const wTrue = seeded(d, 12, -2, 2);
+  const labels = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let z = 0;
+    for (let j = 0; j < d; j++) z += xs[i * d + j] * wTrue[j];
+    labels[i] = z > 0 ? 1 : 0;
+  }
+  const x = engine.keep(engine.tensor(Float32Array.from(xs), [n, d]));
+  const t = engine.keep(engine.tensor(labels, [n, 1]));
+  const w = engine.parameter(new Float32Array(d), [d], "w");
+  const b = engine.parameter([0], [1], "b");
+  let liveAt2 = 0, firstLoss = 0, lastLoss = 0;
+  for (let step = 1; step <= 50; step++) {
+    const loss = engine.scope(() => {
+      const p = sigmoid(add(sum(mul(x, w), 1, { keepdim: true }), b));
+      const err = sub(p, t);
+      const l = mean(mul(err, err));
+      l.backward();
+      engine.noGrad(() => {
+        for (const q of [w, b]) {
+          assign(q, sub(q, mulScalar(q.grad!, 2)));
+          q.grad!.dispose();
+          q.grad = null;
+        }
+      });
+      return l;
+    });
+    if (step === 1) firstLoss = await engine.item(loss);
+    if (step === 50) lastLoss = await engine.item(loss);
+    loss.dispose();
+    if (step === 2) liveAt2 = engine.stats().liveBytes;
+  }
+  assert.equal(engine.stats().liveBytes, liveAt2);
+  assert(Math.abs(firstLoss - 0.25) < 1e-6, `initial loss ${firstLoss}`);
+  assert(lastLoss < 0.1, `loss after 50 steps ${lastLoss}`);
+  for (const q of [x, t, w, b]) q.dispose();
+});
+
+Deno.test("defineOp() plugs in a kernel with its own GPU buffer and backward", async () => {
+  const factors = createStorageBuffer(engine.device, new Float32Array([2, -1, 0.5, 3]));
+  const kernel = engine.kernel({
+    key: "test.scaleByOwnBuffer",
+    bindings: [{ name: "x" }, { name: "m" }, { name: "y", access: "read_write" }],
+    code: `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, 64u);
+  if (i < pu(0u)) { y[i] = x[i] * m[i % 4u]; }
+}`,
+  });
+  const scale = (engine: Engine, x: Tensor): Tensor => {
+    const y = engine.empty(x.shape);
+    engine.dispatch({
+      kernel,
+      bindings: [x, factors, y],
+      params: [x.size],
+      workgroups: grid1d(x.size, 64),
+    });
+    return y;
+  };
+  const op = defineOp<undefined>({
+    name: "scaleByOwnBuffer",
+    forward: (engine, [x]) => ({ outputs: [scale(engine, x)] }),
+    backward: ({ engine, gradOutputs: [g] }) => [scale(engine, g!)],
+  });
+  await engine.scope(async () => {
+    const x = engine.tensor([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], { requiresGrad: true });
+    const [y] = op([x], undefined);
+    const l = sum(mul(y, y)); // dl/dx = 2·m²·x
+    l.backward();
+    assert.deepEqual([...await y.read()], [2, -2, 1.5, 12, 10, -6, 3.5, 24]);
+    const m = [2, -1, 0.5, 3];
+    assert.deepEqual(
+      [...await x.grad!.read()],
+      [1, 2, 3, 4, 5, 6, 7, 8].map((v, i) => 2 * m[i % 4] ** 2 * v),
+    );
+    x.dispose();
+  });
+  const noBackward = defineOp<undefined>({
+    name: "forwardOnly",
+    forward: (engine, [x]) => ({ outputs: [scale(engine, x)] }),
+  });
+  engine.scope(() => {
+    const x = engine.tensor([1, 2, 3, 4], [4], { requiresGrad: true });
+    const l = sum(noBackward([x], undefined)[0]);
+    assert.throws(
+      () => l.backward(),
+      (e: unknown) =>
+        e instanceof GradError &&
+        /^forwardOnly: this custom op defines no backward/.test(e.message),
+    );
+    x.dispose();
+  });
+  factors.destroy();
+});
+
+Deno.test("the pool reuses buffers by size class and counts live and peak bytes", () => {
+  const s0 = engine.stats();
+  engine.scope(() => {
+    const a = engine.zeros([1000]);
+    a.dispose();
+    engine.zeros([990]); // same 4 KiB class: reused
+  });
+  const s1 = engine.stats();
+  assert(s1.reused > s0.reused);
+  assert.equal(s1.liveBytes, s0.liveBytes);
+  assert(s1.peakBytes >= s0.liveBytes + 4000);
+});

@@ -1,0 +1,333 @@
+/**
+ * Generated WGSL for the general element-wise and strided kernels.
+ *
+ * @module
+ */
+
+import { type Engine, grid1d } from "../engine.ts";
+import type { Dtype, Tensor } from "../tensor.ts";
+import { coalesce, MAX_RANK, Params } from "./_shape.ts";
+
+/** WGSL helpers available to element-wise expressions (over the alias `T`). */
+const MAP_LIBRARY = `
+fn sigmoid_(x: T) -> T { return T(1.0) / (T(1.0) + exp(-x)); }
+fn log1p_(x: T) -> T { let u = T(1.0) + x; return select(log(u) - ((u - T(1.0)) - x) / u, x, u == T(1.0)); }
+fn softplus_(x: T) -> T { return select(log1p_(exp(x)), x, x > T(20.0)); }
+`;
+
+/**
+ * Code that decomposes linear index `i` over the `rank` (params word 1) dimensions of
+ * `shape` (words 2…9) and accumulates signed offsets `o0…o{k-1}` from strides at words
+ * 10 + 8·j.
+ */
+export function stridedOffsets(k: number): string {
+  const decl = Array.from({ length: k }, (_, j) => `var o${j} = 0i;`).join(" ");
+  const acc = Array.from(
+    { length: k },
+    (_, j) => `o${j} += q * pi(${2 + MAX_RANK * (j + 1)}u + u32(d));`,
+  ).join(" ");
+  return `var rem = i; ${decl}
+  for (var d = i32(pu(1u)) - 1; d >= 0; d--) {
+    let sz = pu(2u + u32(d)); let q = i32(rem % sz); rem = rem / sz; ${acc}
+  }`;
+}
+
+/** Params `[n, rank, shape…, strides of each operand…]` for {@linkcode stridedOffsets}. */
+export function stridedParams(
+  n: number,
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): Params {
+  const p = new Params().u(n, shape.length).padded(shape, MAX_RANK);
+  for (const s of strides) p.padded(s, MAX_RANK, 0);
+  return p;
+}
+
+const WG = 256;
+
+/**
+ * Element-wise map over same-shape contiguous inputs: `y[i] = expr(a[i], b[i], …, s0, …)`.
+ * Inputs are named `a, b, c, d`; scalars `s0, s1, …` (f32). For f32 data whose size is a
+ * multiple of 4 the kernel runs on `vec4` (expressions use `T(…)` for constants in
+ * builtins such as `max`/`select`).
+ *
+ * @returns The output tensor (not recorded on the tape).
+ */
+export function mapKernel(
+  engine: Engine,
+  op: string,
+  expr: string,
+  inputs: readonly Tensor[],
+  scalars: readonly number[] = [],
+  outDtype: Dtype = "f32",
+): Tensor {
+  const n = inputs[0].size;
+  const out = engine.empty(inputs[0].shape, outDtype);
+  if (n === 0) return out;
+  const allF32 = outDtype === "f32" && inputs.every((t) => t.dtype === "f32");
+  const vec = allF32 && n % 4 === 0;
+  const names = ["a", "b", "c", "d"];
+  const key = `map${vec ? "4" : ""}:${
+    inputs.map((t) => t.dtype).join("")
+  }>${outDtype}:${expr}:${scalars.length}`;
+  const kernel = engine.kernel(() => {
+    const elem = (dt: Dtype) => (vec ? "vec4<f32>" : dt === "i32" ? "i32" : "f32");
+    const bindings = inputs.map((t, j) => ({
+      name: `in_${names[j]}`,
+      type: `array<${elem(t.dtype)}>`,
+    }));
+    const scal = scalars.map((_, j) => `let s${j} = pf(${1 + j}u);`).join(" ");
+    const loads = inputs.map((_, j) => `let ${names[j]} = in_${names[j]}[i];`).join(" ");
+    return {
+      key,
+      bindings: [...bindings, {
+        name: "y",
+        access: "read_write",
+        type: `array<${elem(outDtype)}>`,
+      }],
+      code: `alias T = ${vec ? "vec4<f32>" : "f32"};
+${MAP_LIBRARY}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${WG}u);
+  if (i >= pu(0u)) { return; }
+  ${scal} ${loads}
+  y[i] = ${expr};
+}`,
+    };
+  }, key);
+  const count = vec ? n / 4 : n;
+  const p = new Params().u(count).f(...scalars);
+  engine.dispatch({
+    kernel,
+    bindings: [...inputs, out],
+    params: p.view,
+    workgroups: grid1d(count, WG),
+    op,
+  });
+  return out;
+}
+
+/**
+ * Element-wise binary op with NumPy broadcasting: `y[idx] = expr(a[idx_a], b[idx_b])` over
+ * `outShape` (f32).
+ *
+ * @returns The output tensor (not recorded on the tape).
+ */
+export function broadcastKernel(
+  engine: Engine,
+  op: string,
+  expr: string,
+  a: Tensor,
+  b: Tensor,
+  outShape: readonly number[],
+  strideA: readonly number[],
+  strideB: readonly number[],
+): Tensor {
+  const out = engine.empty(outShape, "f32");
+  const n = out.size;
+  if (n === 0) return out;
+  const c = coalesce(outShape, [strideA, strideB]);
+  if (c.shape.length <= 2) return broadcast2d(engine, op, expr, a, b, out, c.shape, c.strides);
+  const key = `bcast:${expr}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
+    code: `alias T = f32;
+${MAP_LIBRARY}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${WG}u);
+  if (i >= pu(0u)) { return; }
+  ${stridedOffsets(2)}
+  let a = in_a[o0]; let b = in_b[o1];
+  y[i] = ${expr};
+}`,
+  }), key);
+  const p = stridedParams(n, c.shape, c.strides);
+  engine.dispatch({ kernel, bindings: [a, b, out], params: p.view, workgroups: grid1d(n, WG), op });
+  return out;
+}
+
+/**
+ * Broadcast over at most two coalesced dimensions `(outer, inner)` (bias adds, row and
+ * column scales): a 2-D grid, so no index division per element.
+ */
+function broadcast2d(
+  engine: Engine,
+  op: string,
+  expr: string,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): Tensor {
+  const [outer, inner] = shape.length === 2 ? shape : [1, shape[0]];
+  const [sa0, sa1] = shape.length === 2 ? strides[0] : [0, strides[0][0]];
+  const [sb0, sb1] = shape.length === 2 ? strides[1] : [0, strides[1][0]];
+  const key = `bcast2d:${expr}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
+    code: `alias T = f32;
+${MAP_LIBRARY}
+// Invocation (j, o): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[o·sb0 + j·sb1]).
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let inner = pu(0u); let outer = pu(1u);
+  let j = gid.x; let o = gid.y + gid.z * 65535u;
+  if (j >= inner || o >= outer) { return; }
+  let a = in_a[o * pu(2u) + j * pu(3u)];
+  let b = in_b[o * pu(4u) + j * pu(5u)];
+  y[o * inner + j] = ${expr};
+}`,
+  }), key);
+  const gy = Math.min(outer, 65535);
+  engine.dispatch({
+    kernel,
+    bindings: [a, b, out],
+    params: [inner, outer, sa0, sa1, sb0, sb1],
+    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(outer / gy)],
+    op,
+  });
+  return out;
+}
+
+/**
+ * Strided gather: `y[i] = x[base + Σ idx_d · stride_d]` over `shape` (any dtype). Covers
+ * permute, flip, slice, broadcast and copies.
+ *
+ * @returns The output tensor (not recorded on the tape).
+ */
+export function gatherKernel(
+  engine: Engine,
+  op: string,
+  x: Tensor,
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): Tensor {
+  const out = engine.empty(shape, x.dtype);
+  const n = out.size;
+  if (n === 0) return out;
+  const c = coalesce(shape, [strides]);
+  const t = x.dtype === "i32" ? "i32" : "f32";
+  if (fits3d(c.shape)) {
+    strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
+    return out;
+  }
+  const kernel = engine.kernel(() => ({
+    key: `gather:${t}`,
+    bindings: [{ name: "x", type: `array<${t}>` }, {
+      name: "y",
+      access: "read_write",
+      type: `array<${t}>`,
+    }],
+    code: `@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${WG}u);
+  if (i >= pu(0u)) { return; }
+  ${stridedOffsets(1)}
+  y[i] = x[u32(o0 + pi(${2 + 2 * MAX_RANK}u))];
+}`,
+  }), `gather:${t}`);
+  const p = stridedParams(n, c.shape, c.strides).i(base);
+  engine.dispatch({ kernel, bindings: [x, out], params: p.view, workgroups: grid1d(n, WG), op });
+  return out;
+}
+
+/**
+ * Strided scatter into an existing tensor: `y[base + Σ idx_d · stride_d] = x[i]` over
+ * `x`'s shape (targets must be distinct). Used by slice backward and concat.
+ */
+export function scatterKernel(
+  engine: Engine,
+  op: string,
+  x: Tensor,
+  y: Tensor,
+  strides: readonly number[],
+  base: number,
+): void {
+  const n = x.size;
+  if (n === 0) return;
+  const c = coalesce(x.shape, [strides]);
+  const t = x.dtype === "i32" ? "i32" : "f32";
+  if (fits3d(c.shape)) {
+    strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
+    return;
+  }
+  const kernel = engine.kernel(() => ({
+    key: `scatter:${t}`,
+    bindings: [{ name: "x", type: `array<${t}>` }, {
+      name: "y",
+      access: "read_write",
+      type: `array<${t}>`,
+    }],
+    code: `@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${WG}u);
+  if (i >= pu(0u)) { return; }
+  ${stridedOffsets(1)}
+  y[u32(o0 + pi(${2 + 2 * MAX_RANK}u))] = x[i];
+}`,
+  }), `scatter:${t}`);
+  const p = stridedParams(n, c.shape, c.strides).i(base);
+  engine.dispatch({ kernel, bindings: [x, y], params: p.view, workgroups: grid1d(n, WG), op });
+}
+
+/** Whether a coalesced shape fits the 3-D grid of {@linkcode strided3d}. */
+function fits3d(shape: readonly number[]): boolean {
+  if (shape.length > 3) return false;
+  const [d0, d1] = shape.length === 3 ? shape : shape.length === 2 ? [1, shape[0]] : [1, 1];
+  return d0 <= 65535 && d1 <= 65535;
+}
+
+/**
+ * Strided gather or scatter over at most three coalesced dimensions on a 3-D grid (no
+ * index division per element): permutes, flips, slices and concats of channels-last
+ * tensors mostly land here.
+ */
+function strided3d(
+  engine: Engine,
+  op: string,
+  mode: "gather" | "scatter",
+  x: Tensor,
+  y: Tensor,
+  t: string,
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): void {
+  const pad = 3 - shape.length;
+  const [d0, d1, d2] = [...Array(pad).fill(1), ...shape];
+  const [s0, s1, s2] = [...Array(pad).fill(0), ...strides];
+  const key = `${mode}3d:${t}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "x", type: `array<${t}>` }, {
+      name: "y",
+      access: "read_write",
+      type: `array<${t}>`,
+    }],
+    code: `
+// Invocation (i2, i1, i0) moves element (i0, i1, i2) of the iteration space; the strided
+// side's offset is base + i0·s0 + i1·s1 + i2·s2, the contiguous side's is linear.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let d1 = pu(0u); let d2 = pu(1u);
+  if (gid.x >= d2) { return; }
+  let lin_ = (gid.z * d1 + gid.y) * d2 + gid.x;
+  let off = u32(pi(2u) + i32(gid.z) * pi(3u) + i32(gid.y) * pi(4u) + i32(gid.x) * pi(5u));
+  ${mode === "gather" ? "y[lin_] = x[off];" : "y[off] = x[lin_];"}
+}`,
+  }), key);
+  const p = new Params().u(d1, d2).i(base, s0, s1, s2);
+  engine.dispatch({
+    kernel,
+    bindings: [x, y],
+    params: p.view,
+    workgroups: [Math.ceil(d2 / 64), d1, d0],
+    op,
+  });
+}

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { Engine } from "../engine.ts";
+import { ShapeError } from "../tensor_errors.ts";
+import {
+  conv1x1BackwardRef,
+  conv1x1Ref,
+  depthwiseConv3x3BackwardRef,
+  depthwiseConv3x3Ref,
+  patchifyConvBackwardRef,
+  patchifyConvRef,
+} from "../reference/nn_ops.ts";
+import { conv1x1, convConfig, depthwiseConv3x3, patchifyConv } from "./conv.ts";
+import { assertClose, normals } from "./_nn_test_util.ts";
+
+const engine = await Engine.create();
+const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward (vec4 and odd C)", async () => {
+  // [2, 5, 64, 4] spans several row chunks of the weight-gradient kernel.
+  for (const shape of [[2, 5, 6, 8], [1, 3, 7, 5], [3, 1, 1, 4], [2, 5, 64, 4]]) {
+    const C = shape[3];
+    const xs = normals(prod(shape), 10), ws = normals(C * 9, 11), bs = normals(C, 12);
+    const gs = normals(prod(shape), 13);
+    await engine.scope(async () => {
+      const x = engine.tensor(xs, shape, { requiresGrad: true });
+      const w = engine.tensor(ws, [C, 1, 3, 3], { requiresGrad: true });
+      const b = engine.tensor(bs, [C], { requiresGrad: true });
+      const y = depthwiseConv3x3(x, w, b);
+      y.backward(engine.tensor(gs, shape));
+      const g = depthwiseConv3x3BackwardRef(xs, shape, ws, gs);
+      const tag = `x [${shape}]`;
+      assertClose(`${tag} y`, await y.read(), depthwiseConv3x3Ref(xs, shape, ws, bs), 1e-5, 1e-5);
+      assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
+      assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
+      assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+    });
+  }
+});
+
+Deno.test("patchifyConv() matches the float64 reference, cropping like PyTorch (both variants)", async () => {
+  for (const variant of ["matmul", "direct"] as const) {
+    convConfig.variant = variant;
+    for (
+      const [shape, cout, k] of [[[2, 3, 8, 8], 5, 4], [[1, 2, 7, 5], 3, 2]] as [
+        number[],
+        number,
+        number,
+      ][]
+    ) {
+      const ci = shape[1];
+      const xs = normals(prod(shape), 20),
+        ws = normals(cout * ci * k * k, 21),
+        bs = normals(cout, 22);
+      const outShape = [shape[0], Math.floor(shape[2] / k), Math.floor(shape[3] / k), cout];
+      const gs = normals(prod(outShape), 23);
+      await engine.scope(async () => {
+        const x = engine.tensor(xs, shape, { requiresGrad: true });
+        const w = engine.tensor(ws, [cout, ci, k, k], { requiresGrad: true });
+        const b = engine.tensor(bs, [cout], { requiresGrad: true });
+        const y = patchifyConv(x, w, b);
+        assert.deepEqual(y.shape, outShape);
+        y.backward(engine.tensor(gs, outShape));
+        const g = patchifyConvBackwardRef(xs, shape, ws, cout, k, gs);
+        const tag = `${variant} x [${shape}] k ${k}`;
+        assertClose(
+          `${tag} y`,
+          await y.read(),
+          patchifyConvRef(xs, shape, ws, bs, cout, k),
+          1e-5,
+          1e-5,
+        );
+        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
+        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
+        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+      });
+    }
+  }
+  convConfig.variant = "matmul";
+});
+
+Deno.test("conv1x1() maps channels-last to NCHW and matches the float64 reference (both variants)", async () => {
+  for (const variant of ["matmul", "direct"] as const) {
+    convConfig.variant = variant;
+    for (const [shape, cout] of [[[2, 3, 4, 6], 3], [[1, 5, 3, 1], 2]] as [number[], number][]) {
+      const [B, H, W, ci] = shape;
+      const xs = normals(prod(shape), 30), ws = normals(cout * ci, 31), bs = normals(cout, 32);
+      const outShape = [B, cout, H, W];
+      const gs = normals(prod(outShape), 33);
+      await engine.scope(async () => {
+        const x = engine.tensor(xs, shape, { requiresGrad: true });
+        const w = engine.tensor(ws, [cout, ci, 1, 1], { requiresGrad: true });
+        const b = engine.tensor(bs, [cout], { requiresGrad: true });
+        const y = conv1x1(x, w, b);
+        assert.deepEqual(y.shape, outShape);
+        y.backward(engine.tensor(gs, outShape));
+        const g = conv1x1BackwardRef(xs, shape, ws, cout, gs);
+        const tag = `${variant} x [${shape}]`;
+        assertClose(`${tag} y`, await y.read(), conv1x1Ref(xs, shape, ws, bs, cout), 1e-5, 1e-5);
+        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
+        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
+        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+      });
+    }
+  }
+  convConfig.variant = "matmul";
+});
+
+Deno.test("conv ops reject mismatched weights naming the op and the shapes", () => {
+  engine.scope(() => {
+    const x = engine.tensor(new Float32Array(2 * 4 * 4 * 3), [2, 4, 4, 3]);
+    const w = engine.tensor(new Float32Array(4 * 9), [4, 1, 3, 3]);
+    const b = engine.tensor(new Float32Array(4), [4]);
+    assert.throws(
+      () => depthwiseConv3x3(x, w, b),
+      (e: unknown) =>
+        e instanceof ShapeError &&
+        /depthwiseConv3x3: weight must have shape \[3, 1, 3, 3\], got \[4, 1, 3, 3\]/.test(
+          String(e),
+        ),
+    );
+    const pw = engine.tensor(new Float32Array(4 * 2 * 2 * 2), [4, 2, 2, 2]);
+    assert.throws(
+      () => patchifyConv(x, pw, b),
+      (e: unknown) =>
+        e instanceof ShapeError && /patchifyConv: weight \[4, 2, 2, 2\]/.test(String(e)),
+    );
+    const cw = engine.tensor(new Float32Array(8), [2, 4, 1, 1]);
+    assert.throws(
+      () => conv1x1(x, cw, engine.tensor([0, 0], [2])),
+      (e: unknown) =>
+        e instanceof ShapeError && /conv1x1: weight must have shape \[2, 3, 1, 1\]/.test(String(e)),
+    );
+    const flat = engine.tensor(new Float32Array(3), [3]);
+    assert.throws(
+      () => conv1x1(flat, cw, b),
+      (e: unknown) => e instanceof ShapeError && /rank 4/.test(String(e)),
+    );
+  });
+});
+
+Deno.test("conv tests release the engine", () => {
+  engine.destroy();
+});

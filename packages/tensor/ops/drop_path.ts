@@ -1,0 +1,124 @@
+/**
+ * DropPath (stochastic depth, timm's `drop_path`): per-sample keep mask scaled by 1/keep.
+ *
+ * @module
+ */
+
+import { grid1d } from "../engine.ts";
+import { randomUniform, type Rng } from "../rng.ts";
+import type { Tensor } from "../tensor.ts";
+import { ShapeError } from "../tensor_errors.ts";
+import { expectF32, Words } from "../_nn_util.ts";
+
+const WG = 256;
+/** Samples whose scales fit in one dispatch's params (64 words minus the header). */
+const SAMPLES_PER_DISPATCH = 56;
+
+/** Options of {@linkcode dropPath}. */
+export interface DropPathOptions {
+  /** Drop probability p (keep = 1 − p). */
+  p: number;
+  /** Source of the mask: one stream of this generator is consumed per call. */
+  rng: Rng;
+  /** Training mode (default true); in eval mode, or with p = 0, `x` is returned as is. */
+  training?: boolean;
+}
+
+/**
+ * The per-sample scales of a DropPath call: sample `b` is kept (scale 1/keep) when uniform
+ * `b` of stream `stream` under `seed` is below keep (compared in float32), else dropped
+ * (scale 0). This is exactly the mask {@linkcode dropPath} applies.
+ *
+ * @param seed The generator's seed.
+ * @param stream The stream the call used.
+ * @param batch Number of samples.
+ * @param p Drop probability.
+ * @returns One scale per sample.
+ */
+export function dropPathScales(
+  seed: number,
+  stream: number,
+  batch: number,
+  p: number,
+): Float32Array {
+  const keep = Math.fround(1 - p);
+  const u = randomUniform(seed, stream, batch);
+  const out = new Float32Array(batch);
+  for (let b = 0; b < batch; b++) out[b] = u[b] < keep ? 1 / keep : 0;
+  return out;
+}
+
+/**
+ * DropPath: zeroes whole samples (first dim) with probability p and scales the kept ones
+ * by 1/(1 − p), as timm's `DropPath` in training. The mask comes from the seeded
+ * counter-based {@linkcode Rng} (one stream per call, computed on the CPU: no readback, no
+ * extra dispatch) and is reused by the backward. With p = 0 or `training: false` the input
+ * itself is returned.
+ *
+ * @param x Input, first dim = batch.
+ * @param options Drop probability, generator, training flag.
+ * @returns The masked tensor (or `x`).
+ * @throws {RangeError} when p is not in [0, 1).
+ *
+ * @example
+ * ```ts
+ * import { dropPath, Engine, Rng } from "@vmunet/tensor";
+ * const engine = await Engine.create();
+ * const x = engine.full([4, 2], 1);
+ * const y = dropPath(x, { p: 0.5, rng: new Rng(0) });
+ * console.log(await y.read()); // each row either [2, 2] or [0, 0]
+ * engine.destroy();
+ * ```
+ */
+export function dropPath(x: Tensor, options: DropPathOptions): Tensor {
+  const op = "dropPath";
+  const { p, rng, training = true } = options;
+  if (!(p >= 0 && p < 1)) throw new RangeError(`${op}: p must be in [0, 1), got ${p}`);
+  expectF32(op, ["x", x]);
+  if (p === 0 || !training) return x;
+  if (x.rank < 1) throw new ShapeError(op, `x needs a batch dim, got a scalar`);
+  const engine = x.engine;
+  const batch = x.shape[0];
+  const scales = dropPathScales(rng.seed, rng.nextStream(), batch, p);
+  const y = engine.empty(x.shape);
+  applyScales(x, y, scales, op);
+  engine.record(op, [x], [y], ([g]) => {
+    if (!g) return [null];
+    const dx = engine.empty(x.shape);
+    applyScales(g, dx, scales, `${op}.backward`);
+    return [dx];
+  });
+  return y;
+}
+
+/** out[b, …] = x[b, …]·scales[b], in dispatches of up to 56 samples (scales in params). */
+function applyScales(x: Tensor, out: Tensor, scales: Float32Array, op: string): void {
+  const engine = x.engine;
+  const batch = x.shape[0];
+  const per = batch === 0 ? 0 : x.size / batch;
+  if (per === 0) return;
+  const kernel = engine.kernel(() => ({
+    key: "nn.drop_path",
+    bindings: [{ name: "x" }, { name: "y", access: "read_write" }],
+    code: /* wgsl */ `
+// One invocation per element of samples [b0, b0 + nb): y = x·scale[sample] (params 3…).
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${WG}u);
+  let per = pu(0u); let b0 = pu(1u); let nb = pu(2u);
+  if (i >= per * nb) { return; }
+  let k = b0 * per + i;
+  y[k] = x[k] * pf(3u + i / per);
+}`,
+  }), "nn.drop_path");
+  for (let b0 = 0; b0 < batch; b0 += SAMPLES_PER_DISPATCH) {
+    const nb = Math.min(SAMPLES_PER_DISPATCH, batch - b0);
+    engine.dispatch({
+      kernel,
+      bindings: [x, out],
+      params: new Words().u(per, b0, nb).f(...scales.subarray(b0, b0 + nb)).words,
+      workgroups: grid1d(per * nb, WG),
+      op,
+    });
+  }
+}

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { Engine } from "../engine.ts";
+import { randomUniform, Rng } from "../rng.ts";
+import { dropPathRef } from "../reference/nn_ops.ts";
+import { dropPath, dropPathScales } from "./drop_path.ts";
+import { assertClose, normals } from "./_nn_test_util.ts";
+
+const engine = await Engine.create();
+
+Deno.test("dropPath() applies the seeded per-sample mask scaled by 1/keep, forward and backward", async () => {
+  // 70 samples: more than one dispatch of 56.
+  const shape = [70, 3, 5];
+  const n = 70 * 15;
+  const xs = normals(n, 40), gs = normals(n, 41);
+  const p = 0.3;
+  const rng = new Rng(99, 5);
+  await engine.scope(async () => {
+    const x = engine.tensor(xs, shape, { requiresGrad: true });
+    const y = dropPath(x, { p, rng });
+    assert.equal(rng.stream, 6);
+    y.backward(engine.tensor(gs, shape));
+    const u = randomUniform(99, 5, 70);
+    assertClose("y", await y.read(), dropPathRef(xs, 70, 1 - p, u), 1e-6, 1e-6);
+    assertClose("dx", await x.grad!.read(), dropPathRef(gs, 70, 1 - p, u), 1e-6, 1e-6);
+    const kept = [...dropPathScales(99, 5, 70, p)].filter((s) => s > 0).length;
+    assert(kept > 0 && kept < 70, `kept ${kept}`);
+  });
+  // The keep rate is 1 - p (2000 samples: standard error ≈ 0.01).
+  const scales = dropPathScales(7, 0, 2000, 0.2);
+  const rate = scales.filter((s) => s > 0).length / 2000;
+  assert(Math.abs(rate - 0.8) < 0.04, `keep rate ${rate}`);
+  assert(scales.every((s) => s === 0 || Math.abs(s - 1.25) < 1e-6));
+});
+
+Deno.test("dropPath() is the identity with p = 0 or in eval mode, and rejects p outside [0, 1)", () => {
+  engine.scope(() => {
+    const x = engine.tensor([1, 2], [2, 1]);
+    const rng = new Rng(1);
+    assert.equal(dropPath(x, { p: 0, rng }), x);
+    assert.equal(dropPath(x, { p: 0.5, rng, training: false }), x);
+    assert.equal(rng.stream, 0);
+    assert.throws(
+      () => dropPath(x, { p: 1, rng }),
+      (e: unknown) => e instanceof RangeError && /dropPath: p/.test(String(e)),
+    );
+  });
+});
+
+Deno.test("dropPath tests release the engine", () => {
+  engine.destroy();
+});
