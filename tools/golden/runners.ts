@@ -9,3 +9,8 @@ import { metricsRunner } from "./metrics.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
 export const RUNNERS: GoldenRunner[] = [metricsRunner];
+
+import { scanRunner } from "./scan.ts";
+
+/** The runners `deno task golden` dispatches to, by file name. */
+export const RUNNERS: GoldenRunner[] = [scanRunner];

@@ -1,0 +1,337 @@
+/**
+ * Host side shared by {@linkcode SelectiveScan} and {@linkcode CrossScan2d}: compiles the four
+ * pipelines of one shape configuration once and encodes them over caller-owned buffers.
+ *
+ * @module
+ */
+
+import { ScanShapeError } from "./errors.ts";
+import {
+  backwardBcWgsl,
+  backwardRowsWgsl,
+  forwardWgsl,
+  type KernelDims,
+  kernelDims,
+  type KernelLayout,
+  type KernelTuning,
+  packBcWgsl,
+  reduceParamsWgsl,
+} from "./_wgsl.ts";
+
+/** Element counts each binding must hold, by role. */
+export interface CoreSizes {
+  u: number;
+  delta: number;
+  A: number;
+  B: number;
+  C: number;
+  D: number;
+  deltaBias: number;
+  out: number;
+}
+
+/** Buffers of the forward, caller-owned. */
+export interface CoreForwardBuffers {
+  u: GPUBuffer;
+  delta: GPUBuffer;
+  A: GPUBuffer;
+  B: GPUBuffer;
+  C: GPUBuffer;
+  D: GPUBuffer;
+  deltaBias: GPUBuffer;
+  out: GPUBuffer;
+  state: GPUBuffer;
+}
+
+/** Buffers of the backward, caller-owned. */
+export interface CoreBackwardBuffers {
+  u: GPUBuffer;
+  delta: GPUBuffer;
+  A: GPUBuffer;
+  B: GPUBuffer;
+  C: GPUBuffer;
+  D: GPUBuffer;
+  deltaBias: GPUBuffer;
+  state: GPUBuffer;
+  dout: GPUBuffer;
+  du: GPUBuffer;
+  ddelta: GPUBuffer;
+  dA: GPUBuffer;
+  dB: GPUBuffer;
+  dC: GPUBuffer;
+  dD: GPUBuffer;
+  dDeltaBias: GPUBuffer;
+}
+
+const BWD_BINDINGS = 13;
+
+function flatDispatch(count: number): [number, number] {
+  const groups = Math.ceil(count / 256);
+  const x = Math.min(groups, 65535);
+  return [x, Math.ceil(groups / x)];
+}
+
+/** The compiled kernels of one layout and tuning. */
+export class ScanCore {
+  readonly device: GPUDevice;
+  readonly layout: KernelLayout;
+  readonly tuning: KernelTuning;
+  readonly dims: KernelDims;
+  readonly sizes: CoreSizes;
+  readonly stateBytes: number;
+  readonly label: string;
+  #fwd: GPUComputePipeline;
+  #bwd: GPUComputePipeline;
+  #bwdBc: GPUComputePipeline;
+  #redP: GPUComputePipeline;
+  #pack: GPUComputePipeline | undefined;
+  #packed: GPUBuffer | undefined;
+  #rk: GPUBuffer | undefined;
+  #pp: GPUBuffer | undefined;
+  #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
+
+  constructor(
+    device: GPUDevice,
+    layout: KernelLayout,
+    tuning: KernelTuning,
+    sizes: CoreSizes,
+    label: string,
+  ) {
+    this.device = device;
+    this.layout = layout;
+    this.tuning = tuning;
+    this.sizes = sizes;
+    this.label = label;
+    const dims = kernelDims(layout, tuning);
+    this.dims = dims;
+    const lim = device.limits;
+    if (lim.maxStorageBuffersPerShaderStage < BWD_BINDINGS) {
+      throw new ScanShapeError(
+        `${label}: device limit maxStorageBuffersPerShaderStage is ${lim.maxStorageBuffersPerShaderStage}, ` +
+          `the backward needs ${BWD_BINDINGS}; request the device with ` +
+          `requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage }`,
+      );
+    }
+    if (tuning.subgroupWidth > 0 && !device.features.has("subgroups")) {
+      throw new ScanShapeError(
+        `${label}: option subgroups is true but the device was created without the "subgroups" feature`,
+      );
+    }
+    if (tuning.workgroupSize > lim.maxComputeInvocationsPerWorkgroup) {
+      throw new ScanShapeError(
+        `${label}: workgroupSize ${tuning.workgroupSize} exceeds maxComputeInvocationsPerWorkgroup ${lim.maxComputeInvocationsPerWorkgroup}`,
+      );
+    }
+    this.stateBytes = layout.batch * dims.totalChannels * dims.chunks * dims.nv * 16;
+    const maxBinding = lim.maxStorageBufferBindingSize;
+    const checks: [string, number][] = [
+      ["state", this.stateBytes],
+      ...Object.entries(sizes).map(([k, v]) => [k, v * 4] as [string, number]),
+    ];
+    for (const [name, bytes] of checks) {
+      if (bytes > maxBinding) {
+        throw new ScanShapeError(
+          `${label}: ${name} needs ${bytes} bytes, above the device's maxStorageBufferBindingSize ` +
+            `${maxBinding}; split the batch`,
+        );
+      }
+    }
+    // Explicit layouts ("r" read-only, "w" read-write storage), so bindings a variant does
+    // not use are still accepted.
+    const make = (code: string, entryPoint: string, what: string, kinds: string) => {
+      const bgl = device.createBindGroupLayout({
+        label: `${label} ${what}`,
+        entries: [...kinds].map((k, binding) => ({
+          binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: k === "r" ? "read-only-storage" : "storage" },
+        })),
+      });
+      const pipeline = device.createComputePipeline({
+        label: `${label} ${what}`,
+        layout: device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
+        compute: {
+          module: device.createShaderModule({ label: `${label} ${what}`, code }),
+          entryPoint,
+        },
+      });
+      this.#layouts.set(pipeline, bgl);
+      return pipeline;
+    };
+    this.#fwd = make(forwardWgsl(layout, tuning, dims), "forward", "forward", "rrrrrrrww");
+    this.#bwd = make(
+      backwardRowsWgsl(layout, tuning, dims),
+      "backward",
+      "backward rows",
+      "rrrrrrrrrwwww",
+    );
+    this.#bwdBc = make(
+      backwardBcWgsl(layout, tuning, dims),
+      "backward_bc",
+      "backward dB/dC",
+      "rrrrrrrrrrww",
+    );
+    this.#redP = make(
+      reduceParamsWgsl(layout, tuning, dims),
+      "reduce",
+      "reduce dA/dD/dbias",
+      "rwww",
+    );
+    if (layout.kind === "generic") {
+      this.#pack = make(packBcWgsl(layout, tuning, dims), "pack", "pack B/C", "rrw");
+    }
+  }
+
+  /** Encodes the B/C packing pass when the layout needs one; returns the buffers to bind. */
+  #packBC(pass: GPUComputePassEncoder, B: GPUBuffer, C: GPUBuffer): [GPUBuffer, GPUBuffer] {
+    if (!this.#pack) return [B, C];
+    const l = this.layout;
+    const count = l.batch * l.groups * l.length * this.dims.packedStride;
+    this.#packed ??= this.device.createBuffer({
+      label: `${this.label} packed B/C`,
+      size: count * 4,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    pass.setPipeline(this.#pack);
+    pass.setBindGroup(0, this.#group(this.#pack, [B, C, this.#packed]));
+    pass.dispatchWorkgroups(...flatDispatch(count));
+    return [this.#packed, this.#packed];
+  }
+
+  #check(name: string, buffer: GPUBuffer, elements: number): void {
+    if (!buffer || typeof buffer.size !== "number") {
+      throw new ScanShapeError(`${this.label}: buffer '${name}' is missing`);
+    }
+    if (buffer.size < elements * 4) {
+      throw new ScanShapeError(
+        `${this.label}: buffer '${name}' has ${buffer.size} bytes, needs at least ${
+          elements * 4
+        } ` +
+          `(${elements} f32)`,
+      );
+    }
+  }
+
+  #checkInputs(b: CoreForwardBuffers | CoreBackwardBuffers): void {
+    const s = this.sizes;
+    this.#check("u", b.u, s.u);
+    this.#check("delta", b.delta, s.delta);
+    this.#check("A", b.A, s.A);
+    this.#check("B", b.B, s.B);
+    this.#check("C", b.C, s.C);
+    this.#check("D", b.D, s.D);
+    this.#check("deltaBias", b.deltaBias, s.deltaBias);
+    if (!b.state || b.state.size < this.stateBytes) {
+      throw new ScanShapeError(
+        `${this.label}: buffer 'state' has ${b.state?.size} bytes, needs ${this.stateBytes} (stateBytes)`,
+      );
+    }
+  }
+
+  #group(pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: this.#layouts.get(pipeline)!,
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+  }
+
+  encodeForward(encoder: GPUCommandEncoder, b: CoreForwardBuffers, outName: string): void {
+    this.#checkInputs(b);
+    this.#check(outName, b.out, this.sizes.out);
+    const pass = encoder.beginComputePass({ label: `${this.label} forward` });
+    const [pB, pC] = this.#packBC(pass, b.B, b.C);
+    pass.setPipeline(this.#fwd);
+    pass.setBindGroup(
+      0,
+      this.#group(this.#fwd, [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, b.state]),
+    );
+    pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
+    pass.end();
+  }
+
+  encodeBackward(
+    encoder: GPUCommandEncoder,
+    b: CoreBackwardBuffers,
+    names: { dout: string; du: string; dB: number; dC: number },
+  ): void {
+    this.#checkInputs(b);
+    const s = this.sizes;
+    this.#check(names.dout, b.dout, s.out);
+    this.#check(names.du, b.du, s.u);
+    this.#check("ddelta", b.ddelta, s.delta);
+    this.#check("dA", b.dA, s.A);
+    this.#check("dB", b.dB, names.dB);
+    this.#check("dC", b.dC, names.dC);
+    this.#check("dD", b.dD, s.D);
+    this.#check("dDeltaBias", b.dDeltaBias, s.deltaBias);
+    const l = this.layout;
+    this.#rk ??= this.device.createBuffer({
+      label: `${this.label} adjoint carries`,
+      size: this.stateBytes,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    this.#pp ??= this.device.createBuffer({
+      label: `${this.label} dA/dD/dbias partials`,
+      size: l.batch * this.dims.totalChannels * (l.dState + 2) * 4,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    const pass = encoder.beginComputePass({ label: `${this.label} backward` });
+    const [pB, pC] = this.#packBC(pass, b.B, b.C);
+    pass.setPipeline(this.#bwd);
+    pass.setBindGroup(
+      0,
+      this.#group(this.#bwd, [
+        b.u,
+        b.delta,
+        b.A,
+        pB,
+        pC,
+        b.D,
+        b.deltaBias,
+        b.dout,
+        b.state,
+        b.du,
+        b.ddelta,
+        this.#rk,
+        this.#pp,
+      ]),
+    );
+    pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, l.batch);
+
+    pass.setPipeline(this.#bwdBc);
+    pass.setBindGroup(
+      0,
+      this.#group(this.#bwdBc, [
+        b.u,
+        b.delta,
+        b.A,
+        pB,
+        pC,
+        b.D,
+        b.deltaBias,
+        b.dout,
+        b.state,
+        this.#rk,
+        b.dB,
+        b.dC,
+      ]),
+    );
+    const groups = Math.ceil(l.batch * l.groups * this.dims.chunks / 64);
+    const gx = Math.min(groups, 65535);
+    pass.dispatchWorkgroups(gx, Math.ceil(groups / gx));
+    const [px, py] = flatDispatch(this.dims.totalChannels * (l.dState + 2));
+    pass.setPipeline(this.#redP);
+    pass.setBindGroup(0, this.#group(this.#redP, [this.#pp, b.dA, b.dD, b.dDeltaBias]));
+    pass.dispatchWorkgroups(px, py);
+    pass.end();
+  }
+
+  destroy(): void {
+    this.#packed?.destroy();
+    this.#packed = undefined;
+    this.#rk?.destroy();
+    this.#pp?.destroy();
+    this.#rk = undefined;
+    this.#pp = undefined;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Test helpers: a device with the limits the kernels need, seeded random data, error norms.
+ *
+ * @module
+ */
+
+/** Requests a device with raised storage-buffer limits (and `subgroups` when `subgroups`). */
+export async function testDevice(subgroups = false): Promise<GPUDevice> {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error("no WebGPU adapter");
+  return await adapter.requestDevice({
+    requiredFeatures: subgroups ? ["subgroups" as GPUFeatureName] : [],
+    requiredLimits: {
+      maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  });
+}
+
+/** Deterministic uniform random numbers in [lo, hi) (mulberry32). */
+export function randomArray(count: number, seed: number, lo = -1, hi = 1): Float64Array {
+  let a = seed >>> 0;
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = lo + (hi - lo) * r;
+  }
+  return out;
+}
+
+/** ‖a−b‖₂ / max(‖b‖₂, tiny). */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < b.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    n += b[i] ** 2;
+  }
+  return Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-30);
+}
+
+/** max |a−b| / max(1, max |b|); NaN if any value of `a` is not finite. */
+export function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  let r = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (!Number.isFinite(a[i])) return NaN;
+    m = Math.max(m, Math.abs(a[i] - b[i]));
+    r = Math.max(r, Math.abs(b[i]));
+  }
+  return m / Math.max(1, r);
+}

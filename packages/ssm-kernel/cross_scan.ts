@@ -1,0 +1,375 @@
+/**
+ * SS2D's four-direction 2D selective scan on a channels-last feature map, without
+ * materialising flipped or transposed copies: each direction reads `u`, `delta`, `B`, `C`
+ * by index mapping, and the four outputs are merged into `y` at natural positions.
+ *
+ * Directions (L = H·W, natural position p = h·W + w, scan position t):
+ * k0 p = t; k1 column-major p = (t mod H)·W + (t div H); k2 = k0 reversed (t → L−1−t);
+ * k3 = k1 reversed. Channel c = k·Di + d uses `A[c]`, `D[c]`, `delta_bias[c]` and B/C group k.
+ *
+ * @module
+ */
+
+import { ScanCore } from "./_core.ts";
+import { expectLength, readBack, upload } from "./_io.ts";
+import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
+import { ScanShapeError } from "./errors.ts";
+
+/** Where B or C lives inside a packed channels-last buffer: element `(b, p, k, n)` is at `offset + ((b·L + p)·4 + k)·stride + n`. */
+export interface PackedSlot {
+  /** Element offset of `(0, 0, 0, 0)`. */
+  offset: number;
+  /** Elements between consecutive `(p, k)` records (≥ N). */
+  stride: number;
+}
+
+/** Shape of a cross-scan. */
+export interface CrossScan2dShape {
+  /** Batch size B. */
+  batch: number;
+  /** Feature-map height H. */
+  height: number;
+  /** Feature-map width W. */
+  width: number;
+  /** Inner channels Di (per direction). */
+  channels: number;
+  /** State size N. */
+  dState: number;
+  /** Slot of B; default `{ offset: 0, stride: N }` (a dense `(B, H, W, 4, N)` buffer). For x_dbl `(B,H,W,4,R+2N)`: `{ offset: R, stride: R + 2N }`. */
+  bSlot?: PackedSlot;
+  /** Slot of C; default `{ offset: 0, stride: N }`. For x_dbl: `{ offset: R + N, stride: R + 2N }`. */
+  cSlot?: PackedSlot;
+}
+
+/** Caller-owned buffers of the cross-scan forward (f32, STORAGE usage). */
+export interface CrossScan2dForwardBuffers {
+  /** `u (B, H, W, Di)`, shared by the four directions. */
+  u: GPUBuffer;
+  /** `delta (B, H, W, 4, Di)`, pre-bias, pre-softplus. */
+  delta: GPUBuffer;
+  /** Holds B at `bSlot` (may be the same buffer as `C`, e.g. x_dbl). */
+  B: GPUBuffer;
+  /** Holds C at `cSlot`. */
+  C: GPUBuffer;
+  /** `A (4·Di, N)` (= −exp(A_logs)). */
+  A: GPUBuffer;
+  /** `D (4·Di)`. */
+  D: GPUBuffer;
+  /** `delta_bias (4·Di)`. */
+  deltaBias: GPUBuffer;
+  /** Output `y (B, H, W, Di)`: the sum of the four directions at natural positions. */
+  y: GPUBuffer;
+  /** Chunk-boundary states for the backward, at least `stateBytes` bytes. */
+  state: GPUBuffer;
+}
+
+/** Caller-owned buffers of the cross-scan backward. */
+export interface CrossScan2dBackwardBuffers {
+  /** `u (B, H, W, Di)`. */
+  u: GPUBuffer;
+  /** `delta (B, H, W, 4, Di)`. */
+  delta: GPUBuffer;
+  /** B at `bSlot`. */
+  B: GPUBuffer;
+  /** C at `cSlot`. */
+  C: GPUBuffer;
+  /** `A (4·Di, N)`. */
+  A: GPUBuffer;
+  /** `D (4·Di)`. */
+  D: GPUBuffer;
+  /** `delta_bias (4·Di)`. */
+  deltaBias: GPUBuffer;
+  /** The `state` the forward wrote for these inputs. */
+  state: GPUBuffer;
+  /** `dy (B, H, W, Di)`. */
+  dy: GPUBuffer;
+  /** Output `du (B, H, W, Di)` (sum over the directions), overwritten. */
+  du: GPUBuffer;
+  /** Output `ddelta (B, H, W, 4, Di)`, overwritten. */
+  ddelta: GPUBuffer;
+  /** Output: dB written at `bSlot` (other elements untouched; may be the same buffer as `dC`). */
+  dB: GPUBuffer;
+  /** Output: dC written at `cSlot`. */
+  dC: GPUBuffer;
+  /** Output `dA (4·Di, N)`, overwritten. */
+  dA: GPUBuffer;
+  /** Output `dD (4·Di)`, overwritten. */
+  dD: GPUBuffer;
+  /** Output `d_delta_bias (4·Di)`, overwritten. */
+  dDeltaBias: GPUBuffer;
+}
+
+function slotSize(batch: number, L: number, N: number, s: PackedSlot): number {
+  return s.offset + (batch * L * 4 - 1) * s.stride + N;
+}
+
+/**
+ * Compiled four-direction cross-scan kernels for one shape. One invocation per
+ * (batch, channel) walks the four directions in turn, accumulating `y` and `du` in place.
+ *
+ * @example
+ * ```ts
+ * import { CrossScan2d } from "@vmunet/ssm-kernel";
+ * const adapter = await navigator.gpu.requestAdapter();
+ * const device = await adapter!.requestDevice({
+ *   requiredLimits: { maxStorageBuffersPerShaderStage: adapter!.limits.maxStorageBuffersPerShaderStage },
+ * });
+ * const R = 2, N = 4;
+ * const scan = new CrossScan2d(device, {
+ *   batch: 1, height: 3, width: 5, channels: 8, dState: N,
+ *   bSlot: { offset: R, stride: R + 2 * N }, cSlot: { offset: R + N, stride: R + 2 * N },
+ * });
+ * console.log(scan.variant, scan.stateBytes);
+ * scan.destroy();
+ * device.destroy();
+ * ```
+ */
+export class CrossScan2d {
+  /** The shape (with resolved slots) this instance was compiled for. */
+  readonly shape: Readonly<Required<CrossScan2dShape>>;
+  /** Bytes the `state` buffer must have. */
+  readonly stateBytes: number;
+  /** Which kernel variant and tuning the rule picked. */
+  readonly variant: string;
+  #core: ScanCore;
+  #bSize: number;
+  #cSize: number;
+
+  /**
+   * Validates the shape and compiles the pipelines.
+   *
+   * @param device The WebGPU device.
+   * @param shape The feature-map shape and the B/C slots.
+   * @param options Tuning overrides.
+   */
+  constructor(device: GPUDevice, shape: CrossScan2dShape, options: ScanKernelOptions = {}) {
+    const label = "CrossScan2d";
+    for (const k of ["batch", "height", "width", "channels", "dState"] as const) {
+      positiveInt(label, k, shape[k]);
+    }
+    const { batch, height: H, width: W, channels: Di, dState: N } = shape;
+    const bSlot = shape.bSlot ?? { offset: 0, stride: N };
+    const cSlot = shape.cSlot ?? { offset: 0, stride: N };
+    for (const [name, s] of [["bSlot", bSlot], ["cSlot", cSlot]] as const) {
+      if (
+        !Number.isInteger(s.offset) || s.offset < 0 || !Number.isInteger(s.stride) || s.stride < N
+      ) {
+        throw new ScanShapeError(
+          `${label}: ${name} {offset: ${s.offset}, stride: ${s.stride}} must have an integer offset ≥ 0 and stride ≥ dState ${N}`,
+        );
+      }
+    }
+    const L = H * W;
+    const tuning = resolveTuning(
+      label,
+      Di,
+      batch,
+      L,
+      (batch * 4 * Di) * Math.ceil(N / 4) * 16,
+      device.limits.maxStorageBufferBindingSize,
+      options,
+    );
+    this.shape = { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot };
+    this.variant = `${tuning.description} 4-directions-in-invocation`;
+    this.#bSize = slotSize(batch, L, N, bSlot);
+    this.#cSize = slotSize(batch, L, N, cSlot);
+    this.#core = new ScanCore(
+      device,
+      {
+        kind: "cross",
+        batch,
+        length: L,
+        channels: Di,
+        dState: N,
+        groups: 4,
+        height: H,
+        width: W,
+        bOffset: bSlot.offset,
+        bStride: bSlot.stride,
+        cOffset: cSlot.offset,
+        cStride: cSlot.stride,
+      },
+      { ...tuning, serialGroups: 4 },
+      {
+        u: batch * L * Di,
+        delta: batch * L * 4 * Di,
+        A: 4 * Di * N,
+        B: this.#bSize,
+        C: this.#cSize,
+        D: 4 * Di,
+        deltaBias: 4 * Di,
+        out: batch * L * Di,
+      },
+      label,
+    );
+    this.stateBytes = this.#core.stateBytes;
+  }
+
+  /**
+   * Encodes the forward: writes `y` (the merged sum) and `state`.
+   *
+   * @param encoder The caller's command encoder.
+   * @param buffers Inputs, `y` and `state`.
+   */
+  encodeForward(encoder: GPUCommandEncoder, buffers: CrossScan2dForwardBuffers): void {
+    this.#core.encodeForward(encoder, { ...buffers, out: buffers.y }, "y");
+  }
+
+  /**
+   * Encodes the backward of `sum(y · dy)`.
+   *
+   * @param encoder The caller's command encoder.
+   * @param buffers Inputs, the forward's `state`, `dy` and the gradient outputs.
+   */
+  encodeBackward(encoder: GPUCommandEncoder, buffers: CrossScan2dBackwardBuffers): void {
+    this.#core.encodeBackward(encoder, { ...buffers, dout: buffers.dy }, {
+      dout: "dy",
+      du: "du",
+      dB: this.#bSize,
+      dC: this.#cSize,
+    });
+  }
+
+  /** Frees the internal scratch buffers. */
+  destroy(): void {
+    this.#core.destroy();
+  }
+}
+
+/** Host inputs of {@linkcode crossScan2d} (B and C densely packed `(B, H, W, 4, N)`). */
+export interface CrossScan2dInputs {
+  /** Batch size B. */
+  batch: number;
+  /** Height H. */
+  height: number;
+  /** Width W. */
+  width: number;
+  /** Inner channels Di. */
+  channels: number;
+  /** State size N. */
+  dState: number;
+  /** `u (B, H, W, Di)`. */
+  u: ArrayLike<number>;
+  /** `delta (B, H, W, 4, Di)`. */
+  delta: ArrayLike<number>;
+  /** `B (B, H, W, 4, N)`. */
+  B: ArrayLike<number>;
+  /** `C (B, H, W, 4, N)`. */
+  C: ArrayLike<number>;
+  /** `A (4·Di, N)`. */
+  A: ArrayLike<number>;
+  /** `D (4·Di)`. */
+  D: ArrayLike<number>;
+  /** `delta_bias (4·Di)`. */
+  deltaBias: ArrayLike<number>;
+}
+
+/** Result of {@linkcode crossScan2d}. */
+export interface CrossScan2dResult {
+  /** `y (B, H, W, Di)`. */
+  y: Float32Array;
+  /** Gradients when `dy` was given, in the input layouts. */
+  grads?: {
+    du: Float32Array;
+    ddelta: Float32Array;
+    dB: Float32Array;
+    dC: Float32Array;
+    dA: Float32Array;
+    dD: Float32Array;
+    dDeltaBias: Float32Array;
+  };
+}
+
+/**
+ * Uploads, runs the cross-scan forward (and backward with `dy`) and reads back; for tests.
+ *
+ * @param device The WebGPU device.
+ * @param x Shape and host inputs.
+ * @param dy Optional `dy (B, H, W, Di)`.
+ * @param options Tuning overrides.
+ * @returns `y` and, with `dy`, the gradients.
+ * @example
+ * ```ts
+ * import { crossScan2d } from "@vmunet/ssm-kernel";
+ * const adapter = await navigator.gpu.requestAdapter();
+ * const device = await adapter!.requestDevice({
+ *   requiredLimits: { maxStorageBuffersPerShaderStage: adapter!.limits.maxStorageBuffersPerShaderStage },
+ * });
+ * const r = await crossScan2d(device, {
+ *   batch: 1, height: 1, width: 1, channels: 1, dState: 1,
+ *   u: [1], delta: [0, 0, 0, 0], B: [0, 0, 0, 0], C: [0, 0, 0, 0],
+ *   A: [-1, -1, -1, -1], D: [1, 1, 1, 1], deltaBias: [0, 0, 0, 0],
+ * });
+ * console.log(r.y[0]); // 4
+ * device.destroy();
+ * ```
+ */
+export async function crossScan2d(
+  device: GPUDevice,
+  x: CrossScan2dInputs,
+  dy?: ArrayLike<number>,
+  options: ScanKernelOptions = {},
+): Promise<CrossScan2dResult> {
+  const scan = new CrossScan2d(device, x, options);
+  const { batch, height: H, width: W, channels: Di, dState: N } = x;
+  const L = H * W;
+  const err = (m: string) => new ScanShapeError(m);
+  const what = "crossScan2d";
+  expectLength(what, "u", x.u, batch * L * Di, "B·H·W·Di", err);
+  expectLength(what, "delta", x.delta, batch * L * 4 * Di, "B·H·W·4·Di", err);
+  expectLength(what, "B", x.B, batch * L * 4 * N, "B·H·W·4·N", err);
+  expectLength(what, "C", x.C, batch * L * 4 * N, "B·H·W·4·N", err);
+  expectLength(what, "A", x.A, 4 * Di * N, "4·Di·N", err);
+  expectLength(what, "D", x.D, 4 * Di, "4·Di", err);
+  expectLength(what, "deltaBias", x.deltaBias, 4 * Di, "4·Di", err);
+  if (dy) expectLength(what, "dy", dy, batch * L * Di, "B·H·W·Di", err);
+  const made: GPUBuffer[] = [];
+  const up = (d: ArrayLike<number> | number, label: string) => {
+    const b = upload(device, d, label);
+    made.push(b);
+    return b;
+  };
+  try {
+    const inputs = {
+      u: up(x.u, "u"),
+      delta: up(x.delta, "delta"),
+      B: up(x.B, "B"),
+      C: up(x.C, "C"),
+      A: up(x.A, "A"),
+      D: up(x.D, "D"),
+      deltaBias: up(x.deltaBias, "delta_bias"),
+    };
+    const y = up(batch * L * Di, "y");
+    const state = up(scan.stateBytes / 4, "state");
+    const encoder = device.createCommandEncoder();
+    scan.encodeForward(encoder, { ...inputs, y, state });
+    if (!dy) {
+      const [o] = await readBack(device, encoder, [y]);
+      return { y: o };
+    }
+    const g = {
+      du: up(batch * L * Di, "du"),
+      ddelta: up(batch * L * 4 * Di, "ddelta"),
+      dB: up(batch * L * 4 * N, "dB"),
+      dC: up(batch * L * 4 * N, "dC"),
+      dA: up(4 * Di * N, "dA"),
+      dD: up(4 * Di, "dD"),
+      dDeltaBias: up(4 * Di, "dDeltaBias"),
+    };
+    scan.encodeBackward(encoder, { ...inputs, state, dy: up(dy, "dy"), ...g });
+    const [o, du, ddelta, dB, dC, dA, dD, dDeltaBias] = await readBack(device, encoder, [
+      y,
+      g.du,
+      g.ddelta,
+      g.dB,
+      g.dC,
+      g.dA,
+      g.dD,
+      g.dDeltaBias,
+    ]);
+    return { y: o, grads: { du, ddelta, dB, dC, dA, dD, dDeltaBias } };
+  } finally {
+    for (const b of made) b.destroy();
+    scan.destroy();
+  }
+}

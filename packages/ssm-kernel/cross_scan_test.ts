@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import {
+  CrossScan2d,
+  crossScan2d,
+  crossScan2dBackwardReference,
+  type CrossScan2dInputs,
+  crossScan2dReference,
+  ScanShapeError,
+} from "./mod.ts";
+import { upload } from "./_io.ts";
+import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
+
+const device = await testDevice(true);
+const SG = { subgroups: true, subgroupMinSize: 4 };
+
+function inputs(
+  batch: number,
+  H: number,
+  W: number,
+  Di: number,
+  N: number,
+  seed: number,
+): CrossScan2dInputs {
+  const L = H * W;
+  return {
+    batch,
+    height: H,
+    width: W,
+    channels: Di,
+    dState: N,
+    u: randomArray(batch * L * Di, seed),
+    delta: randomArray(batch * L * 4 * Di, seed + 1, -3, 1),
+    B: randomArray(batch * L * 4 * N, seed + 2),
+    C: randomArray(batch * L * 4 * N, seed + 3),
+    A: randomArray(4 * Di * N, seed + 4, -2, -0.05),
+    D: randomArray(4 * Di, seed + 5),
+    deltaBias: randomArray(4 * Di, seed + 6, -1, 0),
+  };
+}
+
+const GRADS = ["du", "ddelta", "dB", "dC", "dA", "dD", "dDeltaBias"] as const;
+
+Deno.test("crossScan2d() matches the materialised flip/transpose reference on a non-square map with B = 2", async () => {
+  for (const [batch, H, W, Di, N] of [[2, 3, 5, 6, 16], [2, 7, 4, 10, 8], [1, 1, 9, 3, 1]]) {
+    const x = inputs(batch, H, W, Di, N, 10 * H + W);
+    const dy = randomArray(batch * H * W * Di, 77);
+    const r = await crossScan2d(device, x, dy, SG);
+    const e = maxErr(r.y, crossScan2dReference(x));
+    assert(e <= 1e-4, `y ${batch}x${H}x${W}: ${e}`);
+    const g = crossScan2dBackwardReference(x, dy);
+    for (const k of GRADS) {
+      const err = relL2(r.grads![k], g[k]);
+      assert(err <= 1e-4, `${k} ${batch}x${H}x${W}: ${err}`);
+    }
+  }
+});
+
+Deno.test("crossScan2d() is exact across chunks and workgroup slices (L = 150, Di = 20, wg 8, chunk 5)", async () => {
+  const x = inputs(2, 10, 15, 20, 16, 5);
+  const dy = randomArray(2 * 150 * 20, 6);
+  const r = await crossScan2d(device, x, dy, { ...SG, workgroupSize: 8, chunkLength: 5 });
+  assert(maxErr(r.y, crossScan2dReference(x)) <= 1e-4);
+  const g = crossScan2dBackwardReference(x, dy);
+  for (const k of GRADS) assert(relL2(r.grads![k], g[k]) <= 1e-4, k);
+});
+
+Deno.test("CrossScan2d reads B/C from a packed x_dbl and writes dB/dC into dx_dbl slots only", async () => {
+  const batch = 2, H = 3, W = 4, Di = 8, N = 4, R = 3, L = H * W;
+  const P = R + 2 * N;
+  const x = inputs(batch, H, W, Di, N, 42);
+  const xdbl = new Float32Array(batch * L * 4 * P);
+  for (let r = 0; r < batch * L * 4; r++) {
+    for (let i = 0; i < R; i++) xdbl[r * P + i] = 100 + i;
+    for (let n = 0; n < N; n++) {
+      xdbl[r * P + R + n] = x.B[r * N + n];
+      xdbl[r * P + R + N + n] = x.C[r * N + n];
+    }
+  }
+  const scan = new CrossScan2d(device, {
+    batch,
+    height: H,
+    width: W,
+    channels: Di,
+    dState: N,
+    bSlot: { offset: R, stride: P },
+    cSlot: { offset: R + N, stride: P },
+  }, { subgroups: false });
+  const dy = randomArray(batch * L * Di, 3);
+  const b = {
+    u: upload(device, x.u, "u"),
+    delta: upload(device, x.delta, "delta"),
+    B: upload(device, xdbl, "x_dbl"),
+    A: upload(device, x.A, "A"),
+    D: upload(device, x.D, "D"),
+    deltaBias: upload(device, x.deltaBias, "bias"),
+  };
+  const y = upload(device, batch * L * Di, "y");
+  const state = upload(device, scan.stateBytes / 4, "state");
+  const dx = upload(device, new Float32Array(xdbl.length).fill(7), "dx_dbl");
+  const g = {
+    du: upload(device, batch * L * Di, "du"),
+    ddelta: upload(device, batch * L * 4 * Di, "ddelta"),
+    dA: upload(device, 4 * Di * N, "dA"),
+    dD: upload(device, 4 * Di, "dD"),
+    dDeltaBias: upload(device, 4 * Di, "dbias"),
+  };
+  const enc = device.createCommandEncoder();
+  scan.encodeForward(enc, { ...b, C: b.B, y, state });
+  scan.encodeBackward(enc, {
+    ...b,
+    C: b.B,
+    state,
+    dy: upload(device, dy, "dy"),
+    dB: dx,
+    dC: dx,
+    ...g,
+  });
+  const staging = [y, dx, g.du].map((s) => {
+    const m = device.createBuffer({
+      size: s.size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    enc.copyBufferToBuffer(s, 0, m, 0, s.size);
+    return m;
+  });
+  device.queue.submit([enc.finish()]);
+  const [gy, gdx, gdu] = await Promise.all(staging.map(async (m) => {
+    await m.mapAsync(GPUMapMode.READ);
+    return new Float32Array(m.getMappedRange().slice(0));
+  }));
+  assert(maxErr(gy, crossScan2dReference(x)) <= 1e-4);
+  const ref = crossScan2dBackwardReference(x, dy);
+  assert(relL2(gdu, ref.du) <= 1e-4);
+  const dB = new Float32Array(ref.dB.length);
+  const dC = new Float32Array(ref.dC.length);
+  for (let r = 0; r < batch * L * 4; r++) {
+    for (let i = 0; i < R; i++) assert.equal(gdx[r * P + i], 7, `dt slot ${r}:${i} was written`);
+    for (let n = 0; n < N; n++) {
+      dB[r * N + n] = gdx[r * P + R + n];
+      dC[r * N + n] = gdx[r * P + R + N + n];
+    }
+  }
+  assert(relL2(dB, ref.dB) <= 1e-4, "dB");
+  assert(relL2(dC, ref.dC) <= 1e-4, "dC");
+  scan.destroy();
+});
+
+Deno.test("CrossScan2d rejects bad slots and shapes with ScanShapeError", () => {
+  const shape = { batch: 1, height: 2, width: 2, channels: 4, dState: 4 };
+  assert.throws(
+    () => new CrossScan2d(device, { ...shape, bSlot: { offset: 0, stride: 3 } }),
+    (e: Error) => e instanceof ScanShapeError && /bSlot .*stride ≥ dState 4/.test(e.message),
+  );
+  assert.throws(
+    () => new CrossScan2d(device, { ...shape, width: -1 }),
+    (e: Error) => e instanceof ScanShapeError && /'width'/.test(e.message),
+  );
+  const scan = new CrossScan2d(device, { ...shape, cSlot: { offset: 2, stride: 10 } });
+  const buf = (n: number) => device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE });
+  const enc = device.createCommandEncoder();
+  assert.throws(
+    () =>
+      scan.encodeForward(enc, {
+        u: buf(16),
+        delta: buf(64),
+        B: buf(64),
+        C: buf(155), // needs 2 + 15·10 + 4 = 156
+        A: buf(64),
+        D: buf(16),
+        deltaBias: buf(16),
+        y: buf(16),
+        state: buf(scan.stateBytes / 4),
+      }),
+    (e: Error) =>
+      e instanceof ScanShapeError && /'C' has 620 bytes, needs at least 624/.test(e.message),
+  );
+  enc.finish();
+  scan.destroy();
+});

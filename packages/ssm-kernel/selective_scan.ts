@@ -1,0 +1,329 @@
+/**
+ * The selective scan in mamba's layout: `u, delta (B, G·D, L)`, `A (G·D, N)`,
+ * `B, C (B, G, N, L)`, `D, delta_bias (G·D)`, `delta_softplus = true`.
+ *
+ * @module
+ */
+
+import { ScanCore } from "./_core.ts";
+import { expectLength, readBack, upload } from "./_io.ts";
+import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
+import { ScanShapeError } from "./errors.ts";
+
+export type { ScanKernelOptions } from "./_tuning.ts";
+
+/** Shape of a generic-layout scan. */
+export interface SelectiveScanShape {
+  /** Batch size B. */
+  batch: number;
+  /** Number of B/C groups G (channel c uses group c div D). */
+  groups: number;
+  /** Channels per group D. */
+  channelsPerGroup: number;
+  /** Sequence length L (any L ≥ 1). */
+  length: number;
+  /** State size N. */
+  dState: number;
+}
+
+/** Caller-owned buffers of the forward (f32, row-major, STORAGE usage). */
+export interface SelectiveScanForwardBuffers {
+  /** `u (B, G·D, L)`. */
+  u: GPUBuffer;
+  /** `delta (B, G·D, L)`, pre-bias, pre-softplus. */
+  delta: GPUBuffer;
+  /** `A (G·D, N)`. */
+  A: GPUBuffer;
+  /** `B (B, G, N, L)`. */
+  B: GPUBuffer;
+  /** `C (B, G, N, L)`. */
+  C: GPUBuffer;
+  /** `D (G·D)`. */
+  D: GPUBuffer;
+  /** `delta_bias (G·D)`. */
+  deltaBias: GPUBuffer;
+  /** Output `out (B, G·D, L)`. */
+  out: GPUBuffer;
+  /** Chunk-boundary states for the backward, at least `stateBytes` bytes. */
+  state: GPUBuffer;
+}
+
+/** Caller-owned buffers of the backward; every gradient buffer is overwritten. */
+export interface SelectiveScanBackwardBuffers {
+  /** `u (B, G·D, L)`. */
+  u: GPUBuffer;
+  /** `delta (B, G·D, L)`. */
+  delta: GPUBuffer;
+  /** `A (G·D, N)`. */
+  A: GPUBuffer;
+  /** `B (B, G, N, L)`. */
+  B: GPUBuffer;
+  /** `C (B, G, N, L)`. */
+  C: GPUBuffer;
+  /** `D (G·D)`. */
+  D: GPUBuffer;
+  /** `delta_bias (G·D)`. */
+  deltaBias: GPUBuffer;
+  /** The `state` the forward wrote for these inputs. */
+  state: GPUBuffer;
+  /** `dout (B, G·D, L)`. */
+  dout: GPUBuffer;
+  /** Output `du (B, G·D, L)`. */
+  du: GPUBuffer;
+  /** Output `ddelta (B, G·D, L)` (gradient of the pre-bias delta). */
+  ddelta: GPUBuffer;
+  /** Output `dA (G·D, N)`. */
+  dA: GPUBuffer;
+  /** Output `dB (B, G, N, L)`. */
+  dB: GPUBuffer;
+  /** Output `dC (B, G, N, L)`. */
+  dC: GPUBuffer;
+  /** Output `dD (G·D)`. */
+  dD: GPUBuffer;
+  /** Output `d_delta_bias (G·D)`. */
+  dDeltaBias: GPUBuffer;
+}
+
+/**
+ * Compiled selective-scan kernels for one shape: encodes forward and backward into a
+ * caller's command encoder over caller-owned buffers. The device must allow 13 storage
+ * buffers per shader stage (request `maxStorageBuffersPerShaderStage` from the adapter).
+ *
+ * @example
+ * ```ts
+ * import { SelectiveScan } from "@vmunet/ssm-kernel";
+ * const adapter = await navigator.gpu.requestAdapter();
+ * const device = await adapter!.requestDevice({
+ *   requiredLimits: { maxStorageBuffersPerShaderStage: adapter!.limits.maxStorageBuffersPerShaderStage },
+ * });
+ * const scan = new SelectiveScan(device, { batch: 1, groups: 1, channelsPerGroup: 4, length: 8, dState: 4 });
+ * console.log(scan.variant, scan.stateBytes);
+ * scan.destroy();
+ * device.destroy();
+ * ```
+ */
+export class SelectiveScan {
+  /** The shape this instance was compiled for. */
+  readonly shape: Readonly<SelectiveScanShape>;
+  /** Bytes the `state` buffer must have. */
+  readonly stateBytes: number;
+  /** Which kernel variant and tuning the rule picked, e.g. `serial-row wg64 chunk32`. */
+  readonly variant: string;
+  #core: ScanCore;
+
+  /**
+   * Validates the shape and compiles the pipelines.
+   *
+   * @param device The WebGPU device.
+   * @param shape The scan shape.
+   * @param options Tuning overrides.
+   */
+  constructor(device: GPUDevice, shape: SelectiveScanShape, options: ScanKernelOptions = {}) {
+    const label = "SelectiveScan";
+    for (const k of ["batch", "groups", "channelsPerGroup", "length", "dState"] as const) {
+      positiveInt(label, k, shape[k]);
+    }
+    const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = shape;
+    const tuning = resolveTuning(
+      label,
+      Dg,
+      G * batch,
+      L,
+      (batch * G * Dg) * Math.ceil(N / 4) * 16,
+      device.limits.maxStorageBufferBindingSize,
+      options,
+    );
+    this.shape = { ...shape };
+    this.variant = tuning.description;
+    const CH = G * Dg;
+    this.#core = new ScanCore(
+      device,
+      {
+        kind: "generic",
+        batch,
+        length: L,
+        channels: Dg,
+        dState: N,
+        groups: G,
+        height: 0,
+        width: 0,
+        bOffset: 0,
+        bStride: 0,
+        cOffset: 0,
+        cStride: 0,
+      },
+      { ...tuning, serialGroups: 1 },
+      {
+        u: batch * CH * L,
+        delta: batch * CH * L,
+        A: CH * N,
+        B: batch * G * N * L,
+        C: batch * G * N * L,
+        D: CH,
+        deltaBias: CH,
+        out: batch * CH * L,
+      },
+      label,
+    );
+    this.stateBytes = this.#core.stateBytes;
+  }
+
+  /**
+   * Encodes the forward: writes `out` and the chunk-boundary `state`.
+   *
+   * @param encoder The caller's command encoder.
+   * @param buffers The input, output and state buffers.
+   */
+  encodeForward(encoder: GPUCommandEncoder, buffers: SelectiveScanForwardBuffers): void {
+    this.#core.encodeForward(encoder, buffers, "out");
+  }
+
+  /**
+   * Encodes the backward: writes every gradient of `sum(out · dout)`.
+   *
+   * @param encoder The caller's command encoder.
+   * @param buffers Inputs, the forward's `state`, `dout` and the gradient outputs.
+   */
+  encodeBackward(encoder: GPUCommandEncoder, buffers: SelectiveScanBackwardBuffers): void {
+    const s = this.#core.sizes;
+    this.#core.encodeBackward(encoder, { ...buffers }, {
+      dout: "dout",
+      du: "du",
+      dB: s.B,
+      dC: s.C,
+    });
+  }
+
+  /** Frees the internal scratch buffers. */
+  destroy(): void {
+    this.#core.destroy();
+  }
+}
+
+/** Inputs of {@linkcode selectiveScan}: the shape and host arrays in the generic layout. */
+export interface SelectiveScanInputs extends SelectiveScanShape {
+  /** `u (B, G·D, L)`. */
+  u: ArrayLike<number>;
+  /** `delta (B, G·D, L)`. */
+  delta: ArrayLike<number>;
+  /** `A (G·D, N)`. */
+  A: ArrayLike<number>;
+  /** `B (B, G, N, L)`. */
+  B: ArrayLike<number>;
+  /** `C (B, G, N, L)`. */
+  C: ArrayLike<number>;
+  /** `D (G·D)`. */
+  D: ArrayLike<number>;
+  /** `delta_bias (G·D)`. */
+  deltaBias: ArrayLike<number>;
+}
+
+/** Result of {@linkcode selectiveScan}. */
+export interface SelectiveScanResult {
+  /** `out (B, G·D, L)`. */
+  out: Float32Array;
+  /** Gradients, when `dout` was given. */
+  grads?: {
+    du: Float32Array;
+    ddelta: Float32Array;
+    dA: Float32Array;
+    dB: Float32Array;
+    dC: Float32Array;
+    dD: Float32Array;
+    dDeltaBias: Float32Array;
+  };
+}
+
+/**
+ * Uploads the arrays, runs the forward (and the backward when `dout` is given) and reads the
+ * results back. For tests and fixtures; models should use {@linkcode SelectiveScan}.
+ *
+ * @param device The WebGPU device.
+ * @param x Shape and inputs.
+ * @param dout Optional `dout (B, G·D, L)`.
+ * @param options Tuning overrides.
+ * @returns `out` and, with `dout`, the gradients.
+ * @example
+ * ```ts
+ * import { selectiveScan } from "@vmunet/ssm-kernel";
+ * const adapter = await navigator.gpu.requestAdapter();
+ * const device = await adapter!.requestDevice({
+ *   requiredLimits: { maxStorageBuffersPerShaderStage: adapter!.limits.maxStorageBuffersPerShaderStage },
+ * });
+ * const r = await selectiveScan(device, {
+ *   batch: 1, groups: 1, channelsPerGroup: 1, length: 2, dState: 1,
+ *   u: [1, 1], delta: [0, 0], A: [-1], B: [1, 1], C: [1, 1], D: [0], deltaBias: [0],
+ * });
+ * console.log(r.out); // ≈ [0.693, 1.040]
+ * device.destroy();
+ * ```
+ */
+export async function selectiveScan(
+  device: GPUDevice,
+  x: SelectiveScanInputs,
+  dout?: ArrayLike<number>,
+  options: ScanKernelOptions = {},
+): Promise<SelectiveScanResult> {
+  const scan = new SelectiveScan(device, x, options);
+  const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = x;
+  const CH = G * Dg;
+  const err = (m: string) => new ScanShapeError(m);
+  const what = "selectiveScan";
+  expectLength(what, "u", x.u, batch * CH * L, `B·G·D·L`, err);
+  expectLength(what, "delta", x.delta, batch * CH * L, `B·G·D·L`, err);
+  expectLength(what, "A", x.A, CH * N, `G·D·N`, err);
+  expectLength(what, "B", x.B, batch * G * N * L, `B·G·N·L`, err);
+  expectLength(what, "C", x.C, batch * G * N * L, `B·G·N·L`, err);
+  expectLength(what, "D", x.D, CH, `G·D`, err);
+  expectLength(what, "deltaBias", x.deltaBias, CH, `G·D`, err);
+  if (dout) expectLength(what, "dout", dout, batch * CH * L, `B·G·D·L`, err);
+  const made: GPUBuffer[] = [];
+  const up = (d: ArrayLike<number> | number, label: string) => {
+    const b = upload(device, d, label);
+    made.push(b);
+    return b;
+  };
+  try {
+    const inputs = {
+      u: up(x.u, "u"),
+      delta: up(x.delta, "delta"),
+      A: up(x.A, "A"),
+      B: up(x.B, "B"),
+      C: up(x.C, "C"),
+      D: up(x.D, "D"),
+      deltaBias: up(x.deltaBias, "delta_bias"),
+    };
+    const out = up(batch * CH * L, "out");
+    const state = up(scan.stateBytes / 4, "state");
+    const encoder = device.createCommandEncoder();
+    scan.encodeForward(encoder, { ...inputs, out, state });
+    if (!dout) {
+      const [o] = await readBack(device, encoder, [out]);
+      return { out: o };
+    }
+    const g = {
+      du: up(batch * CH * L, "du"),
+      ddelta: up(batch * CH * L, "ddelta"),
+      dA: up(CH * N, "dA"),
+      dB: up(batch * G * N * L, "dB"),
+      dC: up(batch * G * N * L, "dC"),
+      dD: up(CH, "dD"),
+      dDeltaBias: up(CH, "dDeltaBias"),
+    };
+    scan.encodeBackward(encoder, { ...inputs, state, dout: up(dout, "dout"), ...g });
+    const [o, du, ddelta, dA, dB, dC, dD, dDeltaBias] = await readBack(device, encoder, [
+      out,
+      g.du,
+      g.ddelta,
+      g.dA,
+      g.dB,
+      g.dC,
+      g.dD,
+      g.dDeltaBias,
+    ]);
+    return { out: o, grads: { du, ddelta, dA, dB, dC, dD, dDeltaBias } };
+  } finally {
+    for (const b of made) b.destroy();
+    scan.destroy();
+  }
+}

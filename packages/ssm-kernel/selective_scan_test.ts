@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import {
+  type ScanKernelOptions,
+  ScanShapeError,
+  SelectiveScan,
+  selectiveScan,
+  selectiveScanBackwardReference,
+  type SelectiveScanInputs,
+  selectiveScanReference,
+} from "./mod.ts";
+import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
+
+const device = await testDevice(true);
+/** Subgroup broadcasts with the smallest width (several loads per lane), as most tests use. */
+const SG: ScanKernelOptions = { subgroups: true, subgroupMinSize: 4 };
+
+function inputs(
+  batch: number,
+  G: number,
+  Dg: number,
+  L: number,
+  N: number,
+  seed: number,
+  deltaRange: [number, number] = [-3, 1],
+): SelectiveScanInputs {
+  const CH = G * Dg;
+  return {
+    batch,
+    groups: G,
+    channelsPerGroup: Dg,
+    length: L,
+    dState: N,
+    u: randomArray(batch * CH * L, seed),
+    delta: randomArray(batch * CH * L, seed + 1, ...deltaRange),
+    A: randomArray(CH * N, seed + 2, -2, -0.05),
+    B: randomArray(batch * G * N * L, seed + 3),
+    C: randomArray(batch * G * N * L, seed + 4),
+    D: randomArray(CH, seed + 5),
+    deltaBias: randomArray(CH, seed + 6, -1, 0),
+  };
+}
+
+async function check(x: SelectiveScanInputs, options: ScanKernelOptions = SG, gradTol = 1e-4) {
+  const CH = x.groups * x.channelsPerGroup;
+  const dout = randomArray(x.batch * CH * x.length, 1234);
+  const r = await selectiveScan(device, x, dout, options);
+  const want = selectiveScanReference(x);
+  const e = maxErr(r.out, want);
+  assert(e <= 1e-4, `out: ${e}`);
+  const g = selectiveScanBackwardReference(x, dout);
+  for (const k of ["du", "ddelta", "dA", "dB", "dC", "dD", "dDeltaBias"] as const) {
+    const got = r.grads![k];
+    assert(got.every(Number.isFinite), `${k} has non-finite values`);
+    const err = relL2(got, g[k]);
+    assert(err <= gradTol, `${k}: relative L2 error ${err}`);
+  }
+}
+
+Deno.test("selectiveScan() matches the reference for odd lengths 1, 7 and 1000", async () => {
+  await check(inputs(2, 2, 3, 1, 16, 1));
+  await check(inputs(2, 2, 3, 7, 16, 2));
+  await check(inputs(1, 2, 3, 1000, 16, 3));
+});
+
+Deno.test("selectiveScan() carries the state across many chunks for L = 5003", async () => {
+  await check(inputs(1, 1, 2, 5003, 16, 4), SG, 1e-3);
+});
+
+Deno.test("selectiveScan() matches the reference for N = 1, 8 and 16", async () => {
+  await check(inputs(1, 2, 3, 33, 1, 5));
+  await check(inputs(1, 2, 3, 33, 8, 6));
+  await check(inputs(1, 2, 3, 33, 16, 7));
+});
+
+Deno.test("selectiveScan() matches the reference for N not a multiple of 4", async () => {
+  await check(inputs(2, 3, 2, 19, 5, 8));
+});
+
+Deno.test("selectiveScan() stays finite and exact for extreme delta", async () => {
+  await check(inputs(1, 2, 2, 41, 16, 9, [-80, 80]));
+  await check(inputs(1, 2, 2, 41, 16, 10, [15, 60]));
+  await check(inputs(1, 2, 2, 41, 16, 11, [-1e4, -50]));
+});
+
+Deno.test("selectiveScan() is exact with several workgroup slices and odd chunk lengths", async () => {
+  // 20 channels per group over workgroups of 8: a partial last workgroup, 3 dB/dC partials.
+  await check(inputs(2, 2, 20, 45, 16, 12), { ...SG, workgroupSize: 8, chunkLength: 7 });
+  await check(inputs(1, 1, 5, 30, 4, 13), { ...SG, workgroupSize: 4, chunkLength: 1 });
+  await check(inputs(1, 2, 9, 50, 16, 15), { subgroups: true, subgroupMinSize: 8 });
+});
+
+Deno.test("selectiveScan() is exact without subgroup operations (direct loads)", async () => {
+  await check(inputs(2, 2, 3, 7, 16, 2), {});
+  await check(inputs(1, 2, 5, 61, 5, 16), { subgroups: false, chunkLength: 3 });
+});
+
+Deno.test("SelectiveScan rejects bad shapes, options and buffers with ScanShapeError", async () => {
+  const plain = await testDevice(false);
+  const shape = { batch: 1, groups: 2, channelsPerGroup: 2, length: 8, dState: 4 };
+  assert.throws(
+    () => new SelectiveScan(device, { ...shape, length: 0 }),
+    (e: Error) =>
+      e instanceof ScanShapeError && /'length' must be a positive integer, got 0/.test(e.message),
+  );
+  assert.throws(
+    () => new SelectiveScan(device, { ...shape, dState: 2.5 }),
+    (e: Error) => e instanceof ScanShapeError && /'dState'/.test(e.message),
+  );
+  assert.throws(
+    () => new SelectiveScan(device, shape, { chunkLength: 0 }),
+    (e: Error) => e instanceof ScanShapeError && /chunkLength/.test(e.message),
+  );
+  assert.throws(
+    () => new SelectiveScan(plain, shape, { subgroups: true }),
+    (e: Error) => e instanceof ScanShapeError && /without the "subgroups" feature/.test(e.message),
+  );
+  const scan = new SelectiveScan(device, shape);
+  const buf = (n: number) => device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE });
+  const good = {
+    u: buf(32),
+    delta: buf(32),
+    A: buf(16),
+    B: buf(64),
+    C: buf(64),
+    D: buf(4),
+    deltaBias: buf(4),
+    out: buf(32),
+    state: buf(scan.stateBytes / 4),
+  };
+  const enc = device.createCommandEncoder();
+  scan.encodeForward(enc, good);
+  assert.throws(
+    () => scan.encodeForward(enc, { ...good, B: buf(63) }),
+    (e: Error) =>
+      e instanceof ScanShapeError && /buffer 'B' has 252 bytes, needs at least 256/.test(e.message),
+  );
+  assert.throws(
+    () => scan.encodeForward(enc, { ...good, state: buf(1) }),
+    (e: Error) => e instanceof ScanShapeError && /'state'/.test(e.message),
+  );
+  enc.finish();
+  scan.destroy();
+  plain.destroy();
+});
+
+Deno.test("selectiveScan() rejects host arrays of the wrong length", async () => {
+  const x = inputs(1, 2, 2, 5, 4, 14);
+  await assert.rejects(
+    () => selectiveScan(device, { ...x, C: [1, 2, 3] }),
+    (e: Error) => e instanceof ScanShapeError && /'C' has 3 values, expected 40/.test(e.message),
+  );
+});
