@@ -51,3 +51,25 @@ Deno.test("SS2D refuses an input of the wrong width, naming the shapes", () => {
     (e: Error) => e instanceof ShapeError && /\(B, H, W, 8\), got \[1, 2, 2, 6\]/.test(e.message),
   );
 });
+
+Deno.test("VSSBlock backward is exact for a dt rank that is not a multiple of 4 and an odd position count (C 72, R 5, 3×3)", async () => {
+  const shape = [1, 3, 3, 72];
+  const block = new VSSBlock(new ParameterFactory(engine, new Rng(8)), { dModel: 72, dState: 2 });
+  assert.equal(block.selfAttention.dtRank, 5);
+  const xv = seeded(9 * 72, 31, -2, 2);
+  const seed = seeded(9 * 72, 32);
+  const x = engine.tensor(xv, shape, { requiresGrad: true });
+  const y = engine.scope(() => {
+    const y = block.forward(x);
+    sum(mul(y, engine.tensor(seed, shape))).backward();
+    return y;
+  });
+  const p = lookup(await snapshot(block));
+  assert(relMaxErr(await y.read(), vssBlockRef({ data: xv, shape }, p).data) < 1e-5);
+  const r = await gradientCheck(
+    block,
+    { values: xv, grad: x.grad },
+    (p, xs) => dot(vssBlockRef({ data: xs, shape }, p), seed),
+  );
+  assert(r.worst < 2e-3, `worst ${r.name}: ${r.worst}`);
+});
