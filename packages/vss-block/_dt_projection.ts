@@ -14,6 +14,36 @@ const WG = 64;
 /** Positions per partial sum of the weight gradient. */
 const POSITIONS_PER_CHUNK = 256;
 
+/** The 4×4 register block of the forward kernel, spelled out (no private arrays). */
+function unrolled(): string {
+  const lines: string[] = [];
+  for (let j = 0; j < 4; j++) {
+    for (let q = 0; q < 4; q++) lines.push(`var a${j}${q} = vec4<f32>(0.0);`);
+  }
+  lines.push("for (var r = 0u; r < R; r++) {");
+  lines.push("  let wb = (k * R + r) * D4;");
+  lines.push(
+    "  let w0 = WT[wb + d0]; let w1 = WT[wb + e1]; let w2 = WT[wb + e2]; let w3 = WT[wb + e3];",
+  );
+  lines.push("  let x0 = X[(p0 * 4u + k) * P + r]; let x1 = X[(q1 * 4u + k) * P + r];");
+  lines.push("  let x2 = X[(q2 * 4u + k) * P + r]; let x3 = X[(q3 * 4u + k) * P + r];");
+  for (let j = 0; j < 4; j++) {
+    lines.push("  " + [0, 1, 2, 3].map((q) => `a${j}${q} += w${q} * x${j};`).join(" "));
+  }
+  lines.push("}");
+  const pos = ["p0", "q1", "q2", "q3"], ch = ["d0", "e1", "e2", "e3"];
+  for (let j = 0; j < 4; j++) {
+    for (let q = 0; q < 4; q++) {
+      lines.push(
+        `if (p0 + ${j}u < rows && d0 + ${q}u < D4) { OUT[(${pos[j]} * 4u + k) * D4 + ${
+          ch[q]
+        }] = a${j}${q}; }`,
+      );
+    }
+  }
+  return lines.join("\n  ");
+}
+
 /** Sizes shared by the kernels. */
 export interface DtSizes {
   /** Positions B·L. */
@@ -52,32 +82,25 @@ export function dtProjectionForward(
       { name: "OUT", access: "read_write", type: "array<vec4<f32>>" },
     ],
     code: /* wgsl */ `
-// One invocation per (block of 4 positions, direction k, 4 channels d4): 4×4 outputs.
+// One invocation per (4 positions, direction k, 16 channels): a 4×16 block of delta.
+// Consecutive invocations take consecutive position blocks (W loads are shared by the
+// workgroup; measured 2× faster on lavapipe than channel-fastest 4×4 blocks).
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
   let rows = pu(0u); let R = pu(1u); let P = pu(2u); let D4 = pu(3u);
-  let pb = i / (D4 * 4u);
-  if (pb * 4u >= rows) { return; }
-  let d4 = i % D4; let k = (i / D4) % 4u;
+  let np = (rows + 3u) / 4u;
+  let nd = (D4 + 3u) / 4u;
+  if (i >= np * 4u * nd) { return; }
+  let pb = i % np; let k = (i / np) % 4u; let d0 = (i / (np * 4u)) * 4u;
   let p0 = pb * 4u;
   let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);
-  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-  for (var r = 0u; r < R; r++) {
-    let w = WT[(k * R + r) * D4 + d4];
-    a0 += w * X[(p0 * 4u + k) * P + r];
-    a1 += w * X[(q1 * 4u + k) * P + r];
-    a2 += w * X[(q2 * 4u + k) * P + r];
-    a3 += w * X[(q3 * 4u + k) * P + r];
-  }
-  OUT[(p0 * 4u + k) * D4 + d4] = a0;
-  if (p0 + 1u < rows) { OUT[(q1 * 4u + k) * D4 + d4] = a1; }
-  if (p0 + 2u < rows) { OUT[(q2 * 4u + k) * D4 + d4] = a2; }
-  if (p0 + 3u < rows) { OUT[(q3 * 4u + k) * D4 + d4] = a3; }
+  let e1 = min(d0 + 1u, D4 - 1u); let e2 = min(d0 + 2u, D4 - 1u); let e3 = min(d0 + 3u, D4 - 1u);
+  ${unrolled()}
 }`,
   }), "ss2d.dt_proj.fwd");
   const d4 = s.channels / 4;
-  const n = Math.ceil(s.rows / 4) * 4 * d4;
+  const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(d4 / 4);
   engine.dispatch({
     kernel,
     bindings: [xDbl, wT, out],

@@ -28,11 +28,11 @@ import {
   reshape,
   ShapeError,
   silu,
-  slice,
   type Tensor,
 } from "@vmunet/tensor";
 import { ss2dScan } from "./cross_scan_op.ts";
 import type { Module, ParameterFactory } from "./module.ts";
+import { splitRows } from "./split_rows.ts";
 
 /** Options of {@linkcode SS2D}. */
 export interface SS2DOptions {
@@ -178,9 +178,11 @@ export class SS2D implements Module {
     }
     const [b, h, w] = x.shape;
     const di = this.dInner, r = this.dtRank, n = this.dState, p = r + 2 * n;
-    // in_proj split by weight rows: x and z come out contiguous, no slice of (B,H,W,2Di).
-    const xi = linear(x, slice(this.inProjWeight, [{ stop: di }]));
-    const z = linear(x, slice(this.inProjWeight, [{ start: di }]));
+    // in_proj split by weight rows (two buffer copies): x and z come out contiguous, with
+    // no slicing of the (B, H, W, 2Di) activations.
+    const [wx, wz] = splitRows(this.inProjWeight, [di, di]);
+    const xi = linear(x, wx);
+    const z = linear(x, wz);
     const u = silu(depthwiseConv3x3(xi, this.conv2dWeight, this.conv2dBias));
     // The four x-projections as one matmul over natural positions: (B·L, Di)·(4·P, Di)ᵀ.
     const xDbl = reshape(linear(u, reshape(this.xProjWeight, [4 * p, di])), [b, h, w, 4, p]);

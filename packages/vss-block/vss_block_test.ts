@@ -6,10 +6,10 @@ import { dot, gradientCheck, lookup, relMaxErr, seeded, snapshot } from "./_test
 
 const engine = await Engine.create();
 
-Deno.test("VSSBlock forward matches the float64 reference on a non-square map (B 2, 3×5, C 8, N 4)", async () => {
-  const shape = [2, 3, 5, 8];
-  const block = new VSSBlock(new ParameterFactory(engine, new Rng(3)), { dModel: 8, dState: 4 });
-  const xv = seeded(2 * 3 * 5 * 8, 11, -2, 2);
+Deno.test("VSSBlock forward matches the float64 reference on a non-square map (B 2, 3×5, C 12, N 4)", async () => {
+  const shape = [2, 3, 5, 12];
+  const block = new VSSBlock(new ParameterFactory(engine, new Rng(3)), { dModel: 12, dState: 4 });
+  const xv = seeded(2 * 3 * 5 * 12, 11, -2, 2);
   const y = engine.scope(() => block.forward(engine.tensor(xv, shape)));
   const want = vssBlockRef({ data: xv, shape }, lookup(await snapshot(block)));
   const err = relMaxErr(await y.read(), want.data);
