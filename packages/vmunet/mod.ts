@@ -1,14 +1,21 @@
 /**
- * `@vmunet/vmunet`: VM-UNet's configurations, its official parameter layout, and checkpoint
- * I/O — safetensors with the official key names, official PyTorch `.pth` files read through
- * a restricted unpickler that never runs code, and the official mapping of VMamba ImageNet
- * weights onto the encoder and the mirrored decoder.
+ * `@vmunet/vmunet`: VM-UNet on WebGPU — the model ({@linkcode VMUNet}: official parameter
+ * names, initialisation, forward, losses), its configurations, inference helpers
+ * ({@linkcode predict}), and checkpoint I/O — safetensors with the official key names,
+ * official PyTorch `.pth` files read through a restricted unpickler that never runs code,
+ * and the official mapping of VMamba ImageNet weights onto the encoder and the mirrored
+ * decoder.
  *
  * @example
  * ```ts
- * import { parameterCount, parameterSpecs, preset } from "@vmunet/vmunet";
- * const config = preset("vmunet-s");
- * console.log(parameterCount(parameterSpecs(config))); // 27427561
+ * import { Engine } from "@vmunet/tensor";
+ * import { parameterCount, parameterSpecs, preset, VMUNet } from "@vmunet/vmunet";
+ * console.log(parameterCount(parameterSpecs(preset("vmunet-s")))); // 27427561
+ * const engine = await Engine.create();
+ * const model = VMUNet.create(engine, preset("vmunet-t", { dims: 8 }), { seed: 1 });
+ * const { output } = model.forward(engine.full([1, 3, 32, 32], 1), { training: false });
+ * console.log(output.shape); // [1, 1, 32, 32]
+ * engine.destroy();
  * ```
  *
  * @module
@@ -18,6 +25,7 @@ export * from "./config.ts";
 export * from "./state_dict.ts";
 export * from "./checkpoint.ts";
 export * from "./pth.ts";
+export * from "./model.ts";
 export {
   type OpaqueObject,
   PickleError,

@@ -6,6 +6,8 @@
 
 import type { GoldenRunner } from "./runner.ts";
 import { metricsRunner } from "./metrics.ts";
+import { scanRunner } from "./scan.ts";
+import { vmunetRunner } from "./vmunet.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
 export const RUNNERS: GoldenRunner[] = [metricsRunner];
@@ -14,3 +16,5 @@ import { scanRunner } from "./scan.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
 export const RUNNERS: GoldenRunner[] = [scanRunner];
+
+export const RUNNERS: GoldenRunner[] = [scanRunner, metricsRunner, vmunetRunner];

@@ -1,0 +1,416 @@
+/**
+ * The VM-UNet model on the `@vmunet/tensor` engine (SPEC §1): patch embedding, four encoder
+ * stages, four decoder stages with the skip additions before each PatchExpand, the final
+ * 4× expand and 1×1 conv, the sigmoid for one class and the 1 → 3 channel repeat; its
+ * parameters under the official `state_dict` keys, checkpoint loading and saving, and the
+ * official losses.
+ *
+ * @module
+ */
+
+import {
+  add,
+  bceDiceLoss,
+  ceDiceLoss,
+  conv1x1,
+  type Engine,
+  formatShape,
+  initFanInUniform,
+  initKaimingUniform,
+  repeat,
+  Rng,
+  ShapeError,
+  sigmoid,
+  type Tensor,
+} from "@vmunet/tensor";
+import type { SafetensorsEntry } from "@vmunet/tensor/safetensors";
+import {
+  FinalPatchExpand2D,
+  ParameterFactory,
+  PatchEmbed2D,
+  prefixed,
+  VSSLayer,
+  VSSLayerUp,
+} from "@vmunet/vss-block";
+import {
+  CheckpointError,
+  mapPretrainedVMamba,
+  type PretrainedMapping,
+  readCheckpoint,
+  selectStateDict,
+  serializeWeights,
+  type StateDictReport,
+  writeFileAtomic,
+} from "./checkpoint.ts";
+import { stageDims, validateConfig, type VMUNetConfig } from "./config.ts";
+import { type ParameterSpec, parameterSpecs } from "./state_dict.ts";
+
+/** Options of {@linkcode VMUNet.create}. */
+export interface VMUNetCreateOptions {
+  /** Seed of the initialisation and of the DropPath masks (default 0). */
+  seed?: number;
+}
+
+/** Options of {@linkcode VMUNet.forward}. */
+export interface VMUNetForwardOptions {
+  /** Training mode (default true): DropPath active. The model has no other mode switch. */
+  training?: boolean;
+  /** Generator of the DropPath masks (default: the model's own, seeded at creation). */
+  rng?: Rng;
+}
+
+/** What {@linkcode VMUNet.forward} returns. */
+export interface VMUNetOutput {
+  /** `(B, nc, H, W)`: the network's raw output (pre-sigmoid for nc = 1). */
+  logits: Tensor;
+  /** What the official `VMUNet.forward` returns: sigmoid(logits) for nc = 1, else logits. */
+  output: Tensor;
+}
+
+/** A parameter's values with its shape, as {@linkcode VMUNet.stateDict} returns them. */
+export interface StateDictTensor {
+  /** Shape. */
+  shape: number[];
+  /** Row-major values. */
+  data: Float32Array;
+}
+
+/** Options of {@linkcode VMUNet.loadStateDict}. */
+export interface LoadStateDictOptions {
+  /**
+   * Refuse any missing, unexpected or shape-mismatched key, listing them all in one error
+   * (default true). Non-strict loading loads what fits and reports the rest.
+   */
+  strict?: boolean;
+  /** Name of the checkpoint quoted in errors (a path). */
+  source?: string;
+}
+
+/** What {@linkcode VMUNet.loadPretrainedVMamba} did. */
+export interface PretrainedLoadReport {
+  /** Which checkpoint keys went where, and which were dropped. */
+  mapping: PretrainedMapping;
+  /** The comparison with the model (missing = kept at their initial values). */
+  report: StateDictReport;
+}
+
+function linspace(end: number, n: number): number[] {
+  if (n === 1) return [0];
+  return Array.from({ length: n }, (_, i) => Math.fround((end * i) / (n - 1)));
+}
+
+function toEntry(name: string, v: SafetensorsEntry | StateDictTensor): SafetensorsEntry {
+  if ("bytes" in v) return v;
+  const count = v.shape.reduce((a, b) => a * b, 1);
+  if (v.data.length !== count) {
+    throw new CheckpointError(
+      "<state dict>",
+      `tensor ${name} has ${v.data.length} values for shape [${v.shape}]`,
+    );
+  }
+  return {
+    name,
+    dtype: "F32",
+    shape: v.shape,
+    bytes: new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength),
+  };
+}
+
+/**
+ * VM-UNet (Ruan, Li, Xiang 2024) with the official parameter names, initialisation and
+ * forward computation.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "@vmunet/tensor";
+ * import { preset, VMUNet } from "@vmunet/vmunet";
+ * const engine = await Engine.create();
+ * const model = VMUNet.create(engine, preset("vmunet-t", { dims: 8 }), { seed: 42 });
+ * const image = engine.full([1, 3, 32, 32], 0.5);
+ * const target = engine.zeros([1, 1, 32, 32]);
+ * const loss = engine.scope(() => {
+ *   const { output } = model.forward(image, { training: true });
+ *   const l = model.loss(output, target);
+ *   l.backward();
+ *   return l;
+ * });
+ * console.log(await loss.read(), model.parameters.get("vmunet.final_conv.bias")!.grad!.shape);
+ * engine.destroy();
+ * ```
+ */
+export class VMUNet {
+  /** The engine the parameters live on. */
+  readonly engine: Engine;
+  /** The architecture. */
+  readonly config: VMUNetConfig;
+  /** The official parameter list (keys and shapes in `state_dict` order). */
+  readonly specs: readonly ParameterSpec[];
+  /** Every parameter by official key, in `state_dict` order. */
+  readonly parameters: Map<string, Tensor>;
+  /** `vmunet.patch_embed`. */
+  readonly patchEmbed: PatchEmbed2D;
+  /** `vmunet.layers.0..3` (encoder). */
+  readonly layers: VSSLayer[];
+  /** `vmunet.layers_up.0..3` (decoder). */
+  readonly layersUp: VSSLayerUp[];
+  /** `vmunet.final_up`. */
+  readonly finalUp: FinalPatchExpand2D;
+  /** `vmunet.final_conv.weight (nc, d/4, 1, 1)`. */
+  readonly finalConvWeight: Tensor;
+  /** `vmunet.final_conv.bias (nc)`. */
+  readonly finalConvBias: Tensor;
+  /** The DropPath generator used when `forward` gets none. */
+  readonly rng: Rng;
+
+  private constructor(engine: Engine, config: VMUNetConfig, seed: number) {
+    this.engine = engine;
+    this.config = config;
+    this.specs = parameterSpecs(config);
+    const dims = stageDims(config);
+    const rng = new Rng(seed);
+    this.rng = new Rng(seed, 0x8000_0000);
+    const root = new ParameterFactory(engine, rng, "vmunet.");
+    const n = config.dState;
+    this.patchEmbed = new PatchEmbed2D(root.child("patch_embed"), {
+      embedDim: dims[0],
+      inChannels: 3,
+      patchSize: 4,
+    });
+    const dpr = linspace(config.dropPathRate, config.depths.reduce((a, b) => a + b, 0));
+    const dprUp = linspace(config.dropPathRate, config.depthsDecoder.reduce((a, b) => a + b, 0))
+      .reverse();
+    this.layers = [];
+    let at = 0;
+    for (let i = 0; i < 4; i++) {
+      const depth = config.depths[i];
+      this.layers.push(
+        new VSSLayer(root.child(`layers.${i}`), {
+          dim: dims[i],
+          depth,
+          dState: n,
+          dropPath: dpr.slice(at, at + depth),
+          downsample: i < 3,
+        }),
+      );
+      at += depth;
+    }
+    this.layersUp = [];
+    at = 0;
+    for (let i = 0; i < 4; i++) {
+      const depth = config.depthsDecoder[i];
+      this.layersUp.push(
+        new VSSLayerUp(root.child(`layers_up.${i}`), {
+          dim: dims[3 - i],
+          depth,
+          dState: n,
+          dropPath: dprUp.slice(at, at + depth),
+          upsample: i > 0,
+        }),
+      );
+      at += depth;
+    }
+    this.finalUp = new FinalPatchExpand2D(root.child("final_up"), { dim: dims[0] });
+    const convShape = [config.numClasses, dims[0] / 4, 1, 1];
+    this.finalConvWeight = root.make(
+      "final_conv.weight",
+      initKaimingUniform(convShape, rng),
+      convShape,
+    );
+    this.finalConvBias = root.make(
+      "final_conv.bias",
+      initFanInUniform(convShape, rng),
+      [config.numClasses],
+    );
+    const named: [string, Tensor][] = [
+      ...prefixed("vmunet.patch_embed", this.patchEmbed.namedParameters()),
+      ...this.layers.flatMap((l, i) => prefixed(`vmunet.layers.${i}`, l.namedParameters())),
+      ...this.layersUp.flatMap((l, i) => prefixed(`vmunet.layers_up.${i}`, l.namedParameters())),
+      ...prefixed("vmunet.final_up", this.finalUp.namedParameters()),
+      ["vmunet.final_conv.weight", this.finalConvWeight],
+      ["vmunet.final_conv.bias", this.finalConvBias],
+    ];
+    this.parameters = new Map(named);
+    // The blocks must reproduce the official layout exactly (keys, shapes and order).
+    const drift = this.specs.findIndex((s, i) =>
+      named[i]?.[0] !== s.name || named[i][1].shape.join() !== s.shape.join()
+    );
+    if (drift >= 0 || named.length !== this.specs.length) {
+      throw new Error(
+        `VMUNet: parameter ${drift} is ${named[drift]?.[0]} [${named[drift]?.[1].shape}], ` +
+          `the official layout has ${this.specs[drift]?.name} [${this.specs[drift]?.shape}]`,
+      );
+    }
+  }
+
+  /**
+   * Builds the model with the official initialisation (SPEC §1–2) from a seed.
+   *
+   * @param engine The engine.
+   * @param config The architecture (e.g. `preset("vmunet-s")`).
+   * @param options The seed.
+   * @returns The model.
+   * @throws {ConfigError} for an invalid configuration.
+   */
+  static create(engine: Engine, config: VMUNetConfig, options: VMUNetCreateOptions = {}): VMUNet {
+    return new VMUNet(engine, validateConfig(structuredClone(config)), options.seed ?? 0);
+  }
+
+  /** Number of scalars in all parameters. */
+  get parameterCount(): number {
+    let n = 0;
+    for (const t of this.parameters.values()) n += t.size;
+    return n;
+  }
+
+  /**
+   * The forward pass of the official `VMUNet.forward`.
+   *
+   * @param input `(B, inChannels, H, W)` NCHW, H and W multiples of 32.
+   * @param options Training flag and DropPath generator.
+   * @returns `logits (B, nc, H, W)` and `output` (sigmoid for nc = 1, else the logits).
+   * @throws {ShapeError} naming the input shape when it does not fit.
+   */
+  forward(input: Tensor, options: VMUNetForwardOptions = {}): VMUNetOutput {
+    const { inChannels, numClasses } = this.config;
+    if (input.rank !== 4 || input.shape[1] !== inChannels) {
+      throw new ShapeError(
+        "VMUNet",
+        `input must be NCHW (B, ${inChannels}, H, W), got ${formatShape(input.shape)}`,
+      );
+    }
+    const [, , h, w] = input.shape;
+    if (h % 32 !== 0 || w % 32 !== 0 || h === 0 || w === 0) {
+      throw new ShapeError(
+        "VMUNet",
+        `input height and width must be multiples of 32 (patch 4 × three 2× merges), got ` +
+          `${formatShape(input.shape)}`,
+      );
+    }
+    const fo = { training: options.training ?? true, rng: options.rng ?? this.rng };
+    let x = inChannels === 1 ? repeat(input, [1, 3, 1, 1]) : input;
+    x = this.patchEmbed.forward(x);
+    const skips: Tensor[] = [];
+    for (const layer of this.layers) {
+      skips.push(x);
+      x = layer.forward(x, fo);
+    }
+    for (let i = 0; i < 4; i++) {
+      x = this.layersUp[i].forward(i === 0 ? x : add(x, skips[4 - i]), fo);
+    }
+    const logits = conv1x1(this.finalUp.forward(x), this.finalConvWeight, this.finalConvBias);
+    return { logits, output: numClasses === 1 ? sigmoid(logits) : logits };
+  }
+
+  /**
+   * The official training loss with weights 1:1: BceDiceLoss on the sigmoid output for one
+   * class (target `(B, 1, H, W)` f32 in [0, 1]), CeDiceLoss on the logits otherwise (target
+   * `(B, H, W)` i32 class ids).
+   *
+   * @param output `forward(...).output`.
+   * @param target The target.
+   * @returns The scalar loss.
+   */
+  loss(output: Tensor, target: Tensor): Tensor {
+    return this.config.numClasses === 1 ? bceDiceLoss(output, target) : ceDiceLoss(output, target);
+  }
+
+  /**
+   * Loads parameter values by official key (a checkpoint's tensors, or
+   * {@linkcode stateDict}'s output), converting any float dtype to f32.
+   *
+   * @param tensors Tensors by key.
+   * @param options Strictness and the source name for messages.
+   * @returns What was missing, unexpected or mismatched (empty when all fit).
+   * @throws {CheckpointError} in strict mode when anything does not fit, listing every key.
+   */
+  loadStateDict(
+    tensors: ReadonlyMap<string, SafetensorsEntry | StateDictTensor>,
+    options: LoadStateDictOptions = {},
+  ): StateDictReport {
+    const entries = new Map<string, SafetensorsEntry>();
+    for (const [k, v] of tensors) entries.set(k, toEntry(k, v));
+    const { values, report } = selectStateDict(this.specs, entries, options);
+    // Commands recorded so far must read the old values: submit them before writing.
+    this.engine.flush();
+    for (const [k, v] of values) {
+      const t = this.parameters.get(k)!;
+      this.engine.device.queue.writeBuffer(t.buffer, 0, v.buffer, v.byteOffset, v.byteLength);
+    }
+    return report;
+  }
+
+  /**
+   * Reads every parameter back (official keys, `state_dict` order).
+   *
+   * @returns Values and shapes by key.
+   */
+  async stateDict(): Promise<Map<string, StateDictTensor>> {
+    const out = new Map<string, StateDictTensor>();
+    for (const [k, t] of this.parameters) {
+      out.set(k, { shape: [...t.shape], data: (await t.read()) as Float32Array });
+    }
+    return out;
+  }
+
+  /**
+   * Saves the weights as safetensors with the official keys and the configuration in the
+   * metadata (written atomically).
+   *
+   * @param path Destination file.
+   * @param metadata Extra metadata strings.
+   */
+  async save(path: string, metadata: Record<string, string> = {}): Promise<void> {
+    const values = new Map<string, Float32Array>();
+    for (const [k, v] of await this.stateDict()) values.set(k, v.data);
+    await writeFileAtomic(path, serializeWeights(this.config, values, this.specs, metadata));
+  }
+
+  /**
+   * Loads a checkpoint file (safetensors, or an official `.pth`) by official key.
+   *
+   * @param path The file.
+   * @param options Strictness.
+   * @returns The comparison report.
+   * @throws {CheckpointError} in strict mode when anything does not fit.
+   */
+  async load(path: string, options: { strict?: boolean } = {}): Promise<StateDictReport> {
+    const file = await readCheckpoint(path);
+    return this.loadStateDict(file.tensors, { ...options, source: path });
+  }
+
+  /**
+   * Loads VMamba ImageNet weights (`vmamba_small_e238_ema.pth`) as the official
+   * `load_from`: the encoder from every key the model has, and the decoder mirrored
+   * (`layers.i` → `layers_up.(3−i)`). PatchExpand2D, final_up and final_conv keep their
+   * initial values (reported as missing).
+   *
+   * @param path The `.pth` (keys under `model`) or a safetensors file with VMamba keys.
+   * @returns The mapping and the report.
+   * @throws {CheckpointError} when a mapped tensor's shape differs (wrong configuration).
+   */
+  async loadPretrainedVMamba(path: string): Promise<PretrainedLoadReport> {
+    const file = await readCheckpoint(path);
+    const mapping = mapPretrainedVMamba(file.tensors, this.specs);
+    const report = this.loadStateDict(mapping.tensors, { strict: false, source: path });
+    if (report.mismatched.length > 0) {
+      throw new CheckpointError(
+        path,
+        `pretrained weights do not fit this configuration: ${
+          report.mismatched.map((m) => `${m.name} model [${m.expected}] file [${m.got}]`).join(
+            ", ",
+          )
+        }`,
+        report,
+      );
+    }
+    return { mapping, report };
+  }
+
+  /** Clears every parameter's gradient. */
+  zeroGrad(): void {
+    for (const t of this.parameters.values()) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  }
+}

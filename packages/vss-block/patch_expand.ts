@@ -1,0 +1,143 @@
+/**
+ * The decoder's upsamplers (SPEC §1): PatchExpand2D (Linear 2D → 4D, 2×2 pixel shuffle,
+ * LayerNorm(D)) and Final_PatchExpand2D (Linear d → 4d, 4×4 pixel shuffle, LayerNorm(d/4)).
+ *
+ * @module
+ */
+
+import {
+  formatShape,
+  initOnes,
+  initTruncNormal,
+  initZeros,
+  layerNorm,
+  linear,
+  pixelShuffle,
+  ShapeError,
+  type Tensor,
+} from "@vmunet/tensor";
+import type { Module, ParameterFactory } from "./module.ts";
+
+/** Shared by the upsamplers: Linear (no bias) → `b h w (p1 p2 c) -> b (h p1) (w p2) c` → LayerNorm(c). */
+export abstract class ExpandBase implements Module {
+  /** Input width. */
+  readonly inDim: number;
+  /** Output width. */
+  readonly outDim: number;
+  /** Upscaling factor. */
+  readonly scale: number;
+  /** `expand.weight (scale²·out, in)`. */
+  readonly expandWeight: Tensor;
+  /** `norm.weight (out)`. */
+  readonly normWeight: Tensor;
+  /** `norm.bias (out)`. */
+  readonly normBias: Tensor;
+  readonly #name: string;
+
+  /**
+   * Creates the parameters (Linear trunc-normal std 0.02, LayerNorm 1/0).
+   *
+   * @param f Parameter factory.
+   * @param name Class name quoted in errors.
+   * @param inDim Input width.
+   * @param outDim Output width.
+   * @param scale Upscaling factor.
+   */
+  constructor(f: ParameterFactory, name: string, inDim: number, outDim: number, scale: number) {
+    this.#name = name;
+    this.inDim = inDim;
+    this.outDim = outDim;
+    this.scale = scale;
+    const rows = scale * scale * outDim;
+    this.expandWeight = f.make(
+      "expand.weight",
+      initTruncNormal([rows, inDim], f.rng, { std: 0.02 }),
+      [rows, inDim],
+    );
+    this.normWeight = f.make("norm.weight", initOnes(outDim), [outDim]);
+    this.normBias = f.make("norm.bias", initZeros(outDim), [outDim]);
+  }
+
+  /** The parameters in the official `state_dict` order. */
+  namedParameters(): [string, Tensor][] {
+    return [
+      ["expand.weight", this.expandWeight],
+      ["norm.weight", this.normWeight],
+      ["norm.bias", this.normBias],
+    ];
+  }
+
+  /**
+   * Expand, shuffle, normalise.
+   *
+   * @param x `(B, H, W, in)`.
+   * @returns `(B, scale·H, scale·W, out)`.
+   * @throws {ShapeError} when the width is not `in`.
+   */
+  forward(x: Tensor): Tensor {
+    if (x.rank !== 4 || x.shape[3] !== this.inDim) {
+      throw new ShapeError(
+        this.#name,
+        `input must be (B, H, W, ${this.inDim}), got ${formatShape(x.shape)}`,
+      );
+    }
+    const shuffled = pixelShuffle(linear(x, this.expandWeight), this.scale);
+    return layerNorm(shuffled, this.normWeight, this.normBias, 1e-5);
+  }
+}
+
+/**
+ * PatchExpand2D(dim = D): `(B, H, W, 2D)` → `(B, 2H, 2W, D)`, with `expand.weight (4D, 2D)`
+ * and `norm.{weight,bias} (D)`.
+ *
+ * @example
+ * ```ts
+ * import { Engine, Rng } from "@vmunet/tensor";
+ * import { ParameterFactory, PatchExpand2D } from "@vmunet/vss-block";
+ * const engine = await Engine.create();
+ * const up = new PatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
+ * console.log(up.forward(engine.full([1, 2, 3, 16], 1)).shape); // [1, 4, 6, 8]
+ * engine.destroy();
+ * ```
+ */
+export class PatchExpand2D extends ExpandBase {
+  /**
+   * Creates the parameters (Linear trunc-normal std 0.02, LayerNorm 1/0).
+   *
+   * @param f Parameter factory.
+   * @param options `dim` = D, the output width (input is 2D).
+   */
+  constructor(f: ParameterFactory, options: { dim: number }) {
+    super(f, "PatchExpand2D", 2 * options.dim, options.dim, 2);
+  }
+}
+
+/**
+ * Final_PatchExpand2D(dim = d): `(B, H, W, d)` → `(B, 4H, 4W, d/4)`, with
+ * `expand.weight (4d, d)` and `norm.{weight,bias} (d/4)`.
+ *
+ * @example
+ * ```ts
+ * import { Engine, Rng } from "@vmunet/tensor";
+ * import { FinalPatchExpand2D, ParameterFactory } from "@vmunet/vss-block";
+ * const engine = await Engine.create();
+ * const up = new FinalPatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
+ * console.log(up.forward(engine.full([1, 2, 3, 8], 1)).shape); // [1, 8, 12, 2]
+ * engine.destroy();
+ * ```
+ */
+export class FinalPatchExpand2D extends ExpandBase {
+  /**
+   * Creates the parameters.
+   *
+   * @param f Parameter factory.
+   * @param options `dim` = d (a multiple of 4).
+   * @throws {RangeError} when d is not a multiple of 4.
+   */
+  constructor(f: ParameterFactory, options: { dim: number }) {
+    if (options.dim % 4 !== 0) {
+      throw new RangeError(`FinalPatchExpand2D: dim must be a multiple of 4, got ${options.dim}`);
+    }
+    super(f, "FinalPatchExpand2D", options.dim, options.dim / 4, 4);
+  }
+}

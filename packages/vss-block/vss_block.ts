@@ -1,0 +1,112 @@
+/**
+ * The VSS block: `x + DropPath(SS2D(LN(x)))` (SPEC §2; no MLP).
+ *
+ * @module
+ */
+
+import {
+  add,
+  dropPath,
+  formatShape,
+  initOnes,
+  initZeros,
+  layerNorm,
+  ShapeError,
+  type Tensor,
+} from "@vmunet/tensor";
+import { type ForwardOptions, type Module, type ParameterFactory, prefixed } from "./module.ts";
+import { SS2D } from "./ss2d.ts";
+
+/** Options of {@linkcode VSSBlock}. */
+export interface VSSBlockOptions {
+  /** Width C. */
+  dModel: number;
+  /** SSM state size N (default 16). */
+  dState?: number;
+  /** Stochastic-depth rate of this block (default 0). */
+  dropPath?: number;
+}
+
+/**
+ * A VSS block with parameters `ln_1.{weight,bias}` and `self_attention.*` (SS2D).
+ *
+ * @example
+ * ```ts
+ * import { Engine, Rng } from "@vmunet/tensor";
+ * import { ParameterFactory, VSSBlock } from "@vmunet/vss-block";
+ * const engine = await Engine.create();
+ * const block = new VSSBlock(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
+ * console.log(block.namedParameters().length); // 13
+ * console.log(block.forward(engine.full([1, 4, 4, 8], 0.5)).shape); // [1, 4, 4, 8]
+ * engine.destroy();
+ * ```
+ */
+export class VSSBlock implements Module {
+  /** Width C. */
+  readonly dModel: number;
+  /** Stochastic-depth rate. */
+  readonly dropPath: number;
+  /** `ln_1.weight (C)`. */
+  readonly ln1Weight: Tensor;
+  /** `ln_1.bias (C)`. */
+  readonly ln1Bias: Tensor;
+  /** `self_attention`: the SS2D mixer. */
+  readonly selfAttention: SS2D;
+
+  /**
+   * Creates the parameters (LayerNorm 1/0, SS2D as {@linkcode SS2D}).
+   *
+   * @param f Parameter factory.
+   * @param options Width, state size, drop rate.
+   */
+  constructor(f: ParameterFactory, options: VSSBlockOptions) {
+    const c = options.dModel;
+    this.dModel = c;
+    this.dropPath = options.dropPath ?? 0;
+    if (!(this.dropPath >= 0 && this.dropPath < 1)) {
+      throw new RangeError(`VSSBlock: dropPath must be in [0, 1), got ${this.dropPath}`);
+    }
+    this.ln1Weight = f.make("ln_1.weight", initOnes(c), [c]);
+    this.ln1Bias = f.make("ln_1.bias", initZeros(c), [c]);
+    this.selfAttention = new SS2D(f.child("self_attention"), {
+      dModel: c,
+      dState: options.dState,
+    });
+  }
+
+  /** The parameters in the official `state_dict` order. */
+  namedParameters(): [string, Tensor][] {
+    return [
+      ["ln_1.weight", this.ln1Weight],
+      ["ln_1.bias", this.ln1Bias],
+      ...prefixed("self_attention", this.selfAttention.namedParameters()),
+    ];
+  }
+
+  /**
+   * `x + DropPath(SS2D(LN(x)))`.
+   *
+   * @param x `(B, H, W, C)`.
+   * @param options Training flag and DropPath generator.
+   * @returns `(B, H, W, C)`.
+   * @throws {ShapeError} for a wrong input shape; {@linkcode RangeError} when DropPath is
+   *   active without a generator.
+   */
+  forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+    if (x.rank !== 4 || x.shape[3] !== this.dModel) {
+      throw new ShapeError(
+        "VSSBlock",
+        `input must be (B, H, W, ${this.dModel}), got ${formatShape(x.shape)}`,
+      );
+    }
+    const training = options.training ?? true;
+    const mixed = this.selfAttention.forward(layerNorm(x, this.ln1Weight, this.ln1Bias, 1e-5));
+    if (this.dropPath === 0 || !training) return add(x, mixed);
+    if (!options.rng) {
+      throw new RangeError(
+        `VSSBlock: drop path ${this.dropPath} in training needs options.rng (a seeded Rng)`,
+      );
+    }
+    return add(x, dropPath(mixed, { p: this.dropPath, rng: options.rng, training }));
+  }
+}
