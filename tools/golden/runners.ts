@@ -10,11 +10,4 @@ import { scanRunner } from "./scan.ts";
 import { vmunetRunner } from "./vmunet.ts";
 
 /** The runners `deno task golden` dispatches to, by file name. */
-export const RUNNERS: GoldenRunner[] = [metricsRunner];
-
-import { scanRunner } from "./scan.ts";
-
-/** The runners `deno task golden` dispatches to, by file name. */
-export const RUNNERS: GoldenRunner[] = [scanRunner];
-
 export const RUNNERS: GoldenRunner[] = [scanRunner, metricsRunner, vmunetRunner];
