@@ -23,12 +23,17 @@ const VARIANTS: [string, MatmulVariant][] = [
 ];
 
 Deno.test("every matmul kernel variant matches the reference for all transposes, batches and edge tiles", async () => {
-  // (M, N, K): aligned sizes with partial tiles; odd sizes fall back to the scalar kernel.
-  const sizes: [number, number, number][] = [[12, 20, 8], [36, 4, 44], [5, 7, 3], [4, 8, 6], [
-    40,
-    96,
-    12,
-  ]];
+  // (M, N, K): aligned sizes with partial tiles; K % 4 ≠ 0 (scalar-A register kernel),
+  // N % 4 ≠ 0 with M % 4 = 0 (transposed product), odd sizes (scalar kernel).
+  const sizes: [number, number, number][] = [
+    [12, 20, 8],
+    [36, 4, 44],
+    [5, 7, 3],
+    [4, 8, 6],
+    [40, 96, 12],
+    [12, 6, 8],
+    [6, 12, 6],
+  ];
   let seed = 100;
   for (const [vname, v] of VARIANTS) {
     for (const [m, n, k] of sizes) {
