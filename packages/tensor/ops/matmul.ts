@@ -12,7 +12,7 @@ import { broadcastShapes, broadcastStrides, expectDtype, Params, sameEngine } fr
 import { gatherKernel } from "./_kernels.ts";
 import { add } from "./elementwise.ts";
 import { reshape } from "./layout.ts";
-import { sumTo } from "./reduce.ts";
+import { sum, sumTo } from "./reduce.ts";
 import {
   registerMatmulWgsl,
   registerScalarAWgsl,
@@ -129,6 +129,26 @@ export function matmulKernel(
       ? { kind: "register", ...regTile(m, n) }
       : { kind: "shared", ...DEFAULT_SHARED_TILE })
     : variant;
+  // Split-K for Aᵀ·B with a long K and few output tiles (the weight gradient of a linear
+  // layer: K = batch·pixels): the K chunks of both operands are contiguous blocks, so they
+  // become a leading batch dimension of partial products, summed afterwards.
+  if (tA && !tB && batch.length === 0 && variant === "auto" && k >= 2048) {
+    const tile = engine.matmulVariant === "register" ? regTile(m, n) : DEFAULT_SHARED_TILE;
+    const groups = Math.ceil(n / (tile.tn * tile.wx)) * Math.ceil(m / (tile.tm * tile.wy));
+    const want = engine.isCpuAdapter ? 8 : 256;
+    let splits = 1;
+    while (
+      groups * splits < want && splits < 64 && k % (splits * 2) === 0 && k / (splits * 2) >= 256
+    ) splits *= 2;
+    if (splits > 1) {
+      const kc = k / splits;
+      const va = engine.view(a, [splits, kc, m]), vb = engine.view(b, [splits, kc, n]);
+      const parts = matmulKernel(engine, va, vb, { transA: true }, variant);
+      const total = engine.noGrad(() => sum(parts, 0));
+      for (const t of [va, vb, parts]) t.dispose();
+      return total;
+    }
+  }
   let scalarA = false;
   if (
     v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v) && size > 0 &&

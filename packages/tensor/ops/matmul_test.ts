@@ -170,3 +170,30 @@ Deno.test("the shared-memory family is selectable per engine and gives the same 
     assertClose(await y.read(), R.matmul(a, b).data, 1e-5, 1e-4, "tiled engine matmul");
   });
 });
+
+Deno.test("Aᵀ·B with a long K is split into partial products and summed (weight-gradient shape)", async () => {
+  await engine.scope(async () => {
+    for (
+      const [m, n, k] of [[8, 8, 4096], [12, 20, 2048], [6, 10, 3072]] as [number, number, number][]
+    ) {
+      const a = rand([k, m], m + k), b = rand([k, n], n + k);
+      const y = matmul(
+        engine.tensor(Float32Array.from(a.data), a.shape),
+        engine.tensor(Float32Array.from(b.data), b.shape),
+        { transA: true },
+      );
+      assertClose(
+        await y.read(),
+        R.matmul(a, b, true, false).data,
+        2e-4,
+        1e-4,
+        `split-K ${m}x${n}x${k}`,
+      );
+    }
+  });
+  const live = engine.stats().liveBytes;
+  engine.scope(() => {
+    matmul(engine.zeros([4096, 8]), engine.zeros([4096, 8]), { transA: true });
+  });
+  assert.equal(engine.stats().liveBytes, live);
+});
