@@ -301,56 +301,52 @@ export function backwardRowsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims
     : `DU[iu] = duv;`;
   // Positions past L (tail chunk) run on a clamped position with Δ = 0 (ā = 1, b̄ = 0) and
   // g = 0, so they change nothing; only their stores are masked. This keeps the unrolled
-  // body free of branches.
+  // body free of branches. Everything the reverse walk needs (Δ, u, sigmoid, B, C, ā and the
+  // previous state) is kept from the recompute walk as per-position values.
   const fwd = repeat(T, (i) => `
-        {
-          let inside = t0 + ${u(i)} < L;
-          let p = pos(k, min(t0 + ${u(i)}, L - 1u));
-          let dlt = select(0.0, softplus(DL[iDl(b, k, d, p)] + bias), inside);
-          let du = dlt * U[iU(b, k, d, p)];
-${loadBC(N, m.nv, t.subgroupWidth, "iB(b, k, p)", "iC(b, k, p)", "", "          ")}
+      let in${i} = t0 + ${u(i)} < L;
+      let p${i} = pos(k, min(t0 + ${u(i)}, L - 1u));
+      let z${i} = DL[iDl(b, k, d, p${i})] + bias;
+      let dlt${i} = select(0.0, softplus(z${i}), in${i});
+      let sig${i} = select(1.0 / (1.0 + exp(-z${i})), 1.0, z${i} > 20.0);
+      let iu${i} = iU(b, k, d, p${i});
+      let uu${i} = U[iu${i}];
+      let du${i} = dlt${i} * uu${i};
+${loadBC(N, m.nv, t.subgroupWidth, `iB(b, k, p${i})`, `iC(b, k, p${i})`, `q${i}`, "      ")}
 ${
     repeat(m.nv, (j) =>
-      `          hp${i}_${j} = h${j};
-          h${j} = exp2(dlt * a2${j}) * h${j} + du * b${j};`)
-  }
-        }`);
+      `      let hp${i}_${j} = h${j};
+      let ab${i}_${j} = exp2(dlt${i} * a2${j});
+      h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`)
+  }`);
   const rev = repeat(T, (ii) => {
     const i = T - 1 - ii;
     return `
-        {
-          let inside = t0 + ${u(i)} < L;
-          let p = pos(k, min(t0 + ${u(i)}, L - 1u));
-          let z = DL[iDl(b, k, d, p)] + bias;
-          let dlt = select(0.0, softplus(z), inside);
-          let sig = select(1.0 / (1.0 + exp(-z)), 1.0, z > 20.0);
-          let iu = iU(b, k, d, p);
-          let uu = U[iu];
-          let g = select(0.0, DOUT[iu], valid && inside);
-          var dus = 0.0;
-          var dds = 0.0;
-${loadBC(N, m.nv, t.subgroupWidth, "iB(b, k, p)", "iC(b, k, p)", "", "          ")}
+      {
+        let g = select(0.0, DOUT[iu${i}], valid && in${i});
+        var dus = 0.0;
+        var dds = 0.0;
 ${
       repeat(m.nv, (j) =>
-        `          {
-            let ab = exp2(dlt * a2${j});
-            let ahp = ab * hp${i}_${j};
-            let dh = g * c${j} + r${j};
-            dus = dus + dot(dh, b${j});
-            dds = dds + dot(dh, b${j} * uu + a${j} * ahp);
-            gA${j} = gA${j} + dh * ahp * dlt;
-            r${j} = dh * ab;
-          }`)
+        `        {
+          let ahp = ab${i}_${j} * hp${i}_${j};
+          let dh = g * q${i}c${j} + r${j};
+          dus = dus + dot(dh, q${i}b${j});
+          dds = dds + dot(dh, q${i}b${j} * uu${i} + a${j} * ahp);
+          gA${j} = gA${j} + dh * ahp * dlt${i};
+          r${j} = dh * ab${i}_${j};
+        }`)
     }
-          let dz = dds * sig;
-          gD = gD + g * uu;
-          gBias = gBias + dz;
-          if (valid && inside) {
-            DDL[iDl(b, k, d, p)] = dz;
-            let duv = dc * g + dus * dlt;
-            ${storeDu}
-          }
-        }`;
+        let dz = dds * sig${i};
+        gD = gD + g * uu${i};
+        gBias = gBias + dz;
+        if (valid && in${i}) {
+          DDL[iDl(b, k, d, p${i})] = dz;
+          let duv = dc * g + dus * dlt${i};
+          let iu = iu${i};
+          ${storeDu}
+        }
+      }`;
   });
   return header(l, t, m) + BINDINGS_IN + `
 @group(0) @binding(7) var<storage, read> DOUT: array<f32>;
@@ -367,7 +363,6 @@ fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   let valid = wg.x * WG + lid.x < DI;
   let d = min(wg.x * WG + lid.x, DI - 1u);
   let b = wg.z;
-${repeat(T, (i) => repeat(m.nv, (j) => `  var hp${i}_${j} = vec4<f32>(0.0);`))}
   for (var ks = 0u; ks < KSER; ks++) {
     let k = wg.y * KSER + ks;
     let c = k * DI + d;
@@ -393,10 +388,8 @@ ${repeat(m.nv, (j) => `      var h${j} = vec4<f32>(0.0);`)}
       if (ch > 0u) {
 ${repeat(m.nv, (j) => `        h${j} = CK[(ck + ch - 1u) * NV + ${u(j)}];`)}
       }
-      {${fwd}
-      }
-      {${rev}
-      }
+${fwd}
+${rev}
     }
     if (valid) {
       let pp = (b * CH + c) * (N + 2u);

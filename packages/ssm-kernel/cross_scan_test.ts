@@ -11,7 +11,7 @@ import { upload } from "./_io.ts";
 import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
 const device = await testDevice(true);
-const SG = { subgroups: true, subgroupMinSize: 4 };
+const SG = { subgroups: true, subgroupMinSize: 4, chunkLength: 4 };
 
 function inputs(
   batch: number,
@@ -84,7 +84,7 @@ Deno.test("CrossScan2d reads B/C from a packed x_dbl and writes dB/dC into dx_db
     dState: N,
     bSlot: { offset: R, stride: P },
     cSlot: { offset: R + N, stride: P },
-  }, { subgroups: false });
+  }, { subgroups: false, chunkLength: 4 });
   const dy = randomArray(batch * L * Di, 3);
   const b = {
     u: upload(device, x.u, "u"),
