@@ -52,6 +52,8 @@ export interface KernelTuning {
   serialGroups: number;
   /** Subgroup width guaranteed by the device for broadcasts of B/C; 0 = no subgroup ops. */
   subgroupWidth: number;
+  /** Forward variant: one invocation per row walking L, or a workgroup scan per row. */
+  forward: "serial-row" | "workgroup-scan";
 }
 
 /** Derived constants shared by the generators and the host code. */
@@ -530,6 +532,132 @@ fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
   let p = (f / (2u * N)) % L;
   let bk = f / (2u * N * L);
   if (n2 < N) { BC[f] = BB[(bk * N + n2) * L + p]; } else { BC[f] = CC[(bk * N + n2 - N) * L + p]; }
+}
+`;
+}
+
+/**
+ * Forward, variant "workgroup-scan" (the CUDA structure). Mapping: one workgroup per
+ * (batch, channel) row (x = channel within the group, y = parallel group, z = batch); each
+ * of its WGB invocations owns IT consecutive positions of a chunk of WGB·IT positions. Per
+ * chunk: each invocation composes its items' pairs (ā, b̄) under
+ * (a0,b0)∘(a1,b1) = (a1·a0, a1·b0 + b1), a Hillis–Steele scan in workgroup memory combines
+ * the invocations' aggregates, the running prefix carries across chunks, and a second walk
+ * over the items produces h, the output and the chunk-boundary checkpoints of the backward.
+ */
+export function forwardScanWgsl(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  wgb: number,
+  items: number,
+): string {
+  const N = l.dState;
+  const nv = m.nv;
+  const store = t.serialGroups > 1
+    ? `if (ks == 0u) { OUT[io] = y; } else { OUT[io] = OUT[io] + y; }`
+    : `OUT[io] = y;`;
+  const steps: number[] = [];
+  for (let off = 1; off < wgb; off *= 2) steps.push(off);
+  const walk1 = repeat(items, (it) => `
+      let t${it} = base + ${u(it)};
+      let in${it} = t${it} < L;
+      let p${it} = pos(k, min(t${it}, L - 1u));
+      let dlt${it} = select(0.0, softplus(DL[iDl(b, k, d, p${it})] + bias), in${it});
+      let uu${it} = U[iU(b, k, d, p${it})];
+      let du${it} = dlt${it} * uu${it};
+${loadBC(N, nv, 0, `iB(b, k, p${it})`, `iC(b, k, p${it})`, `q${it}`, "      ")}
+${
+    repeat(nv, (j) =>
+      `      let ab${it}_${j} = exp2(dlt${it} * a2${j});
+      pa${j} = ab${it}_${j} * pa${j};
+      ph${j} = ab${it}_${j} * ph${j} + du${it} * q${it}b${j};`)
+  }`);
+  const walk2 = repeat(items, (it) => `
+      {
+${repeat(nv, (j) => `        h${j} = ab${it}_${j} * h${j} + du${it} * q${it}b${j};`)}
+        var y = dc * uu${it};
+${repeat(nv, (j) => `        y = y + dot(h${j}, q${it}c${j});`)}
+        if (in${it}) {
+          let io = iU(b, k, d, p${it});
+          ${store}
+          if ((t${it} + 1u) % T == 0u || t${it} + 1u == L) {
+            let ck = ((b * CH + c) * NCH + t${it} / T) * NV;
+${repeat(nv, (j) => `            CK[ck + ${u(j)}] = h${j};`)}
+          }
+        }
+      }`);
+  const scan = steps.map((off) => `
+      if (lane >= ${u(off)}) {
+${
+    repeat(nv, (j) =>
+      `        ta${j} = SA[(lane - ${u(off)}) * NV + ${u(j)}];\n        th${j} = SH[(lane - ${
+        u(off)
+      }) * NV + ${u(j)}];`)
+  }
+      }
+      workgroupBarrier();
+      if (lane >= ${u(off)}) {
+${
+    repeat(nv, (j) =>
+      `        ph${j} = pa${j} * th${j} + ph${j};
+        pa${j} = pa${j} * ta${j};
+        SA[lane * NV + ${u(j)}] = pa${j};
+        SH[lane * NV + ${u(j)}] = ph${j};`)
+  }
+      }
+      workgroupBarrier();`).join("");
+  return header(l, t, m) + BINDINGS_IN + `
+@group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;
+
+const WGB: u32 = ${u(wgb)};
+const IT: u32 = ${u(items)};
+var<workgroup> SA: array<vec4<f32>, ${wgb * nv}>;
+var<workgroup> SH: array<vec4<f32>, ${wgb * nv}>;
+
+@compute @workgroup_size(${wgb})
+fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let lane = lid.x;
+  let d = wg.x;
+  let b = wg.z;
+  for (var ks = 0u; ks < KSER; ks++) {
+    let k = wg.y * KSER + ks;
+    let c = k * DI + d;
+${repeat(nv, (j) => `    let a2${j} = ${aLoad(j, N)} * LOG2E;\n    var hc${j} = vec4<f32>(0.0);`)}
+    let dc = DD[c];
+    let bias = BIAS[c];
+    let nchunk = (L + WGB * IT - 1u) / (WGB * IT);
+    for (var q = 0u; q < nchunk; q++) {
+      let base = (q * WGB + lane) * IT;
+${
+    repeat(nv, (j) =>
+      `      var pa${j} = vec4<f32>(1.0);\n      var ph${j} = vec4<f32>(0.0);\n      var ta${j} = vec4<f32>(1.0);\n      var th${j} = vec4<f32>(0.0);`)
+  }
+${walk1}
+${
+    repeat(nv, (j) =>
+      `      SA[lane * NV + ${u(j)}] = pa${j};\n      SH[lane * NV + ${u(j)}] = ph${j};`)
+  }
+      workgroupBarrier();${scan}
+      // Exclusive prefix of this invocation, applied to the carry from earlier chunks.
+${
+    repeat(nv, (j) =>
+      `      var h${j} = hc${j};
+      if (lane > 0u) {
+        h${j} = SA[(lane - 1u) * NV + ${u(j)}] * hc${j} + SH[(lane - 1u) * NV + ${u(j)}];
+      }`)
+  }
+${walk2}
+${
+    repeat(nv, (j) =>
+      `      hc${j} = SA[(WGB - 1u) * NV + ${u(j)}] * hc${j} + SH[(WGB - 1u) * NV + ${u(j)}];`)
+  }
+      workgroupBarrier();
+    }
+    storageBarrier();
+    workgroupBarrier();
+  }
 }
 `;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  autotuneForward,
   type ScanKernelOptions,
   ScanShapeError,
   SelectiveScan,
@@ -91,6 +92,32 @@ Deno.test("selectiveScan() is exact with several workgroup slices and odd chunk 
   await check(inputs(2, 2, 20, 45, 16, 12), { ...SG, workgroupSize: 8, chunkLength: 7 });
   await check(inputs(1, 1, 5, 30, 4, 13), { ...SG, workgroupSize: 4, chunkLength: 1 });
   await check(inputs(1, 2, 9, 50, 16, 15), { subgroups: true, subgroupMinSize: 8, chunkLength: 6 });
+});
+
+Deno.test("selectiveScan() with the workgroup-scan forward carries the prefix across chunks", async () => {
+  // 256 positions per workgroup chunk: L = 1000 spans four, with a partial last one.
+  await check(inputs(1, 2, 3, 1000, 16, 17), { ...SG, forward: "workgroup-scan" });
+  await check(inputs(2, 1, 2, 300, 5, 18), { forward: "workgroup-scan", chunkLength: 7 });
+});
+
+Deno.test("autotuneForward() times both forward variants and picks the faster", async () => {
+  const r = await autotuneForward(
+    device,
+    {
+      batch: 1,
+      groups: 2,
+      channelsPerGroup: 8,
+      length: 300,
+      dState: 16,
+    },
+    SG,
+    1,
+  );
+  assert(r.msPerCall["serial-row"] > 0 && r.msPerCall["workgroup-scan"] > 0);
+  const faster = r.msPerCall["serial-row"] <= r.msPerCall["workgroup-scan"]
+    ? "serial-row"
+    : "workgroup-scan";
+  assert.equal(r.forward, faster);
 });
 
 Deno.test("selectiveScan() is exact without subgroup operations (direct loads)", async () => {
