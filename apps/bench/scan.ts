@@ -14,6 +14,7 @@ import {
   selectiveScanReference,
 } from "@vmunet/ssm-kernel";
 import type { GpuContext } from "@vmunet/tensor";
+import process from "node:process";
 
 /** One measured configuration. */
 export interface ScanRecord {
@@ -41,8 +42,12 @@ export interface ScanRecord {
   cpuMs: number;
   /** Rows the CPU reference actually ran (scaled linearly to all rows). */
   cpuRows: number;
-  /** cpuMs / ms. */
+  /** cpuMs / ms (wall clock; on a shared machine both are inflated by other load). */
   speedup: number;
+  /** CPU time of this process per GPU call (lavapipe runs the kernels on the CPU). */
+  gpuProcessCpuMs: number;
+  /** CPU time of the reference / CPU time of the GPU call: robust to other load, but ignores that the adapter uses several cores. */
+  cpuTimeRatio: number;
   /** Kernel variant the rule picked. */
   variant: string;
   /** Calls timed. */
@@ -77,11 +82,13 @@ async function timeGpu(device: GPUDevice, encode: (e: GPUCommandEncoder) => void
   device.queue.submit([enc.finish()]);
   await device.queue.onSubmittedWorkDone();
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const e2 = device.createCommandEncoder();
   for (let i = 0; i < reps; i++) encode(e2);
   device.queue.submit([e2.finish()]);
   await device.queue.onSubmittedWorkDone();
-  return (performance.now() - t0) / reps;
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / reps, cpu: (c.user + c.system) / 1000 / reps };
 }
 
 /** Times the float64 reference on `rows` rows of length L (one group) and scales to `total`. */
@@ -111,14 +118,22 @@ function timeCpu(rows: number, total: number, L: number, N: number) {
   };
   selectiveScanBackwardReference(w, dout);
   selectiveScanReference(w);
+  const scale = total / rows;
   let t0 = performance.now();
+  let c0 = process.cpuUsage();
   selectiveScanReference(x);
-  const fwd = performance.now() - t0;
+  let c = process.cpuUsage(c0);
+  const fwd = { wall: (performance.now() - t0) * scale, cpu: (c.user + c.system) / 1000 * scale };
   t0 = performance.now();
+  c0 = process.cpuUsage();
   selectiveScanReference(x);
   selectiveScanBackwardReference(x, dout);
-  const fb = performance.now() - t0;
-  return { fwd: fwd * total / rows, fwdBwd: fb * total / rows };
+  c = process.cpuUsage(c0);
+  const fwdBwd = {
+    wall: (performance.now() - t0) * scale,
+    cpu: (c.user + c.system) / 1000 * scale,
+  };
+  return { fwd, fwdBwd };
 }
 
 function bytesMoved(batch: number, CH: number, G: number, L: number, N: number, bwd: boolean) {
@@ -157,121 +172,141 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
   for (const layout of ["generic", "cross2d"] as const) {
     for (const [CH, L] of shapes) {
       for (const batch of batches) {
-        const Dg = CH / G;
-        const side = Math.round(Math.sqrt(L));
-        let variant: string;
-        let stateBytes: number;
-        let fwd: (e: GPUCommandEncoder) => void;
-        let bwd: (e: GPUCommandEncoder) => void;
-        const made: GPUBuffer[] = [];
-        const up = (d: Float32Array | number) => {
-          const b = upload(device, d);
-          made.push(b);
-          return b;
-        };
-        let destroy: () => void;
-        if (layout === "generic") {
-          const scan = new SelectiveScan(
-            device,
-            { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N },
-            kernelOptions,
-          );
-          variant = scan.variant;
-          stateBytes = scan.stateBytes;
-          const inp = {
-            u: up(random(batch * CH * L, 1)),
-            delta: up(random(batch * CH * L, 2, -3, 1)),
-            A: up(random(CH * N, 3, -2, -0.1)),
-            B: up(random(batch * G * N * L, 4)),
-            C: up(random(batch * G * N * L, 5)),
-            D: up(random(CH, 6)),
-            deltaBias: up(random(CH, 7, -1, 0)),
-          };
-          const out = up(batch * CH * L);
-          const state = up(stateBytes / 4);
-          const g = {
-            dout: up(random(batch * CH * L, 8)),
-            du: up(batch * CH * L),
-            ddelta: up(batch * CH * L),
-            dA: up(CH * N),
-            dB: up(batch * G * N * L),
-            dC: up(batch * G * N * L),
-            dD: up(CH),
-            dDeltaBias: up(CH),
-          };
-          fwd = (e) => scan.encodeForward(e, { ...inp, out, state });
-          bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
-          destroy = () => scan.destroy();
-        } else {
-          const scan = new CrossScan2d(
-            device,
-            { batch, height: side, width: L / side, channels: Dg, dState: N },
-            kernelOptions,
-          );
-          variant = scan.variant;
-          stateBytes = scan.stateBytes;
-          const inp = {
-            u: up(random(batch * L * Dg, 1)),
-            delta: up(random(batch * L * CH, 2, -3, 1)),
-            A: up(random(CH * N, 3, -2, -0.1)),
-            B: up(random(batch * L * 4 * N, 4)),
-            C: up(random(batch * L * 4 * N, 5)),
-            D: up(random(CH, 6)),
-            deltaBias: up(random(CH, 7, -1, 0)),
-          };
-          const y = up(batch * L * Dg);
-          const state = up(stateBytes / 4);
-          const g = {
-            dy: up(random(batch * L * Dg, 8)),
-            du: up(batch * L * Dg),
-            ddelta: up(batch * L * CH),
-            dA: up(CH * N),
-            dB: up(batch * L * 4 * N),
-            dC: up(batch * L * 4 * N),
-            dD: up(CH),
-            dDeltaBias: up(CH),
-          };
-          fwd = (e) => scan.encodeForward(e, { ...inp, y, state });
-          bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
-          destroy = () => scan.destroy();
-        }
-        const work = batch * CH * L * N;
-        const reps = opts.quick ? 2 : Math.max(2, Math.min(20, Math.round(4e8 / work)));
-        const tf = await timeGpu(device, fwd, reps);
-        const tfb = await timeGpu(device, (e) => {
-          fwd(e);
-          bwd(e);
-        }, reps);
-        gpu.throwIfFailed();
-        const total = batch * CH;
-        const cpuRows = Math.min(total, Math.max(4, Math.ceil(2e6 / (L * N))));
-        const cpu = timeCpu(cpuRows, total, L, N);
         for (
-          const [pass, ms, cpuMs] of [["fwd", tf, cpu.fwd], ["fwd+bwd", tfb, cpu.fwdBwd]] as const
+          const forward of (batch === 1 ? ["serial-row", "workgroup-scan"] : ["serial-row"]) as (
+            | "serial-row"
+            | "workgroup-scan"
+          )[]
         ) {
-          const r: ScanRecord = {
-            subject: "scan",
-            layout,
-            pass,
-            batch,
-            channels: CH,
-            length: L,
-            dState: N,
-            ms,
-            stateUpdatesPerSecond: work / (ms / 1000),
-            gbPerSecond: bytesMoved(batch, CH, G, L, N, pass === "fwd+bwd") / (ms / 1000) / 1e9,
-            cpuMs,
-            cpuRows,
-            speedup: cpuMs / ms,
-            variant,
-            reps,
-            adapter,
+          const Dg = CH / G;
+          const side = Math.round(Math.sqrt(L));
+          let variant: string;
+          let stateBytes: number;
+          let fwd: (e: GPUCommandEncoder) => void;
+          let bwd: (e: GPUCommandEncoder) => void;
+          const made: GPUBuffer[] = [];
+          const up = (d: Float32Array | number) => {
+            const b = upload(device, d);
+            made.push(b);
+            return b;
           };
-          records.push(r);
-          opts.log(formatRow(r));
+          let destroy: () => void;
+          if (layout === "generic") {
+            const scan = new SelectiveScan(
+              device,
+              { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N },
+              { ...kernelOptions, forward },
+            );
+            variant = scan.variant;
+            stateBytes = scan.stateBytes;
+            const inp = {
+              u: up(random(batch * CH * L, 1)),
+              delta: up(random(batch * CH * L, 2, -3, 1)),
+              A: up(random(CH * N, 3, -2, -0.1)),
+              B: up(random(batch * G * N * L, 4)),
+              C: up(random(batch * G * N * L, 5)),
+              D: up(random(CH, 6)),
+              deltaBias: up(random(CH, 7, -1, 0)),
+            };
+            const out = up(batch * CH * L);
+            const state = up(stateBytes / 4);
+            const g = {
+              dout: up(random(batch * CH * L, 8)),
+              du: up(batch * CH * L),
+              ddelta: up(batch * CH * L),
+              dA: up(CH * N),
+              dB: up(batch * G * N * L),
+              dC: up(batch * G * N * L),
+              dD: up(CH),
+              dDeltaBias: up(CH),
+            };
+            fwd = (e) => scan.encodeForward(e, { ...inp, out, state });
+            bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
+            destroy = () => scan.destroy();
+          } else {
+            const scan = new CrossScan2d(
+              device,
+              { batch, height: side, width: L / side, channels: Dg, dState: N },
+              { ...kernelOptions, forward },
+            );
+            variant = scan.variant;
+            stateBytes = scan.stateBytes;
+            const inp = {
+              u: up(random(batch * L * Dg, 1)),
+              delta: up(random(batch * L * CH, 2, -3, 1)),
+              A: up(random(CH * N, 3, -2, -0.1)),
+              B: up(random(batch * L * 4 * N, 4)),
+              C: up(random(batch * L * 4 * N, 5)),
+              D: up(random(CH, 6)),
+              deltaBias: up(random(CH, 7, -1, 0)),
+            };
+            const y = up(batch * L * Dg);
+            const state = up(stateBytes / 4);
+            const g = {
+              dy: up(random(batch * L * Dg, 8)),
+              du: up(batch * L * Dg),
+              ddelta: up(batch * L * CH),
+              dA: up(CH * N),
+              dB: up(batch * L * 4 * N),
+              dC: up(batch * L * 4 * N),
+              dD: up(CH),
+              dDeltaBias: up(CH),
+            };
+            fwd = (e) => scan.encodeForward(e, { ...inp, y, state });
+            bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
+            destroy = () => scan.destroy();
+          }
+          const work = batch * CH * L * N;
+          const reps = opts.quick ? 2 : Math.max(2, Math.min(20, Math.round(4e8 / work)));
+          const tf = await timeGpu(device, fwd, reps);
+          // The backward is the same for both forward variants: time fwd+bwd with the default.
+          const tfb = forward === "serial-row"
+            ? await timeGpu(device, (e) => {
+              fwd(e);
+              bwd(e);
+            }, reps)
+            : undefined;
+          gpu.throwIfFailed();
+          const total = batch * CH;
+          const cpuRows = Math.min(total, Math.max(4, Math.ceil(2e6 / (L * N))));
+          const cpu = timeCpu(cpuRows, total, L, N);
+          const passes: [
+            "fwd" | "fwd+bwd",
+            { wall: number; cpu: number },
+            { wall: number; cpu: number },
+          ][] = [
+            ["fwd", tf, cpu.fwd],
+          ];
+          if (tfb) passes.push(["fwd+bwd", tfb, cpu.fwdBwd]);
+          for (const [pass, gpuT, refT] of passes) {
+            const ms = gpuT.wall;
+            const cpuMs = refT.wall;
+            const r: ScanRecord = {
+              subject: "scan",
+              layout,
+              pass,
+              batch,
+              channels: CH,
+              length: L,
+              dState: N,
+              ms,
+              stateUpdatesPerSecond: work / (ms / 1000),
+              gbPerSecond: bytesMoved(batch, CH, G, L, N, pass === "fwd+bwd") / (ms / 1000) / 1e9,
+              cpuMs,
+              cpuRows,
+              speedup: cpuMs / ms,
+              gpuProcessCpuMs: gpuT.cpu,
+              cpuTimeRatio: refT.cpu / gpuT.cpu,
+              variant,
+              reps,
+              adapter,
+            };
+            records.push(r);
+            opts.log(formatRow(r));
+          }
+          destroy();
+          for (const b of made) b.destroy();
         }
-        destroy();
-        for (const b of made) b.destroy();
       }
     }
   }
@@ -280,8 +315,8 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
 
 /** Markdown table header for {@linkcode formatRow}. */
 export const TABLE_HEADER: string =
-  "| layout | pass | B | G·D | L | N | ms | state-upd/s | GB/s | CPU ref ms (rows run) | speed-up | variant |\n" +
-  "|---|---|---|---|---|---|---|---|---|---|---|---|";
+  "| layout | pass | B | G·D | L | N | ms | state-upd/s | GB/s | CPU ref ms (rows run) | speed-up | CPU-time ratio | variant |\n" +
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /** One record as a markdown table row. */
 export function formatRow(r: ScanRecord): string {
@@ -290,5 +325,5 @@ export function formatRow(r: ScanRecord): string {
     `${r.gbPerSecond.toFixed(2)} | ${r.cpuMs.toFixed(0)} (${r.cpuRows}/${
       r.batch * r.channels
     }) | ` +
-    `${r.speedup.toFixed(1)}× | ${r.variant} |`;
+    `${r.speedup.toFixed(1)}× | ${r.cpuTimeRatio.toFixed(1)}× | ${r.variant} |`;
 }
