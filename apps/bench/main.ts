@@ -2,7 +2,8 @@
  * `deno task bench`: the project's benchmark tables. Each subject measures one part against
  * its baseline in the same run and names the adapter.
  *
- * Usage: `deno task bench [SUBJECT…] [--quick] [--json FILE] [--update-md FILE]`
+ * Usage: `deno task bench [SUBJECT…] [--quick] [--json FILE] [--update-md FILE]
+ * [--shapes 768x4096,…] [--batches 1,8]`
  * Subjects: `scan` (the selective scan alone). Default: all subjects.
  *
  * @module
@@ -16,7 +17,11 @@ import { formatRow, runScanBench, TABLE_HEADER } from "./scan.ts";
 interface Subject {
   name: string;
   section: string;
-  run(quick: boolean, log: (line: string) => void): Promise<{ records: unknown[]; table: string }>;
+  run(
+    quick: boolean,
+    log: (line: string) => void,
+    filter: { shapes?: [number, number][]; batches?: number[] },
+  ): Promise<{ records: unknown[]; table: string }>;
 }
 
 const gpu = await requestGpu();
@@ -25,9 +30,9 @@ const SUBJECTS: Subject[] = [
   {
     name: "scan",
     section: "Selective scan",
-    async run(quick, log) {
+    async run(quick, log, filter) {
       log(TABLE_HEADER);
-      const records = await runScanBench(gpu, { quick, log });
+      const records = await runScanBench(gpu, { quick, log, ...filter });
       return { records, table: [TABLE_HEADER, ...records.map(formatRow)].join("\n") };
     },
   },
@@ -61,6 +66,8 @@ async function main(): Promise<number> {
       quick: { type: "boolean", default: false },
       json: { type: "string" },
       "update-md": { type: "string" },
+      shapes: { type: "string" },
+      batches: { type: "string" },
     },
   });
   const wanted = positionals.length ? positionals : SUBJECTS.map((s) => s.name);
@@ -79,7 +86,11 @@ async function main(): Promise<number> {
   const all: unknown[] = [];
   for (const subject of SUBJECTS.filter((s) => wanted.includes(s.name))) {
     console.log(`\n## ${subject.section}${values.quick ? " (quick)" : ""}\n`);
-    const { records, table } = await subject.run(values.quick, (l) => console.log(l));
+    const filter = {
+      shapes: values.shapes?.split(",").map((s) => s.split("x").map(Number) as [number, number]),
+      batches: values.batches?.split(",").map(Number),
+    };
+    const { records, table } = await subject.run(values.quick, (l) => console.log(l), filter);
     all.push(...records);
     if (values["update-md"]) {
       const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
