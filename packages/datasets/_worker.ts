@@ -34,6 +34,13 @@ self.onmessage = async (e: MessageEvent<Request>) => {
     }
     return;
   }
+  // One batch at a time: concurrent batches in one worker only add memory pressure.
+  queue = queue.then(() => build(msg));
+};
+
+let queue: Promise<void> = Promise.resolve();
+
+async function build(msg: Extract<Request, { type: "batch" }>): Promise<void> {
   try {
     const ds = await dataset!;
     const samples = await Promise.all(msg.indices.map((i) => ds.get(i, msg.epoch)));
@@ -45,4 +52,4 @@ self.onmessage = async (e: MessageEvent<Request>) => {
   } catch (err) {
     self.postMessage({ type: "error", id: msg.id, error: toWire(err) });
   }
-};
+}

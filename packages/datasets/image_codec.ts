@@ -176,10 +176,11 @@ export async function decodeJpeg(bytes: Uint8Array, file: string): Promise<Raste
   }
   const n = width * height;
   const data = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    data[i * 3] = img.data[i * 4];
-    data[i * 3 + 1] = img.data[i * 4 + 1];
-    data[i * 3 + 2] = img.data[i * 4 + 2];
+  const rgba = img.data; // ImageData.data is an accessor: read it once, not per pixel
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    data[i * 3] = rgba[j];
+    data[i * 3 + 1] = rgba[j + 1];
+    data[i * 3 + 2] = rgba[j + 2];
   }
   return { file, width, height, channels: 3, bitDepth: 8, data };
 }
@@ -262,7 +263,7 @@ export function imageSize(bytes: Uint8Array, file: string): [number, number] | n
  * samples take their high byte, 1/2/4-bit samples are scaled to 0–255.
  *
  * @param img A decoded raster.
- * @returns Interleaved RGB bytes `(H, W, 3)`.
+ * @returns Interleaved RGB bytes `(H, W, 3)` (the raster's own array when it is 8-bit RGB).
  * @example
  * ```ts
  * import { toRgb8 } from "@vmunet/datasets";
@@ -271,6 +272,7 @@ export function imageSize(bytes: Uint8Array, file: string): [number, number] | n
  * ```
  */
 export function toRgb8(img: RasterImage): Uint8Array {
+  if (img.channels === 3 && img.bitDepth === 8) return img.data as Uint8Array;
   const n = img.width * img.height;
   const out = new Uint8Array(n * 3);
   const c = img.channels;
@@ -310,6 +312,7 @@ function scaleTo8(depth: number): (v: number) => number {
  * ```
  */
 export function toGrey8(img: RasterImage): Uint8Array {
+  if (img.channels === 1 && img.bitDepth === 8) return (img.data as Uint8Array).slice();
   if (img.channels >= 3) {
     return luminance(
       img.bitDepth === 8 ? img.data : toRgb8(img),

@@ -4,14 +4,60 @@
  * (baseline) and in 1 and 2 Web Workers.
  *
  * `deno bench -A packages/datasets/loader_bench.ts` for deno's statistics, or
- * `deno run -A packages/datasets/loader_bench.ts [--images 16] [--json out.json]` for an
- * images/s table.
+ * `deno run -A packages/datasets/loader_bench.ts [--images 16] [--workers 0,1,2] [--json out.json]`
+ * for an images/s table.
  *
  * @module
  */
 
+import jpeg from "jpeg-js";
 import { parseArgs } from "node:util";
-import { DataLoader, encodeJpeg, encodePng, generateSyntheticSample, openIsic } from "./mod.ts";
+import {
+  DataLoader,
+  decodeImage,
+  drawPairAugmentation,
+  encodeJpeg,
+  encodePng,
+  generateSyntheticSample,
+  openIsic,
+  preprocessPair,
+  toGrey8,
+  toRgb8,
+} from "./mod.ts";
+
+/** Mean milliseconds per stage for one pair on the calling thread. */
+async function stages(root: string, runs: number): Promise<Record<string, number>> {
+  const ds = await openIsic({ root, split: "train", size: 256, augmentProbability: 1 });
+  const t: Record<string, number> = {
+    read: 0,
+    "decode JPEG": 0,
+    "decode PNG": 0,
+    "preprocess+augment+resize": 0,
+    "decode JPEG with jpeg-js (former decoder, for comparison)": 0,
+  };
+  for (let r = -2; r < runs; r++) {
+    const pair = ds.pairs[(r + 2) % ds.length];
+    const t0 = performance.now();
+    const [ib, mb] = await Promise.all([Deno.readFile(pair.image), Deno.readFile(pair.mask)]);
+    const t1 = performance.now();
+    const img = await decodeImage(ib, pair.image);
+    const t2 = performance.now();
+    const msk = await decodeImage(mb, pair.mask);
+    const t3 = performance.now();
+    const aug = drawPairAugmentation(ds.preprocess, 0, r + 2);
+    preprocessPair(toRgb8(img), toGrey8(msk), img.height, img.width, ds.preprocess, aug, pair.name);
+    const t4 = performance.now();
+    jpeg.decode(ib, { useTArray: true, formatAsRGBA: false });
+    const t5 = performance.now();
+    if (r < 0) continue;
+    t["decode JPEG with jpeg-js (former decoder, for comparison)"] += (t5 - t4) / runs;
+    t.read += (t1 - t0) / runs;
+    t["decode JPEG"] += (t2 - t1) / runs;
+    t["decode PNG"] += (t3 - t2) / runs;
+    t["preprocess+augment+resize"] += (t4 - t3) / runs;
+  }
+  return t;
+}
 
 const W = 1024, H = 768;
 
@@ -54,7 +100,12 @@ async function makeLoader(root: string, workers: number): Promise<DataLoader> {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { images: { type: "string" }, json: { type: "string" }, repeats: { type: "string" } },
+    options: {
+      images: { type: "string" },
+      json: { type: "string" },
+      repeats: { type: "string" },
+      workers: { type: "string" },
+    },
   });
   const count = Number(values.images ?? 16);
   const repeats = Number(values.repeats ?? 2);
@@ -62,7 +113,8 @@ if (import.meta.main) {
   try {
     await makeDataset(root, count);
     const rows: { workers: number; imagesPerSecond: number; seconds: number }[] = [];
-    for (const workers of [0, 1, 2]) {
+    const counts = (values.workers ?? "0,1,2").split(",").map(Number);
+    for (const workers of counts) {
       // One loader for all epochs, as in training; the warm-up epoch starts the workers.
       const loader = await makeLoader(root, workers);
       try {
@@ -94,10 +146,15 @@ if (import.meta.main) {
         } | ${(r.imagesPerSecond / base).toFixed(2)}× |`,
       );
     }
+    const stage = await stages(root, 8);
+    console.log(
+      "Per image on the main thread (8 runs, every augmentation on): " +
+        Object.entries(stage).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(", "),
+    );
     if (values.json) {
       await Deno.writeTextFile(
         values.json,
-        JSON.stringify({ count, width: W, height: H, rows }, null, 1),
+        JSON.stringify({ count, width: W, height: H, rows, stage }, null, 1),
       );
     }
   } finally {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { FIXTURE_SIZES, pairPixels, writeMask, writeRgb } from "./_fixtures.ts";
 import { DatasetOptionError, DecodeError } from "./errors.ts";
+import { openFolder } from "./folder.ts";
 import { openIsic } from "./isic.ts";
+import { encodeNpz } from "./npy.ts";
+import { openSynapse } from "./synapse.ts";
 import { DataLoader } from "./loader.ts";
 import type { Batch } from "./sample.ts";
 import { SyntheticDataset } from "./synthetic.ts";
@@ -109,5 +112,55 @@ Deno.test("DataLoader with workers streams synthetic batches and can stop early"
     assert.equal(n, 3);
   } finally {
     await loader.close();
+  }
+});
+
+Deno.test("workers reopen folder and Synapse datasets from their spec and give identical batches", async () => {
+  const root = await Deno.makeTempDir({ prefix: "loader_spec_test_" });
+  try {
+    await Deno.mkdir(`${root}/pairs/images`, { recursive: true });
+    await Deno.mkdir(`${root}/pairs/masks`);
+    await Deno.mkdir(`${root}/Synapse/train_npz`, { recursive: true });
+    for (let k = 0; k < 4; k++) {
+      const [w, h] = FIXTURE_SIZES[k];
+      const { rgb, mask } = pairPixels(w, h, k);
+      await writeRgb(`${root}/pairs/images/p${k}.png`, rgb, w, h);
+      await writeMask(`${root}/pairs/masks/p${k}.png`, mask.map((v) => (v ? 2 : 0)), w, h);
+      const label = new Float32Array(24 * 24).map((_, i) => (i + k) % 9);
+      await Deno.writeFile(
+        `${root}/Synapse/train_npz/case0005_slice00${k}.npz`,
+        encodeNpz({
+          image: { dtype: "float32", shape: [24, 24], data: label.map((v) => v / 8) },
+          label: { dtype: "float32", shape: [24, 24], data: label },
+        }),
+      );
+    }
+    const datasets = [
+      await openFolder({
+        root: `${root}/pairs`,
+        numClasses: 3,
+        size: 12,
+        split: "all",
+        augment: true,
+      }),
+      await openSynapse({ root: `${root}/Synapse`, size: 16 }),
+    ];
+    for (const ds of datasets) {
+      const off = new DataLoader(ds, { batchSize: 2, workers: 0, seed: 5 });
+      const on = new DataLoader(ds, { batchSize: 2, workers: 1, seed: 5 });
+      try {
+        const a = await collect(off, 3), b = await collect(on, 3);
+        assert.equal(a.length, 2);
+        for (let i = 0; i < a.length; i++) {
+          assert.ok(b[i].masks instanceof Int32Array, ds.spec.kind);
+          assert.deepEqual(b[i].images, a[i].images);
+          assert.deepEqual(b[i].masks, a[i].masks);
+        }
+      } finally {
+        await on.close();
+      }
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

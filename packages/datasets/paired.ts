@@ -162,36 +162,67 @@ function bilinearTaps(
 }
 
 /** Rounds half to even (C's nearbyint, as in PyTorch's nearest grid sampler). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
 }
 
 /**
- * Maps a pixel (y, x) of the augmented H×W image to the flat index of the original pixel it
- * shows, or -1 where the rotation fills 0. Composes hflip, vflip and `TF.rotate` (nearest, no
- * expand) exactly like applying them one after the other.
+ * For every output pixel, the flat source indices of its four bilinear taps in the original
+ * image after hflip, vflip and `TF.rotate` (nearest, no expand), or -1 where the rotation
+ * fills 0 — the same indices as applying the transforms one after the other. The rotation is
+ * affine, so its x and y terms are computed once per tap column and row (the sums are the
+ * same float64 operations as torchvision's grid, `x·a0 + y·a1`).
  */
-function augmentedSource(
+function tapSources(
   height: number,
   width: number,
+  ty: { i0: Int32Array; i1: Int32Array },
+  tx: { i0: Int32Array; i1: Int32Array },
   aug: PairAugmentation,
-): (y: number, x: number) => number {
-  const fromFlipped = (y: number, x: number) =>
-    (aug.vflip ? height - 1 - y : y) * width + (aug.hflip ? width - 1 - x : x);
-  if (aug.angle === null) return fromFlipped;
+): Int32Array[] {
+  const oh = ty.i0.length, ow = tx.i0.length;
+  const out = [0, 1, 2, 3].map(() => new Int32Array(oh * ow));
+  const fy = (y: number) => (aug.vflip ? height - 1 - y : y);
+  const fx = (x: number) => (aug.hflip ? width - 1 - x : x);
+  const rows = [ty.i0, ty.i1], cols = [tx.i0, tx.i1];
+  if (aug.angle === null) {
+    for (let t = 0; t < 4; t++) {
+      const r = rows[t >> 1], c = cols[t & 1], o = out[t];
+      for (let oy = 0; oy < oh; oy++) {
+        const base = fy(r[oy]) * width;
+        for (let ox = 0; ox < ow; ox++) o[oy * ow + ox] = base + fx(c[ox]);
+      }
+    }
+    return out;
+  }
   const rot = (-aug.angle * Math.PI) / 180;
   const hw = 0.5 * width, hh = 0.5 * height;
   const a0 = Math.cos(rot) / hw,
     a1 = Math.sin(rot) / hw,
     b0 = -Math.sin(rot) / hh,
     b1 = Math.cos(rot) / hh;
-  return (oy, ox) => {
-    const y = -height * 0.5 + 0.5 + oy, x = -width * 0.5 + 0.5 + ox;
-    const ix = roundHalfEven((((x * a0 + y * a1) + 1) * width - 1) / 2);
-    const iy = roundHalfEven((((x * b0 + y * b1) + 1) * height - 1) / 2);
-    return ix < 0 || ix >= width || iy < 0 || iy >= height ? -1 : fromFlipped(iy, ix);
-  };
+  for (let t = 0; t < 4; t++) {
+    const r = rows[t >> 1], c = cols[t & 1], o = out[t];
+    const xa = new Float64Array(ow), xb = new Float64Array(ow);
+    for (let ox = 0; ox < ow; ox++) {
+      const x = -width * 0.5 + 0.5 + c[ox];
+      xa[ox] = x * a0;
+      xb[ox] = x * b0;
+    }
+    for (let oy = 0; oy < oh; oy++) {
+      const y = -height * 0.5 + 0.5 + r[oy];
+      const ya = y * a1, yb = y * b1;
+      for (let ox = 0; ox < ow; ox++) {
+        const ix = roundHalfEven(((xa[ox] + ya + 1) * width - 1) / 2);
+        const iy = roundHalfEven(((xb[ox] + yb + 1) * height - 1) / 2);
+        o[oy * ow + ox] = ix < 0 || ix >= width || iy < 0 || iy >= height
+          ? -1
+          : fy(iy) * width + fx(ix);
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -245,6 +276,7 @@ export function preprocessPair(
     const v = rgb[i];
     if (v < vmin) vmin = v;
     if (v > vmax) vmax = v;
+    if (vmin === 0 && vmax === 255) break; // the full range: nothing more to learn
   }
   const { mean, std } = p.normalization;
   const lo = (vmin - mean) / std, range = (vmax - mean) / std - lo;
@@ -253,19 +285,19 @@ export function preprocessPair(
 
   const S = p.size;
   const oh = S > 0 ? S : height, ow = S > 0 ? S : width;
-  const source = augmentedSource(height, width, aug);
   const ty = bilinearTaps(height, oh), tx = bilinearTaps(width, ow);
+  const [s00, s01, s10, s11] = tapSources(height, width, ty, tx, aug);
   const plane = oh * ow;
   const image = new Float32Array(3 * plane);
   const binary = p.numClasses === 1;
   const maskOut = binary ? new Float32Array(plane) : new Int32Array(plane);
   const m = target;
   for (let oy = 0; oy < oh; oy++) {
-    const y0 = ty.i0[oy], y1 = ty.i1[oy], h0 = ty.l1[oy], h1 = 1 - h0;
+    const h0 = ty.l1[oy], h1 = 1 - h0;
     for (let ox = 0; ox < ow; ox++) {
-      const x0 = tx.i0[ox], x1 = tx.i1[ox], w0 = tx.l1[ox], w1 = 1 - w0;
-      const i00 = source(y0, x0), i01 = source(y0, x1), i10 = source(y1, x0), i11 = source(y1, x1);
+      const w0 = tx.l1[ox], w1 = 1 - w0;
       const o = oy * ow + ox;
+      const i00 = s00[o], i01 = s01[o], i10 = s10[o], i11 = s11[o];
       for (let c = 0; c < 3; c++) {
         const v00 = i00 < 0 ? 0 : lut[rgb[i00 * 3 + c]], v01 = i01 < 0 ? 0 : lut[rgb[i01 * 3 + c]];
         const v10 = i10 < 0 ? 0 : lut[rgb[i10 * 3 + c]], v11 = i11 < 0 ? 0 : lut[rgb[i11 * 3 + c]];
@@ -281,14 +313,14 @@ export function preprocessPair(
   }
   if (!binary) {
     // Labels: nearest resize (half-pixel centres) of the augmented label map.
-    for (let oy = 0; oy < oh; oy++) {
-      const sy = Math.min(height - 1, Math.floor(((oy + 0.5) * height) / oh));
-      for (let ox = 0; ox < ow; ox++) {
-        const sx = Math.min(width - 1, Math.floor(((ox + 0.5) * width) / ow));
-        const i = source(sy, sx);
-        maskOut[oy * ow + ox] = i < 0 ? 0 : m[i];
-      }
-    }
+    const near = (inSize: number, outSize: number) =>
+      Int32Array.from(
+        { length: outSize },
+        (_, o) => Math.min(inSize - 1, Math.floor(((o + 0.5) * inSize) / outSize)),
+      );
+    const ny = near(height, oh), nx = near(width, ow);
+    const [src] = tapSources(height, width, { i0: ny, i1: ny }, { i0: nx, i1: nx }, aug);
+    for (let o = 0; o < plane; o++) maskOut[o] = src[o] < 0 ? 0 : m[src[o]];
   }
   return { name, channels: 3, height: oh, width: ow, image, mask: maskOut };
 }

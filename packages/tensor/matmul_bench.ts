@@ -27,10 +27,10 @@ for (const [m, n, k] of SHAPES) {
   const hc = new Float32Array(m * n);
   const a = engine.keep(engine.tensor(ha, [m, k]));
   const b = engine.keep(engine.tensor(hb, [k, n]));
-  Deno.bench(`plain JS loop ${group}`, { group, baseline: true }, () => {
+  Deno.bench(`plain JS loop ${group}`, { group, baseline: true, n: 3, warmup: 1 }, () => {
     jsMatmul(ha, hb, hc, m, n, k);
   });
-  Deno.bench(`GPU ${engine.matmulVariant} ${group}`, { group }, async () => {
+  Deno.bench(`GPU ${engine.matmulVariant} ${group}`, { group, n: 5, warmup: 1 }, async () => {
     engine.scope(() => {
       matmulKernel(engine, a, b);
     });
@@ -46,10 +46,10 @@ for (const [m, n, k] of SHAPES) {
   const hz = new Float32Array(n);
   const x = engine.keep(engine.tensor(hx, [n]));
   const y = engine.keep(engine.tensor(hy, [n]));
-  Deno.bench("plain JS add 4M f32", { group, baseline: true }, () => {
+  Deno.bench("plain JS add 4M f32", { group, baseline: true, n: 10, warmup: 2 }, () => {
     for (let i = 0; i < n; i++) hz[i] = hx[i] + hy[i];
   });
-  Deno.bench("GPU add 4M f32 (10 dispatches per sync)", { group, n: 10 }, async () => {
+  Deno.bench("GPU add 4M f32 (10 dispatches per sync)", { group, n: 10, warmup: 2 }, async () => {
     engine.scope(() => {
       for (let i = 0; i < 10; i++) add(x, y);
     });

@@ -45,6 +45,7 @@ export { type Dtype, Storage, type TapeNode, Tensor } from "./tensor.ts";
 export * from "./buffer_pool.ts";
 export * from "./engine.ts";
 export * from "./custom_op.ts";
+export * from "./params.ts";
 export * from "./ops/elementwise.ts";
 export * from "./ops/reduce.ts";
 export * from "./ops/layout.ts";

@@ -1,13 +1,28 @@
 /**
- * SS2D's four-direction selective scan as a differentiable op of the tensor engine: a
- * `defineOp` wrapping `CrossScan2d` of `@vmunet/ssm-kernel`, reading B and C straight from
- * the packed `x_dbl` projection and writing the merged output at natural positions.
+ * SS2D's four-direction selective scan as differentiable ops of the tensor engine:
+ * `defineOp`s wrapping `CrossScan2d` of `@vmunet/ssm-kernel`, reading B and C straight from
+ * the packed `x_dbl` projection and writing the merged output at natural positions —
+ * {@linkcode crossScan} with a given `delta`, and {@linkcode ss2dScan} with the four
+ * dt-projections fused in (what SS2D uses).
  *
  * @module
  */
 
 import { CrossScan2d } from "@vmunet/ssm-kernel";
-import { defineOp, type Engine, formatShape, ShapeError, type Tensor } from "@vmunet/tensor";
+import {
+  defineOp,
+  type Engine,
+  formatShape,
+  permute,
+  ShapeError,
+  type Tensor,
+} from "@vmunet/tensor";
+import {
+  dtProjectionBackwardInput,
+  dtProjectionBackwardWeight,
+  dtProjectionForward,
+  type DtSizes,
+} from "./_dt_projection.ts";
 
 /** Sizes of one cross-scan call, read from its inputs. */
 export interface CrossScanSizes {
@@ -26,6 +41,9 @@ export interface CrossScanSizes {
 }
 
 const OP = "crossScan2d";
+
+/** The part of a tensor that {@linkcode crossScanSizes} checks. */
+export type TensorShape = Pick<Tensor, "rank" | "shape" | "dtype">;
 const cache = new WeakMap<GPUDevice, Map<string, CrossScan2d>>();
 
 function scanFor(engine: Engine, s: CrossScanSizes): CrossScan2d {
@@ -56,7 +74,7 @@ function scanFor(engine: Engine, s: CrossScanSizes): CrossScan2d {
  * @returns The sizes.
  * @throws {ShapeError} naming the input whose shape does not fit.
  */
-export function crossScanSizes(inputs: readonly Tensor[]): CrossScanSizes {
+export function crossScanSizes(inputs: readonly TensorShape[]): CrossScanSizes {
   const [u, delta, xDbl, A, D, bias] = inputs;
   if (inputs.length !== 6) throw new ShapeError(OP, `needs 6 inputs, got ${inputs.length}`);
   if (u.rank !== 4) {
@@ -70,7 +88,7 @@ export function crossScanSizes(inputs: readonly Tensor[]): CrossScanSizes {
     );
   }
   const dState = A.shape[1];
-  const want = (name: string, t: Tensor, shape: number[]) => {
+  const want = (name: string, t: TensorShape, shape: number[]) => {
     if (t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new ShapeError(
         OP,
@@ -193,4 +211,148 @@ export function crossScan(
 ): Tensor {
   const inputs = [u, delta, xDbl, A, D, deltaBias];
   return scanOp(inputs, crossScanSizes(inputs))[0];
+}
+
+const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tensor }>({
+  name: "ss2dScan",
+  forward(engine, [u, xDbl, dtW, A, D, bias], s) {
+    const dt = dtSizes(s);
+    const wT = permute(dtW, [0, 2, 1]);
+    const delta = dtProjectionForward(engine, xDbl, wT, dt, [
+      s.batch,
+      s.height,
+      s.width,
+      4,
+      s.channels,
+    ]);
+    const scan = scanFor(engine, s);
+    const y = engine.empty(u.shape);
+    const state = engine.empty([scan.stateBytes / 4]);
+    scan.encodeForward(engine.commandEncoder(), {
+      u: u.buffer,
+      delta: delta.buffer,
+      B: xDbl.buffer,
+      C: xDbl.buffer,
+      A: A.buffer,
+      D: D.buffer,
+      deltaBias: bias.buffer,
+      y: y.buffer,
+      state: state.buffer,
+    });
+    return { outputs: [y], saved: { state, delta, wT } };
+  },
+  backward({ engine, inputs: [u, xDbl, , A, D, bias], gradOutputs: [dy], saved, attrs }) {
+    if (!dy || !saved) return [null, null, null, null, null, null];
+    const scan = scanFor(engine, attrs);
+    const du = engine.empty(u.shape);
+    const ddelta = engine.empty(saved.delta.shape);
+    // Every element of dx_dbl is written: B and C rows by the scan, dt rows below.
+    const dxDbl = engine.empty(xDbl.shape);
+    const dA = engine.empty(A.shape);
+    const dD = engine.empty(D.shape);
+    const dBias = engine.empty(bias.shape);
+    scan.encodeBackward(engine.commandEncoder(), {
+      u: u.buffer,
+      delta: saved.delta.buffer,
+      B: xDbl.buffer,
+      C: xDbl.buffer,
+      A: A.buffer,
+      D: D.buffer,
+      deltaBias: bias.buffer,
+      state: saved.state.buffer,
+      dy: dy.buffer,
+      du: du.buffer,
+      ddelta: ddelta.buffer,
+      dB: dxDbl.buffer,
+      dC: dxDbl.buffer,
+      dA: dA.buffer,
+      dD: dD.buffer,
+      dDeltaBias: dBias.buffer,
+    });
+    const dt = dtSizes(attrs);
+    dtProjectionBackwardInput(engine, ddelta, saved.wT, dxDbl, dt);
+    const dW = dtProjectionBackwardWeight(engine, ddelta, xDbl, dt);
+    return [du, dxDbl, dW, dA, dD, dBias];
+  },
+});
+
+function dtSizes(s: CrossScanSizes): DtSizes {
+  if (s.channels % 4 !== 0) {
+    throw new ShapeError("ss2dScan", `inner channels Di = ${s.channels} must be a multiple of 4`);
+  }
+  return {
+    rows: s.batch * s.height * s.width,
+    channels: s.channels,
+    dtRank: s.dtRank,
+    record: s.dtRank + 2 * s.dState,
+  };
+}
+
+/**
+ * SS2D's dt-projection and cross-scan in one differentiable op (SPEC §2 steps 5–7):
+ * `delta[b,h,w,k,d] = Σ_r dt_projs_weight[k,d,r]·xDbl[b,h,w,k,r]`, then
+ * {@linkcode crossScan}. The backward writes every element of `∂xDbl` (dt rows from the
+ * dt-projection, B and C rows from the scan) with no zero-fill and no accumulation pass.
+ *
+ * @param u `(B, H, W, Di)`, Di a multiple of 4.
+ * @param xDbl `(B, H, W, 4, R + 2N)`.
+ * @param dtProjsWeight `(4, Di, R)`.
+ * @param A `(4·Di, N)` — `−exp(A_logs)`.
+ * @param D `(4·Di)`.
+ * @param deltaBias `(4·Di)`.
+ * @returns `y (B, H, W, Di)`.
+ * @throws {ShapeError} naming the input whose shape does not fit.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "@vmunet/tensor";
+ * import { ss2dScan } from "@vmunet/vss-block";
+ * const engine = await Engine.create();
+ * const [B, H, W, Di, N, R] = [1, 2, 2, 4, 1, 1];
+ * const y = ss2dScan(
+ *   engine.full([B, H, W, Di], 1),
+ *   engine.zeros([B, H, W, 4, R + 2 * N]),
+ *   engine.zeros([4, Di, R]),
+ *   engine.full([4 * Di, N], -1),
+ *   engine.full([4 * Di], 1),
+ *   engine.zeros([4 * Di]),
+ * );
+ * console.log(await y.read()); // all 4: D·u summed over the 4 directions
+ * engine.destroy();
+ * ```
+ */
+export function ss2dScan(
+  u: Tensor,
+  xDbl: Tensor,
+  dtProjsWeight: Tensor,
+  A: Tensor,
+  D: Tensor,
+  deltaBias: Tensor,
+): Tensor {
+  const [batch, height, width, channels] = u.shape;
+  if (u.rank !== 4) {
+    throw new ShapeError("ss2dScan", `u must be (B, H, W, Di), got ${formatShape(u.shape)}`);
+  }
+  if (
+    dtProjsWeight.rank !== 3 || dtProjsWeight.shape[0] !== 4 ||
+    dtProjsWeight.shape[1] !== channels
+  ) {
+    throw new ShapeError(
+      "ss2dScan",
+      `dtProjsWeight must be (4, ${channels}, R), got ${formatShape(dtProjsWeight.shape)}`,
+    );
+  }
+  const delta: TensorShape = {
+    rank: 5,
+    shape: [batch, height, width, 4, channels],
+    dtype: "f32",
+  };
+  const s = crossScanSizes([u, delta, xDbl, A, D, deltaBias]);
+  if (dtProjsWeight.shape[2] !== s.dtRank) {
+    throw new ShapeError(
+      "ss2dScan",
+      `dtProjsWeight rank ${dtProjsWeight.shape[2]} differs from x_dbl's R = ${s.dtRank}`,
+    );
+  }
+  return ss2dOp([u, xDbl, dtProjsWeight, A, D, deltaBias], s)[0];
 }

@@ -1,8 +1,8 @@
 /**
  * SS2D, the 2D selective-scan mixer of a VSS block (SPEC §2), channels-last throughout:
  * in_proj → depthwise 3×3 conv + SiLU → one x-projection matmul for the four directions
- * over the natural layout → dt projection → four-direction cross-scan (index-mapped, merge
- * fused) → LayerNorm · SiLU(z) → out_proj. No flipped or transposed copies of `(B,4,Di,L)`.
+ * over the natural layout → dt projection fused with the four-direction cross-scan
+ * (index-mapped, merge fused) → LayerNorm · SiLU(z) → out_proj. No flipped or transposed copies of `(B,4,Di,L)`.
  *
  * @module
  */
@@ -23,18 +23,16 @@ import {
   initZeros,
   layerNorm,
   linear,
-  matmul,
   mul,
   neg,
-  permute,
   reshape,
   ShapeError,
   silu,
-  slice,
   type Tensor,
 } from "@vmunet/tensor";
-import { crossScan } from "./cross_scan_op.ts";
+import { ss2dScan } from "./cross_scan_op.ts";
 import type { Module, ParameterFactory } from "./module.ts";
+import { splitRows } from "./split_rows.ts";
 
 /** Options of {@linkcode SS2D}. */
 export interface SS2DOptions {
@@ -101,8 +99,6 @@ export class SS2D implements Module {
   readonly outNormBias: Tensor;
   /** `out_proj.weight (C, Di)`, no bias. */
   readonly outProjWeight: Tensor;
-  /** Block-diagonal mask `(4, 1, 4, 1)` that spreads the dt projection over directions. */
-  readonly #eye: Tensor;
 
   /**
    * Creates the parameters with the official initialisation (SPEC §1–2).
@@ -147,9 +143,6 @@ export class SS2D implements Module {
       c,
       di,
     ]);
-    const eye = new Float32Array(16);
-    for (let k = 0; k < 4; k++) eye[k * 4 + k] = 1;
-    this.#eye = f.engine.keep(f.engine.tensor(eye, [4, 1, 4, 1]));
   }
 
   /** The parameters in the official `state_dict` order. */
@@ -185,21 +178,24 @@ export class SS2D implements Module {
     }
     const [b, h, w] = x.shape;
     const di = this.dInner, r = this.dtRank, n = this.dState, p = r + 2 * n;
-    const rows = b * h * w;
-    // in_proj split by weight rows: x and z come out contiguous, no slice of (B,H,W,2Di).
-    const xi = linear(x, slice(this.inProjWeight, [{ stop: di }]));
-    const z = linear(x, slice(this.inProjWeight, [{ start: di }]));
+    // in_proj split by weight rows (two buffer copies): x and z come out contiguous, with
+    // no slicing of the (B, H, W, 2Di) activations.
+    const [wx, wz] = splitRows(this.inProjWeight, [di, di]);
+    const xi = linear(x, wx);
+    const z = linear(x, wz);
     const u = silu(depthwiseConv3x3(xi, this.conv2dWeight, this.conv2dBias));
     // The four x-projections as one matmul over natural positions: (B·L, Di)·(4·P, Di)ᵀ.
     const xDbl = reshape(linear(u, reshape(this.xProjWeight, [4 * p, di])), [b, h, w, 4, p]);
-    // dt projection per direction as one matmul with a block-diagonal (4R, 4Di) weight:
-    // delta[·, k, d] = Σ_r dt_projs_weight[k, d, r]·x_dbl[·, k, r].
-    const dtsR = reshape(slice(reshape(xDbl, [rows, 4, p]), [{}, {}, { stop: r }]), [rows, 4 * r]);
-    const wT = reshape(permute(this.dtProjsWeight, [0, 2, 1]), [4, r, 1, di]);
-    const blockDiag = reshape(mul(wT, this.#eye), [4 * r, 4 * di]);
-    const delta = reshape(matmul(dtsR, blockDiag), [b, h, w, 4, di]);
     const A = neg(exp(this.aLogs));
-    const y = crossScan(u, delta, xDbl, A, this.ds, reshape(this.dtProjsBias, [4 * di]));
+    // The dt projection per direction runs fused with the scan, on x_dbl's dt rows.
+    const y = ss2dScan(
+      u,
+      xDbl,
+      this.dtProjsWeight,
+      A,
+      this.ds,
+      reshape(this.dtProjsBias, [4 * di]),
+    );
     const gated = mul(layerNorm(y, this.outNormWeight, this.outNormBias, 1e-5), silu(z));
     return linear(gated, this.outProjWeight);
   }

@@ -150,6 +150,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
+ * Rows per invocation of the 2-/3-D kernels: enough that there are at most ~4096 workgroups
+ * (each costs a fixed overhead on CPU adapters) while keeping ≥ 64 workgroups for
+ * parallelism.
+ */
+function rowsPerInvocation(inner: number, outer: number): number {
+  const groups = Math.ceil(inner / 64) * outer;
+  return Math.max(1, Math.min(outer, Math.floor(groups / 4096) || 1, Math.ceil(outer / 64)));
+}
+
+/**
  * Broadcast over at most two coalesced dimensions `(outer, inner)` (bias adds, row and
  * column scales): a 2-D grid, so no index division per element.
  */
@@ -163,32 +173,47 @@ function broadcast2d(
   shape: readonly number[],
   strides: readonly (readonly number[])[],
 ): Tensor {
-  const [outer, inner] = shape.length === 2 ? shape : [1, shape[0]];
-  const [sa0, sa1] = shape.length === 2 ? strides[0] : [0, strides[0][0]];
-  const [sb0, sb1] = shape.length === 2 ? strides[1] : [0, strides[1][0]];
-  const key = `bcast2d:${expr}`;
+  let [outer, inner] = shape.length === 2 ? shape : [1, shape[0]];
+  let [sa0, sa1] = shape.length === 2 ? strides[0] : [0, strides[0][0]];
+  let [sb0, sb1] = shape.length === 2 ? strides[1] : [0, strides[1][0]];
+  // Rows contiguous in both operands (a bias or a row of scales): vec4 along the row.
+  const vec = inner % 4 === 0 && sa1 === 1 && sb1 === 1 && sa0 % 4 === 0 && sb0 % 4 === 0;
+  if (vec) [inner, sa0, sb0] = [inner / 4, sa0 / 4, sb0 / 4];
+  const ty = vec ? "array<vec4<f32>>" : "array<f32>";
+  const key = `bcast2d${vec ? "4" : ""}:${expr}`;
   const kernel = engine.kernel(() => ({
     key,
-    bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
-    code: `alias T = f32;
+    bindings: [
+      { name: "in_a", type: ty },
+      { name: "in_b", type: ty },
+      { name: "y", access: "read_write", type: ty },
+    ],
+    code: `alias T = ${vec ? "vec4<f32>" : "f32"};
 ${MAP_LIBRARY}
-// Invocation (j, o): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[o·sb0 + j·sb1]).
+// Invocation (j, r) handles rows o = r·R … r·R + R − 1 (R = ROWS, fewer workgroups: each
+// costs a fixed overhead on CPU adapters): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[…]).
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let inner = pu(0u); let outer = pu(1u);
-  let j = gid.x; let o = gid.y + gid.z * 65535u;
-  if (j >= inner || o >= outer) { return; }
-  let a = in_a[o * pu(2u) + j * pu(3u)];
-  let b = in_b[o * pu(4u) + j * pu(5u)];
-  y[o * inner + j] = ${expr};
+  let inner = pu(0u); let outer = pu(1u); let rows = pu(6u);
+  let j = gid.x;
+  if (j >= inner) { return; }
+  let o0 = (gid.y + gid.z * 65535u) * rows;
+  let o1 = min(outer, o0 + rows);
+  for (var o = o0; o < o1; o++) {
+    let a = in_a[o * pu(2u) + j * pu(3u)];
+    let b = in_b[o * pu(4u) + j * pu(5u)];
+    y[o * inner + j] = ${expr};
+  }
 }`,
   }), key);
-  const gy = Math.min(outer, 65535);
+  const rows = rowsPerInvocation(inner, outer);
+  const blocks = Math.ceil(outer / rows);
+  const gy = Math.min(blocks, 65535);
   engine.dispatch({
     kernel,
     bindings: [a, b, out],
-    params: [inner, outer, sa0, sa1, sb0, sb1],
-    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(outer / gy)],
+    params: [inner, outer, sa0, sa1, sb0, sb1, rows],
+    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(blocks / gy)],
     op,
   });
   return out;
@@ -213,6 +238,10 @@ export function gatherKernel(
   if (n === 0) return out;
   const c = coalesce(shape, [strides]);
   const t = x.dtype === "i32" ? "i32" : "f32";
+  if (fits3d(c.shape)) {
+    strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
+    return out;
+  }
   const kernel = engine.kernel(() => ({
     key: `gather:${t}`,
     bindings: [{ name: "x", type: `array<${t}>` }, {
@@ -249,6 +278,10 @@ export function scatterKernel(
   if (n === 0) return;
   const c = coalesce(x.shape, [strides]);
   const t = x.dtype === "i32" ? "i32" : "f32";
+  if (fits3d(c.shape)) {
+    strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
+    return;
+  }
   const kernel = engine.kernel(() => ({
     key: `scatter:${t}`,
     bindings: [{ name: "x", type: `array<${t}>` }, {
@@ -266,4 +299,66 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }), `scatter:${t}`);
   const p = stridedParams(n, c.shape, c.strides).i(base);
   engine.dispatch({ kernel, bindings: [x, y], params: p.view, workgroups: grid1d(n, WG), op });
+}
+
+/** Whether a coalesced shape fits the 3-D grid of {@linkcode strided3d}. */
+function fits3d(shape: readonly number[]): boolean {
+  if (shape.length > 3) return false;
+  const [d0, d1] = shape.length === 3 ? shape : shape.length === 2 ? [1, shape[0]] : [1, 1];
+  return d0 <= 65535 && d1 <= 65535;
+}
+
+/**
+ * Strided gather or scatter over at most three coalesced dimensions on a 3-D grid (no
+ * index division per element): permutes, flips, slices and concats of channels-last
+ * tensors mostly land here.
+ */
+function strided3d(
+  engine: Engine,
+  op: string,
+  mode: "gather" | "scatter",
+  x: Tensor,
+  y: Tensor,
+  t: string,
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): void {
+  const pad = 3 - shape.length;
+  const [d0, d1, d2] = [...Array(pad).fill(1), ...shape];
+  const [s0, s1, s2] = [...Array(pad).fill(0), ...strides];
+  const key = `${mode}3d:${t}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "x", type: `array<${t}>` }, {
+      name: "y",
+      access: "read_write",
+      type: `array<${t}>`,
+    }],
+    code: `
+// Invocation (i2, i1, i0) moves element (i0, i1, i2) of the iteration space; the strided
+// side's offset is base + i0·s0 + i1·s1 + i2·s2, the contiguous side's is linear.
+// Each invocation handles R = pu(6) consecutive i1 (fewer workgroups on CPU adapters).
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let d1 = pu(0u); let d2 = pu(1u); let rows = pu(6u);
+  if (gid.x >= d2) { return; }
+  let i10 = gid.y * rows;
+  let i11 = min(d1, i10 + rows);
+  for (var i1 = i10; i1 < i11; i1++) {
+    let lin_ = (gid.z * d1 + i1) * d2 + gid.x;
+    let off = u32(pi(2u) + i32(gid.z) * pi(3u) + i32(i1) * pi(4u) + i32(gid.x) * pi(5u));
+    ${mode === "gather" ? "y[lin_] = x[off];" : "y[off] = x[lin_];"}
+  }
+}`,
+  }), key);
+  const rows = rowsPerInvocation(d2, d0 * d1);
+  const p = new Params().u(d1, d2).i(base, s0, s1, s2).u(rows);
+  engine.dispatch({
+    kernel,
+    bindings: [x, y],
+    params: p.view,
+    workgroups: [Math.ceil(d2 / 64), Math.ceil(d1 / rows), d0],
+    op,
+  });
 }

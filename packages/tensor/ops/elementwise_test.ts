@@ -32,6 +32,8 @@ const PAIRS: [number[], number[]][] = [
   [[2, 3, 5], [5]],
   [[4, 1, 3], [1, 7, 1]],
   [[1], [3, 2]],
+  [[1, 8], [3, 8]], // rows contiguous in both: the vec4 broadcast path
+  [[3, 8], [8]],
 ];
 
 const BINARY: [string, typeof add, (x: number, y: number) => number][] = [
@@ -140,5 +142,17 @@ Deno.test("element-wise ops reject mismatched shapes and dtypes with typed error
         e instanceof DtypeError &&
         /^mul: expected f32, got i32 tensor of shape \[3\]/.test(e.message),
     );
+  });
+});
+
+Deno.test("a large broadcast add (several rows per invocation) matches the reference", async () => {
+  await engine.scope(async () => {
+    const [rows, cols] = [700, 1000];
+    const a = Float32Array.from(seeded(rows * cols, 61));
+    const b = Float32Array.from(seeded(cols, 62));
+    const y = await add(engine.tensor(a, [rows, cols]), engine.tensor(b, [cols])).read();
+    for (let i = 0; i < rows * cols; i++) {
+      if (y[i] !== Math.fround(a[i] + b[i % cols])) throw new Error(`element ${i}: ${y[i]}`);
+    }
   });
 });

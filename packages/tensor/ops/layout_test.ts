@@ -59,6 +59,13 @@ Deno.test("slice() implements x[:, 0::2, 1::2, :] and negative steps like Python
     gpu: ([x]) => slice(x, [{ start: 1, stop: -1 }, { step: -2 }]),
     ref: ([x]) => R.slice(x, [norm(5, 1, 1, 3), norm(7, 6, -2, 4)]),
   });
+  // Steps on every axis keep 4 strided dimensions: the general (non-3-D) gather and scatter.
+  await checkOp(engine, {
+    name: "slice x[::2, ::2, ::2, ::2]",
+    inputs: [rand([5, 5, 5, 5], 18)],
+    gpu: ([x]) => slice(x, [{ step: 2 }, { step: 2 }, { step: 2 }, { step: 2 }]),
+    ref: ([x]) => R.slice(x, [0, 1, 2, 3].map(() => norm(5, 0, 2, 3))),
+  });
   assert.throws(
     () => engine.scope(() => slice(engine.zeros([2, 2]), [{ step: 0 }])),
     (e: unknown) =>
@@ -153,5 +160,31 @@ Deno.test("assign() overwrites a tensor in place", async () => {
     assign(a, engine.tensor([4, 5, 6], [3]));
     assert.deepEqual([...await a.read()], [4, 5, 6]);
     assert.throws(() => assign(a, engine.zeros([2])), ShapeError);
+  });
+});
+
+Deno.test("a large permute and slice (several rows per invocation) match the reference", async () => {
+  await engine.scope(async () => {
+    const x = rand([3, 700, 500], 19);
+    const t = engine.tensor(Float32Array.from(x.data), x.shape);
+    const p = await permute(t, [0, 2, 1]).read();
+    const ref = R.permute({ shape: x.shape, data: Float64Array.from(Float32Array.from(x.data)) }, [
+      0,
+      2,
+      1,
+    ]);
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] !== ref.data[i]) throw new Error(`permute element ${i}`);
+    }
+    const s = await slice(t, [{}, { start: 1, step: 2 }, {}]).read();
+    for (let b = 0, o = 0; b < 3; b++) {
+      for (let r = 1; r < 700; r += 2) {
+        for (let c = 0; c < 500; c++, o++) {
+          if (s[o] !== Math.fround(x.data[(b * 700 + r) * 500 + c])) {
+            throw new Error(`slice element ${o}`);
+          }
+        }
+      }
+    }
   });
 });

@@ -9,11 +9,13 @@ import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
 import { broadcastShapes, broadcastStrides, expectDtype, Params, sameEngine } from "./_shape.ts";
+import { gatherKernel } from "./_kernels.ts";
 import { add } from "./elementwise.ts";
 import { reshape } from "./layout.ts";
-import { sumTo } from "./reduce.ts";
+import { sum, sumTo } from "./reduce.ts";
 import {
   registerMatmulWgsl,
+  registerScalarAWgsl,
   type RegisterTile,
   scalarMatmulWgsl,
   sharedMatmulWgsl,
@@ -40,19 +42,41 @@ export type MatmulVariant =
   | ({ kind: "shared" } & SharedTile);
 
 /**
- * Register tile used on CPU adapters: 32×16 outputs per invocation, 16 invocations per
- * workgroup in one row, so the A loads are uniform across the workgroup (one scalar load
- * instead of one per lane on lavapipe) and each per-lane B load feeds 32 FMAs. Measured
- * fastest on lavapipe among the variants of BENCHMARKS.md.
+ * Largest register tile used on CPU adapters: up to 32×32 outputs per invocation, 8
+ * invocations per workgroup in one row, so the A loads are uniform across the workgroup
+ * (one scalar load instead of one per lane on lavapipe) and each per-lane B load feeds 32
+ * rows of FMAs. {@linkcode pickRegisterTile} narrows it to the matrix.
  */
-export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 16, wx: 16, wy: 1 };
+export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 32, wx: 8, wy: 1 };
+
+/**
+ * The register tile for an `M × N` output: `tn` chosen so that N spreads over the 8 SIMD
+ * lanes of a CPU adapter (N = 96 → 12 columns per invocation rather than 32 with 5 of 8 lanes
+ * idle), `tm` up to 32 rows (multiples of 4).
+ *
+ * @param m Rows of C.
+ * @param n Columns of C.
+ * @returns The tile.
+ */
+export function pickRegisterTile(m: number, n: number): RegisterTile {
+  const t = DEFAULT_REGISTER_TILE;
+  const tn = Math.min(t.tn, Math.max(4, Math.floor(n / t.wx / 4) * 4));
+  const tm = Math.min(t.tm, Math.max(4, Math.ceil(m / 4) * 4));
+  return { ...t, tm, tn };
+}
+
 /**
  * Largest register tile used when both operands are transposed (that variant rebuilds
  * A's vec4s along k in registers; LLVM's compile time grows steeply with the tile).
  */
 export const MAX_TT_TILE: { tm: number; tn: number } = { tm: 8, tn: 8 };
-/** Shared-memory tile used on GPUs: 64×64 block, 4×4 per invocation, 16-deep tiles. */
+/** Shared-memory tile of the `"tiled"` family: 64×64 block, 4×4 per invocation, 16-deep. */
 export const DEFAULT_SHARED_TILE: SharedTile = { tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 };
+/**
+ * Register tile of the `"register"` family on real GPUs: 4×4 outputs per invocation in 8×8
+ * workgroups (measured 13.6 TFLOP/s at 1024³ on an H200 through Vulkan; see BENCHMARKS.md).
+ */
+export const GPU_REGISTER_TILE: RegisterTile = { tm: 4, tn: 4, wx: 8, wy: 8 };
 
 function variantKey(v: Exclude<MatmulVariant, "auto">): string {
   if (v === "scalar") return "scalar";
@@ -97,18 +121,56 @@ export function matmulKernel(
   const op = "matmul";
   const tA = options.transA ?? false, tB = options.transB ?? false;
   const { m, n, k, batch } = matmulShapes(op, a, b, tA, tB);
+  const size = batch.reduce((x, y) => x * y, 1) * m * n;
+  const regTile = (mm: number, nn: number) =>
+    engine.isCpuAdapter ? pickRegisterTile(mm, nn) : GPU_REGISTER_TILE;
+  let v: Exclude<MatmulVariant, "auto"> = variant === "auto"
+    ? (engine.matmulVariant === "register"
+      ? { kind: "register", ...regTile(m, n) }
+      : { kind: "shared", ...DEFAULT_SHARED_TILE })
+    : variant;
+  // Split-K for Aᵀ·B with a long K and few output tiles (the weight gradient of a linear
+  // layer: K = batch·pixels): the K chunks of both operands are contiguous blocks, so they
+  // become a leading batch dimension of partial products, summed afterwards.
+  if (tA && !tB && batch.length === 0 && variant === "auto" && k >= 2048) {
+    const tile = engine.matmulVariant === "register" ? regTile(m, n) : DEFAULT_SHARED_TILE;
+    const groups = Math.ceil(n / (tile.tn * tile.wx)) * Math.ceil(m / (tile.tm * tile.wy));
+    const want = engine.isCpuAdapter ? 8 : 256;
+    let splits = 1;
+    while (
+      groups * splits < want && splits < 64 && k % (splits * 2) === 0 && k / (splits * 2) >= 256
+    ) splits *= 2;
+    if (splits > 1) {
+      const kc = k / splits;
+      const va = engine.view(a, [splits, kc, m]), vb = engine.view(b, [splits, kc, n]);
+      const parts = matmulKernel(engine, va, vb, { transA: true }, variant);
+      const total = engine.noGrad(() => sum(parts, 0));
+      for (const t of [va, vb, parts]) t.dispose();
+      return total;
+    }
+  }
+  let scalarA = false;
+  if (
+    v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v) && size > 0 &&
+    k > 0
+  ) {
+    if (!tB && n % 4 === 0) scalarA = true;
+    else if (m % 4 === 0 && (tA || registerFits(n, m, k, !tB, !tA, regTile(n, m)))) {
+      // N % 4 ≠ 0 but M % 4 = 0: compute Cᵀ = op(B)ᵀ·op(A)ᵀ with the fast kernels and
+      // transpose it back (a cheap copy beside the product).
+      const ct = matmulKernel(engine, b, a, { transA: !tB, transB: !tA }, variant);
+      const bs = batch.map((_, i) => batch.slice(i + 1).reduce((x, y) => x * y, 1) * m * n);
+      const y = gatherKernel(engine, op, ct, [...batch, m, n], [...bs, 1, m], 0);
+      ct.dispose();
+      return y;
+    } else v = "scalar";
+  }
   const out = engine.empty([...batch, m, n]);
   if (out.size === 0) return out;
   if (k === 0) {
     engine.fill(out, 0);
     return out;
   }
-  let v: Exclude<MatmulVariant, "auto"> = variant === "auto"
-    ? (engine.matmulVariant === "register"
-      ? { kind: "register", ...DEFAULT_REGISTER_TILE }
-      : { kind: "shared", ...DEFAULT_SHARED_TILE })
-    : variant;
-  if (v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v)) v = "scalar";
   if (v !== "scalar" && v.kind === "register" && tA && tB) {
     v = { ...v, tm: Math.min(v.tm, MAX_TT_TILE.tm), tn: Math.min(v.tn, MAX_TT_TILE.tn) };
   }
@@ -120,21 +182,21 @@ export function matmulKernel(
   const nb = batch.reduce((x, y) => x * y, 1);
   const p = new Params().u(m, n, k, batch.length).padded(batch, 6).padded(sa, 6, 0).padded(sb, 6, 0)
     .u(tA ? 1 : k, tA ? m : 1, tB ? 1 : n, tB ? k : 1);
-  const key = `matmul:${variantKey(v)}:${tA ? "T" : "N"}${tB ? "T" : "N"}`;
+  const key = `matmul:${variantKey(v)}${scalarA ? "a1" : ""}:${tA ? "T" : "N"}${tB ? "T" : "N"}`;
   let wg: [number, number, number];
   const vec = v !== "scalar" && v.kind === "register";
   const kernel = engine.kernel(() => ({
     key,
     bindings: [
-      { name: "A", type: vec ? "array<vec4<f32>>" : "array<f32>" },
+      { name: "A", type: vec && !scalarA ? "array<vec4<f32>>" : "array<f32>" },
       { name: "B", type: vec ? "array<vec4<f32>>" : "array<f32>" },
       { name: "C", access: "read_write", type: vec ? "array<vec4<f32>>" : "array<f32>" },
     ],
     code: v === "scalar"
       ? scalarMatmulWgsl(8, 8)
       : v.kind === "register"
-      ? registerMatmulWgsl(v, tA, tB)
-      : sharedMatmulWgsl(v),
+      ? (scalarA ? registerScalarAWgsl(v) : registerMatmulWgsl(v, tA, tB))
+      : sharedMatmulWgsl(v, tA, tB),
   }), key);
   if (v === "scalar") wg = [Math.ceil(n / 32), Math.ceil(m / 32), nb];
   else if (v.kind === "register") {

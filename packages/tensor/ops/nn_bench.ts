@@ -1,15 +1,17 @@
 /**
  * Benchmarks of the nn ops beside plain-JS loops on the same data: LayerNorm (VM-UNet's
- * first-stage shape, rows = 4096·B, C = 96) forward and forward+backward, and the SS2D
- * depthwise 3×3 conv (B, 64, 64, 192).
+ * first-stage shape, rows = 4096·B, C = 96) and the SS2D depthwise 3×3 conv
+ * (B/2, 64, 64, 192), forward and forward + backward.
  *
  * `deno bench -A packages/tensor/ops/nn_bench.ts` runs the micro-benchmarks;
  * `deno run -A packages/tensor/ops/nn_bench.ts [B]` prints the markdown table for
- * BENCHMARKS.md (B = 2 by default) (GB/s = minimum bytes moved / time, and the ratio to plain JS).
+ * BENCHMARKS.md (B = 2 by default): GB/s = minimum bytes moved / time, the ratio to plain JS,
+ * and the same per CPU-second of this process (robust to other load on a shared machine).
  *
  * @module
  */
 
+import { cpuMillis, gpuTiming, type Timing } from "../bench/_measure.ts";
 import { Engine } from "../engine.ts";
 import { randomNormal } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
@@ -103,29 +105,61 @@ function jsDepthwise(x: Float32Array, w: Float32Array, bias: Float32Array, y: Fl
   }
 }
 
+/** Plain-JS depthwise 3×3 conv backward: dx, dweight (C·9), dbias. */
+function jsDepthwiseBackward(
+  x: Float32Array,
+  w: Float32Array,
+  gy: Float32Array,
+  dx: Float32Array,
+  dw: Float32Array,
+  db: Float32Array,
+): void {
+  const [Bn, H, W, Cc] = DW;
+  dx.fill(0);
+  dw.fill(0);
+  db.fill(0);
+  for (let b = 0; b < Bn; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let v = 0; v < W; v++) {
+        const o = ((b * H + h) * W + v) * Cc;
+        for (let c = 0; c < Cc; c++) db[c] += gy[o + c];
+        for (let i = 0; i < 3; i++) {
+          const hh = h + i - 1;
+          if (hh < 0 || hh >= H) continue;
+          for (let j = 0; j < 3; j++) {
+            const vv = v + j - 1;
+            if (vv < 0 || vv >= W) continue;
+            const xi = ((b * H + hh) * W + vv) * Cc;
+            for (let c = 0; c < Cc; c++) {
+              dw[c * 9 + i * 3 + j] += gy[o + c] * x[xi + c];
+              dx[xi + c] += gy[o + c] * w[c * 9 + i * 3 + j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 function f32(n: number, stream: number): Float32Array {
   return Float32Array.from(randomNormal(5, stream, n));
 }
 
-/** Milliseconds per call: warm-up, then `iters` calls recorded together and one wait. */
-async function gpuMillis(engine: Engine, body: () => void, iters: number): Promise<number> {
-  engine.scope(body);
-  await engine.sync();
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) engine.scope(body);
-  await engine.sync();
-  return (performance.now() - t0) / iters;
-}
-
-function jsMillis(body: () => void, minMillis = 400): number {
+/** Wall-clock and process-CPU milliseconds per call: best of 3 rounds of ≥ 300 ms. */
+function jsTiming(body: () => void, minMillis = 300): Timing {
   body();
-  let runs = 0;
-  const t0 = performance.now();
-  do {
-    body();
-    runs++;
-  } while (performance.now() - t0 < minMillis);
-  return (performance.now() - t0) / runs;
+  let best: Timing = { wall: Infinity, cpu: Infinity };
+  for (let r = 0; r < 3; r++) {
+    let runs = 0;
+    const c0 = cpuMillis(), t0 = performance.now();
+    do {
+      body();
+      runs++;
+    } while (performance.now() - t0 < minMillis);
+    const wall = (performance.now() - t0) / runs, cpu = (cpuMillis() - c0) / runs;
+    if (wall < best.wall) best = { wall, cpu };
+  }
+  return best;
 }
 
 interface Setup {
@@ -158,9 +192,9 @@ async function setup(): Promise<Setup> {
     w: engine.parameter(cpu.w, [C], "w"),
     b: engine.parameter(cpu.b, [C], "b"),
     gy: engine.keep(engine.tensor(cpu.gy, [ROWS, C])),
-    dx: engine.keep(engine.tensor(cpu.dx, [...DW])),
-    dwW: engine.keep(engine.tensor(cpu.dwW, [DW[3], 1, 3, 3])),
-    dwB: engine.keep(engine.tensor(cpu.dwB, [DW[3]])),
+    dx: engine.keep(engine.tensor(cpu.dx, [...DW], { requiresGrad: true })),
+    dwW: engine.parameter(cpu.dwW, [DW[3], 1, 3, 3], "dw.weight"),
+    dwB: engine.parameter(cpu.dwB, [DW[3]], "dw.bias"),
     cpu,
   };
 }
@@ -187,34 +221,48 @@ function dwForward(s: Setup): () => void {
   };
 }
 
+function dwForwardBackward(s: Setup): () => void {
+  return () => {
+    depthwiseConv3x3(s.dx, s.dwW, s.dwB).backward(s.dx);
+    for (const t of [s.dx, s.dwW, s.dwB]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  };
+}
+
 if (import.meta.main) {
   const s = await setup();
   const n = ROWS * C, nd = DW.reduce((a: number, b: number) => a * b, 1);
   const y = new Float32Array(n), jdx = new Float32Array(n);
   const jdw = new Float32Array(C), jdb = new Float32Array(C), ydw = new Float32Array(nd);
   const rows: string[] = [];
-  const row = (what: string, shape: string, bytes: number, gpu: number, js: number) => {
+  const row = (what: string, shape: string, bytes: number, gpu: Timing, js: Timing) => {
     const gbs = (ms: number) => (bytes / ms / 1e6).toFixed(2);
     rows.push(
-      `| ${what} | ${shape} | ${gpu.toFixed(3)} | ${gbs(gpu)} | ${js.toFixed(3)} | ${gbs(js)} | ${
-        (js / gpu).toFixed(1)
+      `| ${what} | ${shape} | ${gpu.wall.toFixed(3)} | ${gbs(gpu.wall)} | ${js.wall.toFixed(3)} | ${
+        gbs(js.wall)
+      } | ${(js.wall / gpu.wall).toFixed(1)}× | ${gbs(gpu.cpu)} | ${gbs(js.cpu)} | ${
+        (js.cpu / gpu.cpu).toFixed(1)
       }× |`,
     );
   };
+  const gpu = (body: () => void, iters: number) =>
+    gpuTiming(s.engine, () => s.engine.scope(body), iters);
   const lnShape = `(${ROWS}, ${C})`;
   row(
     "LayerNorm forward",
     lnShape,
     2 * n * 4,
-    await gpuMillis(s.engine, lnForward(s), 40),
-    jsMillis(() => jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C)),
+    await gpu(lnForward(s), 8),
+    jsTiming(() => jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C)),
   );
   row(
     "LayerNorm forward + backward (dx, dw, db)",
     lnShape,
     5 * n * 4,
-    await gpuMillis(s.engine, lnForwardBackward(s), 20),
-    jsMillis(() => {
+    await gpu(lnForwardBackward(s), 4),
+    jsTiming(() => {
       jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C);
       jsLayerNormBackward(s.cpu.x, s.cpu.w, s.cpu.gy, jdx, jdw, jdb, C);
     }),
@@ -223,15 +271,29 @@ if (import.meta.main) {
     "depthwise conv 3×3 forward",
     `(${DW.join(", ")})`,
     2 * nd * 4,
-    await gpuMillis(s.engine, dwForward(s), 20),
-    jsMillis(() => jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw)),
+    await gpu(dwForward(s), 4),
+    jsTiming(() => jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw)),
+  );
+  const ddx = new Float32Array(nd),
+    ddw = new Float32Array(DW[3] * 9),
+    ddb = new Float32Array(DW[3]);
+  row(
+    "depthwise conv 3×3 forward + backward (dx, dw, db)",
+    `(${DW.join(", ")})`,
+    5 * nd * 4,
+    await gpu(dwForwardBackward(s), 2),
+    jsTiming(() => {
+      jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw);
+      jsDepthwiseBackward(s.cpu.dx, s.cpu.dwW, s.cpu.dx, ddx, ddw, ddb);
+    }),
   );
   const info = s.engine.gpu.adapterInfo;
   console.log(
     `Adapter: ${info.description || info.device} (${info.vendor}), Deno ${Deno.version.deno}`,
   );
   console.log(
-    "| op | shape | GPU ms | GPU GB/s | plain JS ms | JS GB/s | GPU / JS |\n|---|---|---|---|---|---|---|",
+    "| op | shape | GPU ms | GPU GB/s | plain JS ms | JS GB/s | GPU / JS | GPU GB per CPU-s | " +
+      "JS GB per CPU-s | ratio per CPU-s |\n|---|---|---|---|---|---|---|---|---|---|",
   );
   console.log(rows.join("\n"));
   s.engine.destroy();

@@ -1,0 +1,127 @@
+/**
+ * Op breakdown of one VM-UNet forward (and training step): records every dispatch the
+ * engine issues and every cross-scan the blocks encode, then replays each one alone a few
+ * times between GPU syncs and attributes the wall-clock time to its op. Replays read
+ * whatever the buffers hold by then, so only timings (not values) are meaningful.
+ *
+ * @module
+ */
+
+import { CrossScan2d } from "@vmunet/ssm-kernel";
+import { type DispatchOptions, type Engine, Tensor } from "@vmunet/tensor";
+
+/** Time attributed to one op (kernel family). */
+export interface ProfileRow {
+  /** Op name (the dispatch's `op`, or `crossScan2d.forward/backward`). */
+  op: string;
+  /** Dispatches (or scan encodes) per recorded pass. */
+  count: number;
+  /** Milliseconds per recorded pass. */
+  ms: number;
+  /** Share of the summed time. */
+  share: number;
+}
+
+type Recorded =
+  | { kind: "dispatch"; op: string; options: DispatchOptions }
+  | { kind: "scan"; op: string; replay: (encoder: GPUCommandEncoder) => void };
+
+/**
+ * Runs `work` once while recording its GPU commands, then replays each `reps` times alone
+ * and returns the time per op, largest first.
+ *
+ * @param engine The engine `work` uses.
+ * @param work One forward or training step (its own scope).
+ * @param reps Replays per command (default 3).
+ * @param detail Split matmuls by kernel and M×N×K.
+ * @returns Rows sorted by time.
+ */
+export async function profileOps(
+  engine: Engine,
+  work: () => void,
+  reps = 3,
+  detail = false,
+): Promise<ProfileRow[]> {
+  const recorded: Recorded[] = [];
+  const dispatch = engine.dispatch;
+  const proto = CrossScan2d.prototype;
+  const fwd = proto.encodeForward, bwd = proto.encodeBackward;
+  engine.dispatch = function (options: DispatchOptions): void {
+    const params = options.params;
+    const copy = params === undefined ? undefined : ArrayBuffer.isView(params)
+      ? new Uint8Array(
+        params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength),
+      )
+      : [...params];
+    recorded.push({
+      kind: "dispatch",
+      op: detail ? describe(options) : options.op ?? options.kernel.key,
+      options: {
+        ...options,
+        params: copy,
+        // Buffers, not tensors: the replay runs after the scope disposed the tensors (the
+        // pool keeps their buffers alive).
+        bindings: options.bindings.map((b) => (b instanceof Tensor ? b.buffer : b)),
+      },
+    });
+    dispatch.call(engine, options);
+  };
+  proto.encodeForward = function (encoder, buffers) {
+    recorded.push({
+      kind: "scan",
+      op: "crossScan2d.forward",
+      replay: (e) => fwd.call(this, e, buffers),
+    });
+    fwd.call(this, encoder, buffers);
+  };
+  proto.encodeBackward = function (encoder, buffers) {
+    recorded.push({
+      kind: "scan",
+      op: "crossScan2d.backward",
+      replay: (e) => bwd.call(this, e, buffers),
+    });
+    bwd.call(this, encoder, buffers);
+  };
+  try {
+    work();
+    await engine.sync();
+  } finally {
+    engine.dispatch = dispatch;
+    proto.encodeForward = fwd;
+    proto.encodeBackward = bwd;
+  }
+  // Sync overhead with nothing to run.
+  const t0 = performance.now();
+  for (let i = 0; i < 5; i++) await engine.sync();
+  const syncMs = (performance.now() - t0) / 5;
+  const byOp = new Map<string, { count: number; ms: number }>();
+  for (const r of recorded) {
+    const start = performance.now();
+    for (let i = 0; i < reps; i++) {
+      if (r.kind === "dispatch") engine.dispatch(r.options);
+      else r.replay(engine.commandEncoder());
+    }
+    await engine.sync();
+    const ms = Math.max(0, performance.now() - start - syncMs) / reps;
+    const row = byOp.get(r.op) ?? { count: 0, ms: 0 };
+    row.count++;
+    row.ms += ms;
+    byOp.set(r.op, row);
+  }
+  const total = [...byOp.values()].reduce((a, b) => a + b.ms, 0);
+  return [...byOp].map(([op, v]) => ({ op, count: v.count, ms: v.ms, share: v.ms / total }))
+    .sort((a, b) => b.ms - a.ms);
+}
+
+function describe(options: DispatchOptions): string {
+  const op = options.op ?? options.kernel.key;
+  const p = options.params;
+  if (op !== "matmul" || p === undefined) {
+    const wg = options.workgroups;
+    return `${op} [${options.kernel.key.slice(0, 40)}] wg ${wg.join("x")}`;
+  }
+  const w = ArrayBuffer.isView(p)
+    ? new Uint32Array(p.buffer.slice(p.byteOffset, p.byteOffset + 12))
+    : p;
+  return `${options.kernel.key} ${w[0]}x${w[1]}x${w[2]}`;
+}

@@ -1,0 +1,285 @@
+/**
+ * `deno run -A apps/bench/model.ts [--quick] [--json FILE] [--profile]`: VM-UNet forward and
+ * training-step (forward + backward + AdamW) time per image for `vmunet-s` and `vmunet-t`
+ * at 256², batch 1 and 8, with the peak GPU bytes in use and the adapter. Each
+ * configuration runs on a fresh engine: warm-up runs first (pipeline compilation, pool
+ * fill), then wall-clock time around `engine.sync()` per iteration. A configuration that
+ * fails (binding-size limit, device loss) is reported with its error and the run goes on.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { AdamW, Engine, type Tensor } from "@vmunet/tensor";
+import { preset, VMUNet } from "@vmunet/vmunet";
+import { profileOps, type ProfileRow } from "./_model_profile.ts";
+
+/** Options of {@linkcode runModelBench}. */
+export interface ModelBenchOptions {
+  /** Presets to measure (default `vmunet-s`, `vmunet-t`). */
+  presets?: string[];
+  /** Batch sizes (default 1 and 8). */
+  batches?: number[];
+  /** Input height = width (default 256). */
+  size?: number;
+  /** Untimed runs before timing (default 1). */
+  warmup?: number;
+  /** Timed runs (default 3). */
+  iterations?: number;
+  /** Also time the training step (default true). */
+  train?: boolean;
+  /** Op breakdown of one forward and one training step of the first configuration. */
+  profile?: boolean;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** One measured configuration. */
+export interface ModelBenchRow {
+  /** Preset name. */
+  preset: string;
+  /** Batch size. */
+  batch: number;
+  /** Input height = width. */
+  size: number;
+  /** Parameters of the model. */
+  parameters: number;
+  /** Median forward time per batch (ms), inference (no tape). */
+  forwardMs?: number;
+  /** Forward time per image (ms). */
+  forwardMsPerImage?: number;
+  /** Median training-step time per batch (ms). */
+  trainMs?: number;
+  /** Training-step time per image (ms). */
+  trainMsPerImage?: number;
+  /** Training step ÷ forward. */
+  trainToForward?: number;
+  /** Peak pooled GPU bytes in use during a forward. */
+  forwardPeakBytes?: number;
+  /** Peak pooled GPU bytes in use during a training step. */
+  trainPeakBytes?: number;
+  /** Dispatches per forward. */
+  forwardDispatches?: number;
+  /** Dispatches per training step. */
+  trainDispatches?: number;
+  /** Why the configuration could not be measured. */
+  error?: string;
+}
+
+/** The whole run. */
+export interface ModelBenchResult {
+  /** Adapter description. */
+  adapter: string;
+  /** ISO date. */
+  date: string;
+  /** Warm-up and timed runs. */
+  warmup: number;
+  /** Timed runs. */
+  iterations: number;
+  /** One row per preset and batch. */
+  rows: ModelBenchRow[];
+  /** Op breakdown of the first configuration's forward, if requested. */
+  profileForward?: ProfileRow[];
+  /** Op breakdown of its training step, if requested. */
+  profileTrain?: ProfileRow[];
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function timed(engine: Engine, fn: () => void): Promise<number> {
+  await engine.sync();
+  const t0 = performance.now();
+  fn();
+  await engine.sync();
+  return performance.now() - t0;
+}
+
+function randomInput(engine: Engine, shape: number[], seed: number): Tensor {
+  let s = seed >>> 0;
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    data[i] = s / 2 ** 32;
+  }
+  return engine.keep(engine.tensor(data, shape));
+}
+
+/**
+ * Measures VM-UNet forward and training-step time per image.
+ *
+ * @param options Presets, batches, size, iterations.
+ * @returns The rows and the adapter.
+ *
+ * @example
+ * ```ts ignore
+ * import { runModelBench } from "./model.ts";
+ * const r = await runModelBench({ presets: ["vmunet-t"], batches: [1], size: 64 });
+ * console.log(r.rows[0].forwardMsPerImage);
+ * ```
+ */
+export async function runModelBench(options: ModelBenchOptions = {}): Promise<ModelBenchResult> {
+  const presets = options.presets ?? ["vmunet-s", "vmunet-t"];
+  const batches = options.batches ?? [1, 8];
+  const size = options.size ?? 256;
+  const warmup = options.warmup ?? 1;
+  const iterations = options.iterations ?? 3;
+  const log = options.log ?? (() => {});
+  const result: ModelBenchResult = {
+    adapter: "",
+    date: new Date().toISOString(),
+    warmup,
+    iterations,
+    rows: [],
+  };
+  for (const name of presets) {
+    for (const batch of batches) {
+      const engine = await Engine.create();
+      result.adapter = engine.gpu.adapterInfo.description || engine.gpu.adapterInfo.device;
+      const config = preset(name);
+      const model = VMUNet.create(engine, config, { seed: 0 });
+      const row: ModelBenchRow = { preset: name, batch, size, parameters: model.parameterCount };
+      result.rows.push(row);
+      try {
+        const x = randomInput(engine, [batch, config.inChannels, size, size], 1);
+        const target = randomInput(engine, [batch, 1, size, size], 2);
+        const forward = () =>
+          engine.scope(() => {
+            engine.noGrad(() => model.forward(x, { training: false }));
+          });
+        const optimizer = new AdamW([...model.parameters.values()]);
+        const step = () =>
+          engine.scope(() => {
+            const { output } = model.forward(x, { training: true });
+            model.loss(output, target).backward();
+            optimizer.step();
+            optimizer.zeroGrad();
+          });
+        for (let i = 0; i < warmup; i++) await timed(engine, forward);
+        engine.pool.resetPeak();
+        let d0 = engine.stats().dispatches;
+        const f: number[] = [];
+        for (let i = 0; i < iterations; i++) {
+          f.push(await timed(engine, forward));
+          log(`${name} b${batch} forward ${f[i].toFixed(0)} ms`);
+        }
+        row.forwardDispatches = (engine.stats().dispatches - d0) / iterations;
+        row.forwardPeakBytes = engine.stats().peakBytes;
+        row.forwardMs = median(f);
+        row.forwardMsPerImage = row.forwardMs / batch;
+        if (options.train ?? true) {
+          for (let i = 0; i < warmup; i++) await timed(engine, step);
+          engine.pool.resetPeak();
+          d0 = engine.stats().dispatches;
+          const t: number[] = [];
+          for (let i = 0; i < iterations; i++) {
+            t.push(await timed(engine, step));
+            log(`${name} b${batch} train step ${t[i].toFixed(0)} ms`);
+          }
+          row.trainDispatches = (engine.stats().dispatches - d0) / iterations;
+          row.trainPeakBytes = engine.stats().peakBytes;
+          row.trainMs = median(t);
+          row.trainMsPerImage = row.trainMs / batch;
+          row.trainToForward = row.trainMs / row.forwardMs;
+        }
+        if (options.profile && result.profileForward === undefined) {
+          result.profileForward = await profileOps(engine, forward);
+          if (options.train ?? true) result.profileTrain = await profileOps(engine, step);
+        }
+        engine.gpu.throwIfFailed();
+      } catch (error) {
+        row.error = String(error instanceof Error ? error.message : error).split("\n")[0];
+        log(`${name} b${batch}: ${row.error}`);
+      } finally {
+        engine.destroy();
+      }
+    }
+  }
+  return result;
+}
+
+const fmtMs = (v?: number) => (v === undefined ? "–" : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const fmtMiB = (v?: number) => (v === undefined ? "–" : (v / 2 ** 20).toFixed(0));
+
+/**
+ * The result as a Markdown table (and the op breakdowns when present).
+ *
+ * @param r A result of {@linkcode runModelBench}.
+ * @returns Markdown.
+ */
+export function modelBenchMarkdown(r: ModelBenchResult): string {
+  const lines = [
+    `Adapter: ${r.adapter}; ${
+      r.date.slice(0, 10)
+    }; warm-up ${r.warmup}, median of ${r.iterations}.`,
+    "",
+    "| model | batch | input | params | forward ms/img | train step ms/img | train ÷ fwd | peak MiB fwd / train | dispatches fwd / train |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const row of r.rows) {
+    if (row.error && row.forwardMs === undefined) {
+      lines.push(
+        `| ${row.preset} | ${row.batch} | ${row.size}² | ${row.parameters} | failed: ${row.error} | | | | |`,
+      );
+      continue;
+    }
+    lines.push(
+      `| ${row.preset} | ${row.batch} | ${row.size}² | ${row.parameters} | ${
+        fmtMs(row.forwardMsPerImage)
+      } | ${fmtMs(row.trainMsPerImage)}${row.error ? ` (${row.error})` : ""} | ${
+        row.trainToForward?.toFixed(2) ?? "–"
+      } | ${fmtMiB(row.forwardPeakBytes)} / ${fmtMiB(row.trainPeakBytes)} | ${
+        row.forwardDispatches ?? "–"
+      } / ${row.trainDispatches ?? "–"} |`,
+    );
+  }
+  for (
+    const [title, rows] of [["forward", r.profileForward], [
+      "training step",
+      r.profileTrain,
+    ]] as const
+  ) {
+    if (!rows) continue;
+    const first = r.rows[0];
+    lines.push(
+      "",
+      `Op breakdown of one ${title} (${first.preset}, batch ${first.batch}, ${first.size}²; each command replayed alone between syncs):`,
+      "",
+      "| op | count | ms | share |",
+      "|---|---|---|---|",
+    );
+    for (const p of rows.filter((p) => p.share >= 0.005)) {
+      lines.push(`| ${p.op} | ${p.count} | ${fmtMs(p.ms)} | ${(100 * p.share).toFixed(1)} % |`);
+    }
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      profile: { type: "boolean", default: false },
+      presets: { type: "string" },
+      batches: { type: "string" },
+      size: { type: "string" },
+      iterations: { type: "string" },
+    },
+  });
+  const options: ModelBenchOptions = values.quick
+    ? { presets: ["vmunet-t"], batches: [1, 2], size: 64, warmup: 1, iterations: 1 }
+    : {};
+  if (values.presets) options.presets = values.presets.split(",");
+  if (values.batches) options.batches = values.batches.split(",").map(Number);
+  if (values.size) options.size = Number(values.size);
+  if (values.iterations) options.iterations = Number(values.iterations);
+  options.profile = values.profile;
+  options.log = (line) => console.error(line);
+  const result = await runModelBench(options);
+  console.log(modelBenchMarkdown(result));
+  if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(result, null, 2) + "\n");
+}
