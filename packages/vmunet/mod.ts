@@ -26,6 +26,7 @@ export * from "./state_dict.ts";
 export * from "./checkpoint.ts";
 export * from "./pth.ts";
 export * from "./model.ts";
+export * from "./predict.ts";
 export {
   type OpaqueObject,
   PickleError,

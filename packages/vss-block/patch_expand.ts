@@ -8,7 +8,6 @@
 import {
   formatShape,
   initOnes,
-  initTruncNormal,
   initZeros,
   layerNorm,
   linear,
@@ -16,7 +15,7 @@ import {
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
-import type { Module, ParameterFactory } from "./module.ts";
+import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 
 /** Shared by the upsamplers: Linear (no bias) → `b h w (p1 p2 c) -> b (h p1) (w p2) c` → LayerNorm(c). */
 export abstract class ExpandBase implements Module {
@@ -51,7 +50,7 @@ export abstract class ExpandBase implements Module {
     const rows = scale * scale * outDim;
     this.expandWeight = f.make(
       "expand.weight",
-      initTruncNormal([rows, inDim], f.rng, { std: 0.02 }),
+      initLinearWeight([rows, inDim], f.rng),
       [rows, inDim],
     );
     this.normWeight = f.make("norm.weight", initOnes(outDim), [outDim]);

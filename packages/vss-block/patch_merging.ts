@@ -8,7 +8,6 @@
 import {
   formatShape,
   initOnes,
-  initTruncNormal,
   initZeros,
   layerNorm,
   linear,
@@ -18,7 +17,7 @@ import {
   slice,
   type Tensor,
 } from "@vmunet/tensor";
-import type { Module, ParameterFactory } from "./module.ts";
+import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 
 /**
  * The official `cat([x[:,0::2,0::2], x[:,1::2,0::2], x[:,0::2,1::2], x[:,1::2,1::2]], -1)`
@@ -77,7 +76,7 @@ export class PatchMerging2D implements Module {
     this.dim = c;
     this.reductionWeight = f.make(
       "reduction.weight",
-      initTruncNormal([2 * c, 4 * c], f.rng, { std: 0.02 }),
+      initLinearWeight([2 * c, 4 * c], f.rng),
       [2 * c, 4 * c],
     );
     this.normWeight = f.make("norm.weight", initOnes(4 * c), [4 * c]);
