@@ -37,6 +37,8 @@ export class ParameterFactory {
   readonly prefix: string;
 
   /**
+   * Creates a factory.
+   *
    * @param engine The engine.
    * @param rng The generator.
    * @param prefix Label prefix.
