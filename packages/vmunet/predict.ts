@@ -168,6 +168,7 @@ export interface Prediction {
  * const image = engine.full([2, 3, 45, 70], 100); // any size
  * const { labels } = predict(engine, model, image, { inputSize: [32, 32] });
  * console.log(labels.shape); // [2, 45, 70]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */

@@ -20,6 +20,7 @@
  * const x = engine.full([1, 4, 4, 8], 0.25);
  * engine.scope(() => sum(block.forward(x)).backward());
  * console.log(block.selfAttention.aLogs.grad!.shape); // [64, 4]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  *

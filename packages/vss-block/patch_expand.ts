@@ -96,6 +96,7 @@ export abstract class ExpandBase implements Module {
  * const engine = await Engine.create();
  * const up = new PatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
  * console.log(up.forward(engine.full([1, 2, 3, 16], 1)).shape); // [1, 4, 6, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
@@ -122,6 +123,7 @@ export class PatchExpand2D extends ExpandBase {
  * const engine = await Engine.create();
  * const up = new FinalPatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
  * console.log(up.forward(engine.full([1, 2, 3, 8], 1)).shape); // [1, 8, 12, 2]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */

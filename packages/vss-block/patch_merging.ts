@@ -52,6 +52,7 @@ export function mergePatches(x: Tensor): Tensor {
  * const engine = await Engine.create();
  * const merge = new PatchMerging2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
  * console.log(merge.forward(engine.full([1, 4, 6, 8], 1)).shape); // [1, 2, 3, 16]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */

@@ -64,6 +64,7 @@ export function ss2dDims(dModel: number, dState: number = 16): {
  * const ss2d = new SS2D(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
  * const y = ss2d.forward(engine.full([1, 4, 4, 8], 0.5));
  * console.log(y.shape); // [1, 4, 4, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */

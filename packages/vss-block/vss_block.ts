@@ -38,6 +38,7 @@ export interface VSSBlockOptions {
  * const block = new VSSBlock(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
  * console.log(block.namedParameters().length); // 13
  * console.log(block.forward(engine.full([1, 4, 4, 8], 0.5)).shape); // [1, 4, 4, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
