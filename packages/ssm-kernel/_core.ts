@@ -7,13 +7,14 @@
 
 import { ScanShapeError } from "./errors.ts";
 import {
-  backwardWgsl,
+  backwardBcWgsl,
+  backwardRowsWgsl,
   forwardWgsl,
   type KernelDims,
   kernelDims,
   type KernelLayout,
   type KernelTuning,
-  reduceBcWgsl,
+  packBcWgsl,
   reduceParamsWgsl,
 } from "./_wgsl.ts";
 
@@ -81,11 +82,13 @@ export class ScanCore {
   readonly label: string;
   #fwd: GPUComputePipeline;
   #bwd: GPUComputePipeline;
-  #redB: GPUComputePipeline;
-  #redC: GPUComputePipeline;
+  #bwdBc: GPUComputePipeline;
   #redP: GPUComputePipeline;
-  #pbc: GPUBuffer | undefined;
+  #pack: GPUComputePipeline | undefined;
+  #packed: GPUBuffer | undefined;
+  #rk: GPUBuffer | undefined;
   #pp: GPUBuffer | undefined;
+  #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
 
   constructor(
     device: GPUDevice,
@@ -109,6 +112,11 @@ export class ScanCore {
           `requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage }`,
       );
     }
+    if (tuning.subgroupWidth > 0 && !device.features.has("subgroups")) {
+      throw new ScanShapeError(
+        `${label}: option subgroups is true but the device was created without the "subgroups" feature`,
+      );
+    }
     if (tuning.workgroupSize > lim.maxComputeInvocationsPerWorkgroup) {
       throw new ScanShapeError(
         `${label}: workgroupSize ${tuning.workgroupSize} exceeds maxComputeInvocationsPerWorkgroup ${lim.maxComputeInvocationsPerWorkgroup}`,
@@ -118,7 +126,6 @@ export class ScanCore {
     const maxBinding = lim.maxStorageBufferBindingSize;
     const checks: [string, number][] = [
       ["state", this.stateBytes],
-      ["dB/dC partial sums", this.#pbcBytes()],
       ...Object.entries(sizes).map(([k, v]) => [k, v * 4] as [string, number]),
     ];
     for (const [name, bytes] of checks) {
@@ -129,25 +136,66 @@ export class ScanCore {
         );
       }
     }
-    const make = (code: string, entryPoint: string, what: string) =>
-      device.createComputePipeline({
+    // Explicit layouts ("r" read-only, "w" read-write storage), so bindings a variant does
+    // not use are still accepted.
+    const make = (code: string, entryPoint: string, what: string, kinds: string) => {
+      const bgl = device.createBindGroupLayout({
         label: `${label} ${what}`,
-        layout: "auto",
+        entries: [...kinds].map((k, binding) => ({
+          binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: k === "r" ? "read-only-storage" : "storage" },
+        })),
+      });
+      const pipeline = device.createComputePipeline({
+        label: `${label} ${what}`,
+        layout: device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
         compute: {
           module: device.createShaderModule({ label: `${label} ${what}`, code }),
           entryPoint,
         },
       });
-    this.#fwd = make(forwardWgsl(layout, tuning, dims), "forward", "forward");
-    this.#bwd = make(backwardWgsl(layout, tuning, dims), "backward", "backward");
-    this.#redB = make(reduceBcWgsl(layout, tuning, dims, 0), "reduce", "reduce dB");
-    this.#redC = make(reduceBcWgsl(layout, tuning, dims, 1), "reduce", "reduce dC");
-    this.#redP = make(reduceParamsWgsl(layout, tuning, dims), "reduce", "reduce dA/dD/dbias");
+      this.#layouts.set(pipeline, bgl);
+      return pipeline;
+    };
+    this.#fwd = make(forwardWgsl(layout, tuning, dims), "forward", "forward", "rrrrrrrww");
+    this.#bwd = make(
+      backwardRowsWgsl(layout, tuning, dims),
+      "backward",
+      "backward rows",
+      "rrrrrrrrrwwww",
+    );
+    this.#bwdBc = make(
+      backwardBcWgsl(layout, tuning, dims),
+      "backward_bc",
+      "backward dB/dC",
+      "rrrrrrrrrrww",
+    );
+    this.#redP = make(
+      reduceParamsWgsl(layout, tuning, dims),
+      "reduce",
+      "reduce dA/dD/dbias",
+      "rwww",
+    );
+    if (layout.kind === "generic") {
+      this.#pack = make(packBcWgsl(layout, tuning, dims), "pack", "pack B/C", "rrw");
+    }
   }
 
-  #pbcBytes(): number {
+  /** Encodes the B/C packing pass when the layout needs one; returns the buffers to bind. */
+  #packBC(pass: GPUComputePassEncoder, B: GPUBuffer, C: GPUBuffer): [GPUBuffer, GPUBuffer] {
+    if (!this.#pack) return [B, C];
     const l = this.layout;
-    return 2 * l.batch * l.groups * this.dims.slices * l.length * l.dState * 4;
+    const count = l.batch * l.groups * l.length * this.dims.packedStride;
+    this.#packed ??= this.device.createBuffer({
+      label: `${this.label} packed B/C`,
+      size: count * 4,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    pass.setPipeline(this.#pack);
+    pass.setBindGroup(0, this.#group(this.#pack, [B, C, this.#packed]));
+    pass.dispatchWorkgroups(...flatDispatch(count));
+    return [this.#packed, this.#packed];
   }
 
   #check(name: string, buffer: GPUBuffer, elements: number): void {
@@ -182,7 +230,7 @@ export class ScanCore {
 
   #group(pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
     return this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
+      layout: this.#layouts.get(pipeline)!,
       entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
   }
@@ -191,10 +239,11 @@ export class ScanCore {
     this.#checkInputs(b);
     this.#check(outName, b.out, this.sizes.out);
     const pass = encoder.beginComputePass({ label: `${this.label} forward` });
+    const [pB, pC] = this.#packBC(pass, b.B, b.C);
     pass.setPipeline(this.#fwd);
     pass.setBindGroup(
       0,
-      this.#group(this.#fwd, [b.u, b.delta, b.A, b.B, b.C, b.D, b.deltaBias, b.out, b.state]),
+      this.#group(this.#fwd, [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, b.state]),
     );
     pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
     pass.end();
@@ -216,9 +265,9 @@ export class ScanCore {
     this.#check("dD", b.dD, s.D);
     this.#check("dDeltaBias", b.dDeltaBias, s.deltaBias);
     const l = this.layout;
-    this.#pbc ??= this.device.createBuffer({
-      label: `${this.label} dB/dC partials`,
-      size: this.#pbcBytes(),
+    this.#rk ??= this.device.createBuffer({
+      label: `${this.label} adjoint carries`,
+      size: this.stateBytes,
       usage: GPUBufferUsage.STORAGE,
     });
     this.#pp ??= this.device.createBuffer({
@@ -227,6 +276,7 @@ export class ScanCore {
       usage: GPUBufferUsage.STORAGE,
     });
     const pass = encoder.beginComputePass({ label: `${this.label} backward` });
+    const [pB, pC] = this.#packBC(pass, b.B, b.C);
     pass.setPipeline(this.#bwd);
     pass.setBindGroup(
       0,
@@ -234,26 +284,41 @@ export class ScanCore {
         b.u,
         b.delta,
         b.A,
-        b.B,
-        b.C,
+        pB,
+        pC,
         b.D,
         b.deltaBias,
         b.dout,
         b.state,
         b.du,
         b.ddelta,
-        this.#pbc,
+        this.#rk,
         this.#pp,
       ]),
     );
     pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, l.batch);
-    const [bx, by] = flatDispatch(l.batch * l.groups * l.length * l.dState);
-    pass.setPipeline(this.#redB);
-    pass.setBindGroup(0, this.#group(this.#redB, [this.#pbc, b.dB]));
-    pass.dispatchWorkgroups(bx, by);
-    pass.setPipeline(this.#redC);
-    pass.setBindGroup(0, this.#group(this.#redC, [this.#pbc, b.dC]));
-    pass.dispatchWorkgroups(bx, by);
+
+    pass.setPipeline(this.#bwdBc);
+    pass.setBindGroup(
+      0,
+      this.#group(this.#bwdBc, [
+        b.u,
+        b.delta,
+        b.A,
+        pB,
+        pC,
+        b.D,
+        b.deltaBias,
+        b.dout,
+        b.state,
+        this.#rk,
+        b.dB,
+        b.dC,
+      ]),
+    );
+    const groups = Math.ceil(l.batch * l.groups * this.dims.chunks / 64);
+    const gx = Math.min(groups, 65535);
+    pass.dispatchWorkgroups(gx, Math.ceil(groups / gx));
     const [px, py] = flatDispatch(this.dims.totalChannels * (l.dState + 2));
     pass.setPipeline(this.#redP);
     pass.setBindGroup(0, this.#group(this.#redP, [this.#pp, b.dA, b.dD, b.dDeltaBias]));
@@ -262,9 +327,11 @@ export class ScanCore {
   }
 
   destroy(): void {
-    this.#pbc?.destroy();
+    this.#packed?.destroy();
+    this.#packed = undefined;
+    this.#rk?.destroy();
     this.#pp?.destroy();
-    this.#pbc = undefined;
+    this.#rk = undefined;
     this.#pp = undefined;
   }
 }

@@ -4,11 +4,12 @@
  * @module
  */
 
-/** Requests a device with raised storage-buffer limits. */
-export async function testDevice(): Promise<GPUDevice> {
+/** Requests a device with raised storage-buffer limits (and `subgroups` when `subgroups`). */
+export async function testDevice(subgroups = false): Promise<GPUDevice> {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new Error("no WebGPU adapter");
   return await adapter.requestDevice({
+    requiredFeatures: subgroups ? ["subgroups" as GPUFeatureName] : [],
     requiredLimits: {
       maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,

@@ -1,7 +1,15 @@
 /**
- * WGSL generators of the scan kernels. One generator per kernel; the layout (generic mamba
- * `(B, G·D, L)` or SS2D's channels-last cross-scan) is expressed as index functions baked
- * into the source, so the same kernel bodies serve both without copies.
+ * WGSL generators of the scan kernels. The layout (generic mamba `(B, G·D, L)` or SS2D's
+ * channels-last cross-scan) is expressed as index functions baked into the source, so the
+ * same kernel bodies serve both without copies.
+ *
+ * Design (measured on lavapipe, where every non-uniform buffer access costs a per-lane
+ * loop and cross-lane reductions are as dear): the per-row work walks L serially with the
+ * N states in vec4 registers; B/C, shared by all channels of a group, are loaded once per
+ * subgroup and broadcast when subgroups are available; chunk loops of the backward are
+ * unrolled so per-position values stay in registers; and the cross-channel sums dB/dC are
+ * computed by a second backward kernel whose invocations own a chunk of positions and loop
+ * over the channels, so no cross-invocation reduction (and no float atomic) is needed.
  *
  * @module
  */
@@ -24,11 +32,11 @@ export interface KernelLayout {
   height: number;
   /** Cross only: width. */
   width: number;
-  /** Element offset and stride (per position/direction) of B. */
+  /** Element offset of B (cross). */
   bOffset: number;
   /** Stride of B between consecutive (position, direction) records (cross). */
   bStride: number;
-  /** Element offset of C. */
+  /** Element offset of C (cross). */
   cOffset: number;
   /** Stride of C (cross). */
   cStride: number;
@@ -36,12 +44,14 @@ export interface KernelLayout {
 
 /** Launch parameters chosen per adapter and shape. */
 export interface KernelTuning {
-  /** Invocations per workgroup (consecutive channels of one group). */
+  /** Invocations (consecutive channels) per workgroup of the row kernels. */
   workgroupSize: number;
-  /** Positions per checkpoint chunk. */
+  /** Positions per checkpoint chunk (also the positions one dB/dC invocation owns). */
   chunkLength: number;
   /** Directions/groups handled serially by one invocation (cross: 4, accumulating outputs). */
   serialGroups: number;
+  /** Subgroup width guaranteed by the device for broadcasts of B/C; 0 = no subgroup ops. */
+  subgroupWidth: number;
 }
 
 /** Derived constants shared by the generators and the host code. */
@@ -50,32 +60,26 @@ export interface KernelDims {
   nv: number;
   /** Number of checkpoint chunks. */
   chunks: number;
-  /** Workgroup slices per group (partial-sum count of dB/dC). */
+  /** Workgroups along the channels. */
   slices: number;
-  /** Positions staged per reduction block in the backward. */
-  stageBlock: number;
   /** Total channels (groups·channels). */
   totalChannels: number;
   /** Groups dispatched in parallel. */
   parallelGroups: number;
+  /** Floats per packed B/C record of the generic layout. */
+  packedStride: number;
 }
 
 /** Computes the derived constants. */
 export function kernelDims(l: KernelLayout, t: KernelTuning): KernelDims {
   const nv = Math.ceil(l.dState / 4);
-  const chunks = Math.ceil(l.length / t.chunkLength);
-  const slices = Math.ceil(l.channels / t.workgroupSize);
-  const stageBlock = Math.max(
-    1,
-    Math.min(t.chunkLength, Math.floor(4096 / (t.workgroupSize * 2 * l.dState))),
-  );
   return {
     nv,
-    chunks,
-    slices,
-    stageBlock,
+    chunks: Math.ceil(l.length / t.chunkLength),
+    slices: Math.ceil(l.channels / t.workgroupSize),
     totalChannels: l.groups * l.channels,
     parallelGroups: l.groups / t.serialGroups,
+    packedStride: 2 * l.dState,
   };
 }
 
@@ -84,7 +88,6 @@ function u(n: number): string {
 }
 
 function header(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  const generic = l.kind === "generic";
   const common = `
 const NB: u32 = ${u(l.batch)};
 const L: u32 = ${u(l.length)};
@@ -97,8 +100,6 @@ const KSER: u32 = ${u(t.serialGroups)};
 const T: u32 = ${u(t.chunkLength)};
 const NCH: u32 = ${u(m.chunks)};
 const WG: u32 = ${u(t.workgroupSize)};
-const S: u32 = ${u(m.slices)};
-const SB: u32 = ${u(m.stageBlock)};
 const LOG2E: f32 = 1.4426950408889634;
 // softplus as CUDA (identity above 20); log1p(e) computed as log(w)·e/(w−1) (w = 1+e), which
 // keeps full relative precision for tiny e where log(1+e) would round to 0.
@@ -109,15 +110,22 @@ fn softplus(z: f32) -> f32 {
   return select(lp, z, z > 20.0);
 }
 `;
-  if (generic) {
+  if (l.kind === "generic") {
+    const P = m.packedStride;
     return common + `
-const NSB: u32 = L;
-const NSC: u32 = L;
+// B and C are read from an internal copy packed as (B, G, L, 2N): the caller's (B, G, N, L)
+// rows are L floats apart, so one position's 2N values would hit 2N cache lines (the same
+// cache set when L is a multiple of 1024).
+const NSB: u32 = 1u;
+const NSC: u32 = 1u;
 fn pos(k: u32, t: u32) -> u32 { return t; }
 fn iU(b: u32, k: u32, d: u32, p: u32) -> u32 { return (b * CH + k * DI + d) * L + p; }
 fn iDl(b: u32, k: u32, d: u32, p: u32) -> u32 { return (b * CH + k * DI + d) * L + p; }
-fn iB(b: u32, k: u32, p: u32) -> u32 { return (b * KALL + k) * N * L + p; }
-fn iC(b: u32, k: u32, p: u32) -> u32 { return (b * KALL + k) * N * L + p; }
+fn iB(b: u32, k: u32, p: u32) -> u32 { return ((b * KALL + k) * L + p) * ${u(P)}; }
+fn iC(b: u32, k: u32, p: u32) -> u32 { return ((b * KALL + k) * L + p) * ${u(P)} + N; }
+const ONS: u32 = L;
+fn oB(b: u32, k: u32, p: u32) -> u32 { return (b * KALL + k) * N * L + p; }
+fn oC(b: u32, k: u32, p: u32) -> u32 { return (b * KALL + k) * N * L + p; }
 `;
   }
   return common + `
@@ -139,45 +147,74 @@ fn iB(b: u32, k: u32, p: u32) -> u32 { return ${u(l.bOffset)} + ((b * L + p) * 4
 fn iC(b: u32, k: u32, p: u32) -> u32 { return ${u(l.cOffset)} + ((b * L + p) * 4u + k) * ${
     u(l.cStride)
   }; }
+const ONS: u32 = 1u;
+fn oB(b: u32, k: u32, p: u32) -> u32 { return iB(b, k, p); }
+fn oC(b: u32, k: u32, p: u32) -> u32 { return iC(b, k, p); }
 `;
-}
-
-/** vec4 j of a state-indexed row read from `buf` at `base` with n-stride `ns`. */
-function vec(buf: string, base: string, ns: string, j: number, n: number): string {
-  const parts: string[] = [];
-  for (let q = 0; q < 4; q++) {
-    const idx = 4 * j + q;
-    parts.push(idx < n ? `${buf}[${base} + ${u(idx)} * ${ns}]` : "0.0");
-  }
-  return `vec4<f32>(${parts.join(", ")})`;
-}
-
-function aLoad(j: number, n: number): string {
-  const parts: string[] = [];
-  for (let q = 0; q < 4; q++) {
-    const idx = 4 * j + q;
-    parts.push(idx < n ? `AA[c * N + ${u(idx)}]` : "0.0");
-  }
-  return `vec4<f32>(${parts.join(", ")})`;
 }
 
 function repeat(count: number, f: (j: number) => string): string {
   return Array.from({ length: count }, (_, j) => f(j)).join("\n");
 }
 
+function vec4Of(parts: string[]): string {
+  while (parts.length < 4) parts.push("0.0");
+  return `vec4<f32>(${parts.join(", ")})`;
+}
+
 /**
- * Forward kernel. Thread-to-data mapping: one invocation per (batch, channel d), workgroup x
- * = slice of WG consecutive channels, y = parallel group, z = batch; each invocation walks its
- * row serially over L (looping over `KSER` groups), keeping the N states as vec4 registers,
- * and stores the state at every chunk end for the backward.
+ * Statements loading B and C of one position as vec4s `${p}b{j}`, `${p}c{j}`. With subgroups,
+ * lane `i` of each subgroup loads elements `i, i + SGW, …` (clamped in bounds) and every
+ * element is broadcast from the lane that loaded it: N/SGW loads per lane instead of 2N.
+ * Requires all lanes of the subgroup to execute it (uniform control flow).
  */
-export function forwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  const N = l.dState;
-  const acc = t.serialGroups > 1;
-  const store = acc
-    ? `if (ks == 0u) { OUT[io] = y; } else { OUT[io] = OUT[io] + y; }`
-    : `OUT[io] = y;`;
-  return header(l, t, m) + `
+function loadBC(
+  N: number,
+  nv: number,
+  sgw: number,
+  bb: string,
+  cb: string,
+  p: string,
+  indent: string,
+): string {
+  const out: string[] = [];
+  for (const [buf, base, name, ns] of [["BB", bb, "b", "NSB"], ["CC", cb, "c", "NSC"]]) {
+    if (sgw > 0) {
+      const q = Math.ceil(N / sgw);
+      for (let i = 0; i < q; i++) {
+        out.push(
+          `${indent}let ${p}${name}l${i} = ${buf}[${base} + min(sgi % ${u(sgw)} + ${u(i * sgw)}, ${
+            u(N - 1)
+          }) * ${ns}];`,
+        );
+      }
+      for (let j = 0; j < nv; j++) {
+        const parts: string[] = [];
+        for (let e = 4 * j; e < Math.min(N, 4 * j + 4); e++) {
+          parts.push(`subgroupBroadcast(${p}${name}l${Math.floor(e / sgw)}, ${u(e % sgw)})`);
+        }
+        out.push(`${indent}let ${p}${name}${j} = ${vec4Of(parts)};`);
+      }
+    } else {
+      for (let j = 0; j < nv; j++) {
+        const parts: string[] = [];
+        for (let e = 4 * j; e < Math.min(N, 4 * j + 4); e++) {
+          parts.push(`${buf}[${base} + ${u(e)} * ${ns}]`);
+        }
+        out.push(`${indent}let ${p}${name}${j} = ${vec4Of(parts)};`);
+      }
+    }
+  }
+  return out.join("\n");
+}
+
+function aLoad(j: number, n: number): string {
+  const parts: string[] = [];
+  for (let e = 4 * j; e < Math.min(n, 4 * j + 4); e++) parts.push(`AA[c * N + ${u(e)}]`);
+  return vec4Of(parts);
+}
+
+const BINDINGS_IN = `
 @group(0) @binding(0) var<storage, read> U: array<f32>;
 @group(0) @binding(1) var<storage, read> DL: array<f32>;
 @group(0) @binding(2) var<storage, read> AA: array<f32>;
@@ -185,13 +222,35 @@ export function forwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): st
 @group(0) @binding(4) var<storage, read> CC: array<f32>;
 @group(0) @binding(5) var<storage, read> DD: array<f32>;
 @group(0) @binding(6) var<storage, read> BIAS: array<f32>;
+`;
+
+function sgBuiltin(t: KernelTuning): string {
+  return t.subgroupWidth > 0 ? ", @builtin(subgroup_invocation_id) sgi: u32" : "";
+}
+
+/**
+ * Forward kernel. Mapping: one invocation per (batch, channel d); workgroup x = slice of WG
+ * consecutive channels of one group, y = parallel group, z = batch. Each invocation walks its
+ * row serially over L (looping over `KSER` directions, accumulating the output in place),
+ * keeps the N states as vec4 registers, and stores the state at every chunk end.
+ */
+export function forwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const N = l.dState;
+  const store = t.serialGroups > 1
+    ? `if (ks == 0u) { OUT[io] = y; } else { OUT[io] = OUT[io] + y; }`
+    : `OUT[io] = y;`;
+  return header(l, t, m) + BINDINGS_IN + `
 @group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
 @group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;
 
 @compute @workgroup_size(${t.workgroupSize})
-fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-  let d = wg.x * WG + lid.x;
-  if (d >= DI) { return; }
+fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
+    sgBuiltin(t)
+  }) {
+  // No early return: the B/C broadcasts need every lane; lanes past DI compute on a clamped
+  // channel and store nothing.
+  let valid = wg.x * WG + lid.x < DI;
+  let d = min(wg.x * WG + lid.x, DI - 1u);
   let b = wg.z;
   for (var ks = 0u; ks < KSER; ks++) {
     let k = wg.y * KSER + ks;
@@ -208,18 +267,19 @@ ${repeat(m.nv, (j) => `    let a${j} = ${aLoad(j, N)} * LOG2E;\n    var h${j} = 
         let io = iU(b, k, d, p);
         let uu = U[io];
         let du = dlt * uu;
-        let bb = iB(b, k, p);
-        let cb = iC(b, k, p);
+${loadBC(N, m.nv, t.subgroupWidth, "iB(b, k, p)", "iC(b, k, p)", "", "        ")}
         var y = dc * uu;
 ${
     repeat(m.nv, (j) =>
-      `        h${j} = exp2(dlt * a${j}) * h${j} + du * ${vec("BB", "bb", "NSB", j, N)};
-        y = y + dot(h${j}, ${vec("CC", "cb", "NSC", j, N)});`)
+      `        h${j} = exp2(dlt * a${j}) * h${j} + du * b${j};
+        y = y + dot(h${j}, c${j});`)
   }
-        ${store}
+        if (valid) { ${store} }
       }
-      let ck = ((b * CH + c) * NCH + ch) * NV;
-${repeat(m.nv, (j) => `      CK[ck + ${u(j)}] = h${j};`)}
+      if (valid) {
+        let ck = ((b * CH + c) * NCH + ch) * NV;
+${repeat(m.nv, (j) => `        CK[ck + ${u(j)}] = h${j};`)}
+      }
     }
   }
 }
@@ -227,53 +287,87 @@ ${repeat(m.nv, (j) => `      CK[ck + ${u(j)}] = h${j};`)}
 }
 
 /**
- * Backward kernel. Same mapping as the forward. Per chunk (last to first) it recomputes the
- * states from the saved chunk-start state into a private array, then walks the chunk in
- * reverse carrying the adjoint `ā·dh`. Per-channel sums (dA, dD, d_delta_bias) stay in
- * registers and go to a per-batch partial buffer; the cross-channel sums dB/dC are staged
- * in workgroup memory for `SB` positions, summed over the workgroup's channels, and written
- * as one partial per workgroup slice (no float atomics).
+ * Backward over rows. Same mapping as the forward. Chunks are walked last to first; each is
+ * recomputed from the saved chunk-start state (unrolled, so the states stay in registers)
+ * and then walked in reverse carrying `r = ā·dh`. It writes du (accumulated over the serial
+ * directions), ddelta, per-(batch, channel) sums of dA, dD, d_delta_bias, and the adjoint
+ * carry entering every chunk (`R`), which the dB/dC kernel starts from.
  */
-export function backwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+export function backwardRowsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const N = l.dState;
-  const acc = t.serialGroups > 1;
-  const storeDu = acc
+  const T = t.chunkLength;
+  const storeDu = t.serialGroups > 1
     ? `if (ks == 0u) { DU[iu] = duv; } else { DU[iu] = DU[iu] + duv; }`
     : `DU[iu] = duv;`;
-  const stage: string[] = [];
-  for (let n = 0; n < N; n++) {
-    const j = n >> 2;
-    const q = "xyzw"[n & 3];
-    stage.push(`        SH[sb + ${u(n)}] = sB${j}.${q};`);
-    stage.push(`        SH[sb + ${u(N + n)}] = sC${j}.${q};`);
+  // Positions past L (tail chunk) run on a clamped position with Δ = 0 (ā = 1, b̄ = 0) and
+  // g = 0, so they change nothing; only their stores are masked. This keeps the unrolled
+  // body free of branches.
+  const fwd = repeat(T, (i) => `
+        {
+          let inside = t0 + ${u(i)} < L;
+          let p = pos(k, min(t0 + ${u(i)}, L - 1u));
+          let dlt = select(0.0, softplus(DL[iDl(b, k, d, p)] + bias), inside);
+          let du = dlt * U[iU(b, k, d, p)];
+${loadBC(N, m.nv, t.subgroupWidth, "iB(b, k, p)", "iC(b, k, p)", "", "          ")}
+${
+    repeat(m.nv, (j) =>
+      `          hp${i}_${j} = h${j};
+          h${j} = exp2(dlt * a2${j}) * h${j} + du * b${j};`)
   }
-  return header(l, t, m) + `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> AA: array<f32>;
-@group(0) @binding(3) var<storage, read> BB: array<f32>;
-@group(0) @binding(4) var<storage, read> CC: array<f32>;
-@group(0) @binding(5) var<storage, read> DD: array<f32>;
-@group(0) @binding(6) var<storage, read> BIAS: array<f32>;
+        }`);
+  const rev = repeat(T, (ii) => {
+    const i = T - 1 - ii;
+    return `
+        {
+          let inside = t0 + ${u(i)} < L;
+          let p = pos(k, min(t0 + ${u(i)}, L - 1u));
+          let z = DL[iDl(b, k, d, p)] + bias;
+          let dlt = select(0.0, softplus(z), inside);
+          let sig = select(1.0 / (1.0 + exp(-z)), 1.0, z > 20.0);
+          let iu = iU(b, k, d, p);
+          let uu = U[iu];
+          let g = select(0.0, DOUT[iu], valid && inside);
+          var dus = 0.0;
+          var dds = 0.0;
+${loadBC(N, m.nv, t.subgroupWidth, "iB(b, k, p)", "iC(b, k, p)", "", "          ")}
+${
+      repeat(m.nv, (j) =>
+        `          {
+            let ab = exp2(dlt * a2${j});
+            let ahp = ab * hp${i}_${j};
+            let dh = g * c${j} + r${j};
+            dus = dus + dot(dh, b${j});
+            dds = dds + dot(dh, b${j} * uu + a${j} * ahp);
+            gA${j} = gA${j} + dh * ahp * dlt;
+            r${j} = dh * ab;
+          }`)
+    }
+          let dz = dds * sig;
+          gD = gD + g * uu;
+          gBias = gBias + dz;
+          if (valid && inside) {
+            DDL[iDl(b, k, d, p)] = dz;
+            let duv = dc * g + dus * dlt;
+            ${storeDu}
+          }
+        }`;
+  });
+  return header(l, t, m) + BINDINGS_IN + `
 @group(0) @binding(7) var<storage, read> DOUT: array<f32>;
 @group(0) @binding(8) var<storage, read> CK: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> DU: array<f32>;
 @group(0) @binding(10) var<storage, read_write> DDL: array<f32>;
-@group(0) @binding(11) var<storage, read_write> PBC: array<f32>;
+@group(0) @binding(11) var<storage, read_write> RK: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> PP: array<f32>;
 
-const E2: u32 = SB * 2u * N;
-var<workgroup> SH: array<f32, ${t.workgroupSize * m.stageBlock * 2 * N}>;
-
 @compute @workgroup_size(${t.workgroupSize})
-fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-  let lane = lid.x;
-  let d0 = wg.x * WG + lane;
-  let valid = d0 < DI;
-  let d = min(d0, DI - 1u);
+fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
+    sgBuiltin(t)
+  }) {
+  let valid = wg.x * WG + lid.x < DI;
+  let d = min(wg.x * WG + lid.x, DI - 1u);
   let b = wg.z;
-  let s = wg.x;
-  var hp: array<vec4<f32>, ${t.chunkLength * m.nv}>;
+${repeat(T, (i) => repeat(m.nv, (j) => `  var hp${i}_${j} = vec4<f32>(0.0);`))}
   for (var ks = 0u; ks < KSER; ks++) {
     let k = wg.y * KSER + ks;
     let c = k * DI + d;
@@ -291,88 +385,17 @@ ${
     for (var chi = 0u; chi < NCH; chi++) {
       let ch = NCH - 1u - chi;
       let t0 = ch * T;
-      let tl = min(T, L - t0);
+      let ck = (b * CH + c) * NCH;
+      if (valid) {
+${repeat(m.nv, (j) => `        RK[(ck + ch) * NV + ${u(j)}] = r${j};`)}
+      }
 ${repeat(m.nv, (j) => `      var h${j} = vec4<f32>(0.0);`)}
       if (ch > 0u) {
-        let ck = ((b * CH + c) * NCH + ch - 1u) * NV;
-${repeat(m.nv, (j) => `        h${j} = CK[ck + ${u(j)}];`)}
+${repeat(m.nv, (j) => `        h${j} = CK[(ck + ch - 1u) * NV + ${u(j)}];`)}
       }
-      for (var i = 0u; i < tl; i++) {
-        let p = pos(k, t0 + i);
-        let dlt = softplus(DL[iDl(b, k, d, p)] + bias);
-        let du = dlt * U[iU(b, k, d, p)];
-        let bb = iB(b, k, p);
-${
-    repeat(m.nv, (j) =>
-      `        hp[i * NV + ${u(j)}] = h${j};
-        h${j} = exp2(dlt * a2${j}) * h${j} + du * ${vec("BB", "bb", "NSB", j, N)};`)
-  }
+      {${fwd}
       }
-      let nblk = (tl + SB - 1u) / SB;
-      for (var bi = 0u; bi < nblk; bi++) {
-        let blk = nblk - 1u - bi;
-        for (var ii = 0u; ii < SB; ii++) {
-          let slot = SB - 1u - ii;
-          let i = blk * SB + slot;
-${
-    repeat(m.nv, (j) =>
-      `          var sB${j} = vec4<f32>(0.0);\n          var sC${j} = vec4<f32>(0.0);`)
-  }
-          if (i < tl) {
-            let p = pos(k, t0 + i);
-            let z = DL[iDl(b, k, d, p)] + bias;
-            let dlt = softplus(z);
-            let sig = select(1.0 / (1.0 + exp(-z)), 1.0, z > 20.0);
-            let iu = iU(b, k, d, p);
-            let uu = U[iu];
-            let g = select(0.0, DOUT[iu], valid);
-            let du = dlt * uu;
-            let bb = iB(b, k, p);
-            let cb = iC(b, k, p);
-            var dus = 0.0;
-            var dds = 0.0;
-${
-    repeat(m.nv, (j) =>
-      `            {
-              let bj = ${vec("BB", "bb", "NSB", j, N)};
-              let cj = ${vec("CC", "cb", "NSC", j, N)};
-              let ab = exp2(dlt * a2${j});
-              let ahp = ab * hp[i * NV + ${u(j)}];
-              let dh = g * cj + r${j};
-              sB${j} = dh * du;
-              sC${j} = g * (ahp + du * bj);
-              dus = dus + dot(dh, bj);
-              dds = dds + dot(dh, bj * uu + a${j} * ahp);
-              gA${j} = gA${j} + dh * ahp * dlt;
-              r${j} = dh * ab;
-            }`)
-  }
-            let dz = dds * sig;
-            gD = gD + g * uu;
-            gBias = gBias + dz;
-            if (valid) {
-              DDL[iDl(b, k, d, p)] = dz;
-              let duv = dc * g + dus * dlt;
-              ${storeDu}
-            }
-          }
-          let sb = (lane * SB + slot) * 2u * N;
-${stage.join("\n")}
-        }
-        workgroupBarrier();
-        for (var e = lane; e < E2; e += WG) {
-          var acc = 0.0;
-          for (var w = 0u; w < WG; w++) { acc = acc + SH[w * E2 + e]; }
-          let slot = e / (2u * N);
-          let rem = e % (2u * N);
-          let plane = rem / N;
-          let n = rem % N;
-          let i = blk * SB + slot;
-          if (i < tl) {
-            PBC[((((plane * NB + b) * KALL + k) * S + s) * L + t0 + i) * N + n] = acc;
-          }
-        }
-        workgroupBarrier();
+      {${rev}
       }
     }
     if (valid) {
@@ -386,46 +409,92 @@ ${repeat(N, (n) => `      PP[pp + ${u(n)}] = gA${n >> 2}.${"xyzw"[n & 3]};`)}
 `;
 }
 
+/**
+ * dB/dC kernel. Mapping: one invocation per (batch, group, chunk of T positions), flat over a
+ * 2D dispatch of 64-wide workgroups. It caches its chunk's B/C, loops over the group's
+ * channels, recomputes states from the saved chunk-start state and adjoints from the carry
+ * `R` the row kernel stored, and sums dB/dC over channels in registers; each output element
+ * has exactly one writer, so no partial buffers or atomics are needed.
+ */
+export function backwardBcWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const N = l.dState;
+  const T = t.chunkLength;
+  const nv = m.nv;
+  const cache = repeat(T, (i) =>
+    `  let p${i} = pos(k, min(t0 + ${u(i)}, L - 1u));
+${loadBC(N, nv, 0, `iB(b, k, p${i})`, `iC(b, k, p${i})`, `q${i}`, "  ")}
+${repeat(nv, (j) => `  var sB${i}_${j} = vec4<f32>(0.0);\n  var sC${i}_${j} = vec4<f32>(0.0);`)}`);
+  const fwd = repeat(T, (i) => `
+    let dlt${i} = softplus(DL[iDl(b, k, d, p${i})] + bias);
+    let du${i} = dlt${i} * U[iU(b, k, d, p${i})];
+    let g${i} = select(0.0, DOUT[iU(b, k, d, p${i})], t0 + ${u(i)} < L);
+${
+    repeat(nv, (j) =>
+      `    let hp${i}_${j} = h${j};
+    let ab${i}_${j} = exp2(dlt${i} * a2${j});
+    h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`)
+  }`);
+  const rev = repeat(T, (ii) => {
+    const i = T - 1 - ii;
+    return repeat(nv, (j) =>
+      `    {
+      let dh = g${i} * q${i}c${j} + r${j};
+      sB${i}_${j} = sB${i}_${j} + dh * du${i};
+      sC${i}_${j} = sC${i}_${j} + g${i} * (ab${i}_${j} * hp${i}_${j} + du${i} * q${i}b${j});
+      r${j} = dh * ab${i}_${j};
+    }`);
+  });
+  const write = repeat(T, (i) => {
+    const lines: string[] = [];
+    for (let n = 0; n < N; n++) {
+      const comp = `${n >> 2}.${"xyzw"[n & 3]}`;
+      lines.push(`    DBo[oB(b, k, p${i}) + ${u(n)} * ONS] = sB${i}_${comp};`);
+      lines.push(`    DCo[oC(b, k, p${i}) + ${u(n)} * ONS] = sC${i}_${comp};`);
+    }
+    return `  if (t0 + ${u(i)} < L) {\n${lines.join("\n")}\n  }`;
+  });
+  return header(l, t, m) + BINDINGS_IN + `
+@group(0) @binding(7) var<storage, read> DOUT: array<f32>;
+@group(0) @binding(8) var<storage, read> CK: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> RK: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> DBo: array<f32>;
+@group(0) @binding(11) var<storage, read_write> DCo: array<f32>;
+
+@compute @workgroup_size(64)
+fn backward_bc(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+  let f = (wg.y * nwg.x + wg.x) * 64u + lid.x;
+  if (f >= NB * KALL * NCH) { return; }
+  let ch = f % NCH;
+  let k = (f / NCH) % KALL;
+  let b = f / (NCH * KALL);
+  let t0 = ch * T;
+${cache}
+  for (var d = 0u; d < DI; d++) {
+    let c = k * DI + d;
+${repeat(nv, (j) => `    let a2${j} = ${aLoad(j, N)} * LOG2E;`)}
+    let bias = BIAS[c];
+    let ck = (b * CH + c) * NCH;
+${
+    repeat(nv, (j) =>
+      `    var h${j} = vec4<f32>(0.0);
+    if (ch > 0u) { h${j} = CK[(ck + ch - 1u) * NV + ${u(j)}]; }
+    var r${j} = RK[(ck + ch) * NV + ${u(j)}];`)
+  }
+${fwd}
+${rev}
+  }
+${write}
+}
+`;
+}
+
 /** Flat invocation index over a 2D dispatch of 256-wide workgroups. */
 const FLAT = `
 fn flat(lid: vec3<u32>, wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return (wg.y * nwg.x + wg.x) * 256u + lid.x;
 }
 `;
-
-/**
- * dB or dC reduction: one invocation per (batch, group, scan position, state) sums the
- * workgroup-slice partials and writes through the layout's index map (other slots untouched).
- */
-export function reduceBcWgsl(
-  l: KernelLayout,
-  t: KernelTuning,
-  m: KernelDims,
-  plane: 0 | 1,
-): string {
-  const ix = plane === 0 ? "iB" : "iC";
-  const ns = plane === 0 ? "NSB" : "NSC";
-  return header(l, t, m) + FLAT + `
-@group(0) @binding(0) var<storage, read> PBC: array<f32>;
-@group(0) @binding(1) var<storage, read_write> OUTBC: array<f32>;
-
-@compute @workgroup_size(256)
-fn reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat(lid, wg, nwg);
-  if (f >= NB * KALL * L * N) { return; }
-  let n = f % N;
-  let t = (f / N) % L;
-  let k = (f / (N * L)) % KALL;
-  let b = f / (N * L * KALL);
-  var acc = 0.0;
-  for (var s = 0u; s < S; s++) {
-    acc = acc + PBC[(((((${plane}u * NB + b) * KALL + k) * S + s) * L + t) * N + n)];
-  }
-  OUTBC[${ix}(b, k, pos(k, t)) + n * ${ns}] = acc;
-}
-`;
-}
 
 /** dA, dD, d_delta_bias: one invocation per (channel, slot) sums the per-batch partials. */
 export function reduceParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
@@ -445,6 +514,29 @@ fn reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   var acc = 0.0;
   for (var b = 0u; b < NB; b++) { acc = acc + PP[(b * CH + c) * (N + 2u) + j]; }
   if (j < N) { DA[c * N + j] = acc; } else if (j == N) { DDo[c] = acc; } else { DBIAS[c] = acc; }
+}
+`;
+}
+
+/**
+ * Generic layout only: packs the caller's `B, C (B, G, N, L)` into `(B, G, L, 2N)` so that
+ * one position's B and C are contiguous. One invocation per output element.
+ */
+export function packBcWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  return header(l, t, m) + FLAT + `
+@group(0) @binding(0) var<storage, read> BB: array<f32>;
+@group(0) @binding(1) var<storage, read> CC: array<f32>;
+@group(0) @binding(2) var<storage, read_write> BC: array<f32>;
+
+@compute @workgroup_size(256)
+fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let f = flat(lid, wg, nwg);
+  if (f >= NB * KALL * L * 2u * N) { return; }
+  let n2 = f % (2u * N);
+  let p = (f / (2u * N)) % L;
+  let bk = f / (2u * N * L);
+  if (n2 < N) { BC[f] = BB[(bk * N + n2) * L + p]; } else { BC[f] = CC[(bk * N + n2 - N) * L + p]; }
 }
 `;
 }

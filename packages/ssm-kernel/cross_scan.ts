@@ -160,7 +160,15 @@ export class CrossScan2d {
       }
     }
     const L = H * W;
-    const tuning = resolveTuning(label, Di, batch, options);
+    const tuning = resolveTuning(
+      label,
+      Di,
+      batch,
+      L,
+      (batch * 4 * Di) * Math.ceil(N / 4) * 16,
+      device.limits.maxStorageBufferBindingSize,
+      options,
+    );
     this.shape = { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot };
     this.variant = `${tuning.description} 4-directions-in-invocation`;
     this.#bSize = slotSize(batch, L, N, bSlot);
@@ -181,7 +189,7 @@ export class CrossScan2d {
         cOffset: cSlot.offset,
         cStride: cSlot.stride,
       },
-      { workgroupSize: tuning.workgroupSize, chunkLength: tuning.chunkLength, serialGroups: 4 },
+      { ...tuning, serialGroups: 4 },
       {
         u: batch * L * Di,
         delta: batch * L * 4 * Di,

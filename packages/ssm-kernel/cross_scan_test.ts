@@ -10,7 +10,8 @@ import {
 import { upload } from "./_io.ts";
 import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
-const device = await testDevice();
+const device = await testDevice(true);
+const SG = { subgroups: true, subgroupMinSize: 4 };
 
 function inputs(
   batch: number,
@@ -43,7 +44,7 @@ Deno.test("crossScan2d() matches the materialised flip/transpose reference on a 
   for (const [batch, H, W, Di, N] of [[2, 3, 5, 6, 16], [2, 7, 4, 10, 8], [1, 1, 9, 3, 1]]) {
     const x = inputs(batch, H, W, Di, N, 10 * H + W);
     const dy = randomArray(batch * H * W * Di, 77);
-    const r = await crossScan2d(device, x, dy);
+    const r = await crossScan2d(device, x, dy, SG);
     const e = maxErr(r.y, crossScan2dReference(x));
     assert(e <= 1e-4, `y ${batch}x${H}x${W}: ${e}`);
     const g = crossScan2dBackwardReference(x, dy);
@@ -54,10 +55,10 @@ Deno.test("crossScan2d() matches the materialised flip/transpose reference on a 
   }
 });
 
-Deno.test("crossScan2d() is exact across chunks and workgroup slices (L = 150, Di = 20, wg 8)", async () => {
+Deno.test("crossScan2d() is exact across chunks and workgroup slices (L = 150, Di = 20, wg 8, chunk 5)", async () => {
   const x = inputs(2, 10, 15, 20, 16, 5);
   const dy = randomArray(2 * 150 * 20, 6);
-  const r = await crossScan2d(device, x, dy, { workgroupSize: 8, chunkLength: 16 });
+  const r = await crossScan2d(device, x, dy, { ...SG, workgroupSize: 8, chunkLength: 5 });
   assert(maxErr(r.y, crossScan2dReference(x)) <= 1e-4);
   const g = crossScan2dBackwardReference(x, dy);
   for (const k of GRADS) assert(relL2(r.grads![k], g[k]) <= 1e-4, k);
@@ -83,7 +84,7 @@ Deno.test("CrossScan2d reads B/C from a packed x_dbl and writes dB/dC into dx_db
     dState: N,
     bSlot: { offset: R, stride: P },
     cSlot: { offset: R + N, stride: P },
-  });
+  }, { subgroups: false });
   const dy = randomArray(batch * L * Di, 3);
   const b = {
     u: upload(device, x.u, "u"),

@@ -124,7 +124,15 @@ export class SelectiveScan {
       positiveInt(label, k, shape[k]);
     }
     const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = shape;
-    const tuning = resolveTuning(label, Dg, G * batch, options);
+    const tuning = resolveTuning(
+      label,
+      Dg,
+      G * batch,
+      L,
+      (batch * G * Dg) * Math.ceil(N / 4) * 16,
+      device.limits.maxStorageBufferBindingSize,
+      options,
+    );
     this.shape = { ...shape };
     this.variant = tuning.description;
     const CH = G * Dg;
@@ -144,7 +152,7 @@ export class SelectiveScan {
         cOffset: 0,
         cStride: 0,
       },
-      { workgroupSize: tuning.workgroupSize, chunkLength: tuning.chunkLength, serialGroups: 1 },
+      { ...tuning, serialGroups: 1 },
       {
         u: batch * CH * L,
         delta: batch * CH * L,

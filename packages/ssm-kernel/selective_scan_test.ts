@@ -10,7 +10,9 @@ import {
 } from "./mod.ts";
 import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
-const device = await testDevice();
+const device = await testDevice(true);
+/** Subgroup broadcasts with the smallest width (several loads per lane), as most tests use. */
+const SG: ScanKernelOptions = { subgroups: true, subgroupMinSize: 4 };
 
 function inputs(
   batch: number,
@@ -38,7 +40,7 @@ function inputs(
   };
 }
 
-async function check(x: SelectiveScanInputs, options: ScanKernelOptions = {}, gradTol = 1e-4) {
+async function check(x: SelectiveScanInputs, options: ScanKernelOptions = SG, gradTol = 1e-4) {
   const CH = x.groups * x.channelsPerGroup;
   const dout = randomArray(x.batch * CH * x.length, 1234);
   const r = await selectiveScan(device, x, dout, options);
@@ -61,7 +63,7 @@ Deno.test("selectiveScan() matches the reference for odd lengths 1, 7 and 1000",
 });
 
 Deno.test("selectiveScan() carries the state across many chunks for L = 5003", async () => {
-  await check(inputs(1, 1, 2, 5003, 16, 4), {}, 1e-3);
+  await check(inputs(1, 1, 2, 5003, 16, 4), SG, 1e-3);
 });
 
 Deno.test("selectiveScan() matches the reference for N = 1, 8 and 16", async () => {
@@ -82,11 +84,18 @@ Deno.test("selectiveScan() stays finite and exact for extreme delta", async () =
 
 Deno.test("selectiveScan() is exact with several workgroup slices and odd chunk lengths", async () => {
   // 20 channels per group over workgroups of 8: a partial last workgroup, 3 dB/dC partials.
-  await check(inputs(2, 2, 20, 45, 16, 12), { workgroupSize: 8, chunkLength: 7 });
-  await check(inputs(1, 1, 5, 30, 4, 13), { workgroupSize: 4, chunkLength: 1 });
+  await check(inputs(2, 2, 20, 45, 16, 12), { ...SG, workgroupSize: 8, chunkLength: 7 });
+  await check(inputs(1, 1, 5, 30, 4, 13), { ...SG, workgroupSize: 4, chunkLength: 1 });
+  await check(inputs(1, 2, 9, 50, 16, 15), { subgroups: true, subgroupMinSize: 8 });
 });
 
-Deno.test("SelectiveScan rejects bad shapes, options and buffers with ScanShapeError", () => {
+Deno.test("selectiveScan() is exact without subgroup operations (direct loads)", async () => {
+  await check(inputs(2, 2, 3, 7, 16, 2), {});
+  await check(inputs(1, 2, 5, 61, 5, 16), { subgroups: false, chunkLength: 3 });
+});
+
+Deno.test("SelectiveScan rejects bad shapes, options and buffers with ScanShapeError", async () => {
+  const plain = await testDevice(false);
   const shape = { batch: 1, groups: 2, channelsPerGroup: 2, length: 8, dState: 4 };
   assert.throws(
     () => new SelectiveScan(device, { ...shape, length: 0 }),
@@ -100,6 +109,10 @@ Deno.test("SelectiveScan rejects bad shapes, options and buffers with ScanShapeE
   assert.throws(
     () => new SelectiveScan(device, shape, { chunkLength: 0 }),
     (e: Error) => e instanceof ScanShapeError && /chunkLength/.test(e.message),
+  );
+  assert.throws(
+    () => new SelectiveScan(plain, shape, { subgroups: true }),
+    (e: Error) => e instanceof ScanShapeError && /without the "subgroups" feature/.test(e.message),
   );
   const scan = new SelectiveScan(device, shape);
   const buf = (n: number) => device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE });
@@ -127,6 +140,7 @@ Deno.test("SelectiveScan rejects bad shapes, options and buffers with ScanShapeE
   );
   enc.finish();
   scan.destroy();
+  plain.destroy();
 });
 
 Deno.test("selectiveScan() rejects host arrays of the wrong length", async () => {

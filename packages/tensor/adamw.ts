@@ -14,6 +14,8 @@ import type { SafetensorsInput } from "./safetensors.ts";
 
 const WG = 256;
 const NORM_WG = 64;
+/** Gradient elements per workgroup of the norm kernel (32 per invocation). */
+const NORM_SPAN = NORM_WG * 32;
 
 /** A group of parameters sharing a weight decay (PyTorch's param groups). */
 export interface ParamGroup {
@@ -337,64 +339,82 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 /**
  * `[‖g‖₂ over all gradients, min(1, maxNorm/(‖g‖ + 1e-6))]` on the GPU (a `[2]` tensor):
- * one sum-of-squares dispatch per gradient into a per-gradient slot, then one combining
- * dispatch (no float atomics, no readback).
+ * one sum-of-squares dispatch per gradient (a workgroup per span of 2048 elements, each
+ * writing its own slot), then one combining dispatch (no float atomics, no readback).
  */
 function gradNormCoefficient(engine: Engine, grads: readonly Tensor[], maxNorm: number): Tensor {
-  const squares = engine.empty([grads.length]);
+  // Partial sums of g²: one slot per workgroup of every gradient (no float atomics).
+  const spans = grads.map((g) => Math.max(1, Math.ceil(g.size / NORM_SPAN)));
+  const slots = spans.reduce((a, b) => a + b, 0);
+  const partials = engine.empty([slots]);
   const sq = engine.kernel(() => ({
     key: "nn.grad_sqsum",
     bindings: [{ name: "g" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 var<workgroup> red: array<f32, ${NORM_WG}>;
-// One workgroup per gradient: strided partial sums of g², then a tree reduction; the
-// gradient's norm squared goes to out[slot].
+// One workgroup per span of ${NORM_SPAN} elements of one gradient: strided sums of g² and a
+// tree reduction; the span's sum goes to out[slot0 + workgroup].
 @compute @workgroup_size(${NORM_WG})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
   let n = pu(0u);
+  let span = wid.x + wid.y * nwg.x;
+  let i1 = min(n, (span + 1u) * ${NORM_SPAN}u);
   var s = 0.0;
-  for (var i = lid.x; i < n; i += ${NORM_WG}u) { let x = g[i]; s += x * x; }
+  for (var i = span * ${NORM_SPAN}u + lid.x; i < i1; i += ${NORM_WG}u) { let x = g[i]; s += x * x; }
   red[lid.x] = s;
   workgroupBarrier();
   for (var w = ${NORM_WG / 2}u; w > 0u; w = w / 2u) {
     if (lid.x < w) { red[lid.x] += red[lid.x + w]; }
     workgroupBarrier();
   }
-  if (lid.x == 0u) { out[pu(1u)] = red[0]; }
+  if (lid.x == 0u) { out[pu(1u) + span] = red[0]; }
 }`,
   }), "nn.grad_sqsum");
+  let slot0 = 0;
   grads.forEach((g, i) => {
+    const x = Math.min(spans[i], 65535);
     engine.dispatch({
       kernel: sq,
-      bindings: [g, squares],
-      params: [g.size, i],
-      workgroups: [1],
+      bindings: [g, partials],
+      params: [g.size, slot0],
+      workgroups: [x, Math.ceil(spans[i] / x)],
       op: "clipGradNorm",
     });
+    slot0 += spans[i];
   });
   const out = engine.empty([2]);
   const fin = engine.kernel(() => ({
     key: "nn.grad_clip_coef",
-    bindings: [{ name: "sq" }, { name: "out", access: "read_write" }],
+    bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
-// One invocation: total = √Σ (√sq_i)² (as torch.norm of the stacked norms), coefficient.
-@compute @workgroup_size(1)
-fn main() {
+var<workgroup> red: array<f32, ${NORM_WG}>;
+// One workgroup: total = √(Σ partial sums of g²), then min(1, max/(total + 1e-6)).
+@compute @workgroup_size(${NORM_WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var s = 0.0;
-  for (var i = 0u; i < pu(0u); i++) { let nrm = sqrt(sq[i]); s += nrm * nrm; }
-  let total = sqrt(s);
-  out[0] = total;
-  out[1] = min(pf(1u) / (total + 1e-6), 1.0);
+  for (var i = lid.x; i < pu(0u); i += ${NORM_WG}u) { s += part[i]; }
+  red[lid.x] = s;
+  workgroupBarrier();
+  for (var w = ${NORM_WG / 2}u; w > 0u; w = w / 2u) {
+    if (lid.x < w) { red[lid.x] += red[lid.x + w]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let total = sqrt(red[0]);
+    out[0] = total;
+    out[1] = min(pf(1u) / (total + 1e-6), 1.0);
+  }
 }`,
   }), "nn.grad_clip_coef");
   engine.dispatch({
     kernel: fin,
-    bindings: [squares, out],
-    params: new Words().u(grads.length).f(maxNorm).words,
+    bindings: [partials, out],
+    params: new Words().u(slots).f(maxNorm).words,
     workgroups: [1],
     op: "clipGradNorm",
   });
-  squares.dispose();
+  partials.dispose();
   return out;
 }
 

@@ -308,6 +308,18 @@ Deno.test("clipGradNorm() scales gradients to the global norm and returns it", a
   const small = clipGradNorm([a, b], 100);
   assertClose("unclipped", await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6);
   for (const t of [a, b, total, small]) t.dispose();
+  // A gradient over several workgroup spans (5000 > 2048 elements) next to a small one.
+  const big = engine.parameter(new Float32Array(5000), [50, 100], "big");
+  const gBig = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i) * 0.1);
+  big.grad = engine.tensor(gBig, [50, 100]);
+  const a2 = engine.parameter([0, 0], [2], "a2");
+  a2.grad = engine.tensor([3, 4], [2]);
+  const want = Math.sqrt(gBig.reduce((s, v) => s + v * v, 0) + 25);
+  const t2 = clipGradNorm([big, a2], 1);
+  assert(Math.abs((await engine.item(t2)) - want) < 1e-5 * want, `norm vs ${want}`);
+  const kk = 1 / (want + 1e-6);
+  assertClose("big.grad", await big.grad.read(), gBig.map((v) => v * kk), 1e-7, 1e-5);
+  for (const t of [big, t2, a2]) t.dispose();
 });
 
 Deno.test("AdamW state saves to safetensors and loads into a fresh optimizer", async () => {

@@ -157,3 +157,19 @@ Deno.test("loss references match hand-computed values", () => {
   const want = ((1 - (1 + e) / (1.25 + e)) + (1 - e / (0.25 + e))) / 2;
   assert(Math.abs(nDiceRef([0, 0], [0], 1, 2).loss - want) < 1e-15);
 });
+
+Deno.test("loss references' gradients agree with finite differences", () => {
+  const B = 2, n = 10;
+  const p = Float64Array.from(randomNormal(6, 0, B * n), (z) => 1 / (1 + Math.exp(-z)));
+  const t = Float64Array.from(randomNormal(6, 1, B * n), (z) => (z > 0 ? 1 : 0));
+  const one = [1];
+  const bd = bceDiceRef(p, t, B, 0.7, 1.3);
+  const fdBd = finiteDiff((v) => [bceDiceRef(v, t, B, 0.7, 1.3).loss], p, one, 1e-7);
+  assert(maxRelErr(bd.grad, fdBd) < 1e-6, `bceDice ${maxRelErr(bd.grad, fdBd)}`);
+  const nc = 3, P = 5;
+  const z = randomNormal(6, 2, B * nc * P);
+  const labels = Array.from({ length: B * P }, (_, i) => (i * 7) % nc);
+  const cd = ceDiceRef(z, labels, B, nc, 0.4, 0.6);
+  const fdCd = finiteDiff((v) => [ceDiceRef(v, labels, B, nc, 0.4, 0.6).loss], z, one, 1e-7);
+  assert(maxRelErr(cd.grad, fdCd) < 1e-6, `ceDice ${maxRelErr(cd.grad, fdCd)}`);
+});

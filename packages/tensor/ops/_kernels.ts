@@ -128,6 +128,7 @@ export function broadcastKernel(
   const n = out.size;
   if (n === 0) return out;
   const c = coalesce(outShape, [strideA, strideB]);
+  if (c.shape.length <= 2) return broadcast2d(engine, op, expr, a, b, out, c.shape, c.strides);
   const key = `bcast:${expr}`;
   const kernel = engine.kernel(() => ({
     key,
@@ -145,6 +146,51 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }), key);
   const p = stridedParams(n, c.shape, c.strides);
   engine.dispatch({ kernel, bindings: [a, b, out], params: p.view, workgroups: grid1d(n, WG), op });
+  return out;
+}
+
+/**
+ * Broadcast over at most two coalesced dimensions `(outer, inner)` (bias adds, row and
+ * column scales): a 2-D grid, so no index division per element.
+ */
+function broadcast2d(
+  engine: Engine,
+  op: string,
+  expr: string,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): Tensor {
+  const [outer, inner] = shape.length === 2 ? shape : [1, shape[0]];
+  const [sa0, sa1] = shape.length === 2 ? strides[0] : [0, strides[0][0]];
+  const [sb0, sb1] = shape.length === 2 ? strides[1] : [0, strides[1][0]];
+  const key = `bcast2d:${expr}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
+    code: `alias T = f32;
+${MAP_LIBRARY}
+// Invocation (j, o): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[o·sb0 + j·sb1]).
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let inner = pu(0u); let outer = pu(1u);
+  let j = gid.x; let o = gid.y + gid.z * 65535u;
+  if (j >= inner || o >= outer) { return; }
+  let a = in_a[o * pu(2u) + j * pu(3u)];
+  let b = in_b[o * pu(4u) + j * pu(5u)];
+  y[o * inner + j] = ${expr};
+}`,
+  }), key);
+  const gy = Math.min(outer, 65535);
+  engine.dispatch({
+    kernel,
+    bindings: [a, b, out],
+    params: [inner, outer, sa0, sa1, sb0, sb1],
+    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(outer / gy)],
+    op,
+  });
   return out;
 }
 
@@ -167,6 +213,10 @@ export function gatherKernel(
   if (n === 0) return out;
   const c = coalesce(shape, [strides]);
   const t = x.dtype === "i32" ? "i32" : "f32";
+  if (fits3d(c.shape)) {
+    strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
+    return out;
+  }
   const kernel = engine.kernel(() => ({
     key: `gather:${t}`,
     bindings: [{ name: "x", type: `array<${t}>` }, {
@@ -203,6 +253,10 @@ export function scatterKernel(
   if (n === 0) return;
   const c = coalesce(x.shape, [strides]);
   const t = x.dtype === "i32" ? "i32" : "f32";
+  if (fits3d(c.shape)) {
+    strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
+    return;
+  }
   const kernel = engine.kernel(() => ({
     key: `scatter:${t}`,
     bindings: [{ name: "x", type: `array<${t}>` }, {
@@ -220,4 +274,60 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }), `scatter:${t}`);
   const p = stridedParams(n, c.shape, c.strides).i(base);
   engine.dispatch({ kernel, bindings: [x, y], params: p.view, workgroups: grid1d(n, WG), op });
+}
+
+/** Whether a coalesced shape fits the 3-D grid of {@linkcode strided3d}. */
+function fits3d(shape: readonly number[]): boolean {
+  if (shape.length > 3) return false;
+  const [d0, d1] = shape.length === 3 ? shape : shape.length === 2 ? [1, shape[0]] : [1, 1];
+  return d0 <= 65535 && d1 <= 65535;
+}
+
+/**
+ * Strided gather or scatter over at most three coalesced dimensions on a 3-D grid (no
+ * index division per element): permutes, flips, slices and concats of channels-last
+ * tensors mostly land here.
+ */
+function strided3d(
+  engine: Engine,
+  op: string,
+  mode: "gather" | "scatter",
+  x: Tensor,
+  y: Tensor,
+  t: string,
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): void {
+  const pad = 3 - shape.length;
+  const [d0, d1, d2] = [...Array(pad).fill(1), ...shape];
+  const [s0, s1, s2] = [...Array(pad).fill(0), ...strides];
+  const key = `${mode}3d:${t}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "x", type: `array<${t}>` }, {
+      name: "y",
+      access: "read_write",
+      type: `array<${t}>`,
+    }],
+    code: `
+// Invocation (i2, i1, i0) moves element (i0, i1, i2) of the iteration space; the strided
+// side's offset is base + i0·s0 + i1·s1 + i2·s2, the contiguous side's is linear.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let d1 = pu(0u); let d2 = pu(1u);
+  if (gid.x >= d2) { return; }
+  let lin_ = (gid.z * d1 + gid.y) * d2 + gid.x;
+  let off = u32(pi(2u) + i32(gid.z) * pi(3u) + i32(gid.y) * pi(4u) + i32(gid.x) * pi(5u));
+  ${mode === "gather" ? "y[lin_] = x[off];" : "y[off] = x[lin_];"}
+}`,
+  }), key);
+  const p = new Params().u(d1, d2).i(base, s0, s1, s2);
+  engine.dispatch({
+    kernel,
+    bindings: [x, y],
+    params: p.view,
+    workgroups: [Math.ceil(d2 / 64), d1, d0],
+    op,
+  });
 }

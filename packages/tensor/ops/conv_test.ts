@@ -9,14 +9,15 @@ import {
   patchifyConvBackwardRef,
   patchifyConvRef,
 } from "../reference/nn_ops.ts";
-import { conv1x1, depthwiseConv3x3, patchifyConv } from "./conv.ts";
+import { conv1x1, convConfig, depthwiseConv3x3, patchifyConv } from "./conv.ts";
 import { assertClose, normals } from "./_nn_test_util.ts";
 
 const engine = await Engine.create();
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward (vec4 and odd C)", async () => {
-  for (const shape of [[2, 5, 6, 8], [1, 3, 7, 5], [3, 1, 1, 4]]) {
+  // [2, 5, 64, 4] spans several row chunks of the weight-gradient kernel.
+  for (const shape of [[2, 5, 6, 8], [1, 3, 7, 5], [3, 1, 1, 4], [2, 5, 64, 4]]) {
     const C = shape[3];
     const xs = normals(prod(shape), 10), ws = normals(C * 9, 11), bs = normals(C, 12);
     const gs = normals(prod(shape), 13);
@@ -36,64 +37,72 @@ Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward
   }
 });
 
-Deno.test("patchifyConv() matches the float64 reference, cropping like PyTorch", async () => {
-  for (
-    const [shape, cout, k] of [[[2, 3, 8, 8], 5, 4], [[1, 2, 7, 5], 3, 2]] as [
-      number[],
-      number,
-      number,
-    ][]
-  ) {
-    const ci = shape[1];
-    const xs = normals(prod(shape), 20),
-      ws = normals(cout * ci * k * k, 21),
-      bs = normals(cout, 22);
-    const outShape = [shape[0], Math.floor(shape[2] / k), Math.floor(shape[3] / k), cout];
-    const gs = normals(prod(outShape), 23);
-    await engine.scope(async () => {
-      const x = engine.tensor(xs, shape, { requiresGrad: true });
-      const w = engine.tensor(ws, [cout, ci, k, k], { requiresGrad: true });
-      const b = engine.tensor(bs, [cout], { requiresGrad: true });
-      const y = patchifyConv(x, w, b);
-      assert.deepEqual(y.shape, outShape);
-      y.backward(engine.tensor(gs, outShape));
-      const g = patchifyConvBackwardRef(xs, shape, ws, cout, k, gs);
-      const tag = `x [${shape}] k ${k}`;
-      assertClose(
-        `${tag} y`,
-        await y.read(),
-        patchifyConvRef(xs, shape, ws, bs, cout, k),
-        1e-5,
-        1e-5,
-      );
-      assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
-      assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
-      assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
-    });
+Deno.test("patchifyConv() matches the float64 reference, cropping like PyTorch (both variants)", async () => {
+  for (const variant of ["matmul", "direct"] as const) {
+    convConfig.variant = variant;
+    for (
+      const [shape, cout, k] of [[[2, 3, 8, 8], 5, 4], [[1, 2, 7, 5], 3, 2]] as [
+        number[],
+        number,
+        number,
+      ][]
+    ) {
+      const ci = shape[1];
+      const xs = normals(prod(shape), 20),
+        ws = normals(cout * ci * k * k, 21),
+        bs = normals(cout, 22);
+      const outShape = [shape[0], Math.floor(shape[2] / k), Math.floor(shape[3] / k), cout];
+      const gs = normals(prod(outShape), 23);
+      await engine.scope(async () => {
+        const x = engine.tensor(xs, shape, { requiresGrad: true });
+        const w = engine.tensor(ws, [cout, ci, k, k], { requiresGrad: true });
+        const b = engine.tensor(bs, [cout], { requiresGrad: true });
+        const y = patchifyConv(x, w, b);
+        assert.deepEqual(y.shape, outShape);
+        y.backward(engine.tensor(gs, outShape));
+        const g = patchifyConvBackwardRef(xs, shape, ws, cout, k, gs);
+        const tag = `${variant} x [${shape}] k ${k}`;
+        assertClose(
+          `${tag} y`,
+          await y.read(),
+          patchifyConvRef(xs, shape, ws, bs, cout, k),
+          1e-5,
+          1e-5,
+        );
+        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
+        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
+        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+      });
+    }
   }
+  convConfig.variant = "matmul";
 });
 
-Deno.test("conv1x1() maps channels-last to NCHW and matches the float64 reference", async () => {
-  for (const [shape, cout] of [[[2, 3, 4, 6], 3], [[1, 5, 3, 1], 2]] as [number[], number][]) {
-    const [B, H, W, ci] = shape;
-    const xs = normals(prod(shape), 30), ws = normals(cout * ci, 31), bs = normals(cout, 32);
-    const outShape = [B, cout, H, W];
-    const gs = normals(prod(outShape), 33);
-    await engine.scope(async () => {
-      const x = engine.tensor(xs, shape, { requiresGrad: true });
-      const w = engine.tensor(ws, [cout, ci, 1, 1], { requiresGrad: true });
-      const b = engine.tensor(bs, [cout], { requiresGrad: true });
-      const y = conv1x1(x, w, b);
-      assert.deepEqual(y.shape, outShape);
-      y.backward(engine.tensor(gs, outShape));
-      const g = conv1x1BackwardRef(xs, shape, ws, cout, gs);
-      const tag = `x [${shape}]`;
-      assertClose(`${tag} y`, await y.read(), conv1x1Ref(xs, shape, ws, bs, cout), 1e-5, 1e-5);
-      assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
-      assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
-      assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
-    });
+Deno.test("conv1x1() maps channels-last to NCHW and matches the float64 reference (both variants)", async () => {
+  for (const variant of ["matmul", "direct"] as const) {
+    convConfig.variant = variant;
+    for (const [shape, cout] of [[[2, 3, 4, 6], 3], [[1, 5, 3, 1], 2]] as [number[], number][]) {
+      const [B, H, W, ci] = shape;
+      const xs = normals(prod(shape), 30), ws = normals(cout * ci, 31), bs = normals(cout, 32);
+      const outShape = [B, cout, H, W];
+      const gs = normals(prod(outShape), 33);
+      await engine.scope(async () => {
+        const x = engine.tensor(xs, shape, { requiresGrad: true });
+        const w = engine.tensor(ws, [cout, ci, 1, 1], { requiresGrad: true });
+        const b = engine.tensor(bs, [cout], { requiresGrad: true });
+        const y = conv1x1(x, w, b);
+        assert.deepEqual(y.shape, outShape);
+        y.backward(engine.tensor(gs, outShape));
+        const g = conv1x1BackwardRef(xs, shape, ws, cout, gs);
+        const tag = `${variant} x [${shape}]`;
+        assertClose(`${tag} y`, await y.read(), conv1x1Ref(xs, shape, ws, bs, cout), 1e-5, 1e-5);
+        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
+        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
+        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+      });
+    }
   }
+  convConfig.variant = "matmul";
 });
 
 Deno.test("conv ops reject mismatched weights naming the op and the shapes", () => {

@@ -20,6 +20,66 @@ function lanes(c: number): { v: number; T: string; dot: (e: string) => string } 
     : { v: 1, T: "f32", dot: (e) => e };
 }
 
+const SG_WG = 64;
+
+/**
+ * Start of the subgroup kernels: one subgroup per row, lane `l` takes elements l, l + sgs, …
+ * (adjacent lanes read adjacent words), sums by `subgroupAdd` (no barriers). Rows past the
+ * end run with a clamped row index (subgroup ops stay in uniform control flow) and store
+ * nothing. Workgroups are counted for the largest subgroup size.
+ */
+const SUBGROUP_ROW_PRELUDE = /* wgsl */ `
+@compute @workgroup_size(${SG_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgs: u32) {
+  let rows = pu(0u); let c = pu(1u);
+  let row0 = (wid.x + wid.y * nwg.x) * (${SG_WG}u / sgs) + li / sgs;
+  let valid = row0 < rows;
+  let row = min(row0, rows - 1u);
+  let base = row * c;`;
+
+/**
+ * Kernel choice of {@linkcode layerNorm}: `variant` `"auto"` (default) uses one subgroup per
+ * row (coalesced loads, `subgroupAdd` reductions) on hardware adapters with subgroups and
+ * one invocation per row on CPU adapters such as lavapipe (measured faster there);
+ * `"subgroup"` or `"row"` force one. `cacheRow` holds rows of ≤ 256 words in a private array
+ * in the row kernels (one read of x instead of three); off by default, it measured slower
+ * on lavapipe (the array spills) and no faster on an H200.
+ */
+export const layerNormConfig: { variant: "auto" | "subgroup" | "row"; cacheRow: boolean } = {
+  variant: "auto",
+  cacheRow: false,
+};
+
+/** Largest subgroup size when the subgroup kernels are used, else 0. */
+function subgroupSize(engine: Tensor["engine"]): number {
+  const v = layerNormConfig.variant;
+  if (v === "row" || !engine.gpu.subgroups) return 0;
+  if (v === "auto" && engine.gpu.adapterInfo.isFallbackAdapter) return 0;
+  const max = engine.gpu.adapterInfo.subgroupMaxSize;
+  return max >= 4 && max <= SG_WG ? max : 0;
+}
+
+/** Rows up to this many words are held in registers (one global read per element). */
+const MAX_CACHED_WORDS = 256;
+
+/** Row length (in lanes) held in a private array, or 0 to re-read the row from memory. */
+function cachedRow(c: number, v: number): number {
+  return layerNormConfig.cacheRow && c <= MAX_CACHED_WORDS ? c / v : 0;
+}
+
+/**
+ * WGSL that makes `X(j)` the j-th lane group of the current row: a private copy when the
+ * row is short (the kernel is then specialised for that row length), else a global load.
+ */
+function loadRow(c: number, v: number, T: string): string {
+  const n = cachedRow(c, v);
+  if (n === 0) return "";
+  return `  var xrow: array<${T}, ${n}>;
+  for (var j = 0u; j < ${n}u; j++) { xrow[j] = x[base + j]; }`;
+}
+
 /**
  * `y = (x − mean)/√(var + eps) · weight + bias` over the last dim of `x` (biased variance,
  * as PyTorch). One fused kernel; backward gives ∂x, ∂weight, ∂bias (weight and bias
@@ -54,10 +114,40 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
   const rows = c === 0 ? 0 : x.size / c;
   const y = engine.empty(x.shape);
   const stats = engine.empty([rows, 2]);
-  if (rows > 0 && c > 0) {
+  const sg = subgroupSize(engine);
+  if (rows > 0 && c > 0 && sg > 0) {
+    engine.dispatch({
+      kernel: engine.kernel(() => ({
+        key: "nn.layer_norm.fwd.sg",
+        bindings: [
+          { name: "x" },
+          { name: "w" },
+          { name: "b" },
+          { name: "y", access: "read_write" },
+          { name: "stats", access: "read_write" },
+        ],
+        code: /* wgsl */ `${SUBGROUP_ROW_PRELUDE}
+  var s = 0.0;
+  for (var j = lane; j < c; j += sgs) { s += x[base + j]; }
+  let mean = subgroupAdd(s) / f32(c);
+  var q = 0.0;
+  for (var j = lane; j < c; j += sgs) { let d = x[base + j] - mean; q += d * d; }
+  let rstd = 1.0 / sqrt(subgroupAdd(q) / f32(c) + pf(2u));
+  if (!valid) { return; }
+  for (var j = lane; j < c; j += sgs) { y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j]; }
+  if (lane == 0u) { stats[2u * row] = mean; stats[2u * row + 1u] = rstd; }
+}`,
+      }), "nn.layer_norm.fwd.sg"),
+      bindings: [x, weight, bias, y, stats],
+      params: new Words().u(rows, c).f(eps).words,
+      workgroups: grid1d(rows * sg, SG_WG),
+      op,
+    });
+  } else if (rows > 0 && c > 0) {
     const L = lanes(c);
+    const key = `nn.layer_norm.fwd.${L.v}.${cachedRow(c, L.v)}`;
     const kernel = engine.kernel(() => ({
-      key: `nn.layer_norm.fwd.${L.v}`,
+      key,
       bindings: [
         { name: "x", type: `array<${L.T}>` },
         { name: "w", type: `array<${L.T}>` },
@@ -74,17 +164,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (row >= rows) { return; }
   let n = c / ${L.v}u;
   let base = row * n;
+${loadRow(c, L.v, L.T)}
   var s = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { s += x[base + j]; }
+  for (var j = 0u; j < n; j++) { s += X(j); }
   let mean = ${L.dot("s")} / f32(c);
   var q = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { let d = x[base + j] - mean; q += d * d; }
+  for (var j = 0u; j < n; j++) { let d = X(j) - mean; q += d * d; }
   let rstd = 1.0 / sqrt(${L.dot("q")} / f32(c) + eps);
-  for (var j = 0u; j < n; j++) { y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j]; }
+  for (var j = 0u; j < n; j++) { y[base + j] = (X(j) - mean) * rstd * w[j] + b[j]; }
   stats[2u * row] = mean;
   stats[2u * row + 1u] = rstd;
-}`,
-    }), `nn.layer_norm.fwd.${L.v}`);
+}`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
+    }), key);
     engine.dispatch({
       kernel,
       bindings: [x, weight, bias, y, stats],
@@ -117,10 +208,45 @@ function layerNormBackward(
   const rows = x.size / c;
   const L = lanes(c);
   let dx: Tensor | null = null;
-  if (need[0]) {
+  const sg = subgroupSize(engine);
+  if (need[0] && sg > 0) {
     dx = engine.empty(x.shape);
+    engine.dispatch({
+      kernel: engine.kernel(() => ({
+        key: "nn.layer_norm.bwd_x.sg",
+        bindings: [
+          { name: "x" },
+          { name: "w" },
+          { name: "stats" },
+          { name: "gy" },
+          { name: "dx", access: "read_write" },
+        ],
+        code: /* wgsl */ `${SUBGROUP_ROW_PRELUDE}
+  let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
+  var sg = 0.0; var sgx = 0.0;
+  for (var j = lane; j < c; j += sgs) {
+    let g = gy[base + j] * w[j];
+    sg += g;
+    sgx += g * (x[base + j] - mean) * rstd;
+  }
+  let mg = subgroupAdd(sg) / f32(c); let mgx = subgroupAdd(sgx) / f32(c);
+  if (!valid) { return; }
+  for (var j = lane; j < c; j += sgs) {
+    let xh = (x[base + j] - mean) * rstd;
+    dx[base + j] = rstd * (gy[base + j] * w[j] - mg - xh * mgx);
+  }
+}`,
+      }), "nn.layer_norm.bwd_x.sg"),
+      bindings: [x, weight, stats, gy, dx],
+      params: [rows, c],
+      workgroups: grid1d(rows * sg, SG_WG),
+      op,
+    });
+  } else if (need[0]) {
+    dx = engine.empty(x.shape);
+    const key = `nn.layer_norm.bwd_x.${L.v}.${cachedRow(c, L.v)}`;
     const kernel = engine.kernel(() => ({
-      key: `nn.layer_norm.bwd_x.${L.v}`,
+      key,
       bindings: [
         { name: "x", type: `array<${L.T}>` },
         { name: "w", type: `array<${L.T}>` },
@@ -138,19 +264,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let n = c / ${L.v}u;
   let base = row * n;
   let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
+${loadRow(c, L.v, L.T)}
   var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
   for (var j = 0u; j < n; j++) {
     let g = gy[base + j] * w[j];
     sg += g;
-    sgx += g * (x[base + j] - mean) * rstd;
+    sgx += g * (X(j) - mean) * rstd;
   }
   let mg = ${L.dot("sg")} / f32(c); let mgx = ${L.dot("sgx")} / f32(c);
   for (var j = 0u; j < n; j++) {
-    let xh = (x[base + j] - mean) * rstd;
+    let xh = (X(j) - mean) * rstd;
     dx[base + j] = rstd * (gy[base + j] * w[j] - mg - xh * mgx);
   }
-}`,
-    }), `nn.layer_norm.bwd_x.${L.v}`);
+}`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
+    }), key);
     engine.dispatch({
       kernel,
       bindings: [x, weight, stats, gy, dx],

@@ -2,36 +2,49 @@ import assert from "node:assert/strict";
 import { Engine } from "../engine.ts";
 import { DtypeError, ShapeError } from "../tensor_errors.ts";
 import { layerNormBackwardRef, layerNormRef } from "../reference/nn_ops.ts";
-import { layerNorm } from "./layer_norm.ts";
+import { layerNorm, layerNormConfig } from "./layer_norm.ts";
 import { assertClose, normals } from "./_nn_test_util.ts";
 
 const engine = await Engine.create();
 
-Deno.test("layerNorm() forward and backward match the float64 reference (vec4 and odd C)", async () => {
-  for (
-    const [shape, eps] of [[[3, 5, 8], 1e-5], [[7, 13], 1e-6], [[600, 12], 1e-5]] as [
-      number[],
-      number,
-    ][]
-  ) {
-    const n = shape.reduce((a, b) => a * b), c = shape[shape.length - 1];
-    const xs = normals(n, 1, 2), ws = normals(c, 2), bs = normals(c, 3), gs = normals(n, 4);
-    for (let i = 0; i < n; i++) xs[i] += 3; // a mean offset
-    await engine.scope(async () => {
-      const x = engine.tensor(xs, shape, { requiresGrad: true });
-      const w = engine.tensor(ws, [c], { requiresGrad: true });
-      const b = engine.tensor(bs, [c], { requiresGrad: true });
-      const y = layerNorm(x, w, b, eps);
-      y.backward(engine.tensor(gs, shape));
-      const ref = layerNormRef(xs, c, ws, bs, eps);
-      const g = layerNormBackwardRef(xs, c, ws, eps, gs);
-      const tag = `shape [${shape}]`;
-      assertClose(`${tag} y`, await y.read(), ref.y, 1e-5, 1e-5);
-      assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-4, 1e-4);
-      assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-4);
-      assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-4);
-    });
+const VARIANTS = [
+  { variant: "row", cacheRow: true },
+  { variant: "row", cacheRow: false },
+  { variant: "subgroup", cacheRow: true },
+] as const;
+
+const CASES: [number[], number][] = [
+  [[3, 5, 8], 1e-5],
+  [[7, 13], 1e-6],
+  [[600, 12], 1e-5],
+  [[3, 300], 1e-5],
+];
+
+Deno.test("layerNorm() forward and backward match the float64 reference (every kernel variant, vec4 and odd C)", async () => {
+  for (const cfg of VARIANTS) {
+    if (cfg.variant === "subgroup" && !engine.gpu.subgroups) continue;
+    Object.assign(layerNormConfig, cfg);
+    for (const [shape, eps] of CASES) {
+      const n = shape.reduce((a, b) => a * b), c = shape[shape.length - 1];
+      const xs = normals(n, 1, 2), ws = normals(c, 2), bs = normals(c, 3), gs = normals(n, 4);
+      for (let i = 0; i < n; i++) xs[i] += 3; // a mean offset
+      await engine.scope(async () => {
+        const x = engine.tensor(xs, shape, { requiresGrad: true });
+        const w = engine.tensor(ws, [c], { requiresGrad: true });
+        const b = engine.tensor(bs, [c], { requiresGrad: true });
+        const y = layerNorm(x, w, b, eps);
+        y.backward(engine.tensor(gs, shape));
+        const ref = layerNormRef(xs, c, ws, bs, eps);
+        const g = layerNormBackwardRef(xs, c, ws, eps, gs);
+        const tag = `${cfg.variant}/cache ${cfg.cacheRow} shape [${shape}]`;
+        assertClose(`${tag} y`, await y.read(), ref.y, 1e-5, 1e-5);
+        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-4, 1e-4);
+        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-4);
+        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-4);
+      });
+    }
   }
+  Object.assign(layerNormConfig, { variant: "auto", cacheRow: false });
 });
 
 Deno.test("layerNorm() rejects a weight of the wrong size and i32 input, naming the shapes", () => {

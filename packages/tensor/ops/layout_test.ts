@@ -59,6 +59,13 @@ Deno.test("slice() implements x[:, 0::2, 1::2, :] and negative steps like Python
     gpu: ([x]) => slice(x, [{ start: 1, stop: -1 }, { step: -2 }]),
     ref: ([x]) => R.slice(x, [norm(5, 1, 1, 3), norm(7, 6, -2, 4)]),
   });
+  // Steps on every axis keep 4 strided dimensions: the general (non-3-D) gather and scatter.
+  await checkOp(engine, {
+    name: "slice x[::2, ::2, ::2, ::2]",
+    inputs: [rand([5, 5, 5, 5], 18)],
+    gpu: ([x]) => slice(x, [{ step: 2 }, { step: 2 }, { step: 2 }, { step: 2 }]),
+    ref: ([x]) => R.slice(x, [0, 1, 2, 3].map(() => norm(5, 0, 2, 3))),
+  });
   assert.throws(
     () => engine.scope(() => slice(engine.zeros([2, 2]), [{ step: 0 }])),
     (e: unknown) =>

@@ -39,10 +39,42 @@ export type MatmulVariant =
   | ({ kind: "register" } & RegisterTile)
   | ({ kind: "shared" } & SharedTile);
 
-/** Register tile used on CPU adapters (measured fastest on lavapipe; see BENCHMARKS.md). */
-export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 8, tn: 4, wx: 8, wy: 8 };
-/** Shared-memory tile used on GPUs: 64×64 block, 4×4 per invocation, 16-deep tiles. */
+/**
+ * Largest register tile used on CPU adapters: up to 32×32 outputs per invocation, 8
+ * invocations per workgroup in one row, so the A loads are uniform across the workgroup
+ * (one scalar load instead of one per lane on lavapipe) and each per-lane B load feeds 32
+ * rows of FMAs. {@linkcode pickRegisterTile} narrows it to the matrix.
+ */
+export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 32, wx: 8, wy: 1 };
+
+/**
+ * The register tile for an `M × N` output: `tn` chosen so that N spreads over the 8 SIMD
+ * lanes of a CPU adapter (N = 96 → 12 columns per invocation rather than 32 with 5 of 8 lanes
+ * idle), `tm` up to 32 rows (multiples of 4).
+ *
+ * @param m Rows of C.
+ * @param n Columns of C.
+ * @returns The tile.
+ */
+export function pickRegisterTile(m: number, n: number): RegisterTile {
+  const t = DEFAULT_REGISTER_TILE;
+  const tn = Math.min(t.tn, Math.max(4, Math.floor(n / t.wx / 4) * 4));
+  const tm = Math.min(t.tm, Math.max(4, Math.ceil(m / 4) * 4));
+  return { ...t, tm, tn };
+}
+
+/**
+ * Largest register tile used when both operands are transposed (that variant rebuilds
+ * A's vec4s along k in registers; LLVM's compile time grows steeply with the tile).
+ */
+export const MAX_TT_TILE: { tm: number; tn: number } = { tm: 8, tn: 8 };
+/** Shared-memory tile of the `"tiled"` family: 64×64 block, 4×4 per invocation, 16-deep. */
 export const DEFAULT_SHARED_TILE: SharedTile = { tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 };
+/**
+ * Register tile of the `"register"` family on real GPUs: 4×4 outputs per invocation in 8×8
+ * workgroups (measured 13.6 TFLOP/s at 1024³ on an H200 through Vulkan; see BENCHMARKS.md).
+ */
+export const GPU_REGISTER_TILE: RegisterTile = { tm: 4, tn: 4, wx: 8, wy: 8 };
 
 function variantKey(v: Exclude<MatmulVariant, "auto">): string {
   if (v === "scalar") return "scalar";
@@ -95,10 +127,13 @@ export function matmulKernel(
   }
   let v: Exclude<MatmulVariant, "auto"> = variant === "auto"
     ? (engine.matmulVariant === "register"
-      ? { kind: "register", ...DEFAULT_REGISTER_TILE }
+      ? { kind: "register", ...(engine.isCpuAdapter ? pickRegisterTile(m, n) : GPU_REGISTER_TILE) }
       : { kind: "shared", ...DEFAULT_SHARED_TILE })
     : variant;
   if (v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v)) v = "scalar";
+  if (v !== "scalar" && v.kind === "register" && tA && tB) {
+    v = { ...v, tm: Math.min(v.tm, MAX_TT_TILE.tm), tn: Math.min(v.tn, MAX_TT_TILE.tn) };
+  }
   const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
   const sa = broadcastStrides(aBatch, batch).map((s) => s * m * k);
   const sb = broadcastStrides(bBatch, batch).map((s) => s * k * n);
@@ -121,7 +156,7 @@ export function matmulKernel(
       ? scalarMatmulWgsl(8, 8)
       : v.kind === "register"
       ? registerMatmulWgsl(v, tA, tB)
-      : sharedMatmulWgsl(v),
+      : sharedMatmulWgsl(v, tA, tB),
   }), key);
   if (v === "scalar") wg = [Math.ceil(n / 32), Math.ceil(m / 32), nb];
   else if (v.kind === "register") {

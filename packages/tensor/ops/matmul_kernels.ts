@@ -135,10 +135,13 @@ export function registerMatmulWgsl(t: RegisterTile, transA: boolean, transB: boo
   return `${BATCH}
 // Invocation (x, y) of batch z computes C[z][m0 .. m0+${tm}, n0 .. n0+${tn}] in registers.
 @compute @workgroup_size(${t.wx}, ${t.wy})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let M = pu(0u); let N = pu(1u); let K = pu(2u);
   let n0 = gid.x * ${tn}u;
-  let m0 = gid.y * ${tm}u;
+  ${
+    // With one row of invocations per workgroup the rows are uniform across the workgroup,
+    // so a CPU adapter loads A once per SIMD batch instead of once per lane.
+    t.wy === 1 ? `let m0 = wid.y * ${tm}u;` : `let m0 = gid.y * ${tm}u;`}
   if (n0 >= N || m0 >= M) { return; }
   let offs = batchOffsets(gid.z);
   let oa = offs.x; let ob = offs.y; let oc = gid.z * M * N;
@@ -153,14 +156,56 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 /**
  * Shared-memory tiled matmul: a workgroup computes a `(wy·tm) × (wx·tn)` block of C,
- * staging `bk`-deep tiles of A and B in workgroup memory; each invocation accumulates a
- * `tm × tn` register block. Operands are read through element strides, so every transpose
- * combination and any size work.
+ * staging `bk`-deep tiles of A and B in workgroup memory (A stored k-major so both inner
+ * reads are contiguous across the workgroup); each invocation accumulates a `tm × tn` block
+ * in named registers (fully unrolled: no dynamically indexed local arrays, which drivers
+ * put in slow local memory). Operands are read through element strides, with the
+ * global→shared mapping chosen per layout so consecutive invocations read consecutive
+ * addresses; every transpose combination and any size work.
  */
-export function sharedMatmulWgsl(t: SharedTile): string {
+export function sharedMatmulWgsl(t: SharedTile, transA: boolean, transB: boolean): string {
   const { tm, tn, wx, wy, bk } = t;
   const bm = wy * tm, bn = wx * tn, threads = wx * wy;
   const aPer = Math.ceil((bm * bk) / threads), bPer = Math.ceil((bk * bn) / threads);
+  const aMap = transA
+    ? `let r = e % ${bm}u; let kk = e / ${bm}u;`
+    : `let r = e / ${bk}u; let kk = e % ${bk}u;`;
+  const bMap = transB
+    ? `let kk = e % ${bk}u; let c = e / ${bk}u;`
+    : `let kk = e / ${bn}u; let c = e % ${bn}u;`;
+  const aLoads = range(aPer).map((l) =>
+    `{
+      let e = tid + ${l * threads}u;
+      if (e < ${bm * bk}u) {
+        ${aMap}
+        let m = bm0 + r; let k = k0 + kk;
+        As[kk * ${bm}u + r] = select(0.0, A[offs.x + min(m, M - 1u) * sam + min(k, K - 1u) * sak], m < M && k < K);
+      }
+    }`
+  ).join("\n    ");
+  const bLoads = range(bPer).map((l) =>
+    `{
+      let e = tid + ${l * threads}u;
+      if (e < ${bk * bn}u) {
+        ${bMap}
+        let n = bn0 + c; let k = k0 + kk;
+        Bs[kk * ${bn}u + c] = select(0.0, B[offs.y + min(k, K - 1u) * sbk + min(n, N - 1u) * sbn], n < N && k < K);
+      }
+    }`
+  ).join("\n    ");
+  const acc = range(tm).flatMap((i) => range(tn).map((j) => `var c${i}_${j} = 0.0;`)).join(" ");
+  const inner = [
+    ...range(tm).map((i) => `let a${i} = As[kk * ${bm}u + lid.y + ${i * wy}u];`),
+    ...range(tn).map((j) => `let b${j} = Bs[kk * ${bn}u + lid.x + ${j * wx}u];`),
+    ...range(tm).flatMap((i) => range(tn).map((j) => `c${i}_${j} += a${i} * b${j};`)),
+  ].join(" ");
+  const stores = range(tm).flatMap((i) =>
+    range(tn).map((j) =>
+      `{ let m = bm0 + lid.y + ${i * wy}u; let n = bn0 + lid.x + ${
+        j * wx
+      }u; if (m < M && n < N) { C[oc + m * N + n] = c${i}_${j}; } }`
+    )
+  ).join("\n  ");
   return `${BATCH}
 var<workgroup> As: array<f32, ${bm * bk}>;
 var<workgroup> Bs: array<f32, ${bk * bn}>;
@@ -174,43 +219,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let oc = wid.z * M * N;
   let bm0 = wid.y * ${bm}u; let bn0 = wid.x * ${bn}u;
   let tid = lid.y * ${wx}u + lid.x;
-  var acc: array<f32, ${tm * tn}>;
-  for (var i = 0u; i < ${tm * tn}u; i++) { acc[i] = 0.0; }
+  ${acc}
   for (var k0 = 0u; k0 < K; k0 += ${bk}u) {
-    for (var l = 0u; l < ${aPer}u; l++) {
-      let e = tid + l * ${threads}u;
-      if (e < ${bm * bk}u) {
-        let r = e / ${bk}u; let kk = e % ${bk}u;
-        let m = bm0 + r; let k = k0 + kk;
-        As[e] = select(0.0, A[offs.x + min(m, M - 1u) * sam + min(k, K - 1u) * sak], m < M && k < K);
-      }
-    }
-    for (var l = 0u; l < ${bPer}u; l++) {
-      let e = tid + l * ${threads}u;
-      if (e < ${bk * bn}u) {
-        let kk = e / ${bn}u; let c = e % ${bn}u;
-        let n = bn0 + c; let k = k0 + kk;
-        Bs[e] = select(0.0, B[offs.y + min(k, K - 1u) * sbk + min(n, N - 1u) * sbn], n < N && k < K);
-      }
-    }
+    ${aLoads}
+    ${bLoads}
     workgroupBarrier();
     for (var kk = 0u; kk < ${bk}u; kk++) {
-      var a: array<f32, ${tm}>;
-      for (var i = 0u; i < ${tm}u; i++) { a[i] = As[(lid.y + i * ${wy}u) * ${bk}u + kk]; }
-      for (var j = 0u; j < ${tn}u; j++) {
-        let b = Bs[kk * ${bn}u + lid.x + j * ${wx}u];
-        for (var i = 0u; i < ${tm}u; i++) { acc[i * ${tn}u + j] += a[i] * b; }
-      }
+      ${inner}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${tm}u; i++) {
-    let m = bm0 + lid.y + i * ${wy}u;
-    for (var j = 0u; j < ${tn}u; j++) {
-      let n = bn0 + lid.x + j * ${wx}u;
-      if (m < M && n < N) { C[oc + m * N + n] = acc[i * ${tn}u + j]; }
-    }
-  }
+  ${stores}
 }`;
 }
 

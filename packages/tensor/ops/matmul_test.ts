@@ -15,8 +15,8 @@ const stored = (batch: number[], rows: number, cols: number, t: boolean) =>
 
 const VARIANTS: [string, MatmulVariant][] = [
   ["register 4x4", { kind: "register", tm: 4, tn: 4, wx: 8, wy: 8 }],
-  ["register 8x4", { kind: "register", tm: 8, tn: 4, wx: 8, wy: 8 }],
-  ["register 4x8", { kind: "register", tm: 4, tn: 8, wx: 16, wy: 4 }],
+  ["register 8x8", { kind: "register", tm: 8, tn: 8, wx: 16, wy: 4 }],
+  ["engine default", "auto"],
   ["shared 64x64", { kind: "shared", tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 }],
   ["shared 32x32", { kind: "shared", tm: 2, tn: 2, wx: 16, wy: 16, bk: 8 }],
   ["scalar", "scalar"],
@@ -24,7 +24,11 @@ const VARIANTS: [string, MatmulVariant][] = [
 
 Deno.test("every matmul kernel variant matches the reference for all transposes, batches and edge tiles", async () => {
   // (M, N, K): aligned sizes with partial tiles; odd sizes fall back to the scalar kernel.
-  const sizes: [number, number, number][] = [[12, 20, 8], [36, 4, 44], [5, 7, 3], [4, 8, 6]];
+  const sizes: [number, number, number][] = [[12, 20, 8], [36, 4, 44], [5, 7, 3], [4, 8, 6], [
+    40,
+    96,
+    12,
+  ]];
   let seed = 100;
   for (const [vname, v] of VARIANTS) {
     for (const [m, n, k] of sizes) {
@@ -146,4 +150,18 @@ Deno.test("a small MLP learns XOR-like data with constant live bytes over 50 ste
   assert(last < 0.6 * first && last < 0.12, `loss ${first} → ${last}`);
   for (const p of [...params, x, t]) p.dispose();
   void add;
+});
+
+Deno.test("the shared-memory family is selectable per engine and gives the same products", async () => {
+  const tiled = new Engine(engine.gpu, { matmul: "tiled" });
+  assert.equal(tiled.matmulVariant, "tiled");
+  assert.equal(engine.matmulVariant, "register");
+  const a = rand([3, 20, 12], 31), b = rand([12, 8], 32);
+  await tiled.scope(async () => {
+    const y = matmul(
+      tiled.tensor(Float32Array.from(a.data), a.shape),
+      tiled.tensor(Float32Array.from(b.data), b.shape),
+    );
+    assertClose(await y.read(), R.matmul(a, b).data, 1e-5, 1e-4, "tiled engine matmul");
+  });
 });

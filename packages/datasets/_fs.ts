@@ -1,0 +1,85 @@
+/**
+ * File-system helpers: sorted listings, header reads, atomic writes.
+ *
+ * @module
+ */
+
+import { DatasetLayoutError, DecodeError } from "./errors.ts";
+import { imageSize } from "./image_codec.ts";
+
+/** Joins path segments with `/`. */
+export function join(...parts: string[]): string {
+  return parts.filter((p) => p.length > 0).join("/").replace(/\/+/g, "/");
+}
+
+/** Whether `path` is a directory. */
+export async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Names of the regular files in `dir`, sorted like Python's `sorted()` (by code point). */
+export async function listFiles(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if ((e.isFile || e.isSymlink) && !e.name.startsWith(".")) names.push(e.name);
+    }
+  } catch (e) {
+    throw new DatasetLayoutError(dir, `cannot list folder: ${(e as Error).message}`, { cause: e });
+  }
+  return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Reads a whole file, naming it in the error. */
+export async function readFile(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw new DecodeError(path, `cannot read file: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** The image size from the file's header (reads 64 KiB, or the whole file if needed). */
+export async function readImageSize(path: string): Promise<[number, number]> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { read: true });
+  } catch (e) {
+    throw new DecodeError(path, `cannot read file: ${(e as Error).message}`, { cause: e });
+  }
+  const head = new Uint8Array(65536);
+  let got = 0;
+  try {
+    while (got < head.length) {
+      const n = await f.read(head.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+  } finally {
+    f.close();
+  }
+  if (got === 0) throw new DecodeError(path, "empty file");
+  const size = imageSize(head.subarray(0, got), path) ??
+    (got === head.length ? imageSize(await readFile(path), path) : null);
+  if (!size) throw new DecodeError(path, "truncated image: no size header found");
+  return size;
+}
+
+/**
+ * Writes a file atomically: to a temporary sibling, then renamed over the target, so that a
+ * crash never leaves a half-written file under the final name.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}

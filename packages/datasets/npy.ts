@@ -1,0 +1,294 @@
+/**
+ * NumPy `.npy` arrays (own parser: format versions 1–3, little/big endian, C and Fortran order)
+ * and `.npz` archives (zip, stored or deflated, zip64 as `np.savez` writes it, via `fflate`).
+ *
+ * @module
+ */
+
+import { unzipSync, zipSync } from "fflate";
+import { DecodeError, MissingKeyError } from "./errors.ts";
+
+/** The typed arrays an {@linkcode NdArray} can hold. */
+export type NdData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array;
+
+/** An n-dimensional array in C (row-major) order. */
+export interface NdArray {
+  /** NumPy dtype name: `float32`, `float64`, `int8`, `uint8`, `bool`, `int16`, `uint16`,
+   * `int32`, `uint32`, `int64` or `uint64` (64-bit integers are held as Float64Array). */
+  dtype: string;
+  /** Dimensions. */
+  shape: number[];
+  /** Values in C order. */
+  data: NdData;
+}
+
+interface DtypeInfo {
+  name: string;
+  size: number;
+  read: (v: DataView, o: number, le: boolean) => number;
+  make: (n: number) => NdData;
+}
+
+const DTYPES: Record<string, DtypeInfo> = {
+  f4: {
+    name: "float32",
+    size: 4,
+    read: (v, o, le) => v.getFloat32(o, le),
+    make: (n) => new Float32Array(n),
+  },
+  f8: {
+    name: "float64",
+    size: 8,
+    read: (v, o, le) => v.getFloat64(o, le),
+    make: (n) => new Float64Array(n),
+  },
+  i1: { name: "int8", size: 1, read: (v, o) => v.getInt8(o), make: (n) => new Int8Array(n) },
+  u1: { name: "uint8", size: 1, read: (v, o) => v.getUint8(o), make: (n) => new Uint8Array(n) },
+  b1: { name: "bool", size: 1, read: (v, o) => v.getUint8(o), make: (n) => new Uint8Array(n) },
+  i2: {
+    name: "int16",
+    size: 2,
+    read: (v, o, le) => v.getInt16(o, le),
+    make: (n) => new Int16Array(n),
+  },
+  u2: {
+    name: "uint16",
+    size: 2,
+    read: (v, o, le) => v.getUint16(o, le),
+    make: (n) => new Uint16Array(n),
+  },
+  i4: {
+    name: "int32",
+    size: 4,
+    read: (v, o, le) => v.getInt32(o, le),
+    make: (n) => new Int32Array(n),
+  },
+  u4: {
+    name: "uint32",
+    size: 4,
+    read: (v, o, le) => v.getUint32(o, le),
+    make: (n) => new Uint32Array(n),
+  },
+  i8: {
+    name: "int64",
+    size: 8,
+    read: (v, o, le) => Number(v.getBigInt64(o, le)),
+    make: (n) => new Float64Array(n),
+  },
+  u8: {
+    name: "uint64",
+    size: 8,
+    read: (v, o, le) => Number(v.getBigUint64(o, le)),
+    make: (n) => new Float64Array(n),
+  },
+};
+
+/**
+ * Parses a `.npy` file.
+ *
+ * @param bytes The file's bytes.
+ * @param file Name used in error messages.
+ * @returns The array in C order.
+ * @throws {DecodeError} for a bad magic, header, dtype or a truncated payload.
+ * @example
+ * ```ts
+ * import { encodeNpy, parseNpy } from "@vmunet/datasets";
+ * const bytes = encodeNpy({ dtype: "float32", shape: [2], data: new Float32Array([1, 2]) });
+ * console.assert(parseNpy(bytes, "a.npy").data[1] === 2);
+ * ```
+ */
+export function parseNpy(bytes: Uint8Array, file: string): NdArray {
+  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+  if (bytes.length < 10 || !magic.every((b, i) => bytes[i] === b)) {
+    throw new DecodeError(file, "not a .npy file (bad magic)");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6];
+  let headerLen: number, start: number;
+  if (major === 1) {
+    headerLen = view.getUint16(8, true);
+    start = 10;
+  } else if (major === 2 || major === 3) {
+    if (bytes.length < 12) throw new DecodeError(file, "truncated .npy header");
+    headerLen = view.getUint32(8, true);
+    start = 12;
+  } else {
+    throw new DecodeError(file, `unsupported .npy format version ${major}`);
+  }
+  if (start + headerLen > bytes.length) throw new DecodeError(file, "truncated .npy header");
+  const header = new TextDecoder().decode(bytes.subarray(start, start + headerLen));
+  const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (descr === undefined || fortran === undefined || shapeText === undefined) {
+    throw new DecodeError(file, `malformed .npy header ${JSON.stringify(header.trim())}`);
+  }
+  const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new DecodeError(file, `bad shape (${shapeText}) in .npy header`);
+  }
+  const order = descr[0];
+  const info = DTYPES[descr.slice(1)];
+  if (!info || !"<>|=".includes(order)) {
+    throw new DecodeError(
+      file,
+      `unsupported dtype '${descr}' (supported: bool, (u)int8/16/32/64, float32/64)`,
+    );
+  }
+  const littleEndian = order !== ">";
+  const n = shape.reduce((a, b) => a * b, 1);
+  const offset = start + headerLen;
+  if (offset + n * info.size > bytes.length) {
+    throw new DecodeError(
+      file,
+      `truncated .npy data: ${bytes.length - offset} bytes for ${n} × ${info.size}`,
+    );
+  }
+  const data = info.make(n);
+  const nativeLe = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  if (littleEndian === nativeLe && info.make(0).BYTES_PER_ELEMENT === info.size) {
+    const copy = bytes.slice(offset, offset + n * info.size);
+    data.set(new (data.constructor as { new (b: ArrayBuffer): NdData })(copy.buffer));
+  } else {
+    for (let i = 0; i < n; i++) data[i] = info.read(view, offset + i * info.size, littleEndian);
+  }
+  const array = { dtype: info.name, shape, data };
+  return fortran === "True" ? fortranToC(array) : array;
+}
+
+function fortranToC(a: NdArray): NdArray {
+  const { shape } = a;
+  const n = a.data.length;
+  const out = new (a.data.constructor as { new (n: number): NdData })(n);
+  const nd = shape.length;
+  const idx = new Array(nd).fill(0);
+  for (let c = 0; c < n; c++) {
+    // idx is the multi-index of C-order position c; its Fortran-order offset:
+    let f = 0, stride = 1;
+    for (let d = 0; d < nd; d++) {
+      f += idx[d] * stride;
+      stride *= shape[d];
+    }
+    out[c] = a.data[f];
+    for (let d = nd - 1; d >= 0; d--) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return { dtype: a.dtype, shape, data: out };
+}
+
+const DESCR: Record<string, string> = {
+  float32: "<f4",
+  float64: "<f8",
+  int8: "|i1",
+  uint8: "|u1",
+  bool: "|b1",
+  int16: "<i2",
+  uint16: "<u2",
+  int32: "<i4",
+  uint32: "<u4",
+};
+
+/**
+ * Writes an array as a version 1.0 `.npy` file (little endian, C order).
+ *
+ * @param array The array (64-bit integer dtypes are not written).
+ * @returns The file's bytes.
+ * @example
+ * ```ts
+ * import { encodeNpy } from "@vmunet/datasets";
+ * console.assert(encodeNpy({ dtype: "uint8", shape: [1], data: new Uint8Array([5]) })[0] === 0x93);
+ * ```
+ */
+export function encodeNpy(array: NdArray): Uint8Array {
+  const descr = DESCR[array.dtype];
+  if (!descr) throw new DecodeError("(npy writer)", `cannot write dtype ${array.dtype}`);
+  const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(", ")})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  const total = 10 + header.length + 1;
+  header += " ".repeat((64 - (total % 64)) % 64) + "\n";
+  const head = new TextEncoder().encode(header);
+  const body = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
+  const out = new Uint8Array(10 + head.length + body.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, head.length, true);
+  out.set(head, 10);
+  out.set(body, 10 + head.length);
+  return out;
+}
+
+/**
+ * Reads a `.npz` archive (as written by `np.savez` / `np.savez_compressed`).
+ *
+ * @param bytes The archive's bytes.
+ * @param file Name used in error messages.
+ * @param keys Members to read (without `.npy`); all members by default.
+ * @returns The arrays by key.
+ * @throws {DecodeError} for a corrupt archive or member; {@linkcode MissingKeyError} for a
+ * requested key that is absent.
+ * @example
+ * ```ts
+ * import { encodeNpz, readNpz } from "@vmunet/datasets";
+ * const z = encodeNpz({ image: { dtype: "float32", shape: [1], data: new Float32Array([3]) } });
+ * console.assert(readNpz(z, "a.npz", ["image"]).image.data[0] === 3);
+ * ```
+ */
+export function readNpz(
+  bytes: Uint8Array,
+  file: string,
+  keys?: readonly string[],
+): Record<string, NdArray> {
+  let entries: Record<string, Uint8Array>;
+  const members: string[] = [];
+  try {
+    const wanted = keys ? new Set(keys.map((k) => `${k}.npy`)) : null;
+    entries = unzipSync(bytes, {
+      filter: (f) => {
+        members.push(f.name);
+        return wanted === null || wanted.has(f.name);
+      },
+    });
+  } catch (e) {
+    throw new DecodeError(file, `corrupt or truncated .npz (zip): ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const out: Record<string, NdArray> = {};
+  for (const [name, data] of Object.entries(entries)) {
+    if (!name.endsWith(".npy")) continue;
+    const key = name.slice(0, -4);
+    out[key] = parseNpy(data, `${file}:${name}`);
+  }
+  for (const k of keys ?? []) {
+    if (!(k in out)) {
+      throw new MissingKeyError(file, k, `is missing (members: ${members.join(", ") || "none"})`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes arrays as an `.npz` archive (deflated like `np.savez_compressed`).
+ *
+ * @param arrays The arrays by key.
+ * @returns The archive's bytes.
+ * @example
+ * ```ts
+ * import { encodeNpz } from "@vmunet/datasets";
+ * console.assert(encodeNpz({ a: { dtype: "uint8", shape: [1], data: new Uint8Array([1]) } })[0] === 0x50);
+ * ```
+ */
+export function encodeNpz(arrays: Record<string, NdArray>): Uint8Array {
+  const files: Record<string, Uint8Array> = {};
+  for (const [k, a] of Object.entries(arrays)) files[`${k}.npy`] = encodeNpy(a);
+  return zipSync(files, { level: 6 });
+}

@@ -1,0 +1,75 @@
+/**
+ * Timing helpers shared by the tensor benchmarks: GPU wall-clock over many dispatches and
+ * one `onSubmittedWorkDone`, and the plain-JS matmul baseline.
+ *
+ * @module
+ */
+
+import type { Engine } from "../engine.ts";
+
+/**
+ * Milliseconds per call of `body` on the GPU: warm-up, then `reps` rounds of `iterations`
+ * calls recorded and submitted together with one wait each (`iterations` grows until a round
+ * lasts ≥ 100 ms); the fastest round counts (the machine is shared, so the minimum is the
+ * least noisy estimate).
+ */
+export async function gpuMillis(
+  engine: Engine,
+  body: () => void,
+  iterations: number,
+  reps = 3,
+): Promise<number> {
+  body();
+  await engine.sync();
+  // Grow the round until it lasts ≥ 100 ms, so the one sync per round stays negligible.
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) body();
+    await engine.sync();
+    if (performance.now() - t0 >= 100 || iterations >= 2048) break;
+    iterations *= 4;
+  }
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) body();
+    await engine.sync();
+    best = Math.min(best, (performance.now() - t0) / iterations);
+  }
+  return best;
+}
+
+/** Plain JS matmul (i-k-j loop order over Float32Arrays): the baseline. */
+export function jsMatmul(
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+): void {
+  c.fill(0);
+  for (let i = 0; i < m; i++) {
+    const ci = i * n;
+    for (let p = 0; p < k; p++) {
+      const av = a[i * k + p];
+      const bp = p * n;
+      for (let j = 0; j < n; j++) c[ci + j] += av * b[bp + j];
+    }
+  }
+}
+
+/** Milliseconds per plain-JS matmul (fastest of `reps` runs after a warm-up). */
+export function jsMatmulMillis(m: number, n: number, k: number, reps = 3): number {
+  const a = new Float32Array(m * k).map(() => Math.random());
+  const b = new Float32Array(k * n).map(() => Math.random());
+  const c = new Float32Array(m * n);
+  jsMatmul(a, b, c, m, n, k);
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    jsMatmul(a, b, c, m, n, k);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
