@@ -59,9 +59,9 @@ export type CustomOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor[];
  *
  * @example
  * ```ts
- * import { defineOp, Engine, grid1d } from "@vmunet/tensor";
+ * import { defineOp, Engine, grid1d, type Tensor } from "@vmunet/tensor";
  * // y = x·k, with a hand-written kernel and a backward that reuses it.
- * const scale = defineOp<{ k: number }>({
+ * const scale: (inputs: readonly Tensor[], attrs: { k: number }) => Tensor[] = defineOp<{ k: number }>({
  *   name: "scale",
  *   forward(engine, [x], { k }) {
  *     const kernel = engine.kernel({
@@ -79,7 +79,7 @@ export type CustomOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor[];
  *     engine.dispatch({ kernel, bindings: [x, y], params, workgroups: grid1d(x.size, 64) });
  *     return { outputs: [y] };
  *   },
- *   backward({ gradOutputs: [g], attrs }) {
+ *   backward({ gradOutputs: [g], attrs }): Tensor[] {
  *     return [scale([g!], attrs)[0]];
  *   },
  * });

@@ -4,7 +4,7 @@
  * add GB/s beside a JS loop, and the per-dispatch cost of the params ring versus a uniform
  * buffer per dispatch.
  *
- * Usage: `deno run -A packages/tensor/bench/tensor_table.ts [--quick]`
+ * Usage: `deno run -A packages/tensor/bench/tensor_table.ts`
  *
  * @module
  */
@@ -12,9 +12,8 @@
 import { Engine, grid1d } from "../engine.ts";
 import { matmulKernel, type MatmulVariant } from "../ops/matmul.ts";
 import { add } from "../ops/elementwise.ts";
-import { gpuMillis, jsMatmulMillis } from "./_measure.ts";
+import { cpuMillis, gpuMillis, gpuTiming, jsMatmulTiming } from "./_measure.ts";
 
-const quick = Deno.args.includes("--quick");
 const engine = await Engine.create();
 const info = engine.gpu.adapterInfo;
 console.log(
@@ -55,38 +54,56 @@ const SHAPES: [number, number, number][] = [
   [64, 768, 1536],
 ];
 
-const header = ["kernel", ...SHAPES.map(([m, n, k]) => `(${m},${k})·(${k},${n})`)];
-const rows: string[][] = [];
-const js = SHAPES.map(([m, n, k]) => 2 * m * n * k / jsMatmulMillis(m, n, k) / 1e6);
-rows.push(["plain JS i-k-j loop (baseline)", ...js.map((g) => `${g.toFixed(2)} GFLOP/s`)]);
-for (const [name, v] of VARIANTS) {
-  if (quick && name.startsWith("scalar")) continue;
-  const cells = [name];
-  for (let s = 0; s < SHAPES.length; s++) {
-    const [m, n, k] = SHAPES[s];
-    const a = engine.tensor(new Float32Array(m * k).map(() => Math.random()), [m, k]);
-    const b = engine.tensor(new Float32Array(k * n).map(() => Math.random()), [k, n]);
-    const ms = await gpuMillis(
+// Per shape: the JS baseline first, then every variant, so load drift on a shared machine
+// hits baseline and kernels alike.
+const fmt = (g: number, base: number) => `${g.toFixed(1)} (${(g / base).toFixed(1)}×)`;
+const wallRows: string[][] = [
+  ["plain JS i-k-j loop (baseline)"],
+  ...VARIANTS.map(([name]) => [name]),
+];
+const cpuRows: string[][] = [
+  ["plain JS i-k-j loop (baseline)"],
+  ...VARIANTS.map(([name]) => [name]),
+];
+for (const [m, n, k] of SHAPES) {
+  const flop = 2 * m * n * k / 1e6;
+  const js = jsMatmulTiming(m, n, k);
+  const jsWall = flop / js.wall, jsCpu = flop / js.cpu;
+  wallRows[0].push(`${jsWall.toFixed(2)} GFLOP/s`);
+  cpuRows[0].push(`${jsCpu.toFixed(2)}`);
+  const a = engine.tensor(new Float32Array(m * k).map(() => Math.random()), [m, k]);
+  const b = engine.tensor(new Float32Array(k * n).map(() => Math.random()), [k, n]);
+  for (let v = 0; v < VARIANTS.length; v++) {
+    const t = await gpuTiming(
       engine,
-      () => engine.scope(() => void matmulKernel(engine, a, b, {}, v)),
+      () => engine.scope(() => void matmulKernel(engine, a, b, {}, VARIANTS[v][1])),
       m * n * k > 5e8 ? 2 : 6,
     );
-    const g = 2 * m * n * k / ms / 1e6;
-    cells.push(`${g.toFixed(1)} (${(g / js[s]).toFixed(1)}×)`);
-    a.dispose();
-    b.dispose();
+    wallRows[v + 1].push(fmt(flop / t.wall, jsWall));
+    cpuRows[v + 1].push(fmt(flop / t.cpu, jsCpu));
   }
-  rows.push(cells);
+  a.dispose();
+  b.dispose();
 }
-console.log("\n### Matmul, GFLOP/s (ratio to the plain-JS loop of the same run)\n");
-console.log(`| ${header.join(" | ")} |`);
-console.log(`|${header.map(() => "---").join("|")}|`);
-for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+const header = ["kernel", ...SHAPES.map(([m, n, k]) => `(${m},${k})·(${k},${n})`)];
+const printTable = (rows: string[][]) => {
+  console.log(`| ${header.join(" | ")} |`);
+  console.log(`|${header.map(() => "---").join("|")}|`);
+  for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+};
+console.log("\n### Matmul, GFLOP/s wall-clock (ratio to the plain-JS loop of the same run)\n");
+printTable(wallRows);
+if (engine.isCpuAdapter) {
+  console.log(
+    "\n### Matmul, GFLOP per CPU-second of this process (all threads; robust to other load)\n",
+  );
+  printTable(cpuRows);
+}
 
 // Element-wise add: bytes moved = 3 × 4 bytes per element.
 console.log("\n### Element-wise add, GB/s (3 × 4 bytes per element)\n");
-console.log("| case | GPU | plain JS | ratio |");
-console.log("|---|---|---|---|");
+console.log("| case | GPU | plain JS | ratio | GPU per CPU-s | JS per CPU-s | ratio per CPU-s |");
+console.log("|---|---|---|---|---|---|---|");
 for (
   const [label, sa, sb] of [
     ["same shape 4M (vec4 path)", [1 << 22], [1 << 22]],
@@ -99,19 +116,23 @@ for (
     new Float32Array(sb.reduce((p, d) => p * d, 1)).map(() => Math.random()),
     sb,
   );
-  const ms = await gpuMillis(engine, () => engine.scope(() => void add(x, y)), 10);
+  const t = await gpuTiming(engine, () => engine.scope(() => void add(x, y)), 10);
   const hx = new Float32Array(n).map(() => Math.random()), hz = new Float32Array(n);
   const hy = new Float32Array(sb.reduce((p, d) => p * d, 1)).map(() => Math.random());
   const bl = hy.length;
-  let best = Infinity;
+  let best = Infinity, bestCpu = Infinity;
   for (let r = 0; r < 5; r++) {
-    const t0 = performance.now();
+    const c0 = cpuMillis(), t0 = performance.now();
     for (let i = 0; i < n; i++) hz[i] = hx[i] + hy[i % bl];
-    best = Math.min(best, performance.now() - t0);
+    const wall = performance.now() - t0;
+    if (wall < best) [best, bestCpu] = [wall, cpuMillis() - c0];
   }
   const gbs = (ms: number) => (12 * n) / ms / 1e6;
   console.log(
-    `| ${label} | ${gbs(ms).toFixed(2)} | ${gbs(best).toFixed(2)} | ${(best / ms).toFixed(2)}× |`,
+    `| ${label} | ${gbs(t.wall).toFixed(2)} | ${gbs(best).toFixed(2)} | ${
+      (best / t.wall).toFixed(2)
+    }× | ` +
+      `${gbs(t.cpu).toFixed(2)} | ${gbs(bestCpu).toFixed(2)} | ${(bestCpu / t.cpu).toFixed(2)}× |`,
   );
   x.dispose();
   y.dispose();

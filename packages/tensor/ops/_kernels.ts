@@ -150,6 +150,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
+ * Rows per invocation of the 2-/3-D kernels: enough that there are at most ~4096 workgroups
+ * (each costs a fixed overhead on CPU adapters) while keeping ≥ 64 workgroups for
+ * parallelism.
+ */
+function rowsPerInvocation(inner: number, outer: number): number {
+  const groups = Math.ceil(inner / 64) * outer;
+  return Math.max(1, Math.min(outer, Math.floor(groups / 4096) || 1, Math.ceil(outer / 64)));
+}
+
+/**
  * Broadcast over at most two coalesced dimensions `(outer, inner)` (bias adds, row and
  * column scales): a 2-D grid, so no index division per element.
  */
@@ -172,23 +182,30 @@ function broadcast2d(
     bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
     code: `alias T = f32;
 ${MAP_LIBRARY}
-// Invocation (j, o): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[o·sb0 + j·sb1]).
+// Invocation (j, r) handles rows o = r·R … r·R + R − 1 (R = ROWS, fewer workgroups: each
+// costs a fixed overhead on CPU adapters): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[…]).
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let inner = pu(0u); let outer = pu(1u);
-  let j = gid.x; let o = gid.y + gid.z * 65535u;
-  if (j >= inner || o >= outer) { return; }
-  let a = in_a[o * pu(2u) + j * pu(3u)];
-  let b = in_b[o * pu(4u) + j * pu(5u)];
-  y[o * inner + j] = ${expr};
+  let inner = pu(0u); let outer = pu(1u); let rows = pu(6u);
+  let j = gid.x;
+  if (j >= inner) { return; }
+  let o0 = (gid.y + gid.z * 65535u) * rows;
+  let o1 = min(outer, o0 + rows);
+  for (var o = o0; o < o1; o++) {
+    let a = in_a[o * pu(2u) + j * pu(3u)];
+    let b = in_b[o * pu(4u) + j * pu(5u)];
+    y[o * inner + j] = ${expr};
+  }
 }`,
   }), key);
-  const gy = Math.min(outer, 65535);
+  const rows = rowsPerInvocation(inner, outer);
+  const blocks = Math.ceil(outer / rows);
+  const gy = Math.min(blocks, 65535);
   engine.dispatch({
     kernel,
     bindings: [a, b, out],
-    params: [inner, outer, sa0, sa1, sb0, sb1],
-    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(outer / gy)],
+    params: [inner, outer, sa0, sa1, sb0, sb1, rows],
+    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(blocks / gy)],
     op,
   });
   return out;
@@ -313,21 +330,27 @@ function strided3d(
     code: `
 // Invocation (i2, i1, i0) moves element (i0, i1, i2) of the iteration space; the strided
 // side's offset is base + i0·s0 + i1·s1 + i2·s2, the contiguous side's is linear.
+// Each invocation handles R = pu(6) consecutive i1 (fewer workgroups on CPU adapters).
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let d1 = pu(0u); let d2 = pu(1u);
+  let d1 = pu(0u); let d2 = pu(1u); let rows = pu(6u);
   if (gid.x >= d2) { return; }
-  let lin_ = (gid.z * d1 + gid.y) * d2 + gid.x;
-  let off = u32(pi(2u) + i32(gid.z) * pi(3u) + i32(gid.y) * pi(4u) + i32(gid.x) * pi(5u));
-  ${mode === "gather" ? "y[lin_] = x[off];" : "y[off] = x[lin_];"}
+  let i10 = gid.y * rows;
+  let i11 = min(d1, i10 + rows);
+  for (var i1 = i10; i1 < i11; i1++) {
+    let lin_ = (gid.z * d1 + i1) * d2 + gid.x;
+    let off = u32(pi(2u) + i32(gid.z) * pi(3u) + i32(i1) * pi(4u) + i32(gid.x) * pi(5u));
+    ${mode === "gather" ? "y[lin_] = x[off];" : "y[off] = x[lin_];"}
+  }
 }`,
   }), key);
-  const p = new Params().u(d1, d2).i(base, s0, s1, s2);
+  const rows = rowsPerInvocation(d2, d0 * d1);
+  const p = new Params().u(d1, d2).i(base, s0, s1, s2).u(rows);
   engine.dispatch({
     kernel,
     bindings: [x, y],
     params: p.view,
-    workgroups: [Math.ceil(d2 / 64), d1, d0],
+    workgroups: [Math.ceil(d2 / 64), Math.ceil(d1 / rows), d0],
     op,
   });
 }

@@ -142,3 +142,15 @@ Deno.test("element-wise ops reject mismatched shapes and dtypes with typed error
     );
   });
 });
+
+Deno.test("a large broadcast add (several rows per invocation) matches the reference", async () => {
+  await engine.scope(async () => {
+    const [rows, cols] = [700, 1000];
+    const a = Float32Array.from(seeded(rows * cols, 61));
+    const b = Float32Array.from(seeded(cols, 62));
+    const y = await add(engine.tensor(a, [rows, cols]), engine.tensor(b, [cols])).read();
+    for (let i = 0; i < rows * cols; i++) {
+      if (y[i] !== Math.fround(a[i] + b[i % cols])) throw new Error(`element ${i}: ${y[i]}`);
+    }
+  });
+});

@@ -162,3 +162,29 @@ Deno.test("assign() overwrites a tensor in place", async () => {
     assert.throws(() => assign(a, engine.zeros([2])), ShapeError);
   });
 });
+
+Deno.test("a large permute and slice (several rows per invocation) match the reference", async () => {
+  await engine.scope(async () => {
+    const x = rand([3, 700, 500], 19);
+    const t = engine.tensor(Float32Array.from(x.data), x.shape);
+    const p = await permute(t, [0, 2, 1]).read();
+    const ref = R.permute({ shape: x.shape, data: Float64Array.from(Float32Array.from(x.data)) }, [
+      0,
+      2,
+      1,
+    ]);
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] !== ref.data[i]) throw new Error(`permute element ${i}`);
+    }
+    const s = await slice(t, [{}, { start: 1, step: 2 }, {}]).read();
+    for (let b = 0, o = 0; b < 3; b++) {
+      for (let r = 1; r < 700; r += 2) {
+        for (let c = 0; c < 500; c++, o++) {
+          if (s[o] !== Math.fround(x.data[(b * 700 + r) * 500 + c])) {
+            throw new Error(`slice element ${o}`);
+          }
+        }
+      }
+    }
+  });
+});

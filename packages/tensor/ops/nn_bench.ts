@@ -5,11 +5,13 @@
  *
  * `deno bench -A packages/tensor/ops/nn_bench.ts` runs the micro-benchmarks;
  * `deno run -A packages/tensor/ops/nn_bench.ts [B]` prints the markdown table for
- * BENCHMARKS.md (B = 2 by default) (GB/s = minimum bytes moved / time, and the ratio to plain JS).
+ * BENCHMARKS.md (B = 2 by default): GB/s = minimum bytes moved / time, the ratio to plain JS,
+ * and the same per CPU-second of this process (robust to other load on a shared machine).
  *
  * @module
  */
 
+import { cpuMillis, gpuTiming, type Timing } from "../bench/_measure.ts";
 import { Engine } from "../engine.ts";
 import { randomNormal } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
@@ -143,25 +145,21 @@ function f32(n: number, stream: number): Float32Array {
   return Float32Array.from(randomNormal(5, stream, n));
 }
 
-/** Milliseconds per call: warm-up, then `iters` calls recorded together and one wait. */
-async function gpuMillis(engine: Engine, body: () => void, iters: number): Promise<number> {
-  engine.scope(body);
-  await engine.sync();
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) engine.scope(body);
-  await engine.sync();
-  return (performance.now() - t0) / iters;
-}
-
-function jsMillis(body: () => void, minMillis = 400): number {
+/** Wall-clock and process-CPU milliseconds per call: best of 3 rounds of ≥ 300 ms. */
+function jsTiming(body: () => void, minMillis = 300): Timing {
   body();
-  let runs = 0;
-  const t0 = performance.now();
-  do {
-    body();
-    runs++;
-  } while (performance.now() - t0 < minMillis);
-  return (performance.now() - t0) / runs;
+  let best: Timing = { wall: Infinity, cpu: Infinity };
+  for (let r = 0; r < 3; r++) {
+    let runs = 0;
+    const c0 = cpuMillis(), t0 = performance.now();
+    do {
+      body();
+      runs++;
+    } while (performance.now() - t0 < minMillis);
+    const wall = (performance.now() - t0) / runs, cpu = (cpuMillis() - c0) / runs;
+    if (wall < best.wall) best = { wall, cpu };
+  }
+  return best;
 }
 
 interface Setup {
@@ -239,28 +237,32 @@ if (import.meta.main) {
   const y = new Float32Array(n), jdx = new Float32Array(n);
   const jdw = new Float32Array(C), jdb = new Float32Array(C), ydw = new Float32Array(nd);
   const rows: string[] = [];
-  const row = (what: string, shape: string, bytes: number, gpu: number, js: number) => {
+  const row = (what: string, shape: string, bytes: number, gpu: Timing, js: Timing) => {
     const gbs = (ms: number) => (bytes / ms / 1e6).toFixed(2);
     rows.push(
-      `| ${what} | ${shape} | ${gpu.toFixed(3)} | ${gbs(gpu)} | ${js.toFixed(3)} | ${gbs(js)} | ${
-        (js / gpu).toFixed(1)
+      `| ${what} | ${shape} | ${gpu.wall.toFixed(3)} | ${gbs(gpu.wall)} | ${js.wall.toFixed(3)} | ${
+        gbs(js.wall)
+      } | ${(js.wall / gpu.wall).toFixed(1)}× | ${gbs(gpu.cpu)} | ${gbs(js.cpu)} | ${
+        (js.cpu / gpu.cpu).toFixed(1)
       }× |`,
     );
   };
+  const gpu = (body: () => void, iters: number) =>
+    gpuTiming(s.engine, () => s.engine.scope(body), iters);
   const lnShape = `(${ROWS}, ${C})`;
   row(
     "LayerNorm forward",
     lnShape,
     2 * n * 4,
-    await gpuMillis(s.engine, lnForward(s), 40),
-    jsMillis(() => jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C)),
+    await gpu(lnForward(s), 8),
+    jsTiming(() => jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C)),
   );
   row(
     "LayerNorm forward + backward (dx, dw, db)",
     lnShape,
     5 * n * 4,
-    await gpuMillis(s.engine, lnForwardBackward(s), 20),
-    jsMillis(() => {
+    await gpu(lnForwardBackward(s), 4),
+    jsTiming(() => {
       jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C);
       jsLayerNormBackward(s.cpu.x, s.cpu.w, s.cpu.gy, jdx, jdw, jdb, C);
     }),
@@ -269,8 +271,8 @@ if (import.meta.main) {
     "depthwise conv 3×3 forward",
     `(${DW.join(", ")})`,
     2 * nd * 4,
-    await gpuMillis(s.engine, dwForward(s), 20),
-    jsMillis(() => jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw)),
+    await gpu(dwForward(s), 4),
+    jsTiming(() => jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw)),
   );
   const ddx = new Float32Array(nd),
     ddw = new Float32Array(DW[3] * 9),
@@ -279,8 +281,8 @@ if (import.meta.main) {
     "depthwise conv 3×3 forward + backward (dx, dw, db)",
     `(${DW.join(", ")})`,
     5 * nd * 4,
-    await gpuMillis(s.engine, dwForwardBackward(s), 10),
-    jsMillis(() => {
+    await gpu(dwForwardBackward(s), 2),
+    jsTiming(() => {
       jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw);
       jsDepthwiseBackward(s.cpu.dx, s.cpu.dwW, s.cpu.dx, ddx, ddw, ddb);
     }),
@@ -290,7 +292,8 @@ if (import.meta.main) {
     `Adapter: ${info.description || info.device} (${info.vendor}), Deno ${Deno.version.deno}`,
   );
   console.log(
-    "| op | shape | GPU ms | GPU GB/s | plain JS ms | JS GB/s | GPU / JS |\n|---|---|---|---|---|---|---|",
+    "| op | shape | GPU ms | GPU GB/s | plain JS ms | JS GB/s | GPU / JS | GPU GB per CPU-s | " +
+      "JS GB per CPU-s | ratio per CPU-s |\n|---|---|---|---|---|---|---|---|---|---|",
   );
   console.log(rows.join("\n"));
   s.engine.destroy();
