@@ -9,6 +9,7 @@ import { ScanShapeError } from "./errors.ts";
 import {
   backwardBcWgsl,
   backwardRowsWgsl,
+  forwardScanWgsl,
   forwardWgsl,
   type KernelDims,
   kernelDims,
@@ -158,7 +159,9 @@ export class ScanCore {
       this.#layouts.set(pipeline, bgl);
       return pipeline;
     };
-    this.#fwd = make(forwardWgsl(layout, tuning, dims), "forward", "forward", "rrrrrrrww");
+    this.#fwd = tuning.forward === "serial-row"
+      ? make(forwardWgsl(layout, tuning, dims), "forward", "forward", "rrrrrrrww")
+      : make(forwardScanWgsl(layout, tuning, dims, 64, 4), "forward", "forward", "rrrrrrrww");
     this.#bwd = make(
       backwardRowsWgsl(layout, tuning, dims),
       "backward",
@@ -245,7 +248,11 @@ export class ScanCore {
       0,
       this.#group(this.#fwd, [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, b.state]),
     );
-    pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
+    if (this.tuning.forward === "serial-row") {
+      pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
+    } else {
+      pass.dispatchWorkgroups(this.layout.channels, this.dims.parallelGroups, this.layout.batch);
+    }
     pass.end();
   }
 

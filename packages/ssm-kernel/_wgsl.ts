@@ -52,6 +52,8 @@ export interface KernelTuning {
   serialGroups: number;
   /** Subgroup width guaranteed by the device for broadcasts of B/C; 0 = no subgroup ops. */
   subgroupWidth: number;
+  /** Forward variant: one invocation per row walking L, or a workgroup scan per row. */
+  forward: "serial-row" | "workgroup-scan";
 }
 
 /** Derived constants shared by the generators and the host code. */
@@ -301,56 +303,52 @@ export function backwardRowsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims
     : `DU[iu] = duv;`;
   // Positions past L (tail chunk) run on a clamped position with Δ = 0 (ā = 1, b̄ = 0) and
   // g = 0, so they change nothing; only their stores are masked. This keeps the unrolled
-  // body free of branches.
+  // body free of branches. Everything the reverse walk needs (Δ, u, sigmoid, B, C, ā and the
+  // previous state) is kept from the recompute walk as per-position values.
   const fwd = repeat(T, (i) => `
-        {
-          let inside = t0 + ${u(i)} < L;
-          let p = pos(k, min(t0 + ${u(i)}, L - 1u));
-          let dlt = select(0.0, softplus(DL[iDl(b, k, d, p)] + bias), inside);
-          let du = dlt * U[iU(b, k, d, p)];
-${loadBC(N, m.nv, t.subgroupWidth, "iB(b, k, p)", "iC(b, k, p)", "", "          ")}
+      let in${i} = t0 + ${u(i)} < L;
+      let p${i} = pos(k, min(t0 + ${u(i)}, L - 1u));
+      let z${i} = DL[iDl(b, k, d, p${i})] + bias;
+      let dlt${i} = select(0.0, softplus(z${i}), in${i});
+      let sig${i} = select(1.0 / (1.0 + exp(-z${i})), 1.0, z${i} > 20.0);
+      let iu${i} = iU(b, k, d, p${i});
+      let uu${i} = U[iu${i}];
+      let du${i} = dlt${i} * uu${i};
+${loadBC(N, m.nv, t.subgroupWidth, `iB(b, k, p${i})`, `iC(b, k, p${i})`, `q${i}`, "      ")}
 ${
     repeat(m.nv, (j) =>
-      `          hp${i}_${j} = h${j};
-          h${j} = exp2(dlt * a2${j}) * h${j} + du * b${j};`)
-  }
-        }`);
+      `      let hp${i}_${j} = h${j};
+      let ab${i}_${j} = exp2(dlt${i} * a2${j});
+      h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`)
+  }`);
   const rev = repeat(T, (ii) => {
     const i = T - 1 - ii;
     return `
-        {
-          let inside = t0 + ${u(i)} < L;
-          let p = pos(k, min(t0 + ${u(i)}, L - 1u));
-          let z = DL[iDl(b, k, d, p)] + bias;
-          let dlt = select(0.0, softplus(z), inside);
-          let sig = select(1.0 / (1.0 + exp(-z)), 1.0, z > 20.0);
-          let iu = iU(b, k, d, p);
-          let uu = U[iu];
-          let g = select(0.0, DOUT[iu], valid && inside);
-          var dus = 0.0;
-          var dds = 0.0;
-${loadBC(N, m.nv, t.subgroupWidth, "iB(b, k, p)", "iC(b, k, p)", "", "          ")}
+      {
+        let g = select(0.0, DOUT[iu${i}], valid && in${i});
+        var dus = 0.0;
+        var dds = 0.0;
 ${
       repeat(m.nv, (j) =>
-        `          {
-            let ab = exp2(dlt * a2${j});
-            let ahp = ab * hp${i}_${j};
-            let dh = g * c${j} + r${j};
-            dus = dus + dot(dh, b${j});
-            dds = dds + dot(dh, b${j} * uu + a${j} * ahp);
-            gA${j} = gA${j} + dh * ahp * dlt;
-            r${j} = dh * ab;
-          }`)
+        `        {
+          let ahp = ab${i}_${j} * hp${i}_${j};
+          let dh = g * q${i}c${j} + r${j};
+          dus = dus + dot(dh, q${i}b${j});
+          dds = dds + dot(dh, q${i}b${j} * uu${i} + a${j} * ahp);
+          gA${j} = gA${j} + dh * ahp * dlt${i};
+          r${j} = dh * ab${i}_${j};
+        }`)
     }
-          let dz = dds * sig;
-          gD = gD + g * uu;
-          gBias = gBias + dz;
-          if (valid && inside) {
-            DDL[iDl(b, k, d, p)] = dz;
-            let duv = dc * g + dus * dlt;
-            ${storeDu}
-          }
-        }`;
+        let dz = dds * sig${i};
+        gD = gD + g * uu${i};
+        gBias = gBias + dz;
+        if (valid && in${i}) {
+          DDL[iDl(b, k, d, p${i})] = dz;
+          let duv = dc * g + dus * dlt${i};
+          let iu = iu${i};
+          ${storeDu}
+        }
+      }`;
   });
   return header(l, t, m) + BINDINGS_IN + `
 @group(0) @binding(7) var<storage, read> DOUT: array<f32>;
@@ -367,7 +365,6 @@ fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   let valid = wg.x * WG + lid.x < DI;
   let d = min(wg.x * WG + lid.x, DI - 1u);
   let b = wg.z;
-${repeat(T, (i) => repeat(m.nv, (j) => `  var hp${i}_${j} = vec4<f32>(0.0);`))}
   for (var ks = 0u; ks < KSER; ks++) {
     let k = wg.y * KSER + ks;
     let c = k * DI + d;
@@ -393,10 +390,8 @@ ${repeat(m.nv, (j) => `      var h${j} = vec4<f32>(0.0);`)}
       if (ch > 0u) {
 ${repeat(m.nv, (j) => `        h${j} = CK[(ck + ch - 1u) * NV + ${u(j)}];`)}
       }
-      {${fwd}
-      }
-      {${rev}
-      }
+${fwd}
+${rev}
     }
     if (valid) {
       let pp = (b * CH + c) * (N + 2u);
@@ -537,6 +532,132 @@ fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
   let p = (f / (2u * N)) % L;
   let bk = f / (2u * N * L);
   if (n2 < N) { BC[f] = BB[(bk * N + n2) * L + p]; } else { BC[f] = CC[(bk * N + n2 - N) * L + p]; }
+}
+`;
+}
+
+/**
+ * Forward, variant "workgroup-scan" (the CUDA structure). Mapping: one workgroup per
+ * (batch, channel) row (x = channel within the group, y = parallel group, z = batch); each
+ * of its WGB invocations owns IT consecutive positions of a chunk of WGB·IT positions. Per
+ * chunk: each invocation composes its items' pairs (ā, b̄) under
+ * (a0,b0)∘(a1,b1) = (a1·a0, a1·b0 + b1), a Hillis–Steele scan in workgroup memory combines
+ * the invocations' aggregates, the running prefix carries across chunks, and a second walk
+ * over the items produces h, the output and the chunk-boundary checkpoints of the backward.
+ */
+export function forwardScanWgsl(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  wgb: number,
+  items: number,
+): string {
+  const N = l.dState;
+  const nv = m.nv;
+  const store = t.serialGroups > 1
+    ? `if (ks == 0u) { OUT[io] = y; } else { OUT[io] = OUT[io] + y; }`
+    : `OUT[io] = y;`;
+  const steps: number[] = [];
+  for (let off = 1; off < wgb; off *= 2) steps.push(off);
+  const walk1 = repeat(items, (it) => `
+      let t${it} = base + ${u(it)};
+      let in${it} = t${it} < L;
+      let p${it} = pos(k, min(t${it}, L - 1u));
+      let dlt${it} = select(0.0, softplus(DL[iDl(b, k, d, p${it})] + bias), in${it});
+      let uu${it} = U[iU(b, k, d, p${it})];
+      let du${it} = dlt${it} * uu${it};
+${loadBC(N, nv, 0, `iB(b, k, p${it})`, `iC(b, k, p${it})`, `q${it}`, "      ")}
+${
+    repeat(nv, (j) =>
+      `      let ab${it}_${j} = exp2(dlt${it} * a2${j});
+      pa${j} = ab${it}_${j} * pa${j};
+      ph${j} = ab${it}_${j} * ph${j} + du${it} * q${it}b${j};`)
+  }`);
+  const walk2 = repeat(items, (it) => `
+      {
+${repeat(nv, (j) => `        h${j} = ab${it}_${j} * h${j} + du${it} * q${it}b${j};`)}
+        var y = dc * uu${it};
+${repeat(nv, (j) => `        y = y + dot(h${j}, q${it}c${j});`)}
+        if (in${it}) {
+          let io = iU(b, k, d, p${it});
+          ${store}
+          if ((t${it} + 1u) % T == 0u || t${it} + 1u == L) {
+            let ck = ((b * CH + c) * NCH + t${it} / T) * NV;
+${repeat(nv, (j) => `            CK[ck + ${u(j)}] = h${j};`)}
+          }
+        }
+      }`);
+  const scan = steps.map((off) => `
+      if (lane >= ${u(off)}) {
+${
+    repeat(nv, (j) =>
+      `        ta${j} = SA[(lane - ${u(off)}) * NV + ${u(j)}];\n        th${j} = SH[(lane - ${
+        u(off)
+      }) * NV + ${u(j)}];`)
+  }
+      }
+      workgroupBarrier();
+      if (lane >= ${u(off)}) {
+${
+    repeat(nv, (j) =>
+      `        ph${j} = pa${j} * th${j} + ph${j};
+        pa${j} = pa${j} * ta${j};
+        SA[lane * NV + ${u(j)}] = pa${j};
+        SH[lane * NV + ${u(j)}] = ph${j};`)
+  }
+      }
+      workgroupBarrier();`).join("");
+  return header(l, t, m) + BINDINGS_IN + `
+@group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;
+
+const WGB: u32 = ${u(wgb)};
+const IT: u32 = ${u(items)};
+var<workgroup> SA: array<vec4<f32>, ${wgb * nv}>;
+var<workgroup> SH: array<vec4<f32>, ${wgb * nv}>;
+
+@compute @workgroup_size(${wgb})
+fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let lane = lid.x;
+  let d = wg.x;
+  let b = wg.z;
+  for (var ks = 0u; ks < KSER; ks++) {
+    let k = wg.y * KSER + ks;
+    let c = k * DI + d;
+${repeat(nv, (j) => `    let a2${j} = ${aLoad(j, N)} * LOG2E;\n    var hc${j} = vec4<f32>(0.0);`)}
+    let dc = DD[c];
+    let bias = BIAS[c];
+    let nchunk = (L + WGB * IT - 1u) / (WGB * IT);
+    for (var q = 0u; q < nchunk; q++) {
+      let base = (q * WGB + lane) * IT;
+${
+    repeat(nv, (j) =>
+      `      var pa${j} = vec4<f32>(1.0);\n      var ph${j} = vec4<f32>(0.0);\n      var ta${j} = vec4<f32>(1.0);\n      var th${j} = vec4<f32>(0.0);`)
+  }
+${walk1}
+${
+    repeat(nv, (j) =>
+      `      SA[lane * NV + ${u(j)}] = pa${j};\n      SH[lane * NV + ${u(j)}] = ph${j};`)
+  }
+      workgroupBarrier();${scan}
+      // Exclusive prefix of this invocation, applied to the carry from earlier chunks.
+${
+    repeat(nv, (j) =>
+      `      var h${j} = hc${j};
+      if (lane > 0u) {
+        h${j} = SA[(lane - 1u) * NV + ${u(j)}] * hc${j} + SH[(lane - 1u) * NV + ${u(j)}];
+      }`)
+  }
+${walk2}
+${
+    repeat(nv, (j) =>
+      `      hc${j} = SA[(WGB - 1u) * NV + ${u(j)}] * hc${j} + SH[(WGB - 1u) * NV + ${u(j)}];`)
+  }
+      workgroupBarrier();
+    }
+    storageBarrier();
+    workgroupBarrier();
+  }
 }
 `;
 }

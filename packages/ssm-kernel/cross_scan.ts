@@ -165,6 +165,7 @@ export class CrossScan2d {
       Di,
       batch,
       L,
+      batch * 4 * Di,
       (batch * 4 * Di) * Math.ceil(N / 4) * 16,
       device.limits.maxStorageBufferBindingSize,
       options,

@@ -11,7 +11,7 @@ import { upload } from "./_io.ts";
 import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
 const device = await testDevice(true);
-const SG = { subgroups: true, subgroupMinSize: 4 };
+const SG = { subgroups: true, subgroupMinSize: 4, chunkLength: 4 };
 
 function inputs(
   batch: number,
@@ -64,6 +64,15 @@ Deno.test("crossScan2d() is exact across chunks and workgroup slices (L = 150, D
   for (const k of GRADS) assert(relL2(r.grads![k], g[k]) <= 1e-4, k);
 });
 
+Deno.test("crossScan2d() with the workgroup-scan forward matches the reference (L = 300)", async () => {
+  const x = inputs(2, 20, 15, 6, 16, 9);
+  const dy = randomArray(2 * 300 * 6, 10);
+  const r = await crossScan2d(device, x, dy, { ...SG, forward: "workgroup-scan" });
+  assert(maxErr(r.y, crossScan2dReference(x)) <= 1e-4);
+  const g = crossScan2dBackwardReference(x, dy);
+  for (const k of GRADS) assert(relL2(r.grads![k], g[k]) <= 1e-4, k);
+});
+
 Deno.test("CrossScan2d reads B/C from a packed x_dbl and writes dB/dC into dx_dbl slots only", async () => {
   const batch = 2, H = 3, W = 4, Di = 8, N = 4, R = 3, L = H * W;
   const P = R + 2 * N;
@@ -84,7 +93,7 @@ Deno.test("CrossScan2d reads B/C from a packed x_dbl and writes dB/dC into dx_db
     dState: N,
     bSlot: { offset: R, stride: P },
     cSlot: { offset: R + N, stride: P },
-  }, { subgroups: false });
+  }, { subgroups: false, chunkLength: 4 });
   const dy = randomArray(batch * L * Di, 3);
   const b = {
     u: upload(device, x.u, "u"),

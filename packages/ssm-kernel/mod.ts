@@ -28,3 +28,4 @@ export * from "./errors.ts";
 export * from "./reference.ts";
 export * from "./selective_scan.ts";
 export * from "./cross_scan.ts";
+export * from "./autotune.ts";

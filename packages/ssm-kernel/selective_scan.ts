@@ -129,6 +129,7 @@ export class SelectiveScan {
       Dg,
       G * batch,
       L,
+      batch * G * Dg,
       (batch * G * Dg) * Math.ceil(N / 4) * 16,
       device.limits.maxStorageBufferBindingSize,
       options,

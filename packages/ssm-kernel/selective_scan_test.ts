@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  autotuneForward,
   type ScanKernelOptions,
   ScanShapeError,
   SelectiveScan,
@@ -11,8 +12,11 @@ import {
 import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
 const device = await testDevice(true);
-/** Subgroup broadcasts with the smallest width (several loads per lane), as most tests use. */
-const SG: ScanKernelOptions = { subgroups: true, subgroupMinSize: 4 };
+/**
+ * Subgroup broadcasts with the smallest width (several loads per lane), as most tests use;
+ * short unrolled chunks keep shader compilation on the software adapter fast.
+ */
+const SG: ScanKernelOptions = { subgroups: true, subgroupMinSize: 4, chunkLength: 4 };
 
 function inputs(
   batch: number,
@@ -63,7 +67,8 @@ Deno.test("selectiveScan() matches the reference for odd lengths 1, 7 and 1000",
 });
 
 Deno.test("selectiveScan() carries the state across many chunks for L = 5003", async () => {
-  await check(inputs(1, 1, 2, 5003, 16, 4), SG, 1e-3);
+  // Default tuning (the chunk length the rule picks for real shapes).
+  await check(inputs(1, 1, 2, 5003, 16, 4), { subgroups: true, subgroupMinSize: 4 }, 1e-3);
 });
 
 Deno.test("selectiveScan() matches the reference for N = 1, 8 and 16", async () => {
@@ -86,11 +91,37 @@ Deno.test("selectiveScan() is exact with several workgroup slices and odd chunk 
   // 20 channels per group over workgroups of 8: a partial last workgroup, 3 dB/dC partials.
   await check(inputs(2, 2, 20, 45, 16, 12), { ...SG, workgroupSize: 8, chunkLength: 7 });
   await check(inputs(1, 1, 5, 30, 4, 13), { ...SG, workgroupSize: 4, chunkLength: 1 });
-  await check(inputs(1, 2, 9, 50, 16, 15), { subgroups: true, subgroupMinSize: 8 });
+  await check(inputs(1, 2, 9, 50, 16, 15), { subgroups: true, subgroupMinSize: 8, chunkLength: 6 });
+});
+
+Deno.test("selectiveScan() with the workgroup-scan forward carries the prefix across chunks", async () => {
+  // 256 positions per workgroup chunk: L = 1000 spans four, with a partial last one.
+  await check(inputs(1, 2, 3, 1000, 16, 17), { ...SG, forward: "workgroup-scan" });
+  await check(inputs(2, 1, 2, 300, 5, 18), { forward: "workgroup-scan", chunkLength: 7 });
+});
+
+Deno.test("autotuneForward() times both forward variants and picks the faster", async () => {
+  const r = await autotuneForward(
+    device,
+    {
+      batch: 1,
+      groups: 2,
+      channelsPerGroup: 8,
+      length: 300,
+      dState: 16,
+    },
+    SG,
+    1,
+  );
+  assert(r.msPerCall["serial-row"] > 0 && r.msPerCall["workgroup-scan"] > 0);
+  const faster = r.msPerCall["serial-row"] <= r.msPerCall["workgroup-scan"]
+    ? "serial-row"
+    : "workgroup-scan";
+  assert.equal(r.forward, faster);
 });
 
 Deno.test("selectiveScan() is exact without subgroup operations (direct loads)", async () => {
-  await check(inputs(2, 2, 3, 7, 16, 2), {});
+  await check(inputs(2, 2, 3, 7, 16, 2), { chunkLength: 4 });
   await check(inputs(1, 2, 5, 61, 5, 16), { subgroups: false, chunkLength: 3 });
 });
 

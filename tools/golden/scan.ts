@@ -62,7 +62,7 @@ export async function runScanFixture(path: string): Promise<FixtureReport> {
         deltaBias: file.float32("delta_bias"),
       },
       file.float32("dout"),
-      { subgroups: gpu.subgroups },
+      { subgroups: gpu.subgroups, subgroupMinSize: gpu.adapterInfo.subgroupMinSize || undefined },
     );
     gpu.throwIfFailed();
     const comparisons: Comparison[] = [compareForward("out", r.out, file.float32("out"))];

@@ -1,0 +1,329 @@
+/**
+ * The `scan` subject: the selective scan alone, at VM-UNet's stage shapes (256² input), in
+ * mamba's generic layout and as SS2D's four-direction cross-scan, against the float64 CPU
+ * reference measured in the same run.
+ *
+ * @module
+ */
+
+import {
+  CrossScan2d,
+  type ScanKernelOptions,
+  SelectiveScan,
+  selectiveScanBackwardReference,
+  selectiveScanReference,
+} from "@vmunet/ssm-kernel";
+import type { GpuContext } from "@vmunet/tensor";
+import process from "node:process";
+
+/** One measured configuration. */
+export interface ScanRecord {
+  /** Subject name. */
+  subject: "scan";
+  /** `generic` (B, G·D, L) or `cross2d` (SS2D channels-last, four directions). */
+  layout: "generic" | "cross2d";
+  /** `fwd` or `fwd+bwd`. */
+  pass: "fwd" | "fwd+bwd";
+  /** Batch size. */
+  batch: number;
+  /** Channels G·D (4·Di for cross2d). */
+  channels: number;
+  /** Sequence length. */
+  length: number;
+  /** State size. */
+  dState: number;
+  /** Milliseconds per call (wall clock, mean over `reps` calls in one submit). */
+  ms: number;
+  /** B·G·D·L·N / time. */
+  stateUpdatesPerSecond: number;
+  /** Minimal bytes moved (inputs read once, outputs written once) / time, in GB/s. */
+  gbPerSecond: number;
+  /** CPU float64 reference time (ms), scaled from `cpuRows` measured rows. */
+  cpuMs: number;
+  /** Rows the CPU reference actually ran (scaled linearly to all rows). */
+  cpuRows: number;
+  /** cpuMs / ms (wall clock; on a shared machine both are inflated by other load). */
+  speedup: number;
+  /** CPU time of this process per GPU call (lavapipe runs the kernels on the CPU). */
+  gpuProcessCpuMs: number;
+  /** CPU time of the reference / CPU time of the GPU call: robust to other load, but ignores that the adapter uses several cores. */
+  cpuTimeRatio: number;
+  /** Kernel variant the rule picked. */
+  variant: string;
+  /** Calls timed. */
+  reps: number;
+  /** Adapter description. */
+  adapter: string;
+}
+
+function random(count: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(count);
+  let a = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    out[i] = lo + (hi - lo) * (a / 4294967296);
+  }
+  return out;
+}
+
+function upload(device: GPUDevice, data: Float32Array | number): GPUBuffer {
+  const n = typeof data === "number" ? data : data.length;
+  const b = device.createBuffer({
+    size: Math.max(16, n * 4),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+  });
+  if (typeof data !== "number") device.queue.writeBuffer(b, 0, data);
+  return b;
+}
+
+async function timeGpu(device: GPUDevice, encode: (e: GPUCommandEncoder) => void, reps: number) {
+  const enc = device.createCommandEncoder();
+  encode(enc);
+  device.queue.submit([enc.finish()]);
+  await device.queue.onSubmittedWorkDone();
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const e2 = device.createCommandEncoder();
+  for (let i = 0; i < reps; i++) encode(e2);
+  device.queue.submit([e2.finish()]);
+  await device.queue.onSubmittedWorkDone();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / reps, cpu: (c.user + c.system) / 1000 / reps };
+}
+
+/** Times the float64 reference on `rows` rows of length L (one group) and scales to `total`. */
+function timeCpu(rows: number, total: number, L: number, N: number) {
+  const x = {
+    batch: 1,
+    groups: 1,
+    channelsPerGroup: rows,
+    length: L,
+    dState: N,
+    u: random(rows * L, 1),
+    delta: random(rows * L, 2, -3, 1),
+    A: random(rows * N, 3, -2, -0.1),
+    B: random(N * L, 4),
+    C: random(N * L, 5),
+    D: random(rows, 6),
+    deltaBias: random(rows, 7, -1, 0),
+  };
+  const dout = random(rows * L, 8);
+  // Warm the JIT on a slice before timing.
+  const w = {
+    ...x,
+    channelsPerGroup: 1,
+    length: Math.min(L, 64),
+    B: x.B.slice(0, N * 64),
+    C: x.C.slice(0, N * 64),
+  };
+  selectiveScanBackwardReference(w, dout);
+  selectiveScanReference(w);
+  const scale = total / rows;
+  let t0 = performance.now();
+  let c0 = process.cpuUsage();
+  selectiveScanReference(x);
+  let c = process.cpuUsage(c0);
+  const fwd = { wall: (performance.now() - t0) * scale, cpu: (c.user + c.system) / 1000 * scale };
+  t0 = performance.now();
+  c0 = process.cpuUsage();
+  selectiveScanReference(x);
+  selectiveScanBackwardReference(x, dout);
+  c = process.cpuUsage(c0);
+  const fwdBwd = {
+    wall: (performance.now() - t0) * scale,
+    cpu: (c.user + c.system) / 1000 * scale,
+  };
+  return { fwd, fwdBwd };
+}
+
+function bytesMoved(batch: number, CH: number, G: number, L: number, N: number, bwd: boolean) {
+  const act = batch * CH * L; // u, delta, out, dout, du, ddelta
+  const bc = batch * G * N * L; // B, C, dB, dC
+  const params = CH * (N + 2);
+  // forward: read u, delta, B, C, params; write out. backward adds: read u, delta, B, C, dout,
+  // params; write du, ddelta, dB, dC, dA/dD/dbias.
+  const fwd = 3 * act + 2 * bc + params;
+  return 4 * (bwd ? fwd + 5 * act + 4 * bc + 2 * params : fwd);
+}
+
+/** Options of {@linkcode runScanBench}. */
+export interface ScanBenchOptions {
+  /** Tiny shapes and few repetitions (CI smoke). */
+  quick: boolean;
+  /** Print each record as it is measured. */
+  log: (line: string) => void;
+}
+
+/** Runs the sweep and returns one record per (layout, shape, batch, pass). */
+export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Promise<ScanRecord[]> {
+  const device = gpu.device;
+  const kernelOptions: ScanKernelOptions = {
+    subgroups: gpu.subgroups,
+    subgroupMinSize: gpu.adapterInfo.subgroupMinSize || undefined,
+  };
+  const N = 16;
+  const G = 4;
+  const shapes: [number, number][] = opts.quick
+    ? [[64, 256], [128, 64]]
+    : [[768, 4096], [1536, 1024], [3072, 256], [6144, 64]];
+  const batches = opts.quick ? [1] : [1, 8];
+  const records: ScanRecord[] = [];
+  const adapter = gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown";
+  for (const layout of ["generic", "cross2d"] as const) {
+    for (const [CH, L] of shapes) {
+      for (const batch of batches) {
+        for (
+          const forward of (batch === 1 ? ["serial-row", "workgroup-scan"] : ["serial-row"]) as (
+            | "serial-row"
+            | "workgroup-scan"
+          )[]
+        ) {
+          const Dg = CH / G;
+          const side = Math.round(Math.sqrt(L));
+          let variant: string;
+          let stateBytes: number;
+          let fwd: (e: GPUCommandEncoder) => void;
+          let bwd: (e: GPUCommandEncoder) => void;
+          const made: GPUBuffer[] = [];
+          const up = (d: Float32Array | number) => {
+            const b = upload(device, d);
+            made.push(b);
+            return b;
+          };
+          let destroy: () => void;
+          if (layout === "generic") {
+            const scan = new SelectiveScan(
+              device,
+              { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N },
+              { ...kernelOptions, forward },
+            );
+            variant = scan.variant;
+            stateBytes = scan.stateBytes;
+            const inp = {
+              u: up(random(batch * CH * L, 1)),
+              delta: up(random(batch * CH * L, 2, -3, 1)),
+              A: up(random(CH * N, 3, -2, -0.1)),
+              B: up(random(batch * G * N * L, 4)),
+              C: up(random(batch * G * N * L, 5)),
+              D: up(random(CH, 6)),
+              deltaBias: up(random(CH, 7, -1, 0)),
+            };
+            const out = up(batch * CH * L);
+            const state = up(stateBytes / 4);
+            const g = {
+              dout: up(random(batch * CH * L, 8)),
+              du: up(batch * CH * L),
+              ddelta: up(batch * CH * L),
+              dA: up(CH * N),
+              dB: up(batch * G * N * L),
+              dC: up(batch * G * N * L),
+              dD: up(CH),
+              dDeltaBias: up(CH),
+            };
+            fwd = (e) => scan.encodeForward(e, { ...inp, out, state });
+            bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
+            destroy = () => scan.destroy();
+          } else {
+            const scan = new CrossScan2d(
+              device,
+              { batch, height: side, width: L / side, channels: Dg, dState: N },
+              { ...kernelOptions, forward },
+            );
+            variant = scan.variant;
+            stateBytes = scan.stateBytes;
+            const inp = {
+              u: up(random(batch * L * Dg, 1)),
+              delta: up(random(batch * L * CH, 2, -3, 1)),
+              A: up(random(CH * N, 3, -2, -0.1)),
+              B: up(random(batch * L * 4 * N, 4)),
+              C: up(random(batch * L * 4 * N, 5)),
+              D: up(random(CH, 6)),
+              deltaBias: up(random(CH, 7, -1, 0)),
+            };
+            const y = up(batch * L * Dg);
+            const state = up(stateBytes / 4);
+            const g = {
+              dy: up(random(batch * L * Dg, 8)),
+              du: up(batch * L * Dg),
+              ddelta: up(batch * L * CH),
+              dA: up(CH * N),
+              dB: up(batch * L * 4 * N),
+              dC: up(batch * L * 4 * N),
+              dD: up(CH),
+              dDeltaBias: up(CH),
+            };
+            fwd = (e) => scan.encodeForward(e, { ...inp, y, state });
+            bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
+            destroy = () => scan.destroy();
+          }
+          const work = batch * CH * L * N;
+          const reps = opts.quick ? 2 : Math.max(2, Math.min(20, Math.round(4e8 / work)));
+          const tf = await timeGpu(device, fwd, reps);
+          // The backward is the same for both forward variants: time fwd+bwd with the default.
+          const tfb = forward === "serial-row"
+            ? await timeGpu(device, (e) => {
+              fwd(e);
+              bwd(e);
+            }, reps)
+            : undefined;
+          gpu.throwIfFailed();
+          const total = batch * CH;
+          const cpuRows = Math.min(total, Math.max(4, Math.ceil(2e6 / (L * N))));
+          const cpu = timeCpu(cpuRows, total, L, N);
+          const passes: [
+            "fwd" | "fwd+bwd",
+            { wall: number; cpu: number },
+            { wall: number; cpu: number },
+          ][] = [
+            ["fwd", tf, cpu.fwd],
+          ];
+          if (tfb) passes.push(["fwd+bwd", tfb, cpu.fwdBwd]);
+          for (const [pass, gpuT, refT] of passes) {
+            const ms = gpuT.wall;
+            const cpuMs = refT.wall;
+            const r: ScanRecord = {
+              subject: "scan",
+              layout,
+              pass,
+              batch,
+              channels: CH,
+              length: L,
+              dState: N,
+              ms,
+              stateUpdatesPerSecond: work / (ms / 1000),
+              gbPerSecond: bytesMoved(batch, CH, G, L, N, pass === "fwd+bwd") / (ms / 1000) / 1e9,
+              cpuMs,
+              cpuRows,
+              speedup: cpuMs / ms,
+              gpuProcessCpuMs: gpuT.cpu,
+              cpuTimeRatio: refT.cpu / gpuT.cpu,
+              variant,
+              reps,
+              adapter,
+            };
+            records.push(r);
+            opts.log(formatRow(r));
+          }
+          destroy();
+          for (const b of made) b.destroy();
+        }
+      }
+    }
+  }
+  return records;
+}
+
+/** Markdown table header for {@linkcode formatRow}. */
+export const TABLE_HEADER: string =
+  "| layout | pass | B | G·D | L | N | ms | state-upd/s | GB/s | CPU ref ms (rows run) | speed-up | CPU-time ratio | variant |\n" +
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+/** One record as a markdown table row. */
+export function formatRow(r: ScanRecord): string {
+  return `| ${r.layout} | ${r.pass} | ${r.batch} | ${r.channels} | ${r.length} | ${r.dState} | ` +
+    `${r.ms.toFixed(1)} | ${(r.stateUpdatesPerSecond / 1e9).toFixed(2)} G | ` +
+    `${r.gbPerSecond.toFixed(2)} | ${r.cpuMs.toFixed(0)} (${r.cpuRows}/${
+      r.batch * r.channels
+    }) | ` +
+    `${r.speedup.toFixed(1)}× | ${r.cpuTimeRatio.toFixed(1)}× | ${r.variant} |`;
+}
