@@ -12,7 +12,6 @@ import {
   add,
   bceDiceLoss,
   ceDiceLoss,
-  conv1x1,
   type Engine,
   formatShape,
   initFanInUniform,
@@ -297,7 +296,8 @@ export class VMUNet {
     for (let i = 0; i < 4; i++) {
       x = this.layersUp[i].forward(i === 0 ? x : add(x, skips[4 - i]), fo);
     }
-    const logits = conv1x1(this.finalUp.forward(x), this.finalConvWeight, this.finalConvBias);
+    // final_up + final_conv, with the 4×4 shuffle applied to the nc-channel logits only.
+    const logits = this.finalUp.forwardToLogits(x, this.finalConvWeight, this.finalConvBias);
     return { logits, output: numClasses === 1 ? sigmoid(logits) : logits };
   }
 

@@ -11,7 +11,9 @@ import {
   initZeros,
   layerNorm,
   linear,
+  permute,
   pixelShuffle,
+  reshape,
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
@@ -140,5 +142,43 @@ export class FinalPatchExpand2D extends ExpandBase {
       throw new RangeError(`FinalPatchExpand2D: dim must be a multiple of 4, got ${options.dim}`);
     }
     super(f, "FinalPatchExpand2D", options.dim, options.dim / 4, 4);
+  }
+
+  /**
+   * This block followed by VM-UNet's `final_conv` (1×1 conv to NCHW), computed without
+   * moving the d/4-channel features: LayerNorm and the 1×1 conv act per output pixel, so
+   * they run on the unshuffled `(B, H, W, 16, d/4)` groups and only the `nc`-channel
+   * result is rearranged to `(B, nc, 4H, 4W)` — the same numbers as
+   * `conv1x1(forward(x), weight, bias)` with a 16·d/(4·nc)-times smaller layout change.
+   *
+   * @param x `(B, H, W, d)`.
+   * @param weight `final_conv.weight (nc, d/4, 1, 1)`.
+   * @param bias `final_conv.bias (nc)`.
+   * @returns Logits `(B, nc, 4H, 4W)`.
+   * @throws {ShapeError} when the shapes do not fit.
+   */
+  forwardToLogits(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+    const c = this.outDim;
+    if (x.rank !== 4 || x.shape[3] !== this.inDim) {
+      throw new ShapeError(
+        "FinalPatchExpand2D",
+        `input must be (B, H, W, ${this.inDim}), got ${formatShape(x.shape)}`,
+      );
+    }
+    const nc = weight.shape[0];
+    if (weight.shape.join() !== [nc, c, 1, 1].join() || bias.shape.join() !== String(nc)) {
+      throw new ShapeError(
+        "FinalPatchExpand2D",
+        `final conv must be (nc, ${c}, 1, 1) with bias (nc), got ${formatShape(weight.shape)} ` +
+          `and ${formatShape(bias.shape)}`,
+      );
+    }
+    const [b, h, w] = x.shape;
+    const groups = reshape(linear(x, this.expandWeight), [b, h, w, 16, c]);
+    const normed = layerNorm(groups, this.normWeight, this.normBias, 1e-5);
+    const head = linear(normed, reshape(weight, [nc, c]), bias); // (B, H, W, 16, nc)
+    // (b, h, w, p1, p2, o) → (b, o, h, p1, w, p2) = out[b, o, 4h + p1, 4w + p2].
+    const moved = permute(reshape(head, [b, h, w, 4, 4, nc]), [0, 5, 1, 3, 2, 4]);
+    return reshape(moved, [b, nc, 4 * h, 4 * w]);
   }
 }

@@ -11,6 +11,7 @@ import {
 } from "./mod.ts";
 import {
   type Array64,
+  conv1x1Ref,
   type ParamLookup,
   patchEmbedRef,
   patchExpandRef,
@@ -118,4 +119,40 @@ Deno.test("the blocks name the shape at fault", () => {
     (e: Error) => e instanceof ShapeError && /PatchExpand2D.*\(B, H, W, 8\)/.test(e.message),
   );
   assert.throws(() => new FinalPatchExpand2D(f, { dim: 6 }), RangeError);
+});
+
+Deno.test("FinalPatchExpand2D.forwardToLogits equals final_up then the 1×1 conv, values and gradients", async () => {
+  const f = new ParameterFactory(engine, new Rng(12));
+  const up = new FinalPatchExpand2D(f, { dim: 16 });
+  const nc = 3;
+  const cw = f.make("final_conv.weight", seeded(nc * 4, 13), [nc, 4, 1, 1]);
+  const cb = f.make("final_conv.bias", seeded(nc, 14), [nc]);
+  const module: Module = {
+    namedParameters:
+      () => [...up.namedParameters(), ["final_conv.weight", cw], ["final_conv.bias", cb]],
+  };
+  const shape = [2, 2, 3, 16];
+  const xv = seeded(2 * 2 * 3 * 16, 15, -2, 2);
+  const ref = (xs: Float64Array, p: ParamLookup) =>
+    conv1x1Ref(
+      patchExpandRef({ data: xs, shape }, p, 4),
+      p("final_conv.weight"),
+      p("final_conv.bias"),
+    );
+  const want = ref(xv, lookup(await snapshot(module)));
+  const seed = seeded(want.data.length, 16);
+  const x = engine.tensor(xv, shape, { requiresGrad: true });
+  const y = engine.scope(() => {
+    const y = up.forwardToLogits(x, cw, cb);
+    sum(mul(y, engine.tensor(seed, y.shape))).backward();
+    return y;
+  });
+  assert.deepEqual(y.shape, [2, nc, 8, 12]);
+  assert(relMaxErr(await y.read(), want.data) < 1e-5);
+  const r = await gradientCheck(
+    module,
+    { values: xv, grad: x.grad },
+    (p, xs) => dot(ref(xs, p), seed),
+  );
+  assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
 });
