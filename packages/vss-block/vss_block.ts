@@ -100,6 +100,13 @@ export class VSSBlock implements Module {
         `input must be (B, H, W, ${this.dModel}), got ${formatShape(x.shape)}`,
       );
     }
+    const engine = x.engine;
+    // Without the tape nothing needs the block's temporaries afterwards: free them at once.
+    if (!engine.gradEnabled) return engine.scope(() => this.#residual(x, options));
+    return this.#residual(x, options);
+  }
+
+  #residual(x: Tensor, options: ForwardOptions): Tensor {
     const training = options.training ?? true;
     const mixed = this.selfAttention.forward(layerNorm(x, this.ln1Weight, this.ln1Bias, 1e-5));
     if (this.dropPath === 0 || !training) return add(x, mixed);
