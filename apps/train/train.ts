@@ -258,6 +258,7 @@ class Trainer {
   state!: TrainState;
   records: Record<string, unknown>[] = [];
   startTime = 0;
+  lastEvalSeconds = 0;
 
   constructor(config: TrainConfig, runDir: string, io: Io, options: TrainRunOptions) {
     this.config = config;
@@ -448,7 +449,8 @@ class Trainer {
         onProgress: show,
       });
     }
-    return { evaluation, seconds: (performance.now() - t0) / 1000 };
+    this.lastEvalSeconds = (performance.now() - t0) / 1000;
+    return { evaluation, seconds: this.lastEvalSeconds };
   }
 
   selectionValue(trainLoss: number, evaluation: Evaluation | null): number | null {
@@ -583,6 +585,11 @@ class Trainer {
               imagesPerSecond: rate,
               etaSeconds: stepsDone > 0
                 ? (elapsed / stepsDone) * (stepsPerEpoch - step)
+                : undefined,
+              runEtaSeconds: stepsDone > 0
+                ? (elapsed / stepsDone) * (stepsPerEpoch - step) +
+                  (c.epochs - epoch - 1) *
+                    ((elapsed / stepsDone) * stepsPerEpoch + this.lastEvalSeconds)
                 : undefined,
             });
           }
