@@ -208,6 +208,19 @@ Deno.test("a checkpoint of another configuration names the mismatched keys", asy
     ]);
     assert.equal(p.code, 2);
     assert.match(p.err, /--input .*w\.safetensors: unsupported file type/);
+    const nine = preset("vmunet-t", { ...config, numClasses: 9 });
+    const nineSpecs = parameterSpecs(nine);
+    await Deno.writeFile(
+      `${dir}/nine.safetensors`,
+      serializeWeights(
+        nine,
+        new Map(nineSpecs.map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b))])),
+        nineSpecs,
+      ),
+    );
+    const c = await run(["eval", "--checkpoint", `${dir}/nine.safetensors`]);
+    assert.equal(c.code, 2);
+    assert.match(c.err, /nine\.safetensors predicts 9 class\(es\) but the synthetic data has 1/);
     const m = await run(["eval", "--checkpoint", `${dir}/missing.pth`]);
     assert.equal(m.code, 1);
     assert.match(m.err, /missing\.pth: file not found/);

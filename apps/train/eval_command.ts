@@ -7,7 +7,7 @@
  */
 
 import { Engine } from "@vmunet/tensor";
-import { DataLoader, type SynapseVolumes } from "@vmunet/datasets";
+import { DataLoader, SYNAPSE_CLASSES, type SynapseVolumes } from "@vmunet/datasets";
 import { VMUNet } from "@vmunet/vmunet";
 import type { EvalArgs } from "./cli.ts";
 import { detectDataKind, openEvalData } from "./data.ts";
@@ -98,6 +98,14 @@ export async function runEval(args: EvalArgs, io: Io): Promise<EvalResult> {
     : { ...loaded.modelConfig, inChannels: config.inChannels, dropPathRate: 0 };
   checkWeightsFit(args.checkpoint, modelConfig, loaded.weights);
   const data = await openEvalData(config, args.split ?? "val");
+  const dataClasses = "read" in data ? SYNAPSE_CLASSES : data.numClasses;
+  if (dataClasses !== modelConfig.numClasses) {
+    throw new UsageError(
+      `${args.checkpoint} predicts ${modelConfig.numClasses} class(es) but the ${config.data} data ` +
+        `has ${dataClasses}${dataClasses === 1 ? " (binary masks)" : ""}: pass --data with a ` +
+        `matching dataset (and --dataset or --preset)`,
+    );
+  }
   const outDir = args.out ??
     (args.checkpoint.includes("/")
       ? args.checkpoint.slice(0, args.checkpoint.lastIndexOf("/"))
