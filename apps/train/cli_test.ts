@@ -168,7 +168,7 @@ Deno.test("resuming refuses changed settings other than epochs and logging", asy
       resolveTrainInvocation(
         parseTrainArgs(["--runs-dir", runs, "--name", "x", "--resume", "--lr", "0.1"]),
       ),
-      /"lr" cannot change when resuming \(run has 0\.003, asked 0\.1\)/,
+      new RegExp(`"lr" cannot change when resuming \\(run has ${config.lr}, asked 0\\.1\\)`),
     );
     const ok = await resolveTrainInvocation(
       parseTrainArgs(["--runs-dir", runs, "--name", "x", "--resume", "--epochs", "9"]),
