@@ -215,3 +215,55 @@ Deno.test("isic18 settings train from VMamba-style pretrained weights on an offi
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a folder of image/mask pairs given to the default preset is detected and trained on", async () => {
+  const root = await Deno.makeTempDir({ prefix: "vmunet-folder-" });
+  try {
+    for (const d of ["images", "masks"]) await Deno.mkdir(`${root}/data/${d}`, { recursive: true });
+    for (let i = 0; i < 5; i++) {
+      const rgb = new Uint8Array(40 * 30 * 3).map((_, k) => (k * 11 + i * 30) % 256);
+      const mask = new Uint8Array(40 * 30).map((
+        _,
+        k,
+      ) => (k % 40 > 10 + i && k % 40 < 30 ? 255 : 0));
+      await Deno.writeFile(
+        `${root}/data/images/p${i}.png`,
+        encodePng({ width: 40, height: 30, channels: 3, data: rgb }),
+      );
+      await Deno.writeFile(
+        `${root}/data/masks/p${i}_mask.png`,
+        encodePng({ width: 40, height: 30, channels: 1, data: mask }),
+      );
+    }
+    const r = await run([
+      "train",
+      "--data",
+      `${root}/data`,
+      "--runs-dir",
+      `${root}/runs`,
+      "--name",
+      "f",
+      ...TINY_MODEL,
+      "--epochs",
+      "1",
+      "--batch-size",
+      "2",
+      "--eval-batch-size",
+      "2",
+      "--val-fraction",
+      "0.4",
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /folder .*data: 3 training images 32×32, 2 validation images/);
+    const config = JSON.parse(await Deno.readTextFile(`${root}/runs/f/config.json`));
+    assert.equal(config.data, "folder");
+    assert.equal(config.preset, "synthetic");
+    const e = await run(["eval", "--checkpoint", `${root}/runs/f/last.safetensors`]);
+    assert.equal(e.code, 0, e.err);
+    assert.match(e.out, /\| folder \| mIoU \| DSC \|/);
+    const json = JSON.parse(await Deno.readTextFile(`${root}/runs/f/eval.json`));
+    assert.equal(json.tp + json.fp + json.fn + json.tn, 2 * 32 * 32);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
