@@ -15,6 +15,7 @@
  * const model = VMUNet.create(engine, preset("vmunet-t", { dims: 8 }), { seed: 1 });
  * const { output } = model.forward(engine.full([1, 3, 32, 32], 1), { training: false });
  * console.log(output.shape); // [1, 1, 32, 32]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  *
@@ -26,6 +27,7 @@ export * from "./state_dict.ts";
 export * from "./checkpoint.ts";
 export * from "./pth.ts";
 export * from "./model.ts";
+export * from "./predict.ts";
 export {
   type OpaqueObject,
   PickleError,

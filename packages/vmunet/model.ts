@@ -12,7 +12,6 @@ import {
   add,
   bceDiceLoss,
   ceDiceLoss,
-  conv1x1,
   type Engine,
   formatShape,
   initFanInUniform,
@@ -287,17 +286,27 @@ export class VMUNet {
       );
     }
     const fo = { training: options.training ?? true, rng: options.rng ?? this.rng };
-    let x = inChannels === 1 ? repeat(input, [1, 3, 1, 1]) : input;
-    x = this.patchEmbed.forward(x);
+    // Without the tape, each stage's temporaries are freed as soon as the stage is done.
+    const engine = this.engine;
+    const stage = (fn: () => Tensor): Tensor => engine.gradEnabled ? fn() : engine.scope(fn);
+    let x = stage(() =>
+      this.patchEmbed.forward(inChannels === 1 ? repeat(input, [1, 3, 1, 1]) : input)
+    );
     const skips: Tensor[] = [];
     for (const layer of this.layers) {
       skips.push(x);
-      x = layer.forward(x, fo);
+      const xi = x;
+      x = stage(() => layer.forward(xi, fo));
     }
     for (let i = 0; i < 4; i++) {
-      x = this.layersUp[i].forward(i === 0 ? x : add(x, skips[4 - i]), fo);
+      const xi = x;
+      x = stage(() => this.layersUp[i].forward(i === 0 ? xi : add(xi, skips[4 - i]), fo));
     }
-    const logits = conv1x1(this.finalUp.forward(x), this.finalConvWeight, this.finalConvBias);
+    // final_up + final_conv, with the 4×4 shuffle applied to the nc-channel logits only.
+    const xf = x;
+    const logits = stage(() =>
+      this.finalUp.forwardToLogits(xf, this.finalConvWeight, this.finalConvBias)
+    );
     return { logits, output: numClasses === 1 ? sigmoid(logits) : logits };
   }
 

@@ -44,6 +44,65 @@ function unrolled(): string {
   return lines.join("\n  ");
 }
 
+/** The 4 positions × 4 dt rows block of the input-gradient kernel, spelled out. */
+function unrolledBackwardInput(): string {
+  const lines: string[] = [];
+  for (let j = 0; j < 4; j++) {
+    for (let q = 0; q < 4; q++) lines.push(`var a${j}${q} = 0.0;`);
+  }
+  lines.push("for (var d = 0u; d < D4; d++) {");
+  lines.push(
+    "  let g0 = G[(p0 * 4u + k) * D4 + d]; let g1 = G[(q1 * 4u + k) * D4 + d];",
+    "  let g2 = G[(q2 * 4u + k) * D4 + d]; let g3 = G[(q3 * 4u + k) * D4 + d];",
+    "  let w0 = WT[(k * R + r0) * D4 + d]; let w1 = WT[(k * R + s1) * D4 + d];",
+    "  let w2 = WT[(k * R + s2) * D4 + d]; let w3 = WT[(k * R + s3) * D4 + d];",
+  );
+  for (let j = 0; j < 4; j++) {
+    lines.push("  " + [0, 1, 2, 3].map((q) => `a${j}${q} += dot(g${j}, w${q});`).join(" "));
+  }
+  lines.push("}");
+  const pos = ["p0", "q1", "q2", "q3"], rr = ["r0", "s1", "s2", "s3"];
+  for (let j = 0; j < 4; j++) {
+    for (let q = 0; q < 4; q++) {
+      lines.push(
+        `if (p0 + ${j}u < rows && r0 + ${q}u < R) { DX[(${pos[j]} * 4u + k) * P + ${
+          rr[q]
+        }] = a${j}${q}; }`,
+      );
+    }
+  }
+  return lines.join("\n  ");
+}
+
+/** The 4 dt rows × 16 channels block of the weight-gradient kernel, spelled out. */
+function unrolledBackwardWeight(): string {
+  const lines: string[] = [];
+  for (let q = 0; q < 4; q++) {
+    for (let e = 0; e < 4; e++) lines.push(`var a${q}${e} = vec4<f32>(0.0);`);
+  }
+  lines.push(
+    "for (var p = c * per; p < pEnd; p++) {",
+    "  let gb = (p * 4u + k) * D4; let xb = (p * 4u + k) * P;",
+    "  let g0 = G[gb + d0]; let g1 = G[gb + e1]; let g2 = G[gb + e2]; let g3 = G[gb + e3];",
+    "  let x0 = X[xb + r0]; let x1 = X[xb + s1]; let x2 = X[xb + s2]; let x3 = X[xb + s3];",
+  );
+  for (let q = 0; q < 4; q++) {
+    lines.push("  " + [0, 1, 2, 3].map((e) => `a${q}${e} += g${e} * x${q};`).join(" "));
+  }
+  lines.push("}", "let o = (c * 4u + k) * R;");
+  const rr = ["r0", "s1", "s2", "s3"], dd = ["d0", "e1", "e2", "e3"];
+  for (let q = 0; q < 4; q++) {
+    for (let e = 0; e < 4; e++) {
+      lines.push(
+        `if (r0 + ${q}u < R && d0 + ${e}u < D4) { PART[(o + ${rr[q]}) * D4 + ${
+          dd[e]
+        }] = a${q}${e}; }`,
+      );
+    }
+  }
+  return lines.join("\n  ");
+}
+
 /** Sizes shared by the kernels. */
 export interface DtSizes {
   /** Positions B·L. */
@@ -136,29 +195,22 @@ export function dtProjectionBackwardInput(
       { name: "DX", access: "read_write" },
     ],
     code: /* wgsl */ `
-// One invocation per (block of 4 positions, direction k, dt row r): 4 dot products over Di.
+// One invocation per (4 positions, direction k, 4 dt rows): 16 dot products over Di.
+// Consecutive invocations take consecutive position blocks (W loads shared by the workgroup).
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
   let rows = pu(0u); let R = pu(1u); let P = pu(2u); let D4 = pu(3u);
-  let pb = i / (R * 4u);
-  if (pb * 4u >= rows) { return; }
-  let r = i % R; let k = (i / R) % 4u;
+  let np = (rows + 3u) / 4u; let nr = (R + 3u) / 4u;
+  if (i >= np * 4u * nr) { return; }
+  let pb = i % np; let k = (i / np) % 4u; let r0 = (i / (np * 4u)) * 4u;
   let p0 = pb * 4u;
   let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);
-  var a = vec4<f32>(0.0);
-  for (var d = 0u; d < D4; d++) {
-    let w = WT[(k * R + r) * D4 + d];
-    a += vec4<f32>(dot(G[(p0 * 4u + k) * D4 + d], w), dot(G[(q1 * 4u + k) * D4 + d], w),
-                   dot(G[(q2 * 4u + k) * D4 + d], w), dot(G[(q3 * 4u + k) * D4 + d], w));
-  }
-  DX[(p0 * 4u + k) * P + r] = a.x;
-  if (p0 + 1u < rows) { DX[(q1 * 4u + k) * P + r] = a.y; }
-  if (p0 + 2u < rows) { DX[(q2 * 4u + k) * P + r] = a.z; }
-  if (p0 + 3u < rows) { DX[(q3 * 4u + k) * P + r] = a.w; }
+  let s1 = min(r0 + 1u, R - 1u); let s2 = min(r0 + 2u, R - 1u); let s3 = min(r0 + 3u, R - 1u);
+  ${unrolledBackwardInput()}
 }`,
   }), "ss2d.dt_proj.bwd_x");
-  const n = Math.ceil(s.rows / 4) * 4 * s.dtRank;
+  const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(s.dtRank / 4);
   engine.dispatch({
     kernel,
     bindings: [dDelta, wT, dxDbl],
@@ -192,29 +244,20 @@ export function dtProjectionBackwardWeight(
       { name: "PART", access: "read_write", type: "array<vec4<f32>>" },
     ],
     code: /* wgsl */ `
-// One invocation per (position chunk c, direction k, 4 dt rows r4, 4 channels d4): a 4×4
-// block of the weight gradient summed over the chunk's positions.
+// One invocation per (position chunk c, direction k, 4 dt rows, 16 channels): a 4×16 block
+// of the weight gradient summed over the chunk's positions.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
   let rows = pu(0u); let R = pu(1u); let P = pu(2u); let D4 = pu(3u);
-  let chunks = pu(4u); let per = pu(5u); let R4 = (R + 3u) / 4u;
-  if (i >= chunks * 4u * R4 * D4) { return; }
-  let d4 = i % D4; let r4 = (i / D4) % R4; let k = (i / (D4 * R4)) % 4u; let c = i / (D4 * R4 * 4u);
-  let r0 = r4 * 4u;
-  let r1 = min(r0 + 1u, R - 1u); let r2 = min(r0 + 2u, R - 1u); let r3 = min(r0 + 3u, R - 1u);
-  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  let chunks = pu(4u); let per = pu(5u); let nr = (R + 3u) / 4u; let nd = (D4 + 3u) / 4u;
+  if (i >= chunks * 4u * nr * nd) { return; }
+  let d0 = (i % nd) * 4u; let r0 = ((i / nd) % nr) * 4u;
+  let k = (i / (nd * nr)) % 4u; let c = i / (nd * nr * 4u);
+  let s1 = min(r0 + 1u, R - 1u); let s2 = min(r0 + 2u, R - 1u); let s3 = min(r0 + 3u, R - 1u);
+  let e1 = min(d0 + 1u, D4 - 1u); let e2 = min(d0 + 2u, D4 - 1u); let e3 = min(d0 + 3u, D4 - 1u);
   let pEnd = min(rows, (c + 1u) * per);
-  for (var p = c * per; p < pEnd; p++) {
-    let g = G[(p * 4u + k) * D4 + d4];
-    let base = (p * 4u + k) * P;
-    a0 += g * X[base + r0]; a1 += g * X[base + r1]; a2 += g * X[base + r2]; a3 += g * X[base + r3];
-  }
-  let o = (c * 4u + k) * R;
-  PART[(o + r0) * D4 + d4] = a0;
-  if (r0 + 1u < R) { PART[(o + r1) * D4 + d4] = a1; }
-  if (r0 + 2u < R) { PART[(o + r2) * D4 + d4] = a2; }
-  if (r0 + 3u < R) { PART[(o + r3) * D4 + d4] = a3; }
+  ${unrolledBackwardWeight()}
 }`,
   }), "ss2d.dt_proj.bwd_w");
   const d4 = s.channels / 4;
@@ -225,7 +268,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     kernel,
     bindings: [dDelta, xDbl, part],
     params: [s.rows, s.dtRank, s.record, d4, chunks, per],
-    workgroups: grid1d(chunks * 4 * Math.ceil(s.dtRank / 4) * d4, WG),
+    workgroups: grid1d(chunks * 4 * Math.ceil(s.dtRank / 4) * Math.ceil(d4 / 4), WG),
     op: "ss2d.dtProjection.backwardWeight",
   });
   const summed = chunks === 1 ? reshape(part, [4, s.dtRank, s.channels]) : sum(part, 0);

@@ -6,9 +6,9 @@
  * with a differentiable `forward`.
  *
  * SS2D runs channels-last throughout: one matmul for the four x-projections over the
- * natural layout, a block-diagonal matmul for the four dt-projections, and the
- * four-direction cross-scan of `@vmunet/ssm-kernel` (index-mapped directions, fused merge)
- * as a custom op ({@linkcode crossScan}). Float64 references of every block are at
+ * natural layout, then one custom op ({@linkcode ss2dScan}) for the four dt-projections on
+ * the packed projection and the four-direction cross-scan of `@vmunet/ssm-kernel`
+ * (index-mapped directions, fused merge). Float64 references of every block are at
  * `@vmunet/vss-block/reference`.
  *
  * @example
@@ -20,6 +20,7 @@
  * const x = engine.full([1, 4, 4, 8], 0.25);
  * engine.scope(() => sum(block.forward(x)).backward());
  * console.log(block.selfAttention.aLogs.grad!.shape); // [64, 4]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  *

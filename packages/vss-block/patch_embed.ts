@@ -39,6 +39,7 @@ export interface PatchEmbed2DOptions {
  * const engine = await Engine.create();
  * const embed = new PatchEmbed2D(new ParameterFactory(engine, new Rng(0)), { embedDim: 8 });
  * console.log(embed.forward(engine.full([2, 3, 16, 8], 1)).shape); // [2, 4, 2, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */

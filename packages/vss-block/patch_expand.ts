@@ -8,15 +8,16 @@
 import {
   formatShape,
   initOnes,
-  initTruncNormal,
   initZeros,
   layerNorm,
   linear,
+  permute,
   pixelShuffle,
+  reshape,
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
-import type { Module, ParameterFactory } from "./module.ts";
+import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 
 /** Shared by the upsamplers: Linear (no bias) → `b h w (p1 p2 c) -> b (h p1) (w p2) c` → LayerNorm(c). */
 export abstract class ExpandBase implements Module {
@@ -51,7 +52,7 @@ export abstract class ExpandBase implements Module {
     const rows = scale * scale * outDim;
     this.expandWeight = f.make(
       "expand.weight",
-      initTruncNormal([rows, inDim], f.rng, { std: 0.02 }),
+      initLinearWeight([rows, inDim], f.rng),
       [rows, inDim],
     );
     this.normWeight = f.make("norm.weight", initOnes(outDim), [outDim]);
@@ -97,6 +98,7 @@ export abstract class ExpandBase implements Module {
  * const engine = await Engine.create();
  * const up = new PatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
  * console.log(up.forward(engine.full([1, 2, 3, 16], 1)).shape); // [1, 4, 6, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
@@ -123,6 +125,7 @@ export class PatchExpand2D extends ExpandBase {
  * const engine = await Engine.create();
  * const up = new FinalPatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
  * console.log(up.forward(engine.full([1, 2, 3, 8], 1)).shape); // [1, 8, 12, 2]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
@@ -139,5 +142,43 @@ export class FinalPatchExpand2D extends ExpandBase {
       throw new RangeError(`FinalPatchExpand2D: dim must be a multiple of 4, got ${options.dim}`);
     }
     super(f, "FinalPatchExpand2D", options.dim, options.dim / 4, 4);
+  }
+
+  /**
+   * This block followed by VM-UNet's `final_conv` (1×1 conv to NCHW), computed without
+   * moving the d/4-channel features: LayerNorm and the 1×1 conv act per output pixel, so
+   * they run on the unshuffled `(B, H, W, 16, d/4)` groups and only the `nc`-channel
+   * result is rearranged to `(B, nc, 4H, 4W)` — the same numbers as
+   * `conv1x1(forward(x), weight, bias)` with a 16·d/(4·nc)-times smaller layout change.
+   *
+   * @param x `(B, H, W, d)`.
+   * @param weight `final_conv.weight (nc, d/4, 1, 1)`.
+   * @param bias `final_conv.bias (nc)`.
+   * @returns Logits `(B, nc, 4H, 4W)`.
+   * @throws {ShapeError} when the shapes do not fit.
+   */
+  forwardToLogits(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+    const c = this.outDim;
+    if (x.rank !== 4 || x.shape[3] !== this.inDim) {
+      throw new ShapeError(
+        "FinalPatchExpand2D",
+        `input must be (B, H, W, ${this.inDim}), got ${formatShape(x.shape)}`,
+      );
+    }
+    const nc = weight.shape[0];
+    if (weight.shape.join() !== [nc, c, 1, 1].join() || bias.shape.join() !== String(nc)) {
+      throw new ShapeError(
+        "FinalPatchExpand2D",
+        `final conv must be (nc, ${c}, 1, 1) with bias (nc), got ${formatShape(weight.shape)} ` +
+          `and ${formatShape(bias.shape)}`,
+      );
+    }
+    const [b, h, w] = x.shape;
+    const groups = reshape(linear(x, this.expandWeight), [b, h, w, 16, c]);
+    const normed = layerNorm(groups, this.normWeight, this.normBias, 1e-5);
+    const head = linear(normed, reshape(weight, [nc, c]), bias); // (B, H, W, 16, nc)
+    // (b, h, w, p1, p2, o) → (b, o, h, p1, w, p2) = out[b, o, 4h + p1, 4w + p2].
+    const moved = permute(reshape(head, [b, h, w, 4, 4, nc]), [0, 5, 1, 3, 2, 4]);
+    return reshape(moved, [b, nc, 4 * h, 4 * w]);
   }
 }

@@ -8,7 +8,6 @@
 import {
   formatShape,
   initOnes,
-  initTruncNormal,
   initZeros,
   layerNorm,
   linear,
@@ -18,7 +17,7 @@ import {
   slice,
   type Tensor,
 } from "@vmunet/tensor";
-import type { Module, ParameterFactory } from "./module.ts";
+import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 
 /**
  * The official `cat([x[:,0::2,0::2], x[:,1::2,0::2], x[:,0::2,1::2], x[:,1::2,1::2]], -1)`
@@ -53,6 +52,7 @@ export function mergePatches(x: Tensor): Tensor {
  * const engine = await Engine.create();
  * const merge = new PatchMerging2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
  * console.log(merge.forward(engine.full([1, 4, 6, 8], 1)).shape); // [1, 2, 3, 16]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
@@ -77,7 +77,7 @@ export class PatchMerging2D implements Module {
     this.dim = c;
     this.reductionWeight = f.make(
       "reduction.weight",
-      initTruncNormal([2 * c, 4 * c], f.rng, { std: 0.02 }),
+      initLinearWeight([2 * c, 4 * c], f.rng),
       [2 * c, 4 * c],
     );
     this.normWeight = f.make("norm.weight", initOnes(4 * c), [4 * c]);

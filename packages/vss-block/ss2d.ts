@@ -18,7 +18,6 @@ import {
   initFanInUniform,
   initKaimingUniform,
   initOnes,
-  initTruncNormal,
   initUniform,
   initZeros,
   layerNorm,
@@ -31,7 +30,7 @@ import {
   type Tensor,
 } from "@vmunet/tensor";
 import { ss2dScan } from "./cross_scan_op.ts";
-import type { Module, ParameterFactory } from "./module.ts";
+import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 import { splitRows } from "./split_rows.ts";
 
 /** Options of {@linkcode SS2D}. */
@@ -65,6 +64,7 @@ export function ss2dDims(dModel: number, dState: number = 16): {
  * const ss2d = new SS2D(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
  * const y = ss2d.forward(engine.full([1, 4, 4, 8], 0.5));
  * console.log(y.shape); // [1, 4, 4, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
@@ -126,7 +126,7 @@ export class SS2D implements Module {
     this.dtProjsBias = f.make("dt_projs_bias", initDtProjsBias([4, di], rng), [4, di]);
     this.aLogs = f.make("A_logs", initALogs(4 * di, n), [4 * di, n]);
     this.ds = f.make("Ds", initDs(4 * di), [4 * di]);
-    this.inProjWeight = f.make("in_proj.weight", initTruncNormal([2 * di, c], rng, { std: 0.02 }), [
+    this.inProjWeight = f.make("in_proj.weight", initLinearWeight([2 * di, c], rng), [
       2 * di,
       c,
     ]);
@@ -139,7 +139,7 @@ export class SS2D implements Module {
     this.conv2dBias = f.make("conv2d.bias", initFanInUniform([di, 1, 3, 3], rng), [di]);
     this.outNormWeight = f.make("out_norm.weight", initOnes(di), [di]);
     this.outNormBias = f.make("out_norm.bias", initZeros(di), [di]);
-    this.outProjWeight = f.make("out_proj.weight", initTruncNormal([c, di], rng, { std: 0.02 }), [
+    this.outProjWeight = f.make("out_proj.weight", initLinearWeight([c, di], rng), [
       c,
       di,
     ]);

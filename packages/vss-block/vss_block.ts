@@ -38,6 +38,7 @@ export interface VSSBlockOptions {
  * const block = new VSSBlock(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
  * console.log(block.namedParameters().length); // 13
  * console.log(block.forward(engine.full([1, 4, 4, 8], 0.5)).shape); // [1, 4, 4, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
@@ -99,6 +100,13 @@ export class VSSBlock implements Module {
         `input must be (B, H, W, ${this.dModel}), got ${formatShape(x.shape)}`,
       );
     }
+    const engine = x.engine;
+    // Without the tape nothing needs the block's temporaries afterwards: free them at once.
+    if (!engine.gradEnabled) return engine.scope(() => this.#residual(x, options));
+    return this.#residual(x, options);
+  }
+
+  #residual(x: Tensor, options: ForwardOptions): Tensor {
     const training = options.training ?? true;
     const mixed = this.selfAttention.forward(layerNorm(x, this.ln1Weight, this.ln1Bias, 1e-5));
     if (this.dropPath === 0 || !training) return add(x, mixed);

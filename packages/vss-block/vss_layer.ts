@@ -60,6 +60,7 @@ function blockParameters(blocks: readonly VSSBlock[]): [string, Tensor][] {
  *   dim: 8, depth: 1, dState: 4, downsample: true,
  * });
  * console.log(layer.forward(engine.full([1, 4, 4, 8], 1)).shape); // [1, 2, 2, 16]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */
@@ -116,6 +117,7 @@ export class VSSLayer implements Module {
  *   dim: 8, depth: 1, dState: 4, upsample: true,
  * });
  * console.log(layer.forward(engine.full([1, 2, 2, 16], 1)).shape); // [1, 4, 4, 8]
+ * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
  */

@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { Engine, mul, Rng, ShapeError, sum, type Tensor } from "@vmunet/tensor";
+import {
+  FinalPatchExpand2D,
+  type Module,
+  ParameterFactory,
+  PatchEmbed2D,
+  PatchExpand2D,
+  PatchMerging2D,
+  splitRows,
+} from "./mod.ts";
+import {
+  type Array64,
+  conv1x1Ref,
+  type ParamLookup,
+  patchEmbedRef,
+  patchExpandRef,
+  patchMergingRef,
+} from "./reference.ts";
+import { dot, gradientCheck, lookup, relMaxErr, seeded, snapshot } from "./_test_util.ts";
+
+const engine = await Engine.create();
+
+interface Case {
+  name: string;
+  make: (f: ParameterFactory) => Module & { forward(x: Tensor): Tensor };
+  shape: number[];
+  ref: (x: Array64, p: ParamLookup) => Array64;
+}
+
+const cases: Case[] = [
+  {
+    name: "PatchEmbed2D (2×3×8×12 → 2×2×3×8)",
+    make: (f) => new PatchEmbed2D(f, { embedDim: 8 }),
+    shape: [2, 3, 8, 12],
+    ref: patchEmbedRef,
+  },
+  {
+    name: "PatchMerging2D (1×4×6×4 → 1×2×3×8)",
+    make: (f) => new PatchMerging2D(f, { dim: 4 }),
+    shape: [1, 4, 6, 4],
+    ref: patchMergingRef,
+  },
+  {
+    name: "PatchMerging2D on odd sizes crops like the official code (1×5×3×4 → 1×2×1×8)",
+    make: (f) => new PatchMerging2D(f, { dim: 4 }),
+    shape: [1, 5, 3, 4],
+    ref: patchMergingRef,
+  },
+  {
+    name: "PatchExpand2D (2×2×3×8 → 2×4×6×4)",
+    make: (f) => new PatchExpand2D(f, { dim: 4 }),
+    shape: [2, 2, 3, 8],
+    ref: (x, p) => patchExpandRef(x, p, 2),
+  },
+  {
+    name: "FinalPatchExpand2D (1×2×1×16 → 1×8×4×4)",
+    make: (f) => new FinalPatchExpand2D(f, { dim: 16 }),
+    shape: [1, 2, 1, 16],
+    ref: (x, p) => patchExpandRef(x, p, 4),
+  },
+];
+
+for (const c of cases) {
+  Deno.test(`${c.name}: forward and backward match the float64 reference`, async () => {
+    const module = c.make(new ParameterFactory(engine, new Rng(c.shape.join("").length)));
+    // LayerNorm weights away from 1/0 so that their gradients are checked non-trivially.
+    for (const [, t] of module.namedParameters()) {
+      const v = await t.read();
+      const noise = seeded(v.length, t.id, -0.3, 0.3);
+      engine.device.queue.writeBuffer(t.buffer, 0, Float32Array.from(v, (a, i) => a + noise[i]));
+    }
+    const n = c.shape.reduce((a, b) => a * b, 1);
+    const xv = seeded(n, 5, -2, 2);
+    const x = engine.tensor(xv, c.shape, { requiresGrad: true });
+    const want = c.ref({ data: xv, shape: c.shape }, lookup(await snapshot(module)));
+    const seed = seeded(want.data.length, 6);
+    const y = engine.scope(() => {
+      const y = module.forward(x);
+      sum(mul(y, engine.tensor(seed, y.shape))).backward();
+      return y;
+    });
+    assert.deepEqual(y.shape, want.shape);
+    const err = relMaxErr(await y.read(), want.data);
+    assert(err < 1e-5, `forward ${err}`);
+    const r = await gradientCheck(
+      module,
+      { values: xv, grad: x.grad },
+      (p, xs) => dot(c.ref({ data: xs, shape: c.shape }, p), seed),
+    );
+    assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
+  });
+}
+
+Deno.test("splitRows splits contiguous row ranges and routes gradients back (zeros for unused parts)", async () => {
+  const x = engine.tensor([1, 2, 3, 4, 5, 6], [3, 2], { requiresGrad: true });
+  const [a, b] = engine.scope(() => {
+    const [a, b] = splitRows(x, [2, 1]);
+    sum(mul(a, engine.tensor([1, 2, 3, 4], [2, 2]))).backward();
+    return [a, b];
+  });
+  assert.deepEqual(await a.read(), new Float32Array([1, 2, 3, 4]));
+  assert.deepEqual(await b.read(), new Float32Array([5, 6]));
+  assert.deepEqual(await x.grad!.read(), new Float32Array([1, 2, 3, 4, 0, 0]));
+  assert.throws(
+    () => splitRows(x, [2, 2]),
+    (e: Error) => e instanceof ShapeError && e.message.includes("[3, 2]"),
+  );
+});
+
+Deno.test("the blocks name the shape at fault", () => {
+  const f = new ParameterFactory(engine, new Rng(1));
+  assert.throws(
+    () => new PatchEmbed2D(f, { embedDim: 4 }).forward(engine.zeros([1, 1, 8, 8])),
+    (e: Error) => e instanceof ShapeError && /\(B, 3, H, W\), got \[1, 1, 8, 8\]/.test(e.message),
+  );
+  assert.throws(
+    () => new PatchExpand2D(f, { dim: 4 }).forward(engine.zeros([1, 2, 2, 4])),
+    (e: Error) => e instanceof ShapeError && /PatchExpand2D.*\(B, H, W, 8\)/.test(e.message),
+  );
+  assert.throws(() => new FinalPatchExpand2D(f, { dim: 6 }), RangeError);
+});
+
+Deno.test("FinalPatchExpand2D.forwardToLogits equals final_up then the 1×1 conv, values and gradients", async () => {
+  const f = new ParameterFactory(engine, new Rng(12));
+  const up = new FinalPatchExpand2D(f, { dim: 16 });
+  const nc = 3;
+  const cw = f.make("final_conv.weight", seeded(nc * 4, 13), [nc, 4, 1, 1]);
+  const cb = f.make("final_conv.bias", seeded(nc, 14), [nc]);
+  const module: Module = {
+    namedParameters:
+      () => [...up.namedParameters(), ["final_conv.weight", cw], ["final_conv.bias", cb]],
+  };
+  const shape = [2, 2, 3, 16];
+  const xv = seeded(2 * 2 * 3 * 16, 15, -2, 2);
+  const ref = (xs: Float64Array, p: ParamLookup) =>
+    conv1x1Ref(
+      patchExpandRef({ data: xs, shape }, p, 4),
+      p("final_conv.weight"),
+      p("final_conv.bias"),
+    );
+  const want = ref(xv, lookup(await snapshot(module)));
+  const seed = seeded(want.data.length, 16);
+  const x = engine.tensor(xv, shape, { requiresGrad: true });
+  const y = engine.scope(() => {
+    const y = up.forwardToLogits(x, cw, cb);
+    sum(mul(y, engine.tensor(seed, y.shape))).backward();
+    return y;
+  });
+  assert.deepEqual(y.shape, [2, nc, 8, 12]);
+  assert(relMaxErr(await y.read(), want.data) < 1e-5);
+  const r = await gradientCheck(
+    module,
+    { values: xv, grad: x.grad },
+    (p, xs) => dot(ref(xs, p), seed),
+  );
+  assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
+});
