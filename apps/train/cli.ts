@@ -341,10 +341,24 @@ export function parsePredictArgs(args: string[]): PredictArgs {
   };
 }
 
+const META: Record<string, string> = {
+  data: "DIR",
+  dataset: "KIND",
+  model: "NAME",
+  pretrained: "FILE",
+  selection: "RULE",
+};
+
 function flagTable(filter?: (f: SettingFlag) => boolean): string {
   return SETTING_FLAGS.filter((f) => !filter || filter(f)).map((f) => {
-    const arg = f.kind === "bool" ? "" : f.kind === "ints" || f.kind === "pair" ? " A,B" : " X";
-    return `  --${(f.flag + arg).padEnd(26)}${f.help}`;
+    const arg = f.kind === "bool"
+      ? ""
+      : f.kind === "ints"
+      ? " A,B,C,D"
+      : f.kind === "pair"
+      ? " A,B"
+      : ` ${META[f.flag] ?? (f.kind === "int" ? "N" : "X")}`;
+    return `  --${(f.flag + arg).padEnd(25)}${f.help}`;
   }).join("\n");
 }
 

@@ -117,6 +117,7 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
         io.write(usage("main") + "\n");
         return 0;
       default:
+        if (command === undefined) io.write(usage("main") + "\n");
         throw new UsageError(
           `unknown command ${command === undefined ? "(none)" : `"${command}"`}; ` +
             `valid commands: train, eval, predict`,

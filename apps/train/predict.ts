@@ -163,6 +163,7 @@ async function predictVolume(
   config: VMUNetConfig,
   size: number,
   batchSize: number,
+  threshold: number,
   path: string,
   outDir: string,
 ): Promise<PredictedFile> {
@@ -206,7 +207,7 @@ async function predictVolume(
       let labels: Int32Array;
       if (nc === 1) {
         const prob = output.subarray(i * size * size, (i + 1) * size * size);
-        labels = Int32Array.from(prob, (v) => (v >= 0.5 ? 1 : 0));
+        labels = Int32Array.from(prob, (v) => (v >= threshold ? 1 : 0));
       } else {
         labels = argmaxClasses(output.subarray(i * nc * size * size), 1, nc, size * size);
       }
@@ -300,6 +301,7 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictedFi
         modelConfig,
         config.imageSize,
         config.evalBatchSize,
+        args.threshold,
         path,
         args.out,
       );
