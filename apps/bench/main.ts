@@ -2,8 +2,10 @@
  * `deno task bench`: the project's benchmark tables. Each subject measures one part against
  * its baseline in the same run and names the adapter.
  *
- * Usage: `deno task bench [SUBJECT…] [--quick] [--json FILE] [--update-md FILE]`
- * Subjects: `scan` (the selective scan alone). Default: all subjects.
+ * Usage: `deno task bench [SUBJECT…] [--quick] [--json FILE] [--update-md FILE]
+ * [--shapes 768x4096,…] [--batches 1,8]`
+ * Subjects: `scan` (the selective scan alone), `model` (VM-UNet forward and training step;
+ * `--presets vmunet-s,vmunet-t`, `--batches`, `--size`). Default: all subjects.
  *
  * @module
  */
@@ -11,12 +13,17 @@
 import { parseArgs } from "node:util";
 import { requestGpu } from "@vmunet/tensor";
 import { formatRow, runScanBench, TABLE_HEADER } from "./scan.ts";
+import { modelBenchMarkdown, runModelBench } from "./model.ts";
 
 /** A benchmark subject: a name, its markdown section title and a runner returning records. */
 interface Subject {
   name: string;
   section: string;
-  run(quick: boolean, log: (line: string) => void): Promise<{ records: unknown[]; table: string }>;
+  run(
+    quick: boolean,
+    log: (line: string) => void,
+    filter: { shapes?: [number, number][]; batches?: number[]; presets?: string[]; size?: number },
+  ): Promise<{ records: unknown[]; table: string }>;
 }
 
 const gpu = await requestGpu();
@@ -25,10 +32,26 @@ const SUBJECTS: Subject[] = [
   {
     name: "scan",
     section: "Selective scan",
-    async run(quick, log) {
+    async run(quick, log, filter) {
       log(TABLE_HEADER);
-      const records = await runScanBench(gpu, { quick, log });
+      const records = await runScanBench(gpu, { quick, log, ...filter });
       return { records, table: [TABLE_HEADER, ...records.map(formatRow)].join("\n") };
+    },
+  },
+  {
+    name: "model",
+    section: "Model",
+    async run(quick, log, filter) {
+      const result = await runModelBench({
+        presets: filter.presets ?? (quick ? ["vmunet-t"] : undefined),
+        batches: filter.batches ?? (quick ? [1] : undefined),
+        size: filter.size ?? (quick ? 64 : undefined),
+        iterations: quick ? 1 : undefined,
+        log,
+      });
+      const table = modelBenchMarkdown(result);
+      log(table);
+      return { records: [result], table };
     },
   },
 ];
@@ -61,6 +84,10 @@ async function main(): Promise<number> {
       quick: { type: "boolean", default: false },
       json: { type: "string" },
       "update-md": { type: "string" },
+      shapes: { type: "string" },
+      batches: { type: "string" },
+      presets: { type: "string" },
+      size: { type: "string" },
     },
   });
   const wanted = positionals.length ? positionals : SUBJECTS.map((s) => s.name);
@@ -79,7 +106,13 @@ async function main(): Promise<number> {
   const all: unknown[] = [];
   for (const subject of SUBJECTS.filter((s) => wanted.includes(s.name))) {
     console.log(`\n## ${subject.section}${values.quick ? " (quick)" : ""}\n`);
-    const { records, table } = await subject.run(values.quick, (l) => console.log(l));
+    const filter = {
+      shapes: values.shapes?.split(",").map((s) => s.split("x").map(Number) as [number, number]),
+      batches: values.batches?.split(",").map(Number),
+      presets: values.presets?.split(","),
+      size: values.size === undefined ? undefined : Number(values.size),
+    };
+    const { records, table } = await subject.run(values.quick, (l) => console.log(l), filter);
     all.push(...records);
     if (values["update-md"]) {
       const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");

@@ -152,6 +152,10 @@ export interface ScanBenchOptions {
   quick: boolean;
   /** Print each record as it is measured. */
   log: (line: string) => void;
+  /** Restrict to these `(G·D, L)` shapes (default: the four stages). */
+  shapes?: [number, number][];
+  /** Restrict to these batch sizes (default 1 and 8). */
+  batches?: number[];
 }
 
 /** Runs the sweep and returns one record per (layout, shape, batch, pass). */
@@ -163,10 +167,9 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
   };
   const N = 16;
   const G = 4;
-  const shapes: [number, number][] = opts.quick
-    ? [[64, 256], [128, 64]]
-    : [[768, 4096], [1536, 1024], [3072, 256], [6144, 64]];
-  const batches = opts.quick ? [1] : [1, 8];
+  const shapes: [number, number][] = opts.shapes ??
+    (opts.quick ? [[64, 256], [128, 64]] : [[768, 4096], [1536, 1024], [3072, 256], [6144, 64]]);
+  const batches = opts.batches ?? (opts.quick ? [1] : [1, 8]);
   const records: ScanRecord[] = [];
   const adapter = gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown";
   for (const layout of ["generic", "cross2d"] as const) {

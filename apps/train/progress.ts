@@ -17,8 +17,10 @@ export interface ProgressState {
   values?: Record<string, number>;
   /** Throughput in images/s. */
   imagesPerSecond?: number;
-  /** Estimated seconds left. */
+  /** Estimated seconds left (of this epoch or pass). */
   etaSeconds?: number;
+  /** Estimated seconds left of the whole run, shown beside the ETA. */
+  runEtaSeconds?: number;
 }
 
 /** Formats seconds as `m:ss` or `h:mm:ss`. */
@@ -42,7 +44,12 @@ export function formatProgress(state: ProgressState, width = 24): string {
   const speed = state.imagesPerSecond === undefined
     ? ""
     : `  ${state.imagesPerSecond.toFixed(1)} img/s`;
-  const eta = state.etaSeconds === undefined ? "" : `  ETA ${formatDuration(state.etaSeconds)}`;
+  const run = state.runEtaSeconds === undefined
+    ? ""
+    : ` (run ${formatDuration(state.runEtaSeconds)})`;
+  const eta = state.etaSeconds === undefined
+    ? ""
+    : `  ETA ${formatDuration(state.etaSeconds)}${run}`;
   const steps = `${String(state.step).padStart(String(state.total).length)}/${state.total}`;
   return `${state.label} ${bar} ${steps}${values ? "  " + values : ""}${speed}${eta}`;
 }

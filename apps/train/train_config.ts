@@ -17,8 +17,17 @@ export class UsageError extends Error {
 /** Which dataset a run reads. */
 export type DataKind = "synthetic" | "isic" | "synapse" | "folder";
 
-/** How the checkpoint `best` is chosen. */
+/** The dataset kinds, in the order shown to users. */
+export const DATA_KINDS: readonly DataKind[] = ["synthetic", "isic", "synapse", "folder"];
+
+/**
+ * How the checkpoint `best` is chosen: lowest validation loss (official ISIC), lowest
+ * training loss (official Synapse) or highest validation Dice.
+ */
 export type Selection = "val-loss" | "train-loss" | "val-dice";
+
+/** The selection rules, in the order shown to users. */
+export const SELECTIONS: readonly Selection[] = ["val-loss", "train-loss", "val-dice"];
 
 /** Every setting of a training run. */
 export interface TrainConfig {
@@ -26,6 +35,14 @@ export interface TrainConfig {
   preset: string;
   /** Model preset (`vmunet-s`, `vmunet-t`). */
   model: string;
+  /** Stage width override (a number d means [d, 2d, 4d, 8d]); default: the model preset's. */
+  dims?: number;
+  /** Encoder depths override; default: the model preset's. */
+  depths?: number[];
+  /** Decoder depths override; default: the model preset's. */
+  depthsDecoder?: number[];
+  /** SSM state size override; default: the model preset's. */
+  dState?: number;
   /** Dataset kind. */
   data: DataKind;
   /** Dataset root folder (not needed for synthetic data). */
@@ -40,6 +57,8 @@ export interface TrainConfig {
   epochs: number;
   /** Batch size. */
   batchSize: number;
+  /** Validation / evaluation batch size. */
+  evalBatchSize: number;
   /** AdamW learning rate. */
   lr: number;
   /** AdamW betas. */
@@ -48,7 +67,9 @@ export interface TrainConfig {
   eps: number;
   /** AdamW decoupled weight decay (applied to all parameters, as the official config). */
   weightDecay: number;
-  /** CosineAnnealingLR period (PyTorch's chained, periodic form). */
+  /** Clip gradients to this global L2 norm (0 = off, the official setting). */
+  maxGradNorm: number;
+  /** CosineAnnealingLR half period in epochs (PyTorch's chained, periodic form). */
   tMax: number;
   /** CosineAnnealingLR minimum. */
   etaMin: number;
@@ -60,7 +81,7 @@ export interface TrainConfig {
   seed: number;
   /** Checkpoint selection rule. */
   selection: Selection;
-  /** Evaluate the full metrics every this many epochs (and at the end). */
+  /** Validate every this many epochs (and after the last one). */
   evalEvery: number;
   /** Read the loss back every this many steps (each readback costs a GPU sync). */
   logEvery: number;
@@ -68,10 +89,18 @@ export interface TrainConfig {
   pretrained?: string;
   /** Number of synthetic training images (synthetic data only). */
   syntheticCount: number;
+  /** Number of synthetic validation images (synthetic data only). */
+  syntheticValCount: number;
+  /** Validation fraction of the seeded split of a folder dataset. */
+  valFraction: number;
   /** Data-loading workers (0 = main thread). */
   workers: number;
   /** Reproduce the official fixed-angle rotation bug (SPEC §4). */
   officialRotation: boolean;
+  /** Train on the official soft (bilinearly resized) masks instead of binarised ones. */
+  softMasks: boolean;
+  /** Validation images shown in report.html. */
+  reportImages: number;
 }
 
 const BASE: Omit<TrainConfig, "preset"> = {
@@ -82,21 +111,27 @@ const BASE: Omit<TrainConfig, "preset"> = {
   inChannels: 3,
   epochs: 300,
   batchSize: 32,
+  evalBatchSize: 8,
   lr: 1e-3,
   betas: [0.9, 0.999],
   eps: 1e-8,
   weightDecay: 1e-2,
+  maxGradNorm: 0,
   tMax: 50,
   etaMin: 1e-5,
   lossWeights: [1, 1],
   dropPath: 0.2,
   seed: 42,
   selection: "val-loss",
-  evalEvery: 30,
+  evalEvery: 1,
   logEvery: 10,
   syntheticCount: 512,
+  syntheticValCount: 128,
+  valFraction: 0.2,
   workers: 2,
   officialRotation: false,
+  softMasks: false,
+  reportImages: 8,
 };
 
 /** The paper's settings per dataset (SPEC §4) and the synthetic default of `deno task train`. */
@@ -104,17 +139,25 @@ export const TRAIN_PRESETS: Readonly<Record<string, Readonly<Omit<TrainConfig, "
   synthetic: {
     ...BASE,
     model: "vmunet-t",
+    dims: 32,
+    depths: [1, 1, 1, 1],
+    depthsDecoder: [1, 1, 1, 1],
     data: "synthetic",
-    imageSize: 64,
+    imageSize: 32,
     epochs: 8,
     batchSize: 8,
-    lr: 2e-3,
+    evalBatchSize: 32,
+    lr: 5e-3,
+    maxGradNorm: 1,
     tMax: 8,
+    etaMin: 5e-5,
     dropPath: 0,
     selection: "val-dice",
     evalEvery: 1,
-    syntheticCount: 384,
-    workers: 0,
+    logEvery: 8,
+    syntheticCount: 1024,
+    syntheticValCount: 128,
+    workers: 1,
   },
   isic17: { ...BASE },
   isic18: { ...BASE },
@@ -127,26 +170,49 @@ export const TRAIN_PRESETS: Readonly<Record<string, Readonly<Omit<TrainConfig, "
     tMax: 100,
     selection: "train-loss",
     evalEvery: 100,
+    evalBatchSize: 16,
   },
 };
 
-const NUMERIC: (keyof TrainConfig)[] = [
+/** The settings a user may set (every key of {@linkcode TrainConfig} but `preset`). */
+export const SETTING_KEYS: readonly string[] = [
+  ...new Set([
+    ...Object.keys(BASE),
+    ...Object.keys(TRAIN_PRESETS.synthetic),
+    "dataDir",
+    "pretrained",
+    "dims",
+    "depths",
+    "depthsDecoder",
+    "dState",
+  ]),
+].sort();
+
+const INTEGER: (keyof TrainConfig)[] = [
   "imageSize",
   "numClasses",
   "inChannels",
   "epochs",
   "batchSize",
-  "lr",
-  "eps",
-  "weightDecay",
+  "evalBatchSize",
   "tMax",
-  "etaMin",
-  "dropPath",
   "seed",
   "evalEvery",
   "logEvery",
   "syntheticCount",
+  "syntheticValCount",
   "workers",
+  "reportImages",
+];
+
+const NUMBER: (keyof TrainConfig)[] = [
+  "lr",
+  "eps",
+  "weightDecay",
+  "maxGradNorm",
+  "etaMin",
+  "dropPath",
+  "valFraction",
 ];
 
 /**
@@ -168,50 +234,140 @@ export function resolveConfig(
       `unknown preset "${presetName}"; valid presets: ${Object.keys(TRAIN_PRESETS).join(", ")}`,
     );
   }
-  const config: TrainConfig = { preset: presetName, ...structuredClone(base) } as TrainConfig;
-  const keys = new Set(Object.keys(config).concat(["dataDir", "pretrained"]));
+  const config = { preset: presetName, ...structuredClone(base) } as TrainConfig;
+  return applySettings(config, ...layers);
+}
+
+/**
+ * Applies override layers to a configuration and validates the result.
+ *
+ * @param config The starting configuration (not modified).
+ * @param layers Overrides applied in order (`undefined` values are skipped).
+ * @returns The new configuration.
+ * @throws {UsageError} for an unknown key (the valid ones are listed) or an invalid value.
+ */
+export function applySettings(
+  config: TrainConfig,
+  ...layers: Record<string, unknown>[]
+): TrainConfig {
+  const out = structuredClone(config) as unknown as Record<string, unknown>;
+  const keys = new Set([...SETTING_KEYS, "preset"]);
   for (const layer of layers) {
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
       if (!keys.has(key)) {
         throw new UsageError(
-          `unknown setting "${key}"; valid settings: ${[...keys].sort().join(", ")}`,
+          `unknown setting "${key}"; valid settings: ${SETTING_KEYS.join(", ")}`,
         );
       }
-      (config as unknown as Record<string, unknown>)[key] = value;
+      out[key] = value;
     }
   }
-  return validateTrainConfig(config);
+  if (out.selection === "official") {
+    out.selection = out.data === "synapse" ? "train-loss" : "val-loss";
+  }
+  return validateTrainConfig(out as unknown as TrainConfig);
 }
 
-/** Checks every field's type and range. */
+function isIntList(v: unknown, length: number): v is number[] {
+  return Array.isArray(v) && v.length === length &&
+    v.every((x) => Number.isInteger(x) && x > 0);
+}
+
+/**
+ * Checks every field's type and range.
+ *
+ * @param config The configuration.
+ * @returns The same configuration.
+ * @throws {UsageError} naming the setting at fault.
+ */
 export function validateTrainConfig(config: TrainConfig): TrainConfig {
-  for (const key of NUMERIC) {
+  for (const key of INTEGER) {
     const v = config[key];
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new UsageError(`"${key}" must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+      throw new UsageError(`"${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
     }
   }
-  const positive: (keyof TrainConfig)[] = ["imageSize", "epochs", "batchSize", "lr", "tMax"];
+  for (const key of NUMBER) {
+    const v = config[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw new UsageError(`"${key}" must be a non-negative number, got ${JSON.stringify(v)}`);
+    }
+  }
+  const positive: (keyof TrainConfig)[] = [
+    "imageSize",
+    "epochs",
+    "batchSize",
+    "evalBatchSize",
+    "lr",
+    "tMax",
+    "evalEvery",
+    "logEvery",
+    "numClasses",
+    "syntheticCount",
+    "syntheticValCount",
+  ];
   for (const key of positive) {
-    if (!((config[key] as number) > 0)) throw new UsageError(`"${key}" must be > 0`);
+    if (!((config[key] as number) > 0)) {
+      throw new UsageError(`"${key}" must be > 0, got ${config[key]}`);
+    }
   }
   if (config.imageSize % 32 !== 0) {
     throw new UsageError(`"imageSize" must be a multiple of 32 (VM-UNet), got ${config.imageSize}`);
   }
-  if (!["synthetic", "isic", "synapse", "folder"].includes(config.data)) {
-    throw new UsageError(`"data" must be synthetic, isic, synapse or folder, got "${config.data}"`);
+  if (config.inChannels !== 1 && config.inChannels !== 3) {
+    throw new UsageError(`"inChannels" must be 1 or 3, got ${config.inChannels}`);
   }
-  if (config.data !== "synthetic" && !config.dataDir) {
-    throw new UsageError(`"${config.data}" data needs --data DIR (the dataset folder)`);
-  }
-  if (!["val-loss", "train-loss", "val-dice"].includes(config.selection)) {
+  if (!DATA_KINDS.includes(config.data)) {
     throw new UsageError(
-      `"selection" must be val-loss, train-loss or val-dice, got "${config.selection}"`,
+      `"data" must be one of ${DATA_KINDS.join(", ")}, got ${JSON.stringify(config.data)}`,
     );
   }
-  if (!(config.dropPath >= 0 && config.dropPath < 1)) {
-    throw new UsageError(`"dropPath" must be in [0, 1)`);
+  if (config.data !== "synthetic" && !config.dataDir) {
+    throw new UsageError(`${config.data} data needs --data DIR (the dataset folder)`);
+  }
+  if (!SELECTIONS.includes(config.selection)) {
+    throw new UsageError(
+      `"selection" must be one of official, ${SELECTIONS.join(", ")}, got ${
+        JSON.stringify(config.selection)
+      }`,
+    );
+  }
+  if (!(config.dropPath < 1)) throw new UsageError(`"dropPath" must be in [0, 1)`);
+  if (!(config.valFraction < 1)) throw new UsageError(`"valFraction" must be in [0, 1)`);
+  const pair = (key: "betas" | "lossWeights", max: number) => {
+    const v = config[key] as unknown;
+    if (
+      !Array.isArray(v) || v.length !== 2 ||
+      !v.every((x) => typeof x === "number" && x >= 0 && x < max)
+    ) {
+      throw new UsageError(`"${key}" must be two numbers in [0, ${max}), got ${JSON.stringify(v)}`);
+    }
+  };
+  pair("betas", 1);
+  pair("lossWeights", Infinity);
+  if (config.dims !== undefined && !(Number.isInteger(config.dims) && config.dims > 0)) {
+    throw new UsageError(`"dims" must be a positive integer, got ${JSON.stringify(config.dims)}`);
+  }
+  if (config.dState !== undefined && !(Number.isInteger(config.dState) && config.dState > 0)) {
+    throw new UsageError(
+      `"dState" must be a positive integer, got ${JSON.stringify(config.dState)}`,
+    );
+  }
+  for (const key of ["depths", "depthsDecoder"] as const) {
+    if (config[key] !== undefined && !isIntList(config[key], 4)) {
+      throw new UsageError(
+        `"${key}" must be 4 positive integers, got ${JSON.stringify(config[key])}`,
+      );
+    }
+  }
+  for (const key of ["officialRotation", "softMasks"] as const) {
+    if (typeof config[key] !== "boolean") {
+      throw new UsageError(`"${key}" must be true or false, got ${JSON.stringify(config[key])}`);
+    }
+  }
+  if (config.data === "synapse" && config.numClasses < 2) {
+    throw new UsageError(`synapse data needs numClasses ≥ 2 (9 organs + background)`);
   }
   return config;
 }

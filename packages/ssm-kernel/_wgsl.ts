@@ -135,11 +135,10 @@ const H: u32 = ${u(l.height)};
 const W: u32 = ${u(l.width)};
 const NSB: u32 = 1u;
 const NSC: u32 = 1u;
+// Branch-free: k is uniform but not known to the compiler, and branches cost masks on SIMD.
 fn pos(k: u32, t: u32) -> u32 {
-  var s = t;
-  if (k >= 2u) { s = L - 1u - t; }
-  if ((k & 1u) == 1u) { return (s % H) * W + s / H; }
-  return s;
+  let s = select(t, L - 1u - t, k >= 2u);
+  return select(s, (s % H) * W + s / H, (k & 1u) == 1u);
 }
 fn iU(b: u32, k: u32, d: u32, p: u32) -> u32 { return (b * L + p) * DI + d; }
 fn iDl(b: u32, k: u32, d: u32, p: u32) -> u32 { return ((b * L + p) * 4u + k) * DI + d; }

@@ -32,11 +32,14 @@ Deno.bench("CPU float64 reference forward (B=1, G·D=64, L=256, N=16)", { baseli
   selectiveScanReference({ ...shape, ...inputs });
 });
 
-Deno.bench("GPU forward ×10 in one submit, per call (B=1, G·D=64, L=256, N=16)", async (t) => {
-  const enc = device.createCommandEncoder();
-  t.start();
-  for (let i = 0; i < 10; i++) scan.encodeForward(enc, b);
-  device.queue.submit([enc.finish()]);
-  await device.queue.onSubmittedWorkDone();
-  t.end();
-});
+Deno.bench(
+  "GPU forward, 10 calls in one submit (whole batch timed) (B=1, G·D=64, L=256, N=16)",
+  async (t) => {
+    const enc = device.createCommandEncoder();
+    t.start();
+    for (let i = 0; i < 10; i++) scan.encodeForward(enc, b);
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    t.end();
+  },
+);

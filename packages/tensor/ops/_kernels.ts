@@ -173,14 +173,22 @@ function broadcast2d(
   shape: readonly number[],
   strides: readonly (readonly number[])[],
 ): Tensor {
-  const [outer, inner] = shape.length === 2 ? shape : [1, shape[0]];
-  const [sa0, sa1] = shape.length === 2 ? strides[0] : [0, strides[0][0]];
-  const [sb0, sb1] = shape.length === 2 ? strides[1] : [0, strides[1][0]];
-  const key = `bcast2d:${expr}`;
+  let [outer, inner] = shape.length === 2 ? shape : [1, shape[0]];
+  let [sa0, sa1] = shape.length === 2 ? strides[0] : [0, strides[0][0]];
+  let [sb0, sb1] = shape.length === 2 ? strides[1] : [0, strides[1][0]];
+  // Rows contiguous in both operands (a bias or a row of scales): vec4 along the row.
+  const vec = inner % 4 === 0 && sa1 === 1 && sb1 === 1 && sa0 % 4 === 0 && sb0 % 4 === 0;
+  if (vec) [inner, sa0, sb0] = [inner / 4, sa0 / 4, sb0 / 4];
+  const ty = vec ? "array<vec4<f32>>" : "array<f32>";
+  const key = `bcast2d${vec ? "4" : ""}:${expr}`;
   const kernel = engine.kernel(() => ({
     key,
-    bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
-    code: `alias T = f32;
+    bindings: [
+      { name: "in_a", type: ty },
+      { name: "in_b", type: ty },
+      { name: "y", access: "read_write", type: ty },
+    ],
+    code: `alias T = ${vec ? "vec4<f32>" : "f32"};
 ${MAP_LIBRARY}
 // Invocation (j, r) handles rows o = r·R … r·R + R − 1 (R = ROWS, fewer workgroups: each
 // costs a fixed overhead on CPU adapters): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[…]).

@@ -32,6 +32,8 @@ const PAIRS: [number[], number[]][] = [
   [[2, 3, 5], [5]],
   [[4, 1, 3], [1, 7, 1]],
   [[1], [3, 2]],
+  [[1, 8], [3, 8]], // rows contiguous in both: the vec4 broadcast path
+  [[3, 8], [8]],
 ];
 
 const BINARY: [string, typeof add, (x: number, y: number) => number][] = [

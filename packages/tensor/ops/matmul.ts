@@ -9,11 +9,13 @@ import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
 import { broadcastShapes, broadcastStrides, expectDtype, Params, sameEngine } from "./_shape.ts";
+import { gatherKernel } from "./_kernels.ts";
 import { add } from "./elementwise.ts";
 import { reshape } from "./layout.ts";
-import { sumTo } from "./reduce.ts";
+import { sum, sumTo } from "./reduce.ts";
 import {
   registerMatmulWgsl,
+  registerScalarAWgsl,
   type RegisterTile,
   scalarMatmulWgsl,
   sharedMatmulWgsl,
@@ -119,18 +121,56 @@ export function matmulKernel(
   const op = "matmul";
   const tA = options.transA ?? false, tB = options.transB ?? false;
   const { m, n, k, batch } = matmulShapes(op, a, b, tA, tB);
+  const size = batch.reduce((x, y) => x * y, 1) * m * n;
+  const regTile = (mm: number, nn: number) =>
+    engine.isCpuAdapter ? pickRegisterTile(mm, nn) : GPU_REGISTER_TILE;
+  let v: Exclude<MatmulVariant, "auto"> = variant === "auto"
+    ? (engine.matmulVariant === "register"
+      ? { kind: "register", ...regTile(m, n) }
+      : { kind: "shared", ...DEFAULT_SHARED_TILE })
+    : variant;
+  // Split-K for Aᵀ·B with a long K and few output tiles (the weight gradient of a linear
+  // layer: K = batch·pixels): the K chunks of both operands are contiguous blocks, so they
+  // become a leading batch dimension of partial products, summed afterwards.
+  if (tA && !tB && batch.length === 0 && variant === "auto" && k >= 2048) {
+    const tile = engine.matmulVariant === "register" ? regTile(m, n) : DEFAULT_SHARED_TILE;
+    const groups = Math.ceil(n / (tile.tn * tile.wx)) * Math.ceil(m / (tile.tm * tile.wy));
+    const want = engine.isCpuAdapter ? 8 : 256;
+    let splits = 1;
+    while (
+      groups * splits < want && splits < 64 && k % (splits * 2) === 0 && k / (splits * 2) >= 256
+    ) splits *= 2;
+    if (splits > 1) {
+      const kc = k / splits;
+      const va = engine.view(a, [splits, kc, m]), vb = engine.view(b, [splits, kc, n]);
+      const parts = matmulKernel(engine, va, vb, { transA: true }, variant);
+      const total = engine.noGrad(() => sum(parts, 0));
+      for (const t of [va, vb, parts]) t.dispose();
+      return total;
+    }
+  }
+  let scalarA = false;
+  if (
+    v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v) && size > 0 &&
+    k > 0
+  ) {
+    if (!tB && n % 4 === 0) scalarA = true;
+    else if (m % 4 === 0 && (tA || registerFits(n, m, k, !tB, !tA, regTile(n, m)))) {
+      // N % 4 ≠ 0 but M % 4 = 0: compute Cᵀ = op(B)ᵀ·op(A)ᵀ with the fast kernels and
+      // transpose it back (a cheap copy beside the product).
+      const ct = matmulKernel(engine, b, a, { transA: !tB, transB: !tA }, variant);
+      const bs = batch.map((_, i) => batch.slice(i + 1).reduce((x, y) => x * y, 1) * m * n);
+      const y = gatherKernel(engine, op, ct, [...batch, m, n], [...bs, 1, m], 0);
+      ct.dispose();
+      return y;
+    } else v = "scalar";
+  }
   const out = engine.empty([...batch, m, n]);
   if (out.size === 0) return out;
   if (k === 0) {
     engine.fill(out, 0);
     return out;
   }
-  let v: Exclude<MatmulVariant, "auto"> = variant === "auto"
-    ? (engine.matmulVariant === "register"
-      ? { kind: "register", ...(engine.isCpuAdapter ? pickRegisterTile(m, n) : GPU_REGISTER_TILE) }
-      : { kind: "shared", ...DEFAULT_SHARED_TILE })
-    : variant;
-  if (v !== "scalar" && v.kind === "register" && !registerFits(m, n, k, tA, tB, v)) v = "scalar";
   if (v !== "scalar" && v.kind === "register" && tA && tB) {
     v = { ...v, tm: Math.min(v.tm, MAX_TT_TILE.tm), tn: Math.min(v.tn, MAX_TT_TILE.tn) };
   }
@@ -142,20 +182,20 @@ export function matmulKernel(
   const nb = batch.reduce((x, y) => x * y, 1);
   const p = new Params().u(m, n, k, batch.length).padded(batch, 6).padded(sa, 6, 0).padded(sb, 6, 0)
     .u(tA ? 1 : k, tA ? m : 1, tB ? 1 : n, tB ? k : 1);
-  const key = `matmul:${variantKey(v)}:${tA ? "T" : "N"}${tB ? "T" : "N"}`;
+  const key = `matmul:${variantKey(v)}${scalarA ? "a1" : ""}:${tA ? "T" : "N"}${tB ? "T" : "N"}`;
   let wg: [number, number, number];
   const vec = v !== "scalar" && v.kind === "register";
   const kernel = engine.kernel(() => ({
     key,
     bindings: [
-      { name: "A", type: vec ? "array<vec4<f32>>" : "array<f32>" },
+      { name: "A", type: vec && !scalarA ? "array<vec4<f32>>" : "array<f32>" },
       { name: "B", type: vec ? "array<vec4<f32>>" : "array<f32>" },
       { name: "C", access: "read_write", type: vec ? "array<vec4<f32>>" : "array<f32>" },
     ],
     code: v === "scalar"
       ? scalarMatmulWgsl(8, 8)
       : v.kind === "register"
-      ? registerMatmulWgsl(v, tA, tB)
+      ? (scalarA ? registerScalarAWgsl(v) : registerMatmulWgsl(v, tA, tB))
       : sharedMatmulWgsl(v, tA, tB),
   }), key);
   if (v === "scalar") wg = [Math.ceil(n / 32), Math.ceil(m / 32), nb];

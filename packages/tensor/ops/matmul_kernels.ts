@@ -155,6 +155,48 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 }
 
 /**
+ * Register-blocked matmul for any K and any layout of A: A is read as strided scalars
+ * (`sam`, `sak`), uniform across the workgroup when `wy = 1` (so cheap on CPU adapters), B
+ * as vec4 rows (not transposed, N % 4 = 0); k steps by 1. Used where the vec4 kernel cannot
+ * take the sizes, e.g. K = dt_rank = 6 or a transposed A with M % 4 ≠ 0.
+ */
+export function registerScalarAWgsl(t: RegisterTile): string {
+  const { tm, tn } = t;
+  const nv = tn / 4;
+  const acc = range(tm).flatMap((i) => range(nv).map((j) => `var c${i}_${j} = vec4<f32>(0.0);`));
+  return `${BATCH}
+// Invocation (x, y) of batch z computes C[z][m0 .. m0+${tm}, n0 .. n0+${tn}] in registers.
+@compute @workgroup_size(${t.wx}, ${t.wy})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let M = pu(0u); let N = pu(1u); let K = pu(2u);
+  let sam = pu(22u); let sak = pu(23u);
+  let n0 = gid.x * ${tn}u;
+  ${t.wy === 1 ? `let m0 = wid.y * ${tm}u;` : `let m0 = gid.y * ${tm}u;`}
+  if (n0 >= N || m0 >= M) { return; }
+  let offs = batchOffsets(gid.z);
+  let oa = offs.x; let ob = offs.y; let oc = gid.z * M * N;
+  ${range(tm).map((i) => `let ra${i} = oa + min(m0 + ${i}u, M - 1u) * sam;`).join(" ")}
+  ${range(nv).map((j) => `let nv${j} = min(n0 / 4u + ${j}u, N / 4u - 1u);`).join(" ")}
+  ${acc.join(" ")}
+  for (var k = 0u; k < K; k++) {
+    ${range(tm).map((i) => `let a${i} = A[ra${i} + k * sak];`).join(" ")}
+    ${range(nv).map((j) => `let b${j} = B[(ob + k * N) / 4u + nv${j}];`).join(" ")}
+    ${range(tm).flatMap((i) => range(nv).map((j) => `c${i}_${j} += a${i} * b${j};`)).join(" ")}
+  }
+  ${
+    range(tm).map((i) =>
+      `if (m0 + ${i}u < M) { ${
+        range(nv).map((j) =>
+          `if (n0 + ${4 * j}u < N) { C[(oc + (m0 + ${i}u) * N + n0) / 4u + ${j}u] = c${i}_${j}; }`
+        )
+          .join(" ")
+      } }`
+    ).join("\n  ")
+  }
+}`;
+}
+
+/**
  * Shared-memory tiled matmul: a workgroup computes a `(wy·tm) × (wx·tn)` block of C,
  * staging `bk`-deep tiles of A and B in workgroup memory (A stored k-major so both inner
  * reads are contiguous across the workgroup); each invocation accumulates a `tm × tn` block

@@ -23,12 +23,17 @@ const VARIANTS: [string, MatmulVariant][] = [
 ];
 
 Deno.test("every matmul kernel variant matches the reference for all transposes, batches and edge tiles", async () => {
-  // (M, N, K): aligned sizes with partial tiles; odd sizes fall back to the scalar kernel.
-  const sizes: [number, number, number][] = [[12, 20, 8], [36, 4, 44], [5, 7, 3], [4, 8, 6], [
-    40,
-    96,
-    12,
-  ]];
+  // (M, N, K): aligned sizes with partial tiles; K % 4 ≠ 0 (scalar-A register kernel),
+  // N % 4 ≠ 0 with M % 4 = 0 (transposed product), odd sizes (scalar kernel).
+  const sizes: [number, number, number][] = [
+    [12, 20, 8],
+    [36, 4, 44],
+    [5, 7, 3],
+    [4, 8, 6],
+    [40, 96, 12],
+    [12, 6, 8],
+    [6, 12, 6],
+  ];
   let seed = 100;
   for (const [vname, v] of VARIANTS) {
     for (const [m, n, k] of sizes) {
@@ -164,4 +169,31 @@ Deno.test("the shared-memory family is selectable per engine and gives the same 
     );
     assertClose(await y.read(), R.matmul(a, b).data, 1e-5, 1e-4, "tiled engine matmul");
   });
+});
+
+Deno.test("Aᵀ·B with a long K is split into partial products and summed (weight-gradient shape)", async () => {
+  await engine.scope(async () => {
+    for (
+      const [m, n, k] of [[8, 8, 4096], [12, 20, 2048], [6, 10, 3072]] as [number, number, number][]
+    ) {
+      const a = rand([k, m], m + k), b = rand([k, n], n + k);
+      const y = matmul(
+        engine.tensor(Float32Array.from(a.data), a.shape),
+        engine.tensor(Float32Array.from(b.data), b.shape),
+        { transA: true },
+      );
+      assertClose(
+        await y.read(),
+        R.matmul(a, b, true, false).data,
+        2e-4,
+        1e-4,
+        `split-K ${m}x${n}x${k}`,
+      );
+    }
+  });
+  const live = engine.stats().liveBytes;
+  engine.scope(() => {
+    matmul(engine.zeros([4096, 8]), engine.zeros([4096, 8]), { transA: true });
+  });
+  assert.equal(engine.stats().liveBytes, live);
 });

@@ -1,0 +1,780 @@
+/**
+ * `deno task train`: the training loop of VM-UNet with the official protocol (AdamW, periodic
+ * cosine schedule stepped per epoch, BceDice / CeDice, model selection), run folders that
+ * lose nothing (atomic checkpoints, bit-for-bit `--resume`, Ctrl-C saves), live progress and
+ * a report.
+ *
+ * @module
+ */
+
+import {
+  AdamW,
+  bceDiceLoss,
+  ceDiceLoss,
+  CosineAnnealingLR,
+  Engine,
+  type Tensor,
+} from "@vmunet/tensor";
+import { type Batch, DataLoader, type Dataset, stackSamples } from "@vmunet/datasets";
+import { CheckpointError, VMUNet } from "@vmunet/vmunet";
+import type { TrainArgs } from "./cli.ts";
+import { describeData, detectDataKind, openRunData, type RunData } from "./data.ts";
+import {
+  evaluateBatches,
+  evaluateVolumes,
+  type Evaluation,
+  evaluationDice,
+  evaluationLine,
+  evaluationRecord,
+} from "./evaluate.ts";
+import type { Io } from "./io.ts";
+import {
+  loadOptimizerState,
+  modelConfigOf,
+  readTrainCheckpoint,
+  serializeTrainCheckpoint,
+  type TrainState,
+} from "./model_io.ts";
+import { formatDuration, ProgressWriter } from "./progress.ts";
+import { renderReport, type ReportExample, type Series } from "./report.ts";
+import { appendJsonl, prepareRunDir, readJsonl, RunDirError, writeAtomic } from "./run_dir.ts";
+import {
+  applySettings,
+  resolveConfig,
+  TRAIN_PRESETS,
+  type TrainConfig,
+  UsageError,
+} from "./train_config.ts";
+
+/** Exit code of a run stopped by a NaN or infinite loss. */
+export const EXIT_NON_FINITE = 3;
+/** Exit code of a run interrupted by Ctrl-C (after saving). */
+export const EXIT_INTERRUPTED = 130;
+
+/** Raised when the loss becomes NaN or infinite; names the epoch and step. */
+export class NonFiniteLossError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NonFiniteLossError";
+  }
+}
+
+/** The part of the model a step hook may use. */
+export interface StepModel {
+  /** Loads parameter values by official key (`strict: false` loads a subset). */
+  loadStateDict(
+    tensors: ReadonlyMap<string, { shape: number[]; data: Float32Array }>,
+    options?: { strict?: boolean },
+  ): unknown;
+}
+
+/** What a test hook sees after each optimizer step. */
+export interface StepInfo {
+  /** Epoch, 0-based. */
+  epoch: number;
+  /** Step within the epoch, 0-based. */
+  step: number;
+  /** The model. */
+  model: StepModel;
+}
+
+/** Options of {@linkcode runTrain} beyond the command line. */
+export interface TrainRunOptions {
+  /** Aborting it stops after the current step, saving a checkpoint (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Called after each step (tests: interrupt or corrupt at a given step). */
+  afterStep?: (info: StepInfo) => void;
+}
+
+/** What a run returns. */
+export interface TrainResult {
+  /** Process exit code (0 done, 3 non-finite loss, 130 interrupted). */
+  code: number;
+  /** The run folder. */
+  runDir: string;
+  /** The best evaluation's Dice, if any evaluation ran. */
+  bestDice?: number;
+}
+
+/** Settings that may change when resuming (they do not change the computation). */
+const RESUMABLE = new Set([
+  "epochs",
+  "workers",
+  "logEvery",
+  "evalEvery",
+  "reportImages",
+  "maxGradNorm",
+]);
+
+function timestamp(): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${
+    p(d.getMinutes())
+  }${p(d.getSeconds())}`;
+}
+
+async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UsageError(`--config ${path}: cannot read (${(error as Error).message})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--config ${path}: not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UsageError(`--config ${path}: must hold a JSON object of settings`);
+  }
+  return value as Record<string, unknown>;
+}
+
+async function latestRun(runsDir: string): Promise<string> {
+  let best: { dir: string; time: number } | null = null;
+  try {
+    for await (const e of Deno.readDir(runsDir)) {
+      if (!e.isDirectory) continue;
+      const dir = `${runsDir}/${e.name}`;
+      try {
+        const info = await Deno.stat(`${dir}/last.safetensors`);
+        const time = info.mtime?.getTime() ?? 0;
+        if (!best || time > best.time) best = { dir, time };
+      } catch {
+        // not a run with a checkpoint
+      }
+    }
+  } catch {
+    // no runs folder
+  }
+  if (!best) throw new RunDirError(`--resume: no run with a checkpoint in ${runsDir}/`);
+  return best.dir;
+}
+
+/**
+ * Resolves the effective configuration and the run folder of a `train` invocation.
+ *
+ * @param args Parsed arguments.
+ * @returns The configuration and folder.
+ * @throws {UsageError} for bad settings, {@linkcode RunDirError} for a bad resume target.
+ */
+export async function resolveTrainInvocation(
+  args: TrainArgs,
+): Promise<{ config: TrainConfig; runDir: string }> {
+  if (args.resume) {
+    const runDir = args.name ? `${args.runsDir}/${args.name}` : await latestRun(args.runsDir);
+    let saved: TrainConfig;
+    try {
+      saved = JSON.parse(await Deno.readTextFile(`${runDir}/config.json`));
+    } catch {
+      throw new RunDirError(`--resume: ${runDir} holds no run (no readable config.json)`);
+    }
+    const file = args.configFile ? await readConfigFile(args.configFile) : {};
+    const changes = { ...file, ...args.settings };
+    for (const [key, value] of Object.entries(changes)) {
+      const before = (saved as unknown as Record<string, unknown>)[key];
+      if (!RESUMABLE.has(key) && JSON.stringify(before) !== JSON.stringify(value)) {
+        throw new UsageError(
+          `--resume: "${key}" cannot change when resuming (run has ${
+            JSON.stringify(before)
+          }, asked ${JSON.stringify(value)}); only ${[...RESUMABLE].join(", ")} may`,
+        );
+      }
+    }
+    return { config: applySettings(saved, changes), runDir };
+  }
+  const file = args.configFile ? await readConfigFile(args.configFile) : {};
+  const presetName = args.preset ?? (typeof file.preset === "string" ? file.preset : "synthetic");
+  const { preset: _ignored, ...fileSettings } = file;
+  const settings = { ...fileSettings, ...args.settings };
+  const base = TRAIN_PRESETS[presetName];
+  if (
+    base && base.data === "synthetic" && settings.dataDir !== undefined &&
+    settings.data === undefined
+  ) {
+    settings.data = await detectDataKind(String(settings.dataDir));
+  }
+  const config = resolveConfig(presetName, settings);
+  const name = args.name ?? `${presetName}-${timestamp()}`;
+  if (name.includes("/") || name.includes("\\") || name === "." || name === "..") {
+    throw new UsageError(`--name "${name}" must be a plain folder name`);
+  }
+  return { config, runDir: `${args.runsDir}/${name}` };
+}
+
+/** Iterates the batches of an epoch from step `skip` on (the same batches as a full epoch). */
+async function* epochBatches(
+  loader: DataLoader,
+  dataset: Dataset,
+  epoch: number,
+  skip: number,
+): AsyncGenerator<Batch> {
+  if (skip === 0) {
+    yield* loader.epoch(epoch);
+    return;
+  }
+  if (loader.workers === 0) {
+    for (const indices of loader.batches(epoch).slice(skip)) {
+      yield stackSamples(await Promise.all(indices.map((i) => dataset.get(i, epoch))), indices);
+    }
+    return;
+  }
+  let k = 0;
+  for await (const b of loader.epoch(epoch)) if (k++ >= skip) yield b;
+}
+
+function formatCount(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+function adapterLine(engine: Engine): string {
+  const a = engine.gpu.adapterInfo;
+  const name = a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(" ");
+  return `${name || "unknown adapter"}${a.isFallbackAdapter ? " (software adapter)" : ""}`;
+}
+
+interface EvalOutcome {
+  evaluation: Evaluation;
+  seconds: number;
+}
+
+class Trainer {
+  readonly config: TrainConfig;
+  readonly runDir: string;
+  readonly io: Io;
+  readonly options: TrainRunOptions;
+  readonly progress: ProgressWriter;
+  engine!: Engine;
+  model!: VMUNet;
+  optimizer!: AdamW;
+  scheduler!: CosineAnnealingLR;
+  data!: RunData;
+  loader!: DataLoader;
+  valLoader: DataLoader | null = null;
+  state!: TrainState;
+  records: Record<string, unknown>[] = [];
+  startTime = 0;
+  lastEvalSeconds = 0;
+
+  constructor(config: TrainConfig, runDir: string, io: Io, options: TrainRunOptions) {
+    this.config = config;
+    this.runDir = runDir;
+    this.io = io;
+    this.options = options;
+    this.progress = new ProgressWriter({
+      tty: io.tty,
+      write: (t) => io.write(t),
+      plainEvery: 1,
+    });
+  }
+
+  line(text: string): void {
+    this.progress.line(text);
+  }
+
+  get lastPath(): string {
+    return `${this.runDir}/last.safetensors`;
+  }
+
+  get bestPath(): string {
+    return `${this.runDir}/best.safetensors`;
+  }
+
+  async setup(resuming: boolean): Promise<void> {
+    const c = this.config;
+    this.engine = await Engine.create();
+    const modelConfig = modelConfigOf(c);
+    this.model = VMUNet.create(this.engine, modelConfig, { seed: c.seed });
+    this.optimizer = new AdamW([...this.model.parameters.values()], {
+      lr: c.lr,
+      betas: c.betas,
+      eps: c.eps,
+      weightDecay: c.weightDecay,
+      maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : undefined,
+    });
+    this.scheduler = new CosineAnnealingLR({
+      baseLr: c.lr,
+      tMax: c.tMax,
+      etaMin: c.etaMin,
+      optimizer: this.optimizer,
+    });
+    this.state = {
+      epoch: 0,
+      stepInEpoch: 0,
+      globalStep: 0,
+      scheduler: this.scheduler.state(),
+      dropPathStream: this.model.rng.stream,
+      epochLosses: [],
+      best: null,
+      elapsedSeconds: 0,
+    };
+    const params = this.model.parameterCount;
+    this.line(`VM-UNet training → ${this.runDir}`);
+    this.line(`adapter   ${adapterLine(this.engine)}`);
+    const dims = typeof modelConfig.dims === "number" ? modelConfig.dims : modelConfig.dims[0];
+    this.line(
+      `model     ${c.model} dims ${dims} depths ${modelConfig.depths} / ${modelConfig.depthsDecoder}` +
+        ` d_state ${modelConfig.dState}, ${modelConfig.numClasses} class(es): ${
+          formatCount(params)
+        } parameters (${(params * 4 / 2 ** 20).toFixed(1)} MiB)`,
+    );
+    if (resuming) {
+      const ckpt = await readTrainCheckpoint(this.lastPath);
+      this.model.loadStateDict(ckpt.weights, { source: this.lastPath });
+      loadOptimizerState(this.optimizer, ckpt.optimizer);
+      this.scheduler.load(ckpt.state.scheduler);
+      this.model.rng.stream = ckpt.state.dropPathStream;
+      this.state = ckpt.state;
+      this.records = await readJsonl(`${this.runDir}/log.jsonl`);
+      // Records written after the checkpoint (a crash between the log and the save) are dropped.
+      const kept = this.records.filter((r) => (r.epoch as number) <= this.state.epoch);
+      if (kept.length !== this.records.length) {
+        await writeAtomic(
+          `${this.runDir}/log.jsonl`,
+          kept.map((r) => JSON.stringify(r) + "\n").join(""),
+        );
+      }
+      this.records = kept;
+      this.line(
+        `resume    from ${this.lastPath}: epoch ${this.state.epoch}, step ${this.state.stepInEpoch}`,
+      );
+    } else if (c.pretrained) {
+      const { mapping, report } = await this.model.loadPretrainedVMamba(c.pretrained);
+      this.line(
+        `pretrained ${c.pretrained}: ${mapping.tensors.size} tensors loaded, ${report.missing.length} ` +
+          `kept at their initial values, ${mapping.dropped.length} unused`,
+      );
+    }
+  }
+
+  async openData(): Promise<void> {
+    const c = this.config;
+    this.data = await openRunData(c);
+    if (this.data.train.numClasses !== c.numClasses) {
+      throw new UsageError(
+        `"numClasses" is ${c.numClasses} but the ${c.data} data has ${this.data.train.numClasses}`,
+      );
+    }
+    this.loader = new DataLoader(this.data.train, {
+      batchSize: c.batchSize,
+      seed: c.seed,
+      shuffle: true,
+      workers: c.workers,
+    });
+    if (this.data.val) {
+      this.valLoader = new DataLoader(this.data.val, {
+        batchSize: c.evalBatchSize,
+        shuffle: false,
+        workers: c.workers,
+      });
+    }
+  }
+
+  lossOf(output: Tensor, batch: Batch): Tensor {
+    const { size: b, height: h, width: w } = batch;
+    const [w0, w1] = this.config.lossWeights;
+    if (this.config.numClasses === 1) {
+      const y = this.engine.tensor(batch.masks as Float32Array, [b, 1, h, w]);
+      return bceDiceLoss(output, y, { wb: w0, wd: w1 });
+    }
+    const y = this.engine.tensor(batch.masks as Int32Array, [b, h, w], { dtype: "i32" });
+    return ceDiceLoss(output, y, { wce: w0, wdice: w1 });
+  }
+
+  /** Reads the losses logged on the GPU and checks them. */
+  async readLosses(log: Tensor, from: number, to: number, epoch: number): Promise<number[]> {
+    const values = Array.from(((await log.read()) as Float32Array).subarray(from, to));
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      const where = `epoch ${epoch + 1}, step ${from + bad + 1}`;
+      const keep = this.state.epoch > 0 || this.state.stepInEpoch > 0
+        ? `the last good checkpoint ${this.lastPath} (epoch ${this.state.epoch}) is kept`
+        : "no checkpoint was written yet";
+      throw new NonFiniteLossError(
+        `training loss became ${values[bad]} at ${where} (lr ${
+          this.optimizer.lr.toExponential(3)
+        }): stopped; ${keep}. Continue it with --resume --max-grad-norm 1, or start again with ` +
+          `a lower --lr.`,
+      );
+    }
+    return values;
+  }
+
+  async saveCheckpoint(best: boolean): Promise<void> {
+    this.state.scheduler = this.scheduler.state();
+    this.state.dropPathStream = this.model.rng.stream;
+    this.state.elapsedSeconds += (performance.now() - this.startTime) / 1000;
+    this.startTime = performance.now();
+    const bytes = await serializeTrainCheckpoint(
+      this.model,
+      this.optimizer,
+      this.config,
+      this.state,
+    );
+    await writeAtomic(this.lastPath, bytes);
+    if (best) await writeAtomic(this.bestPath, bytes);
+  }
+
+  async log(record: Record<string, unknown>): Promise<void> {
+    this.records.push(record);
+    await appendJsonl(`${this.runDir}/log.jsonl`, record);
+  }
+
+  async evaluate(label: string): Promise<EvalOutcome> {
+    const c = this.config;
+    const t0 = performance.now();
+    // Plain output (logs) gets the result line only.
+    const show = (done: number, total: number) => {
+      if (this.io.tty) this.progress.update({ label, step: done, total });
+    };
+    let evaluation: Evaluation;
+    if (this.valLoader && this.data.val) {
+      evaluation = await evaluateBatches(this.model, this.valLoader.epoch(0), {
+        numClasses: c.numClasses,
+        total: this.data.val.length,
+        lossWeights: c.lossWeights,
+        examples: c.reportImages,
+        onProgress: show,
+      });
+    } else {
+      evaluation = await evaluateVolumes(this.model, this.data.volumes!, {
+        size: c.imageSize,
+        batchSize: c.evalBatchSize,
+        numClasses: c.numClasses,
+        examples: c.reportImages,
+        onProgress: show,
+      });
+    }
+    this.lastEvalSeconds = (performance.now() - t0) / 1000;
+    return { evaluation, seconds: this.lastEvalSeconds };
+  }
+
+  selectionValue(trainLoss: number, evaluation: Evaluation | null): number | null {
+    switch (this.config.selection) {
+      case "train-loss":
+        return trainLoss;
+      case "val-loss":
+        return evaluation && Number.isFinite(evaluation.loss) ? evaluation.loss : null;
+      case "val-dice":
+        return evaluation ? evaluationDice(evaluation) : null;
+    }
+  }
+
+  isBetter(value: number): boolean {
+    const best = this.state.best;
+    if (!best) return true;
+    return this.config.selection === "val-dice" ? value > best.value : value < best.value;
+  }
+
+  async writeReport(examples: ReportExample[]): Promise<void> {
+    const epochs = this.records.filter((r) => r.type === "epoch");
+    const evals = this.records.filter((r) => r.type === "eval" && !r.final);
+    const pts = (rs: Record<string, unknown>[], key: string) =>
+      rs.filter((r) => typeof r[key] === "number")
+        .map((r) => [r.epoch as number, r[key] as number] as [number, number]);
+    const charts: [string, Series[]][] = [
+      ["Loss", [
+        { name: "train", points: pts(epochs, "trainLoss") },
+        { name: "validation", points: pts(evals, "valLoss") },
+      ]],
+      ["Validation metrics", [
+        { name: "DSC", points: pts(evals, "dsc") },
+        { name: "mIoU", points: pts(evals, "miou") },
+      ]],
+      ["Learning rate", [{ name: "lr", points: pts(epochs, "lr") }]],
+    ];
+    const best = this.state.best;
+    const c = this.config;
+    const summary: Record<string, string> = {
+      adapter: adapterLine(this.engine),
+      model: `${c.model} (${formatCount(this.model.parameterCount)} parameters)`,
+      data: describeData(c, this.data),
+      epochs: `${this.state.epoch} of ${c.epochs}`,
+      selection: c.selection,
+      best: best ? `epoch ${best.epoch}: ${best.metric} ${best.value.toFixed(4)}` : "—",
+    };
+    await writeAtomic(
+      `${this.runDir}/report.html`,
+      renderReport(this.runDir.split("/").pop()!, summary, charts, examples),
+    );
+  }
+
+  async run(): Promise<TrainResult> {
+    const c = this.config;
+    const signal = this.options.signal;
+    this.startTime = performance.now();
+    const stepsPerEpoch = this.loader.length;
+    this.line(`data      ${describeData(c, this.data)}`);
+    this.line(
+      `train     ${c.epochs} epochs × ${stepsPerEpoch} steps, batch ${c.batchSize}, AdamW lr ${c.lr} ` +
+        `wd ${c.weightDecay}, cosine T_max ${c.tMax} → ${c.etaMin}, ${
+          c.numClasses === 1 ? "BceDice" : "CeDice"
+        } ${
+          c.lossWeights.join(":")
+        }, drop path ${c.dropPath}, seed ${c.seed}, best by ${c.selection}`,
+    );
+    for (let epoch = this.state.epoch; epoch < c.epochs; epoch++) {
+      const label = `epoch ${String(epoch + 1).padStart(String(c.epochs).length)}/${c.epochs}`;
+      const skip = this.state.stepInEpoch;
+      const losses = this.state.epochLosses.slice(0, skip);
+      const lossLog = this.engine.zeros([stepsPerEpoch]);
+      const epochStart = performance.now();
+      let images = 0, step = skip, synced = skip, syncedImages = 0, syncedTime = epochStart;
+      let lastLoss = losses.length ? losses[losses.length - 1] : NaN;
+      let lastPlain = epochStart;
+      const lr = this.optimizer.lr;
+      try {
+        for await (const batch of epochBatches(this.loader, this.data.train, epoch, skip)) {
+          if (batch.channels !== c.inChannels) {
+            throw new UsageError(
+              `"inChannels" is ${c.inChannels} but the data has ${batch.channels} channels`,
+            );
+          }
+          const at = step;
+          this.engine.scope(() => {
+            const x = this.engine.tensor(batch.images, [
+              batch.size,
+              batch.channels,
+              batch.height,
+              batch.width,
+            ]);
+            const { output } = this.model.forward(x, { training: true });
+            const loss = this.lossOf(output, batch);
+            loss.backward();
+            this.optimizer.step();
+            this.optimizer.zeroGrad();
+            this.engine.commandEncoder().copyBufferToBuffer(
+              loss.buffer,
+              0,
+              lossLog.buffer,
+              at * 4,
+              4,
+            );
+          });
+          step++;
+          images += batch.size;
+          this.state.globalStep++;
+          this.options.afterStep?.({ epoch, step: at, model: this.model });
+          const interrupted = signal?.aborted ?? false;
+          if (step % c.logEvery === 0 || step === stepsPerEpoch || interrupted) {
+            const values = await this.readLosses(lossLog, synced, step, epoch);
+            losses.push(...values);
+            synced = step;
+            syncedImages = images;
+            syncedTime = performance.now();
+            lastLoss = losses[losses.length - 1];
+          }
+          const elapsed = (syncedTime - epochStart) / 1000;
+          const rate = elapsed > 0 ? syncedImages / elapsed : undefined;
+          const stepsDone = synced - skip;
+          // On a terminal the line is rewritten every step; in logs one line at the end of the
+          // epoch and at most one every 20 s in between (at loss readbacks).
+          const plainDue = synced === step &&
+            (step === stepsPerEpoch || syncedTime - lastPlain > 20_000);
+          if (plainDue) lastPlain = syncedTime;
+          if (this.io.tty || plainDue) {
+            this.progress.update({
+              label,
+              step,
+              total: stepsPerEpoch,
+              values: { loss: lastLoss, lr },
+              imagesPerSecond: rate,
+              etaSeconds: stepsDone > 0
+                ? (elapsed / stepsDone) * (stepsPerEpoch - step)
+                : undefined,
+              runEtaSeconds: stepsDone > 0
+                ? (elapsed / stepsDone) * (stepsPerEpoch - step) +
+                  (c.epochs - epoch - 1) *
+                    ((elapsed / stepsDone) * stepsPerEpoch + this.lastEvalSeconds)
+                : undefined,
+            });
+          }
+          if (interrupted) {
+            this.progress.done();
+            this.state.stepInEpoch = step;
+            this.state.epochLosses = losses;
+            if (step < stepsPerEpoch) {
+              await this.saveCheckpoint(false);
+              this.line(
+                `interrupted: saved ${this.lastPath} (epoch ${
+                  epoch + 1
+                }, step ${step}/${stepsPerEpoch}); ` +
+                  `continue with --resume --name ${this.runDir.split("/").pop()}`,
+              );
+              return { code: EXIT_INTERRUPTED, runDir: this.runDir };
+            }
+          }
+        }
+      } finally {
+        lossLog.dispose();
+      }
+      const interrupted = signal?.aborted ?? false;
+      if (!interrupted) this.progress.done();
+      const seconds = (performance.now() - epochStart) / 1000;
+      const trainLoss = losses.reduce((a, b) => a + b, 0) / losses.length;
+      this.scheduler.step();
+      this.state.epoch = epoch + 1;
+      this.state.stepInEpoch = 0;
+      this.state.epochLosses = [];
+      const imagesPerSecond = images / seconds;
+      await this.log({
+        type: "epoch",
+        epoch: epoch + 1,
+        lr,
+        trainLoss,
+        steps: losses.length,
+        losses,
+        seconds,
+        imagesPerSecond,
+        time: new Date().toISOString(),
+      });
+      const evalNow = !interrupted &&
+        ((epoch + 1) % c.evalEvery === 0 || epoch + 1 === c.epochs) &&
+        (this.data.val !== null || this.data.volumes !== null);
+      let outcome: EvalOutcome | null = null;
+      if (evalNow) outcome = await this.evaluate(`${label} val`);
+      const value = this.selectionValue(trainLoss, outcome?.evaluation ?? null);
+      const improved = value !== null && this.isBetter(value);
+      if (improved) this.state.best = { metric: c.selection, value: value!, epoch: epoch + 1 };
+      if (outcome) {
+        this.progress.done();
+        const e = outcome.evaluation;
+        await this.log({
+          type: "eval",
+          epoch: epoch + 1,
+          split: "val",
+          ...evaluationRecord(e),
+          best: improved,
+          seconds: outcome.seconds,
+          time: new Date().toISOString(),
+        });
+        this.line(`${label} ${evaluationLine(e)}${improved ? "  ★ best" : ""}`);
+      }
+      await this.saveCheckpoint(improved);
+      if (outcome) await this.writeReport(outcome.evaluation.examples);
+      if (interrupted) {
+        this.line(
+          `interrupted after epoch ${
+            epoch + 1
+          }: saved ${this.lastPath}; continue with --resume --name ${this.runDir.split("/").pop()}`,
+        );
+        return { code: EXIT_INTERRUPTED, runDir: this.runDir };
+      }
+    }
+    const bestDice = await this.finish();
+    return { code: 0, runDir: this.runDir, bestDice };
+  }
+
+  /** Evaluates the best checkpoint when its epoch was not evaluated; prints the summary. */
+  async finish(): Promise<number | undefined> {
+    const best = this.state.best;
+    const evals = this.records.filter((r) => r.type === "eval");
+    let bestEval = best ? evals.find((r) => r.epoch === best.epoch && !r.final) : undefined;
+    if (best && !bestEval && (this.data.val || this.data.volumes)) {
+      const ckpt = await readTrainCheckpoint(this.bestPath);
+      this.model.loadStateDict(ckpt.weights, { source: this.bestPath });
+      const { evaluation, seconds } = await this.evaluate(`best (epoch ${best.epoch}) test`);
+      this.progress.done();
+      const record = {
+        type: "eval",
+        epoch: best.epoch,
+        split: "val",
+        checkpoint: "best",
+        final: true,
+        ...evaluationRecord(evaluation),
+        seconds,
+        time: new Date().toISOString(),
+      };
+      await this.log(record);
+      bestEval = record;
+      this.line(`best checkpoint (epoch ${best.epoch}): ${evaluationLine(evaluation)}`);
+      await this.writeReport(evaluation.examples);
+    }
+    const total = this.state.elapsedSeconds + (performance.now() - this.startTime) / 1000;
+    const dice = bestEval ? bestEval.dsc as number : undefined;
+    this.line(
+      `done in ${formatDuration(total)}: ${
+        best
+          ? `best epoch ${best.epoch} (${best.metric} ${best.value.toFixed(4)}${
+            dice !== undefined ? `, DSC ${(100 * dice).toFixed(2)}` : ""
+          }) → ${this.bestPath}`
+          : "no best checkpoint"
+      }; report ${this.runDir}/report.html`,
+    );
+    return dice;
+  }
+
+  async close(): Promise<void> {
+    await this.loader?.close();
+    await this.valLoader?.close();
+    this.engine?.destroy();
+  }
+}
+
+/**
+ * Runs `train`: resolves the configuration, checks the data and the run folder, then trains.
+ *
+ * @param args Parsed arguments.
+ * @param io Output sink.
+ * @param options Stop signal and test hooks.
+ * @returns The exit code and the run folder.
+ * @throws {UsageError}, {@linkcode RunDirError}, dataset or checkpoint errors before training.
+ */
+export async function runTrain(
+  args: TrainArgs,
+  io: Io,
+  options: TrainRunOptions = {},
+): Promise<TrainResult> {
+  const { config, runDir } = await resolveTrainInvocation(args);
+  const trainer = new Trainer(config, runDir, io, options);
+  try {
+    // Data first (a missing folder or a bad layout), then the run folder, then the GPU.
+    await trainer.openData();
+    const paramsGuess = 4 * 3 * 2 ** 20 * (config.model === "vmunet-s" ? 28 : 2);
+    const resuming = await prepareRunDir(runDir, {
+      resume: args.resume,
+      force: args.force,
+      minFreeBytes: Math.max(64 * 2 ** 20, 3 * paramsGuess),
+    });
+    if (args.resume) {
+      try {
+        await Deno.stat(`${runDir}/last.safetensors`);
+      } catch {
+        throw new RunDirError(`--resume: ${runDir} has no last.safetensors checkpoint`);
+      }
+    } else {
+      await writeAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
+    }
+    await trainer.setup(resuming && args.resume);
+    if (trainer.state.epoch >= config.epochs) {
+      trainer.line(
+        `${runDir} already finished ${trainer.state.epoch} epochs; raise --epochs to continue`,
+      );
+      return { code: 0, runDir };
+    }
+    if (args.resume) {
+      await writeAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
+    }
+    return await trainer.run();
+  } catch (error) {
+    if (error instanceof NonFiniteLossError) {
+      trainer.progress.done();
+      io.error(`error: ${error.message}`);
+      await appendJsonl(`${runDir}/log.jsonl`, {
+        type: "error",
+        epoch: trainer.state?.epoch,
+        message: error.message,
+        time: new Date().toISOString(),
+      }).catch(() => {});
+      return { code: EXIT_NON_FINITE, runDir };
+    }
+    if (error instanceof CheckpointError) throw error;
+    throw error;
+  } finally {
+    await trainer.close();
+  }
+}
