@@ -4,7 +4,8 @@
  *
  * Usage: `deno task bench [SUBJECT…] [--quick] [--json FILE] [--update-md FILE]
  * [--shapes 768x4096,…] [--batches 1,8]`
- * Subjects: `scan` (the selective scan alone). Default: all subjects.
+ * Subjects: `scan` (the selective scan alone), `model` (VM-UNet forward and training step;
+ * `--presets vmunet-s,vmunet-t`, `--batches`, `--size`). Default: all subjects.
  *
  * @module
  */
@@ -12,6 +13,7 @@
 import { parseArgs } from "node:util";
 import { requestGpu } from "@vmunet/tensor";
 import { formatRow, runScanBench, TABLE_HEADER } from "./scan.ts";
+import { modelBenchMarkdown, runModelBench } from "./model.ts";
 
 /** A benchmark subject: a name, its markdown section title and a runner returning records. */
 interface Subject {
@@ -20,7 +22,7 @@ interface Subject {
   run(
     quick: boolean,
     log: (line: string) => void,
-    filter: { shapes?: [number, number][]; batches?: number[] },
+    filter: { shapes?: [number, number][]; batches?: number[]; presets?: string[]; size?: number },
   ): Promise<{ records: unknown[]; table: string }>;
 }
 
@@ -34,6 +36,22 @@ const SUBJECTS: Subject[] = [
       log(TABLE_HEADER);
       const records = await runScanBench(gpu, { quick, log, ...filter });
       return { records, table: [TABLE_HEADER, ...records.map(formatRow)].join("\n") };
+    },
+  },
+  {
+    name: "model",
+    section: "Model",
+    async run(quick, log, filter) {
+      const result = await runModelBench({
+        presets: filter.presets ?? (quick ? ["vmunet-t"] : undefined),
+        batches: filter.batches ?? (quick ? [1] : undefined),
+        size: filter.size ?? (quick ? 64 : undefined),
+        iterations: quick ? 1 : undefined,
+        log,
+      });
+      const table = modelBenchMarkdown(result);
+      log(table);
+      return { records: [result], table };
     },
   },
 ];
@@ -68,6 +86,8 @@ async function main(): Promise<number> {
       "update-md": { type: "string" },
       shapes: { type: "string" },
       batches: { type: "string" },
+      presets: { type: "string" },
+      size: { type: "string" },
     },
   });
   const wanted = positionals.length ? positionals : SUBJECTS.map((s) => s.name);
@@ -89,6 +109,8 @@ async function main(): Promise<number> {
     const filter = {
       shapes: values.shapes?.split(",").map((s) => s.split("x").map(Number) as [number, number]),
       batches: values.batches?.split(",").map(Number),
+      presets: values.presets?.split(","),
+      size: values.size === undefined ? undefined : Number(values.size),
     };
     const { records, table } = await subject.run(values.quick, (l) => console.log(l), filter);
     all.push(...records);

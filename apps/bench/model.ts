@@ -3,12 +3,15 @@
  * training-step (forward + backward + AdamW) time per image for `vmunet-s` and `vmunet-t`
  * at 256², batch 1 and 8, with the peak GPU bytes in use and the adapter. Each
  * configuration runs on a fresh engine: warm-up runs first (pipeline compilation, pool
- * fill), then wall-clock time around `engine.sync()` per iteration. A configuration that
- * fails (binding-size limit, device loss) is reported with its error and the run goes on.
+ * fill), then wall-clock time around `engine.sync()` per iteration, with the process CPU
+ * time of the same iteration (all threads, lavapipe's workers included: on a shared machine
+ * CPU time is steadier than wall-clock). A configuration that fails (binding-size limit,
+ * device loss) is reported with its error and the run goes on.
  *
  * @module
  */
 
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { AdamW, Engine, type Tensor } from "@vmunet/tensor";
 import { preset, VMUNet } from "@vmunet/vmunet";
@@ -46,14 +49,24 @@ export interface ModelBenchRow {
   parameters: number;
   /** Median forward time per batch (ms), inference (no tape). */
   forwardMs?: number;
+  /** Fastest forward per batch (ms): the least disturbed by other jobs. */
+  forwardBestMs?: number;
+  /** Process CPU ms (all threads) of the fastest forward. */
+  forwardCpuMs?: number;
   /** Forward time per image (ms). */
   forwardMsPerImage?: number;
   /** Median training-step time per batch (ms). */
   trainMs?: number;
+  /** Fastest training step per batch (ms). */
+  trainBestMs?: number;
+  /** Process CPU ms of the fastest training step. */
+  trainCpuMs?: number;
   /** Training-step time per image (ms). */
   trainMsPerImage?: number;
-  /** Training step ÷ forward. */
+  /** Training step ÷ forward (medians). */
   trainToForward?: number;
+  /** Training step ÷ forward (fastest runs). */
+  trainToForwardBest?: number;
   /** Peak pooled GPU bytes in use during a forward. */
   forwardPeakBytes?: number;
   /** Peak pooled GPU bytes in use during a training step. */
@@ -72,6 +85,8 @@ export interface ModelBenchResult {
   adapter: string;
   /** ISO date. */
   date: string;
+  /** 1-minute load average at the start and the end (the machine may be shared). */
+  loadAverage: [number, number];
   /** Warm-up and timed runs. */
   warmup: number;
   /** Timed runs. */
@@ -89,12 +104,26 @@ function median(v: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function timed(engine: Engine, fn: () => void): Promise<number> {
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+function cpuMillis(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function timed(engine: Engine, fn: () => void): Promise<Timing> {
   await engine.sync();
-  const t0 = performance.now();
+  const c0 = cpuMillis(), t0 = performance.now();
   fn();
   await engine.sync();
-  return performance.now() - t0;
+  return { wall: performance.now() - t0, cpu: cpuMillis() - c0 };
+}
+
+function fastest(t: Timing[]): Timing {
+  return t.reduce((a, b) => (b.wall < a.wall ? b : a));
 }
 
 function randomInput(engine: Engine, shape: number[], seed: number): Tensor {
@@ -130,6 +159,7 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
   const result: ModelBenchResult = {
     adapter: "",
     date: new Date().toISOString(),
+    loadAverage: [Deno.loadavg()[0], 0],
     warmup,
     iterations,
     rows: [],
@@ -160,29 +190,34 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
         for (let i = 0; i < warmup; i++) await timed(engine, forward);
         engine.pool.resetPeak();
         let d0 = engine.stats().dispatches;
-        const f: number[] = [];
+        const f: Timing[] = [];
         for (let i = 0; i < iterations; i++) {
           f.push(await timed(engine, forward));
-          log(`${name} b${batch} forward ${f[i].toFixed(0)} ms`);
+          log(`${name} b${batch} forward ${f[i].wall.toFixed(0)} ms (CPU ${f[i].cpu.toFixed(0)})`);
         }
         row.forwardDispatches = (engine.stats().dispatches - d0) / iterations;
         row.forwardPeakBytes = engine.stats().peakBytes;
-        row.forwardMs = median(f);
+        row.forwardMs = median(f.map((t) => t.wall));
         row.forwardMsPerImage = row.forwardMs / batch;
+        row.forwardBestMs = fastest(f).wall;
+        row.forwardCpuMs = fastest(f).cpu;
         if (options.train ?? true) {
           for (let i = 0; i < warmup; i++) await timed(engine, step);
           engine.pool.resetPeak();
           d0 = engine.stats().dispatches;
-          const t: number[] = [];
+          const t: Timing[] = [];
           for (let i = 0; i < iterations; i++) {
             t.push(await timed(engine, step));
-            log(`${name} b${batch} train step ${t[i].toFixed(0)} ms`);
+            log(`${name} b${batch} train ${t[i].wall.toFixed(0)} ms (CPU ${t[i].cpu.toFixed(0)})`);
           }
           row.trainDispatches = (engine.stats().dispatches - d0) / iterations;
           row.trainPeakBytes = engine.stats().peakBytes;
-          row.trainMs = median(t);
+          row.trainMs = median(t.map((x) => x.wall));
           row.trainMsPerImage = row.trainMs / batch;
           row.trainToForward = row.trainMs / row.forwardMs;
+          row.trainBestMs = fastest(t).wall;
+          row.trainCpuMs = fastest(t).cpu;
+          row.trainToForwardBest = row.trainBestMs / row.forwardBestMs;
         }
         if (options.profile && result.profileForward === undefined) {
           result.profileForward = await profileOps(engine, forward);
@@ -197,6 +232,7 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
       }
     }
   }
+  result.loadAverage[1] = Deno.loadavg()[0];
   return result;
 }
 
@@ -211,28 +247,30 @@ const fmtMiB = (v?: number) => (v === undefined ? "–" : (v / 2 ** 20).toFixed(
  */
 export function modelBenchMarkdown(r: ModelBenchResult): string {
   const lines = [
-    `Adapter: ${r.adapter}; ${
-      r.date.slice(0, 10)
-    }; warm-up ${r.warmup}, median of ${r.iterations}.`,
+    `Adapter: ${r.adapter}; ${r.date.slice(0, 10)}; warm-up ${r.warmup}, ${r.iterations} ` +
+    `timed runs; 1-min load average ${r.loadAverage[0].toFixed(1)} → ` +
+    `${r.loadAverage[1].toFixed(1)}. Per image: median wall-clock / fastest run / process CPU ` +
+    `time of the fastest run (all threads).`,
     "",
-    "| model | batch | input | params | forward ms/img | train step ms/img | train ÷ fwd | peak MiB fwd / train | dispatches fwd / train |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| model | batch | input | forward ms/img | train step ms/img | train ÷ fwd (median, fastest) | peak MiB fwd / train | dispatches fwd / train |",
+    "|---|---|---|---|---|---|---|---|",
   ];
   for (const row of r.rows) {
+    const per = (v?: number) => fmtMs(v === undefined ? undefined : v / row.batch);
     if (row.error && row.forwardMs === undefined) {
-      lines.push(
-        `| ${row.preset} | ${row.batch} | ${row.size}² | ${row.parameters} | failed: ${row.error} | | | | |`,
-      );
+      lines.push(`| ${row.preset} | ${row.batch} | ${row.size}² | failed: ${row.error} | | | | |`);
       continue;
     }
+    const fwd = `${per(row.forwardMs)} / ${per(row.forwardBestMs)} / ${per(row.forwardCpuMs)}`;
+    const train = `${per(row.trainMs)} / ${per(row.trainBestMs)} / ${per(row.trainCpuMs)}` +
+      (row.error ? ` (${row.error})` : "");
+    const ratio = `${row.trainToForward?.toFixed(2) ?? "–"}, ${
+      row.trainToForwardBest?.toFixed(2) ?? "–"
+    }`;
+    const peak = `${fmtMiB(row.forwardPeakBytes)} / ${fmtMiB(row.trainPeakBytes)}`;
+    const disp = `${row.forwardDispatches ?? "–"} / ${row.trainDispatches ?? "–"}`;
     lines.push(
-      `| ${row.preset} | ${row.batch} | ${row.size}² | ${row.parameters} | ${
-        fmtMs(row.forwardMsPerImage)
-      } | ${fmtMs(row.trainMsPerImage)}${row.error ? ` (${row.error})` : ""} | ${
-        row.trainToForward?.toFixed(2) ?? "–"
-      } | ${fmtMiB(row.forwardPeakBytes)} / ${fmtMiB(row.trainPeakBytes)} | ${
-        row.forwardDispatches ?? "–"
-      } / ${row.trainDispatches ?? "–"} |`,
+      `| ${row.preset} | ${row.batch} | ${row.size}² | ${fwd} | ${train} | ${ratio} | ${peak} | ${disp} |`,
     );
   }
   for (

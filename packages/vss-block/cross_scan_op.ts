@@ -8,7 +8,7 @@
  * @module
  */
 
-import { CrossScan2d } from "@vmunet/ssm-kernel";
+import { CrossScan2d, type ScanKernelOptions } from "@vmunet/ssm-kernel";
 import {
   defineOp,
   type Engine,
@@ -46,6 +46,17 @@ const OP = "crossScan2d";
 export type TensorShape = Pick<Tensor, "rank" | "shape" | "dtype">;
 const cache = new WeakMap<GPUDevice, Map<string, CrossScan2d>>();
 
+/** The scan kernels' adapter hints, as the ssm-kernel benchmark passes them. */
+function scanOptions(engine: Engine): ScanKernelOptions {
+  const info = engine.gpu.adapterInfo;
+  return {
+    subgroups: engine.gpu.subgroups,
+    subgroupMinSize: info.subgroupMinSize || undefined,
+    fallbackAdapter: info.isFallbackAdapter ||
+      /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.device}`),
+  };
+}
+
 function scanFor(engine: Engine, s: CrossScanSizes): CrossScan2d {
   let perDevice = cache.get(engine.device);
   if (!perDevice) cache.set(engine.device, perDevice = new Map());
@@ -61,7 +72,7 @@ function scanFor(engine: Engine, s: CrossScanSizes): CrossScan2d {
       dState: s.dState,
       bSlot: { offset: s.dtRank, stride: P },
       cSlot: { offset: s.dtRank + s.dState, stride: P },
-    }, { subgroups: engine.gpu.subgroups });
+    }, scanOptions(engine));
     perDevice.set(key, scan);
   }
   return scan;
