@@ -19,6 +19,16 @@ export function goldenDir(): string {
     resolve(new URL("../../shared/golden", import.meta.url).pathname);
 }
 
+/**
+ * Whether the golden tests have nothing to check: `GOLDEN_DIR` unset and no
+ * `../shared/golden` beside the checkout (a bare clone). With `GOLDEN_DIR` set, a missing
+ * folder is a failure, not an absence.
+ */
+export async function goldenFixturesAbsent(): Promise<boolean> {
+  return Deno.env.get("GOLDEN_DIR") === undefined &&
+    !(await Deno.stat(goldenDir()).then((s) => s.isDirectory, () => false));
+}
+
 /** Lists fixture files (safetensors) in `dir` with the runner for each, or undefined. */
 export async function discoverFixtures(
   dir: string,

@@ -7,6 +7,7 @@
 
 import { statfsSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "@vmunet/vmunet";
 
 /** Raised when the run folder cannot be used; the message names the folder and the fix. */
 export class RunDirError extends Error {
@@ -86,15 +87,7 @@ export async function prepareRunDir(
  * @param data Bytes or text.
  */
 export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
+  await writeFileAtomic(path, typeof data === "string" ? new TextEncoder().encode(data) : data);
 }
 
 /** Appends one JSON record as a line to `log.jsonl`-style files. */

@@ -12,6 +12,7 @@ import { decodeImage, type RasterImage, toGrey8, toLabels, toRgb8 } from "./imag
 import { Rng } from "./random.ts";
 import type { Dataset, DatasetSpec, Sample } from "./sample.ts";
 import type { NormalizeConstants } from "./transforms.ts";
+import { linearTaps } from "./_linear_taps.ts";
 
 /** One image file and its mask file. */
 export interface FilePair {
@@ -143,24 +144,6 @@ export function drawPairAugmentation(
   };
 }
 
-/** Source index and weights of PyTorch's bilinear resize along one axis (align_corners=False). */
-function bilinearTaps(
-  inSize: number,
-  outSize: number,
-): { i0: Int32Array; i1: Int32Array; l1: Float64Array } {
-  const scale = inSize / outSize;
-  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize);
-  const l1 = new Float64Array(outSize);
-  for (let o = 0; o < outSize; o++) {
-    const src = Math.max(scale * (o + 0.5) - 0.5, 0);
-    const a = Math.floor(src);
-    i0[o] = a;
-    i1[o] = a < inSize - 1 ? a + 1 : a;
-    l1[o] = src - a;
-  }
-  return { i0, i1, l1 };
-}
-
 /** Rounds half to even (C's nearbyint, as in PyTorch's nearest grid sampler). */
 function roundHalfEven(v: number): number {
   const r = Math.round(v);
@@ -285,7 +268,7 @@ export function preprocessPair(
 
   const S = p.size;
   const oh = S > 0 ? S : height, ow = S > 0 ? S : width;
-  const ty = bilinearTaps(height, oh), tx = bilinearTaps(width, ow);
+  const ty = linearTaps(height, oh), tx = linearTaps(width, ow);
   const [s00, s01, s10, s11] = tapSources(height, width, ty, tx, aug);
   const plane = oh * ow;
   const image = new Float32Array(3 * plane);

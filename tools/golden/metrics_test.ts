@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
-import { goldenDir } from "../golden.ts";
+import { goldenDir, goldenFixturesAbsent } from "../golden.ts";
 import { MetricsFixtureError, metricsRunner } from "./metrics.ts";
 
 async function metricsFixtures(): Promise<string[]> {
@@ -13,10 +13,7 @@ async function metricsFixtures(): Promise<string[]> {
   return found.sort();
 }
 
-// With GOLDEN_DIR unset and no ../shared/golden beside the checkout (a bare clone), there is
-// nothing to check; with GOLDEN_DIR set, a missing folder is a failure.
-const fixturesAbsent = Deno.env.get("GOLDEN_DIR") === undefined &&
-  !(await Deno.stat(goldenDir()).then(() => true, () => false));
+const fixturesAbsent = await goldenFixturesAbsent();
 
 Deno.test({
   name: "every metrics_*.safetensors fixture in GOLDEN_DIR passes",

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import { goldenDir } from "../golden.ts";
+import { goldenDir, goldenFixturesAbsent } from "../golden.ts";
 import { scanRunner } from "./scan.ts";
 
-// With GOLDEN_DIR unset and no ../shared/golden beside the checkout (a bare clone), there is
-// nothing to check; with GOLDEN_DIR set, a missing folder is a failure.
-const fixturesAbsent = Deno.env.get("GOLDEN_DIR") === undefined &&
-  !(await Deno.stat(goldenDir()).then((s) => s.isDirectory, () => false));
+const fixturesAbsent = await goldenFixturesAbsent();
 
 Deno.test({
   name: "every scan_*.safetensors golden fixture matches within tolerance",

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { goldenDir } from "../golden.ts";
+import { goldenDir, goldenFixturesAbsent } from "../golden.ts";
 import { vmunetRunner, weightsPathOf } from "./vmunet.ts";
 
-// With GOLDEN_DIR unset and no ../shared/golden beside the checkout (a bare clone), there is
-// nothing to check; with GOLDEN_DIR set, a missing folder is a failure.
-const fixturesAbsent = Deno.env.get("GOLDEN_DIR") === undefined &&
-  !(await Deno.stat(goldenDir()).then(() => true, () => false));
+const fixturesAbsent = await goldenFixturesAbsent();
 
 Deno.test({
   name: "every *.case.safetensors model fixture matches logits, output, loss and every gradient",
