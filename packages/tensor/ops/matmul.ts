@@ -50,9 +50,13 @@ export type MatmulVariant =
 export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 32, wx: 8, wy: 1 };
 
 /**
- * The register tile for an `M × N` output: `tn` chosen so that N spreads over the 8 SIMD
- * lanes of a CPU adapter (N = 96 → 12 columns per invocation rather than 32 with 5 of 8 lanes
- * idle), `tm` up to 32 rows (multiples of 4).
+ * The register tile for an `M × N` output. `tn` (a multiple of 4, at most 32) spreads N over
+ * the 8 SIMD lanes of a CPU adapter with the least padded work: each candidate costs
+ * `⌈N / (8·tn)⌉ · (tn + 4)` (column blocks times the per-invocation columns plus a fixed
+ * overhead of about four columns' worth), so N = 152 takes 20 columns per invocation (one
+ * block of 160) instead of 16 (two blocks, the second nearly idle) and N = 384 takes 24 (two
+ * full blocks) instead of 32 (the second block half idle). `tm` is up to 32 rows (multiples
+ * of 4).
  *
  * @param m Rows of C.
  * @param n Columns of C.
@@ -60,7 +64,11 @@ export const DEFAULT_REGISTER_TILE: RegisterTile = { tm: 32, tn: 32, wx: 8, wy: 
  */
 export function pickRegisterTile(m: number, n: number): RegisterTile {
   const t = DEFAULT_REGISTER_TILE;
-  const tn = Math.min(t.tn, Math.max(4, Math.floor(n / t.wx / 4) * 4));
+  let tn = 4, best = Infinity;
+  for (let c = 4; c <= t.tn; c += 4) {
+    const cost = Math.ceil(n / (t.wx * c)) * (c + 4);
+    if (cost <= best) [tn, best] = [c, cost];
+  }
   const tm = Math.min(t.tm, Math.max(4, Math.ceil(m / 4) * 4));
   return { ...t, tm, tn };
 }
