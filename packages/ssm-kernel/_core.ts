@@ -10,6 +10,8 @@ import {
   backwardBcWgsl,
   backwardRowsWgsl,
   forwardScanWgsl,
+  forwardVec4Fits,
+  forwardVec4Wgsl,
   forwardWgsl,
   type KernelDims,
   kernelDims,
@@ -160,7 +162,12 @@ export class ScanCore {
       return pipeline;
     };
     this.#fwd = tuning.forward === "serial-row"
-      ? make(forwardWgsl(layout, tuning, dims), "forward", "forward", "rrrrrrrww")
+      ? make(
+        (forwardVec4Fits(layout, tuning) ? forwardVec4Wgsl : forwardWgsl)(layout, tuning, dims),
+        "forward",
+        "forward",
+        "rrrrrrrww",
+      )
       : make(forwardScanWgsl(layout, tuning, dims, 64, 4), "forward", "forward", "rrrrrrrww");
     this.#bwd = make(
       backwardRowsWgsl(layout, tuning, dims),

@@ -288,6 +288,118 @@ ${repeat(m.nv, (j) => `        CK[ck + ${u(j)}] = h${j};`)}
 }
 
 /**
+ * Whether {@linkcode forwardVec4Wgsl} serves this layout and tuning: the generic layout
+ * (rows contiguous along L), L and the chunk length multiples of 4 (vec4 steps never cross
+ * a chunk or a row), and an even N (each position's packed B/C record is whole vec4s).
+ */
+export function forwardVec4Fits(l: KernelLayout, t: KernelTuning): boolean {
+  return l.kind === "generic" && t.serialGroups === 1 && l.length % 4 === 0 &&
+    t.chunkLength % 4 === 0 && l.dState % 2 === 0;
+}
+
+/**
+ * Forward kernel, generic layout, four positions per step: u and Δ are read and the output
+ * written as vec4s along the row (one load instruction per four positions: on lavapipe each
+ * load or store instruction is a loop over the SIMD lanes, so this divides that cost by
+ * about three), and each position's packed B/C record (2N floats = N/2 vec4s) is read as
+ * vec4s, one per lane of a subgroup, then broadcast. Same mapping and results as
+ * {@linkcode forwardWgsl}; requires {@linkcode forwardVec4Fits}.
+ */
+export function forwardVec4Wgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const N = l.dState;
+  const nq = N / 2; // vec4s per packed record
+  const sgw = t.subgroupWidth;
+  const loads = sgw > 0 ? Math.ceil(nq / sgw) : 0;
+  // Packed float `f` of the record (B: f < N, C: f ≥ N) as an expression on the vec4s q*.
+  const elem = (f: number) => `q${Math.floor(f / 4)}.${"xyzw"[f % 4]}`;
+  const record = (s: number) => {
+    const out: string[] = [];
+    if (sgw > 0) {
+      for (let r = 0; r < loads; r++) {
+        out.push(
+          `        let v${s}_${r} = BC4[rec + min(sgi % ${u(sgw)} + ${u(r * sgw)}, ${u(nq - 1)})];`,
+        );
+      }
+      for (let q = 0; q < nq; q++) {
+        out.push(
+          `        let q${q} = subgroupBroadcast(v${s}_${Math.floor(q / sgw)}, ${u(q % sgw)});`,
+        );
+      }
+    } else {
+      for (let q = 0; q < nq; q++) out.push(`        let q${q} = BC4[rec + ${u(q)}];`);
+    }
+    for (let j = 0; j < m.nv; j++) {
+      const bs: string[] = [], cs: string[] = [];
+      for (let e = 4 * j; e < Math.min(4 * j + 4, N); e++) {
+        bs.push(elem(e));
+        cs.push(elem(N + e));
+      }
+      out.push(`        let b${j} = ${vec4Of(bs)};`, `        let c${j} = ${vec4Of(cs)};`);
+    }
+    return out.join("\n");
+  };
+  const step = (s: number) =>
+    `      {
+        let p = t0 + i + ${u(s)};
+        let rec = ((b * KALL + k) * L + p) * ${u(nq)};
+${record(s)}
+        let dlt = softplus(z4.${"xyzw"[s]} + bias);
+        let uu = u4.${"xyzw"[s]};
+        let du = dlt * uu;
+        var y = dc * uu;
+${
+      repeat(m.nv, (j) =>
+        `        h${j} = exp2(dlt * a${j}) * h${j} + du * b${j};
+        y = y + dot(h${j}, c${j});`)
+    }
+        y4.${"xyzw"[s]} = y;
+      }`;
+  return header(l, t, m) + `
+@group(0) @binding(0) var<storage, read> U4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> DL4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> AA: array<f32>;
+@group(0) @binding(3) var<storage, read> BC4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> DD: array<f32>;
+@group(0) @binding(6) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(7) var<storage, read_write> OUT4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;
+
+@compute @workgroup_size(${t.workgroupSize})
+fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
+    sgBuiltin(t)
+  }) {
+  // No early return: the B/C broadcasts need every lane; lanes past DI compute on a clamped
+  // channel and store nothing.
+  let valid = wg.x * WG + lid.x < DI;
+  let d = min(wg.x * WG + lid.x, DI - 1u);
+  let b = wg.z;
+  let k = wg.y;
+  let c = k * DI + d;
+  let row4 = (b * CH + c) * (L / 4u);
+${repeat(m.nv, (j) => `  let a${j} = ${aLoad(j, N)} * LOG2E;\n  var h${j} = vec4<f32>(0.0);`)}
+  let dc = DD[c];
+  let bias = BIAS[c];
+  for (var ch = 0u; ch < NCH; ch++) {
+    let t0 = ch * T;
+    let tl = min(T, L - t0);
+    for (var i = 0u; i < tl; i += 4u) {
+      let q4 = row4 + (t0 + i) / 4u;
+      let z4 = DL4[q4];
+      let u4 = U4[q4];
+      var y4 = vec4<f32>(0.0);
+${repeat(4, step)}
+      if (valid) { OUT4[q4] = y4; }
+    }
+    if (valid) {
+      let ck = ((b * CH + c) * NCH + ch) * NV;
+${repeat(m.nv, (j) => `      CK[ck + ${u(j)}] = h${j};`)}
+    }
+  }
+}
+`;
+}
+
+/**
  * Backward over rows. Same mapping as the forward. Chunks are walked last to first; each is
  * recomputed from the saved chunk-start state (unrolled, so the states stay in registers)
  * and then walked in reverse carrying `r = ā·dh`. It writes du (accumulated over the serial
