@@ -19,6 +19,7 @@ import {
   type KernelTuning,
   packBcWgsl,
   reduceParamsWgsl,
+  transposeWgsl,
 } from "./_wgsl.ts";
 
 /** Element counts each binding must hold, by role. */
@@ -83,6 +84,14 @@ export class ScanCore {
   readonly sizes: CoreSizes;
   readonly stateBytes: number;
   readonly label: string;
+  /**
+   * Cross layout: the backward transposes u, Δ and dy to channel-major copies, runs on them
+   * (each row contiguous along positions: sequential memory for the row-major directions and
+   * short strides within one row for the column-major ones) and transposes du, dΔ back.
+   * Measured on lavapipe to beat walking the channels-last maps, whose column-major
+   * directions jump a whole image row (W·Di floats) per step.
+   */
+  readonly channelMajorBackward: boolean;
   #fwd: GPUComputePipeline;
   #bwd: GPUComputePipeline;
   #bwdBc: GPUComputePipeline;
@@ -91,6 +100,9 @@ export class ScanCore {
   #packed: GPUBuffer | undefined;
   #rk: GPUBuffer | undefined;
   #pp: GPUBuffer | undefined;
+  /** Cross layout, channel-major backward: transposed copies of u, Δ, dy, du, dΔ. */
+  #cm: Map<string, GPUBuffer> | undefined;
+  #transposes: Map<string, GPUComputePipeline> = new Map();
   #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
 
   constructor(
@@ -99,8 +111,10 @@ export class ScanCore {
     tuning: KernelTuning,
     sizes: CoreSizes,
     label: string,
+    channelMajorBackward = false,
   ) {
     this.device = device;
+    this.channelMajorBackward = channelMajorBackward && layout.kind === "cross";
     this.layout = layout;
     this.tuning = tuning;
     this.sizes = sizes;
@@ -169,14 +183,24 @@ export class ScanCore {
         "rrrrrrrww",
       )
       : make(forwardScanWgsl(layout, tuning, dims, 64, 4), "forward", "forward", "rrrrrrrww");
+    if (this.channelMajorBackward) {
+      const { length: L, channels: Di } = layout;
+      for (const [r, c] of [[L, Di], [L, 4 * Di], [Di, L], [4 * Di, L]]) {
+        this.#transposes.set(
+          `${r}x${c}`,
+          make(transposeWgsl(r, c), "transpose", `transpose ${r}×${c}`, "rw"),
+        );
+      }
+    }
+    const bwdLayout = this.channelMajorBackward ? { ...layout, channelMajor: true } : layout;
     this.#bwd = make(
-      backwardRowsWgsl(layout, tuning, dims),
+      backwardRowsWgsl(bwdLayout, tuning, dims),
       "backward",
       "backward rows",
       "rrrrrrrrrwwww",
     );
     this.#bwdBc = make(
-      backwardBcWgsl(layout, tuning, dims),
+      backwardBcWgsl(bwdLayout, tuning, dims),
       "backward_bc",
       "backward dB/dC",
       "rrrrrrrrrrww",
@@ -291,21 +315,31 @@ export class ScanCore {
     });
     const pass = encoder.beginComputePass({ label: `${this.label} backward` });
     const [pB, pC] = this.#packBC(pass, b.B, b.C);
+    let { u, delta, dout, du, ddelta } = b;
+    const cm = this.channelMajorBackward;
+    if (cm) {
+      const L = l.length, Di = l.channels;
+      const t = this.#scratch(s.u, s.delta);
+      this.#transpose(pass, u, t.u, L, Di);
+      this.#transpose(pass, delta, t.delta, L, 4 * Di);
+      this.#transpose(pass, dout, t.dout, L, Di);
+      [u, delta, dout, du, ddelta] = [t.u, t.delta, t.dout, t.du, t.ddelta];
+    }
     pass.setPipeline(this.#bwd);
     pass.setBindGroup(
       0,
       this.#group(this.#bwd, [
-        b.u,
-        b.delta,
+        u,
+        delta,
         b.A,
         pB,
         pC,
         b.D,
         b.deltaBias,
-        b.dout,
+        dout,
         b.state,
-        b.du,
-        b.ddelta,
+        du,
+        ddelta,
         this.#rk,
         this.#pp,
       ]),
@@ -316,14 +350,14 @@ export class ScanCore {
     pass.setBindGroup(
       0,
       this.#group(this.#bwdBc, [
-        b.u,
-        b.delta,
+        u,
+        delta,
         b.A,
         pB,
         pC,
         b.D,
         b.deltaBias,
-        b.dout,
+        dout,
         b.state,
         this.#rk,
         b.dB,
@@ -337,10 +371,66 @@ export class ScanCore {
     pass.setPipeline(this.#redP);
     pass.setBindGroup(0, this.#group(this.#redP, [this.#pp, b.dA, b.dD, b.dDeltaBias]));
     pass.dispatchWorkgroups(px, py);
+    if (cm) {
+      this.#transpose(pass, du, b.du, l.channels, l.length);
+      this.#transpose(pass, ddelta, b.ddelta, 4 * l.channels, l.length);
+    }
     pass.end();
   }
 
+  /** The channel-major scratch buffers (allocated on first use, kept). */
+  #scratch(
+    uSize: number,
+    deltaSize: number,
+  ): Record<"u" | "delta" | "dout" | "du" | "ddelta", GPUBuffer> {
+    if (!this.#cm) {
+      this.#cm = new Map();
+      for (
+        const [name, size] of [["u", uSize], ["delta", deltaSize], ["dout", uSize], ["du", uSize], [
+          "ddelta",
+          deltaSize,
+        ]] as const
+      ) {
+        this.#cm.set(
+          name,
+          this.device.createBuffer({
+            label: `${this.label} channel-major ${name}`,
+            size: size * 4,
+            usage: GPUBufferUsage.STORAGE,
+          }),
+        );
+      }
+    }
+    const m = this.#cm;
+    return {
+      u: m.get("u")!,
+      delta: m.get("delta")!,
+      dout: m.get("dout")!,
+      du: m.get("du")!,
+      ddelta: m.get("ddelta")!,
+    };
+  }
+
+  /** Encodes `(batch, rows, cols) → (batch, cols, rows)` from `x` into `y`. */
+  #transpose(
+    pass: GPUComputePassEncoder,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    rows: number,
+    cols: number,
+  ): void {
+    const vec = rows % 4 === 0 && cols % 4 === 0;
+    const blocks = vec ? (rows / 4) * (cols / 4) : rows * cols;
+    const groups = Math.ceil(blocks / 64);
+    const gx = Math.min(groups, 65535);
+    pass.setPipeline(this.#transposes.get(`${rows}x${cols}`)!);
+    pass.setBindGroup(0, this.#group(this.#transposes.get(`${rows}x${cols}`)!, [x, y]));
+    pass.dispatchWorkgroups(gx, Math.ceil(groups / gx), this.layout.batch);
+  }
+
   destroy(): void {
+    for (const buffer of this.#cm?.values() ?? []) buffer.destroy();
+    this.#cm = undefined;
     this.#packed?.destroy();
     this.#packed = undefined;
     this.#rk?.destroy();

@@ -171,7 +171,10 @@ export class CrossScan2d {
       options,
     );
     this.shape = { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot };
-    this.variant = `${tuning.description} 4-directions-in-invocation`;
+    const cm = options.channelMajorBackward ?? options.fallbackAdapter !== false;
+    this.variant = `${tuning.description} 4-directions-in-invocation${
+      cm ? " channel-major-backward" : ""
+    }`;
     this.#bSize = slotSize(batch, L, N, bSlot);
     this.#cSize = slotSize(batch, L, N, cSlot);
     this.#core = new ScanCore(
@@ -202,6 +205,7 @@ export class CrossScan2d {
         out: batch * L * Di,
       },
       label,
+      cm,
     );
     this.stateBytes = this.#core.stateBytes;
   }

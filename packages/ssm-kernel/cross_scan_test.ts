@@ -64,6 +64,22 @@ Deno.test("crossScan2d() is exact across chunks and workgroup slices (L = 150, D
   for (const k of GRADS) assert(relL2(r.grads![k], g[k]) <= 1e-4, k);
 });
 
+Deno.test("crossScan2d() backward is the same on channels-last and channel-major copies", async () => {
+  // L = 12 and Di = 8 take the vec4 block transposes; L = 15 and Di = 6 the scalar ones.
+  for (const [H, W, Di] of [[3, 4, 8], [3, 5, 6]]) {
+    const x = inputs(2, H, W, Di, 16, 3 * H + Di);
+    const dy = randomArray(2 * H * W * Di, 11);
+    const g = crossScan2dBackwardReference(x, dy);
+    for (const channelMajorBackward of [false, true]) {
+      const r = await crossScan2d(device, x, dy, { ...SG, channelMajorBackward });
+      for (const k of GRADS) {
+        const err = relL2(r.grads![k], g[k]);
+        assert(err <= 1e-4, `${k} ${H}x${W}x${Di} channelMajor ${channelMajorBackward}: ${err}`);
+      }
+    }
+  }
+});
+
 Deno.test("crossScan2d() with the workgroup-scan forward matches the reference (L = 300)", async () => {
   const x = inputs(2, 20, 15, 6, 16, 9);
   const dy = randomArray(2 * 300 * 6, 10);
