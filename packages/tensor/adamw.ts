@@ -100,7 +100,7 @@ interface Slot {
  *   });
  * }
  * console.log(await w.read()); // both entries moved towards 0
- * engine.destroy();
+ * await engine.close();
  * ```
  */
 export class AdamW {
@@ -621,7 +621,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
  * sum(mul(w, engine.tensor([1, 1], [2]))).backward(); // grad [1, 1]
  * const total = clipGradNorm([w], 1);
  * console.log(await total.read(), await w.grad!.read()); // [√2], [0.7071, 0.7071]
- * engine.destroy();
+ * await engine.close();
  * ```
  */
 export function clipGradNorm(

@@ -501,6 +501,6 @@ Deno.test("AdamW and clipGradNorm reject invalid kernel shapes", () => {
   p.dispose();
 });
 
-Deno.test("AdamW tests release the engine", () => {
-  engine.destroy();
+Deno.test("AdamW tests release the engine", async () => {
+  await engine.close();
 });

@@ -143,4 +143,4 @@ for (const clip of [false, true]) {
 console.log(rows.join("\n"));
 const stats = engine.stats();
 console.log(`dispatches recorded: ${stats.dispatches}, submits: ${stats.submits}`);
-engine.destroy();
+await engine.close();
