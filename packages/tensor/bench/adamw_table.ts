@@ -100,6 +100,18 @@ for (const clip of [false, true]) {
   });
 }
 variant("vec4, 1 vector per invocation (default)", {});
+// The same elements as one tensor: what fusing the 222 dispatches could save at most.
+const single = engine.keep(engine.full([elements], 0.01));
+single.requiresGrad = true;
+single.grad = engine.keep(engine.full([elements], 1e-3));
+for (const clip of [false, true]) {
+  const opt = new AdamW([single], { lr, weightDecay, maxGradNorm: clip ? 1 : undefined });
+  cases.push({
+    name: "default, all elements in one tensor (1 dispatch)",
+    clip,
+    run: () => opt.step(),
+  });
+}
 variant("vec4, 4 vectors per invocation", { vectorsPerInvocation: 4 });
 variant("scalar, uniforms hoisted (vectorWidth 1)", { vectorWidth: 1 });
 
