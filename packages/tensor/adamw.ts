@@ -1,21 +1,20 @@
 /**
  * AdamW with PyTorch's exact update (`torch.optim.AdamW`, amsgrad off), optional gradient
  * clipping by global norm, and optimizer state save/load. Every update is recorded into the
- * engine's pending command encoder (one fused kernel per parameter), with no readback.
+ * engine's pending command encoder (one fused `vec4` kernel per parameter, plus a scalar one
+ * for the last 1–3 elements of a size that is not a multiple of 4), with no readback.
  *
  * @module
  */
 
-import { type Engine, grid1d } from "./engine.ts";
+import { type Bindable, type Engine, grid1d, type Kernel } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 import { Words } from "./_nn_util.ts";
 import type { SafetensorsInput } from "./safetensors.ts";
 
-const WG = 256;
+/** Invocations of the one-workgroup kernel that combines the norm's partial sums. */
 const NORM_WG = 64;
-/** Gradient elements per workgroup of the norm kernel (32 per invocation). */
-const NORM_SPAN = NORM_WG * 32;
 
 /** A group of parameters sharing a weight decay (PyTorch's param groups). */
 export interface ParamGroup {
@@ -37,6 +36,29 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** If set, gradients are clipped to this global L2 norm before each step (on the GPU). */
   maxGradNorm?: number;
+  /** Shape of the update and norm kernels (defaults measured fastest on lavapipe). */
+  kernel?: AdamWKernelOptions;
+}
+
+/**
+ * Tuning knobs of the optimizer's kernels. The update does the same operations per element
+ * in the same order under every shape; only the summation order of the gradient norm
+ * changes. Defaults (fastest on lavapipe, BENCHMARKS.md "AdamW"): `vec4` loads, one vector
+ * per invocation, 256 invocations per workgroup, 16 vectors per invocation in the norm's
+ * partial sums.
+ */
+export interface AdamWKernelOptions {
+  /**
+   * Elements per load and store: 4 (`vec4`, default) or 1. With 4, the last 1–3 elements of
+   * a tensor whose size is not a multiple of 4 are updated by a second, scalar dispatch.
+   */
+  vectorWidth?: 1 | 4;
+  /** Vectors each invocation of the update updates, grid-strided (default 1). */
+  vectorsPerInvocation?: number;
+  /** Invocations per workgroup of the update, norm and scale kernels (default 256). */
+  workgroupSize?: number;
+  /** Consecutive vectors each invocation sums for the gradient norm (default 16). */
+  normVectorsPerInvocation?: number;
 }
 
 /** Per-parameter optimizer state as plain arrays. */
@@ -78,7 +100,7 @@ interface Slot {
  *   });
  * }
  * console.log(await w.read()); // both entries moved towards 0
- * engine.destroy();
+ * await engine.close();
  * ```
  */
 export class AdamW {
@@ -93,14 +115,16 @@ export class AdamW {
   /** Global-norm clipping threshold, if any. */
   readonly maxGradNorm: number | undefined;
   #slots: Slot[] = [];
+  #shape: KernelShape;
 
   /**
    * Creates the optimizer (state is allocated at the first step of each parameter).
    *
    * @param params Parameters, or groups with their own weight decay.
    * @param options Hyper-parameters.
-   * @throws {RangeError} for invalid hyper-parameters; {@linkcode TensorError} for an empty
-   *   list, a parameter listed twice or one that is not f32.
+   * @throws {RangeError} for invalid hyper-parameters or kernel options;
+   *   {@linkcode TensorError} for an empty list, a parameter listed twice or one that is not
+   *   f32.
    */
   constructor(params: readonly Tensor[] | readonly ParamGroup[], options: AdamWOptions = {}) {
     const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 1e-2 } = options;
@@ -117,6 +141,7 @@ export class AdamW {
     this.betas = [betas[0], betas[1]];
     this.eps = eps;
     this.maxGradNorm = options.maxGradNorm;
+    this.#shape = kernelShape("AdamW", options.kernel);
     const groups: ParamGroup[] = params.length > 0 && !("params" in params[0])
       ? [{ params: params as readonly Tensor[] }]
       : [...(params as readonly ParamGroup[])];
@@ -161,19 +186,29 @@ export class AdamW {
     const engine = this.engine;
     const active = this.#slots.filter((s) => s.param.grad !== null);
     if (active.length === 0) return;
+    for (const { param: p } of active) {
+      if (p.grad!.shape.join() !== p.shape.join()) {
+        throw new ShapeError(
+          "AdamW.step",
+          `gradient ${formatShape(p.grad!.shape)} of parameter ${p.label ?? ""} ${
+            formatShape(p.shape)
+          }`,
+        );
+      }
+    }
+    const shape = this.#shape;
     let coef: Tensor | null = null;
     if (this.maxGradNorm !== undefined) {
-      coef = gradNormCoefficient(engine, active.map((s) => s.param.grad!), this.maxGradNorm);
+      coef = gradNormCoefficient(
+        engine,
+        active.map((s) => s.param.grad!),
+        this.maxGradNorm,
+        shape,
+      );
     }
     const [b1, b2] = this.betas;
     for (const s of active) {
       const p = s.param, g = p.grad!;
-      if (g.shape.join() !== p.shape.join()) {
-        throw new ShapeError(
-          "AdamW.step",
-          `gradient ${formatShape(g.shape)} of parameter ${p.label ?? ""} ${formatShape(p.shape)}`,
-        );
-      }
       if (!s.m) {
         s.m = engine.keep(engine.zeros(p.shape));
         s.v = engine.keep(engine.zeros(p.shape));
@@ -181,27 +216,36 @@ export class AdamW {
       s.step++;
       const bc1 = 1 - b1 ** s.step;
       const bc2 = 1 - b2 ** s.step;
-      const words = new Words()
-        .u(p.size, coef ? 1 : 0)
-        .f(
-          1 - this.lr * s.weightDecay,
-          b1,
-          1 - b1,
-          b2,
-          1 - b2,
-          this.lr / bc1,
-          Math.sqrt(bc2),
-          this.eps,
-        )
-        .words;
-      if (p.size === 0) continue;
-      engine.dispatch({
-        kernel: adamwKernel(engine),
-        bindings: [p, g, s.m, s.v!, coef ?? g],
-        params: words,
-        workgroups: grid1d(p.size, WG),
-        op: "AdamW.step",
-      });
+      const floats = [
+        1 - this.lr * s.weightDecay,
+        b1,
+        1 - b1,
+        b2,
+        1 - b2,
+        this.lr / bc1,
+        Math.sqrt(bc2),
+        this.eps,
+      ];
+      const { vectors, tail } = split(p.size, shape.vec);
+      const clip = coef ?? g;
+      if (vectors > 0) {
+        engine.dispatch({
+          kernel: updateKernel(engine, 4, shape.per, shape.wg),
+          bindings: [p, g, s.m, s.v!].map((t) => vec4Range(t, vectors, "AdamW.step")).concat(clip),
+          params: new Words().u(vectors, coef ? 1 : 0, 0).f(...floats).words,
+          workgroups: grid1d(Math.ceil(vectors / shape.per), shape.wg),
+          op: "AdamW.step",
+        });
+      }
+      if (tail < p.size) {
+        engine.dispatch({
+          kernel: updateKernel(engine, 1, shape.per, shape.wg),
+          bindings: [p, g, s.m, s.v!, clip],
+          params: new Words().u(p.size - tail, coef ? 1 : 0, tail).f(...floats).words,
+          workgroups: grid1d(Math.ceil((p.size - tail) / shape.per), shape.wg),
+          op: "AdamW.step",
+        });
+      }
     }
     coef?.dispose();
   }
@@ -309,81 +353,218 @@ export class AdamW {
   }
 }
 
-function adamwKernel(engine: Engine) {
+/** {@linkcode AdamWKernelOptions} with the defaults filled in. */
+interface KernelShape {
+  vec: 1 | 4;
+  per: number;
+  wg: number;
+  normPer: number;
+}
+
+function kernelShape(op: string, options: AdamWKernelOptions = {}): KernelShape {
+  const {
+    vectorWidth = 4,
+    vectorsPerInvocation = 1,
+    workgroupSize = 256,
+    normVectorsPerInvocation = 16,
+  } = options;
+  if (vectorWidth !== 1 && vectorWidth !== 4) {
+    throw new RangeError(`${op}: kernel.vectorWidth must be 1 or 4, got ${vectorWidth}`);
+  }
+  for (
+    const [name, value, max] of [
+      ["vectorsPerInvocation", vectorsPerInvocation, 64],
+      ["workgroupSize", workgroupSize, 1024],
+      ["normVectorsPerInvocation", normVectorsPerInvocation, 4096],
+    ] as const
+  ) {
+    if (!(Number.isInteger(value) && value >= 1 && value <= max)) {
+      throw new RangeError(`${op}: kernel.${name} must be an integer in [1, ${max}], got ${value}`);
+    }
+  }
+  return {
+    vec: vectorWidth,
+    per: vectorsPerInvocation,
+    wg: workgroupSize,
+    normPer: normVectorsPerInvocation,
+  };
+}
+
+/**
+ * How a tensor of `n` elements splits into a `vec`-wide body (`vectors`, bound as a range of
+ * whole vectors) and a scalar tail starting at element `tail`.
+ */
+function split(n: number, vec: 1 | 4): { vectors: number; tail: number } {
+  const vectors = vec === 4 ? Math.floor(n / 4) : 0;
+  return { vectors, tail: vectors * 4 };
+}
+
+/** A tensor's first `vectors` vec4 as a binding (its buffer may be longer). */
+function vec4Range(t: Tensor, vectors: number, op: string): Bindable {
+  return { buffer: t.storageFor(op).buffer, offset: 0, size: vectors * 16 };
+}
+
+function arrayType(vec: 1 | 4): string {
+  return vec === 4 ? "array<vec4<f32>>" : "array<f32>";
+}
+
+/**
+ * The fused AdamW update on `vec`-wide elements, `per` vectors per invocation, grid-strided.
+ * Params: n (vectors), clip?, start (first vector), decay = 1 − lr·wd, β1, 1 − β1, β2,
+ * 1 − β2, lr/bc1, √bc2, ε.
+ */
+function updateKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
+  const key = `nn.adamw.v${vec}x${per}.wg${wg}`;
+  const type = arrayType(vec);
   return engine.kernel(() => ({
-    key: "nn.adamw",
+    key,
     bindings: [
-      { name: "p", access: "read_write" },
-      { name: "g" },
-      { name: "m", access: "read_write" },
-      { name: "v", access: "read_write" },
+      { name: "p", access: "read_write", type },
+      { name: "g", type },
+      { name: "m", access: "read_write", type },
+      { name: "v", access: "read_write", type },
       { name: "clip" },
     ],
     code: /* wgsl */ `
-// One invocation per element: PyTorch's AdamW update in its order of operations.
-// params: n, clip?, decay = 1 − lr·wd, β1, 1 − β1, β2, 1 − β2, lr/bc1, √bc2, ε.
-@compute @workgroup_size(${WG})
+// Invocation j updates vectors j + k·stride (k < ${per}, stride = invocations of the grid) of
+// ${vec} element(s): PyTorch's AdamW update in its order of operations, component-wise.
+// Every uniform value is read before the bounds check: inside a branch lavapipe would load
+// it lane by lane instead of once per SIMD batch.
+@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  if (i >= pu(0u)) { return; }
-  var grad = g[i];
-  if (pu(1u) != 0u) { grad = grad * clip[1]; }
-  let param = p[i] * pf(2u);
-  let ma = m[i] * pf(3u) + grad * pf(4u);
-  let va = v[i] * pf(5u) + pf(6u) * grad * grad;
-  let denom = sqrt(va) / pf(8u) + pf(9u);
-  m[i] = ma;
-  v[i] = va;
-  p[i] = param + (-pf(7u)) * (ma / denom);
+  let n = pu(0u);
+  let clipped = pu(1u) != 0u;
+  let scale = clip[1];
+  let start = pu(2u);
+  let decay = pf(3u);
+  let beta1 = pf(4u);
+  let oneMinusBeta1 = pf(5u);
+  let beta2 = pf(6u);
+  let oneMinusBeta2 = pf(7u);
+  let negStepSize = -pf(8u);
+  let sqrtBc2 = pf(9u);
+  let eps = pf(10u);
+  let j0 = lin(gid, nwg, ${wg}u);
+  let stride = nwg.x * nwg.y * ${wg}u;
+  for (var k = 0u; k < ${per}u; k++) {
+    let j = j0 + k * stride;
+    if (j < n) {
+      let i = start + j;
+      var grad = g[i];
+      if (clipped) { grad = grad * scale; }
+      let param = p[i] * decay;
+      let ma = m[i] * beta1 + grad * oneMinusBeta1;
+      let va = v[i] * beta2 + oneMinusBeta2 * grad * grad;
+      let denom = sqrt(va) / sqrtBc2 + eps;
+      m[i] = ma;
+      v[i] = va;
+      p[i] = param + negStepSize * (ma / denom);
+    }
+  }
 }`,
-  }), "nn.adamw");
+  }), key);
+}
+
+/**
+ * Partial sums of g² of `vec`-wide elements, `per` consecutive vectors per invocation, each
+ * written to its own slot (no float atomics, no workgroup memory, no barrier).
+ * Params: n (vectors), slot0, start (first vector).
+ */
+function sqsumKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
+  const key = `nn.grad_sqsum.v${vec}x${per}.wg${wg}`;
+  return engine.kernel(() => ({
+    key,
+    bindings: [{ name: "g", type: arrayType(vec) }, { name: "out", access: "read_write" }],
+    code: /* wgsl */ `
+// Invocation j sums x² over vectors [j·${per}, (j + 1)·${per}) ∩ [0, n) from \`start\` and
+// writes out[slot0 + j] (invocations past the end write nothing).
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n = pu(0u);
+  let slot0 = pu(1u);
+  let start = pu(2u);
+  let j = lin(gid, nwg, ${wg}u);
+  let i0 = j * ${per}u;
+  let i1 = min(n, i0 + ${per}u);
+  var s = ${vec === 4 ? "vec4<f32>(0.0)" : "0.0"};
+  for (var i = i0; i < i1; i++) { let x = g[start + i]; s += x * x; }
+  if (i0 < n) { out[slot0 + j] = ${vec === 4 ? "(s.x + s.y) + (s.z + s.w)" : "s"}; }
+}`,
+  }), key);
+}
+
+/** In-place `g ← g·coef[1]` on `vec`-wide elements. Params: n (vectors), start. */
+function scaleKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
+  const key = `nn.grad_scale.v${vec}x${per}.wg${wg}`;
+  return engine.kernel(() => ({
+    key,
+    bindings: [{ name: "g", access: "read_write", type: arrayType(vec) }, { name: "coef" }],
+    code: /* wgsl */ `
+// Invocation j scales vectors j + k·stride (k < ${per}); the factor is read before the branch.
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n = pu(0u);
+  let start = pu(1u);
+  let c = coef[1];
+  let j0 = lin(gid, nwg, ${wg}u);
+  let stride = nwg.x * nwg.y * ${wg}u;
+  for (var k = 0u; k < ${per}u; k++) {
+    let j = j0 + k * stride;
+    if (j < n) { g[start + j] = g[start + j] * c; }
+  }
+}`,
+  }), key);
 }
 
 /**
  * `[‖g‖₂ over all gradients, min(1, maxNorm/(‖g‖ + 1e-6))]` on the GPU (a `[2]` tensor):
- * one sum-of-squares dispatch per gradient (a workgroup per span of 2048 elements, each
- * writing its own slot), then one combining dispatch (no float atomics, no readback).
+ * per gradient one partial-sum dispatch over its vec4 body (and one over a 1–3 element
+ * scalar tail), each invocation writing its own slot, then one combining dispatch (no float
+ * atomics, no readback).
  */
-function gradNormCoefficient(engine: Engine, grads: readonly Tensor[], maxNorm: number): Tensor {
-  // Partial sums of g²: one slot per workgroup of every gradient (no float atomics).
-  const spans = grads.map((g) => Math.max(1, Math.ceil(g.size / NORM_SPAN)));
-  const slots = spans.reduce((a, b) => a + b, 0);
+function gradNormCoefficient(
+  engine: Engine,
+  grads: readonly Tensor[],
+  maxNorm: number,
+  shape: KernelShape,
+): Tensor {
+  const { vec, normPer: per, wg } = shape;
+  // Slots: one per invocation of each dispatch that does work.
+  const parts = grads.map((g) => {
+    const { vectors, tail } = split(g.size, vec);
+    return {
+      vectors,
+      tail,
+      bodySlots: Math.ceil(vectors / per),
+      tailSlots: Math.ceil((g.size - tail) / per),
+    };
+  });
+  const slots = Math.max(1, parts.reduce((a, b) => a + b.bodySlots + b.tailSlots, 0));
   const partials = engine.empty([slots]);
-  const sq = engine.kernel(() => ({
-    key: "nn.grad_sqsum",
-    bindings: [{ name: "g" }, { name: "out", access: "read_write" }],
-    code: /* wgsl */ `
-var<workgroup> red: array<f32, ${NORM_WG}>;
-// One workgroup per span of ${NORM_SPAN} elements of one gradient: strided sums of g² and a
-// tree reduction; the span's sum goes to out[slot0 + workgroup].
-@compute @workgroup_size(${NORM_WG})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = pu(0u);
-  let span = wid.x + wid.y * nwg.x;
-  let i1 = min(n, (span + 1u) * ${NORM_SPAN}u);
-  var s = 0.0;
-  for (var i = span * ${NORM_SPAN}u + lid.x; i < i1; i += ${NORM_WG}u) { let x = g[i]; s += x * x; }
-  red[lid.x] = s;
-  workgroupBarrier();
-  for (var w = ${NORM_WG / 2}u; w > 0u; w = w / 2u) {
-    if (lid.x < w) { red[lid.x] += red[lid.x + w]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { out[pu(1u) + span] = red[0]; }
-}`,
-  }), "nn.grad_sqsum");
+  if (slots > parts.reduce((a, b) => a + b.bodySlots + b.tailSlots, 0)) engine.fill(partials, 0);
   let slot0 = 0;
   grads.forEach((g, i) => {
-    const x = Math.min(spans[i], 65535);
-    engine.dispatch({
-      kernel: sq,
-      bindings: [g, partials],
-      params: [g.size, slot0],
-      workgroups: [x, Math.ceil(spans[i] / x)],
-      op: "clipGradNorm",
-    });
-    slot0 += spans[i];
+    const { vectors, tail, bodySlots, tailSlots } = parts[i];
+    if (bodySlots > 0) {
+      engine.dispatch({
+        kernel: sqsumKernel(engine, 4, per, wg),
+        bindings: [vec4Range(g, vectors, "clipGradNorm"), partials],
+        params: [vectors, slot0, 0],
+        workgroups: grid1d(bodySlots, wg),
+        op: "clipGradNorm",
+      });
+      slot0 += bodySlots;
+    }
+    if (tailSlots > 0) {
+      engine.dispatch({
+        kernel: sqsumKernel(engine, 1, per, wg),
+        bindings: [g, partials],
+        params: [g.size - tail, slot0, tail],
+        workgroups: grid1d(tailSlots, wg),
+        op: "clipGradNorm",
+      });
+      slot0 += tailSlots;
+    }
   });
   const out = engine.empty([2]);
   const fin = engine.kernel(() => ({
@@ -394,8 +575,10 @@ var<workgroup> red: array<f32, ${NORM_WG}>;
 // One workgroup: total = √(Σ partial sums of g²), then min(1, max/(total + 1e-6)).
 @compute @workgroup_size(${NORM_WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let n = pu(0u);
+  let maxNorm = pf(1u);
   var s = 0.0;
-  for (var i = lid.x; i < pu(0u); i += ${NORM_WG}u) { s += part[i]; }
+  for (var i = lid.x; i < n; i += ${NORM_WG}u) { s += part[i]; }
   red[lid.x] = s;
   workgroupBarrier();
   for (var w = ${NORM_WG / 2}u; w > 0u; w = w / 2u) {
@@ -405,7 +588,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == 0u) {
     let total = sqrt(red[0]);
     out[0] = total;
-    out[1] = min(pf(1u) / (total + 1e-6), 1.0);
+    out[1] = min(maxNorm / (total + 1e-6), 1.0);
   }
 }`,
   }), "nn.grad_clip_coef");
@@ -427,6 +610,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
  *
  * @param params Parameters whose `.grad` is clipped (those without one are skipped).
  * @param maxNorm The threshold.
+ * @param kernel Kernel shape (as {@linkcode AdamWOptions.kernel}; defaults measured on lavapipe).
  * @returns The total norm before clipping, a scalar tensor (read it only if needed).
  *
  * @example
@@ -437,35 +621,40 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
  * sum(mul(w, engine.tensor([1, 1], [2]))).backward(); // grad [1, 1]
  * const total = clipGradNorm([w], 1);
  * console.log(await total.read(), await w.grad!.read()); // [√2], [0.7071, 0.7071]
- * engine.destroy();
+ * await engine.close();
  * ```
  */
-export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor {
+export function clipGradNorm(
+  params: readonly Tensor[],
+  maxNorm: number,
+  kernel: AdamWKernelOptions = {},
+): Tensor {
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
+  const shape = kernelShape("clipGradNorm", kernel);
   const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
   if (grads.length === 0) throw new TensorError("clipGradNorm", "no parameter has a gradient");
   const engine = grads[0].engine;
-  const coef = gradNormCoefficient(engine, grads, maxNorm);
-  const scale = engine.kernel(() => ({
-    key: "nn.grad_scale",
-    bindings: [{ name: "g", access: "read_write" }, { name: "coef" }],
-    code: /* wgsl */ `
-// One invocation per element: g ← g·coef[1].
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  if (i < pu(0u)) { g[i] = g[i] * coef[1]; }
-}`,
-  }), "nn.grad_scale");
+  const coef = gradNormCoefficient(engine, grads, maxNorm, shape);
   for (const g of grads) {
-    if (g.size === 0) continue;
-    engine.dispatch({
-      kernel: scale,
-      bindings: [g, coef],
-      params: [g.size],
-      workgroups: grid1d(g.size, WG),
-      op: "clipGradNorm",
-    });
+    const { vectors, tail } = split(g.size, shape.vec);
+    if (vectors > 0) {
+      engine.dispatch({
+        kernel: scaleKernel(engine, 4, shape.per, shape.wg),
+        bindings: [vec4Range(g, vectors, "clipGradNorm"), coef],
+        params: [vectors, 0],
+        workgroups: grid1d(Math.ceil(vectors / shape.per), shape.wg),
+        op: "clipGradNorm",
+      });
+    }
+    if (tail < g.size) {
+      engine.dispatch({
+        kernel: scaleKernel(engine, 1, shape.per, shape.wg),
+        bindings: [g, coef],
+        params: [g.size - tail, tail],
+        workgroups: grid1d(Math.ceil((g.size - tail) / shape.per), shape.wg),
+        op: "clipGradNorm",
+      });
+    }
   }
   const total = engine.view(coef, [2]);
   coef.dispose();

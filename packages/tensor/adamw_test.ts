@@ -374,6 +374,133 @@ Deno.test("AdamW rejects bad hyper-parameters and parameter lists", () => {
   p.dispose();
 });
 
-Deno.test("AdamW tests release the engine", () => {
-  engine.destroy();
+/** One f32 AdamW step on the CPU in PyTorch's order of operations (every result rounded). */
+function cpuAdamW(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  step: number,
+  o: { lr: number; wd: number; b1: number; b2: number; eps: number; coef: number },
+): void {
+  const f = Math.fround;
+  const bc1 = 1 - o.b1 ** step, bc2 = 1 - o.b2 ** step;
+  const [decay, b1, omb1, b2, omb2] = [1 - o.lr * o.wd, o.b1, 1 - o.b1, o.b2, 1 - o.b2].map(f);
+  const [stepSize, sqrtBc2, eps, coef] = [o.lr / bc1, Math.sqrt(bc2), o.eps, o.coef].map(f);
+  for (let i = 0; i < p.length; i++) {
+    const grad = o.coef === 1 ? g[i] : f(g[i] * coef);
+    const param = f(p[i] * decay);
+    m[i] = f(f(m[i] * b1) + f(grad * omb1));
+    v[i] = f(f(v[i] * b2) + f(f(omb2 * grad) * grad));
+    const denom = f(f(Math.sqrt(v[i]) / sqrtBc2) + eps);
+    p[i] = f(param + f(-stepSize * f(m[i] / denom)));
+  }
+}
+
+Deno.test("AdamW matches a float32 CPU step for every kernel shape, with vec4 bodies and scalar tails", async () => {
+  // Sizes: a vec4 body with a 1-element tail over several workgroups, a 3-element tail after
+  // 3 vectors, a 2-element tensor (tail only) and a multiple of 4 over many workgroups.
+  const shapes = [[1029], [3, 5], [2], [4, 4100]];
+  const init = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * (1 + seed));
+  const kernels = [
+    {},
+    { vectorsPerInvocation: 4, workgroupSize: 64 },
+    { vectorWidth: 1 as const, vectorsPerInvocation: 3 },
+    { normVectorsPerInvocation: 1, workgroupSize: 32 },
+  ];
+  for (const kernel of kernels) {
+    for (const maxGradNorm of [undefined, 2]) {
+      const what = `${JSON.stringify(kernel)} clip ${maxGradNorm}`;
+      const params = shapes.map((s, i) =>
+        engine.parameter(init(s.reduce((a, b) => a * b), i), s, `p${i}`)
+      );
+      const cpu = params.map((p) => ({
+        p: init(p.size, Number(p.label!.slice(1))),
+        m: new Float32Array(p.size),
+        v: new Float32Array(p.size),
+      }));
+      const opt = new AdamW(params, { lr: 0.01, weightDecay: 0.1, maxGradNorm, kernel });
+      for (let step = 1; step <= 2; step++) {
+        const grads = params.map((p, i) => init(p.size, 10 * step + i).map((x) => x * 0.5));
+        let sq = 0;
+        for (const g of grads) for (const x of g) sq += x * x;
+        const coef = maxGradNorm ? Math.min(1, maxGradNorm / (Math.sqrt(sq) + 1e-6)) : 1;
+        assert(!maxGradNorm || coef < 0.5, "the clipping test must clip");
+        engine.scope(() => {
+          params.forEach((p, i) => p.grad = engine.keep(engine.tensor(grads[i], p.shape)));
+          opt.step();
+          opt.zeroGrad();
+        });
+        cpu.forEach((c, i) =>
+          cpuAdamW(c.p, grads[i], c.m, c.v, step, {
+            lr: 0.01,
+            wd: 0.1,
+            b1: 0.9,
+            b2: 0.999,
+            eps: 1e-8,
+            coef,
+          })
+        );
+      }
+      const state = await opt.state();
+      for (const [i, p] of params.entries()) {
+        assertClose(`${what} ${p.label}`, await p.read(), cpu[i].p, 1e-6, 1e-6);
+        assertClose(`${what} ${p.label} exp_avg`, state[i].expAvg, cpu[i].m, 1e-7, 1e-5);
+        assertClose(`${what} ${p.label} exp_avg_sq`, state[i].expAvgSq, cpu[i].v, 1e-9, 1e-5);
+      }
+      opt.dispose();
+      for (const p of params) p.dispose();
+    }
+  }
+});
+
+Deno.test("clipGradNorm() handles gradients with scalar tails under every kernel shape", async () => {
+  for (const kernel of [{}, { vectorWidth: 1 as const }, { normVectorsPerInvocation: 3 }]) {
+    const sizes = [5001, 7, 1];
+    const grads = sizes.map((n, k) => Float32Array.from({ length: n }, (_, i) => Math.cos(i + k)));
+    const ps = sizes.map((n, k) => {
+      const p = engine.parameter(new Float32Array(n), [n], `g${k}`);
+      p.grad = engine.tensor(grads[k], [n]);
+      return p;
+    });
+    const want = Math.sqrt(grads.reduce((s, g) => s + g.reduce((a, x) => a + x * x, 0), 0));
+    const total = clipGradNorm(ps, 3, kernel);
+    assert(Math.abs((await engine.item(total)) - want) < 1e-5 * want, `norm vs ${want}`);
+    const k = 3 / (want + 1e-6);
+    for (const [i, p] of ps.entries()) {
+      assertClose(
+        `${JSON.stringify(kernel)} ${p.label}`,
+        await p.grad!.read(),
+        grads[i].map((x) => x * k),
+        1e-7,
+        1e-5,
+      );
+    }
+    for (const t of [...ps, total]) t.dispose();
+  }
+});
+
+Deno.test("AdamW and clipGradNorm reject invalid kernel shapes", () => {
+  const p = engine.parameter([1], [1], "p");
+  assert.throws(
+    () => new AdamW([p], { kernel: { vectorWidth: 2 as 4 } }),
+    (e: unknown) =>
+      e instanceof RangeError && /kernel.vectorWidth must be 1 or 4, got 2/.test(String(e)),
+  );
+  assert.throws(
+    () => new AdamW([p], { kernel: { workgroupSize: 0 } }),
+    (e: unknown) =>
+      e instanceof RangeError && /kernel.workgroupSize must be an integer/.test(String(e)),
+  );
+  p.grad = engine.tensor([1], [1]);
+  assert.throws(
+    () => clipGradNorm([p], 1, { normVectorsPerInvocation: 1.5 }),
+    (e: unknown) => e instanceof RangeError && /normVectorsPerInvocation/.test(String(e)),
+  );
+  p.dispose();
+});
+
+Deno.test("AdamW tests release the engine", async () => {
+  await engine.close();
 });

@@ -77,8 +77,14 @@ export interface GpuContext {
   readonly failure: GpuError | undefined;
   /** Throws the first recorded uncaptured error or device loss, if any. */
   throwIfFailed(): void;
-  /** Destroys the device (a deliberate loss is not recorded as a failure). */
+  /**
+   * Destroys the device at once (a deliberate loss is not recorded as a failure). Destroying
+   * a device whose submitted work is still running can crash Deno ("timed out while waiting
+   * on the last successful submission"): after unawaited submits use {@linkcode close}.
+   */
   destroy(): void;
+  /** Waits until the queue has finished every submitted command, then destroys the device. */
+  close(): Promise<void>;
 }
 
 /**
@@ -138,7 +144,7 @@ function limitsOf(source: GPUSupportedLimits): Record<string, number> {
  * import { requestGpu } from "@vmunet/tensor";
  * const gpu = await requestGpu();
  * console.log(gpu.adapterInfo.description, gpu.limits.maxStorageBufferBindingSize);
- * gpu.destroy();
+ * await gpu.close();
  * ```
  */
 export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuContext> {
@@ -226,6 +232,15 @@ function wrapDevice(
     destroy() {
       destroyed = true;
       device.destroy();
+    },
+    async close() {
+      if (destroyed) return;
+      try {
+        await device.queue.onSubmittedWorkDone();
+      } finally {
+        destroyed = true;
+        device.destroy();
+      }
     },
   };
 }

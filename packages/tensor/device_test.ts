@@ -77,3 +77,15 @@ Deno.test("an uncaptured validation error is recorded as the context's failure",
     gpu.destroy();
   }
 });
+
+Deno.test("close() waits for submitted work, then destroys the device without recording a failure", async () => {
+  const gpu = await requestGpu();
+  const buffer = gpu.device.createBuffer({ size: 1 << 20, usage: GPUBufferUsage.COPY_DST });
+  const encoder = gpu.device.createCommandEncoder();
+  encoder.clearBuffer(buffer);
+  gpu.device.queue.submit([encoder.finish()]);
+  await gpu.close();
+  assert.equal((await gpu.device.lost).reason, "destroyed");
+  assert.equal(gpu.failure, undefined);
+  await gpu.close(); // a second close is a no-op
+});

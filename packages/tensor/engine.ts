@@ -79,7 +79,18 @@ export interface EngineOptions {
   matmul?: "register" | "tiled" | "auto";
   /** Params slots per submit (default 4096, 256 bytes each); a full ring triggers a flush. */
   paramsSlots?: number;
+  /**
+   * Whether the process waits for this engine's GPU work before it exits (the `unload`
+   * event, also sent by `Deno.exit()`) or dies of an uncaught error (default true). Deno
+   * panics ("timed out while waiting on the last successful submission") when it drops a
+   * device that still has long work in flight at exit. Under Deno the wait happens inside
+   * `queue.onSubmittedWorkDone()` itself; the listeners go away with `destroy()`/`close()`.
+   */
+  waitOnExit?: boolean;
 }
+
+/** Global events at which a live engine waits for its GPU work (see `waitOnExit`). */
+const EXIT_EVENTS = ["unload", "error", "unhandledrejection"] as const;
 
 /** Counters returned by {@linkcode Engine.stats}. */
 export interface EngineStats extends PoolStats {
@@ -155,8 +166,14 @@ function prelude(bindings: readonly KernelBinding[]): string {
  *   return y;
  * });
  * console.log(await loss.read()); // Float32Array [11, 12, 13]
- * engine.destroy();
+ * await engine.close(); // waits for the GPU, then destroys the device
  * ```
+ *
+ * Teardown: `await engine.close()` waits for every submitted command and destroys the
+ * device; `destroy()` (synchronous) drops commands not yet submitted and destroys the device
+ * at once when the engine knows its submitted work finished (a read or a sync since the last
+ * submit), else as soon as the queue reports it done. Destroying a device with long work in
+ * flight crashes Deno, so prefer `close()` after work that was flushed but not awaited.
  */
 export class Engine {
   /** The device context (from `requestGpu()`). */
@@ -186,6 +203,10 @@ export class Engine {
   #submits = 0;
   #bgHits = 0;
   #bgMisses = 0;
+  /** Submits known to have finished on the GPU (a sync or a read waited for them). */
+  #settledSubmits = 0;
+  #destroyed = false;
+  #exitGuard: (() => void) | null = null;
 
   /**
    * Wraps a device context.
@@ -212,6 +233,11 @@ export class Engine {
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
       label: "engine-params-ring",
     });
+    if (options.waitOnExit ?? true) {
+      const guard = () => this.#waitAtExit();
+      this.#exitGuard = guard;
+      for (const type of EXIT_EVENTS) globalThis.addEventListener?.(type, guard);
+    }
   }
 
   /**
@@ -291,6 +317,7 @@ export class Engine {
    */
   computePass(): GPUComputePassEncoder {
     if (!this.#pass) {
+      this.#checkAlive("dispatch");
       this.#encoder ??= this.device.createCommandEncoder();
       this.#pass = this.#encoder.beginComputePass();
     }
@@ -303,6 +330,7 @@ export class Engine {
    * @returns The encoder; its commands run in order with the dispatches before and after.
    */
   commandEncoder(): GPUCommandEncoder {
+    this.#checkAlive("commandEncoder");
     if (this.#pass) {
       this.#pass.end();
       this.#pass = null;
@@ -415,9 +443,17 @@ export class Engine {
    * Throws a recorded GPU error, if any.
    */
   async sync(): Promise<void> {
+    this.#checkAlive("sync");
     this.flush();
+    const submitted = this.#submits;
     await this.device.queue.onSubmittedWorkDone();
+    this.#settled(submitted);
     this.gpu.throwIfFailed();
+  }
+
+  /** Records that every submit up to `submitted` has finished on the GPU. */
+  #settled(submitted: number): void {
+    if (submitted > this.#settledSubmits) this.#settledSubmits = submitted;
   }
 
   /**
@@ -425,9 +461,11 @@ export class Engine {
    *
    * @param t The tensor.
    * @returns `Float32Array` for `f32`, `Int32Array` for `i32`.
-   * @throws {DisposedTensorError} when `t` was disposed.
+   * @throws {DisposedTensorError} when `t` was disposed; {@linkcode TensorError} after
+   *   `destroy()`/`close()`.
    */
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    this.#checkAlive("read");
     const storage = t.storageFor("read");
     const bytes = t.byteLength;
     if (bytes === 0) return t.dtype === "i32" ? new Int32Array(0) : new Float32Array(0);
@@ -437,7 +475,10 @@ export class Engine {
     });
     this.commandEncoder().copyBufferToBuffer(storage.buffer, 0, staging, 0, bytes);
     this.flush();
+    const submitted = this.#submits;
     await staging.mapAsync(GPUMapMode.READ);
+    // The copy was the last command of the last submit: everything before it is done too.
+    this.#settled(submitted);
     const copy = staging.getMappedRange().slice(0);
     staging.unmap();
     staging.destroy();
@@ -798,10 +839,78 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     this.pool.trim();
   }
 
-  /** Submits pending work and destroys the device. */
+  /** Whether {@linkcode destroy} or {@linkcode close} was called. */
+  get isDestroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /**
+   * Destroys the device without waiting (idempotent). Commands not yet submitted are dropped
+   * (nothing could read their results). If work submitted earlier may still be running (no
+   * read or sync waited for it), the device is destroyed once the queue reports it done
+   * (under Deno that wait happens inside this call); use {@linkcode close} to await it.
+   */
   destroy(): void {
-    this.flush();
-    this.gpu.destroy();
+    if (!this.#beginTeardown()) return;
+    if (this.#settledSubmits >= this.#submits) {
+      this.gpu.destroy();
+      return;
+    }
+    const destroyDevice = () => this.gpu.destroy();
+    this.device.queue.onSubmittedWorkDone().then(destroyDevice, destroyDevice);
+  }
+
+  /**
+   * Waits until the GPU has finished every submitted command, then destroys the device
+   * (idempotent). Commands not yet submitted are dropped. The safe way to end a program
+   * that flushed work without awaiting it.
+   *
+   * @returns When the device is destroyed.
+   */
+  async close(): Promise<void> {
+    if (!this.#beginTeardown()) return;
+    try {
+      await this.device.queue.onSubmittedWorkDone();
+    } finally {
+      this.gpu.destroy();
+    }
+  }
+
+  /** Marks the engine destroyed, drops unsubmitted commands and the exit guard; false if done before. */
+  #beginTeardown(): boolean {
+    if (this.#destroyed) return false;
+    this.#destroyed = true;
+    if (this.#exitGuard) {
+      for (const type of EXIT_EVENTS) globalThis.removeEventListener?.(type, this.#exitGuard);
+      this.#exitGuard = null;
+    }
+    this.#pass?.end();
+    this.#pass = null;
+    this.#encoder = null;
+    this.#slot = 0;
+    return true;
+  }
+
+  #checkAlive(op: string): void {
+    if (this.#destroyed) {
+      throw new TensorError(op, "the engine was destroyed (destroy() or close() was called)");
+    }
+  }
+
+  /**
+   * At process exit: waits for submitted work (Deno's `onSubmittedWorkDone()` blocks until
+   * the queue is idle), so the runtime does not drop a busy device. Work submitted outside
+   * the engine on the same device is waited for as well.
+   */
+  #waitAtExit(): void {
+    if (this.#destroyed) return;
+    try {
+      this.device.queue.onSubmittedWorkDone().catch(() => {
+        // A lost device is recorded by the device layer; nothing is left to wait for.
+      });
+    } catch {
+      // The device is already gone: nothing to wait for.
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import { createStorageBuffer } from "./buffer_io.ts";
 import { add, mul, mulScalar, sigmoid, sub } from "./ops/elementwise.ts";
 import { mean, sum } from "./ops/reduce.ts";
 import { assign } from "./ops/layout.ts";
-import { DisposedTensorError, GradError, ShapeError } from "./tensor_errors.ts";
+import { DisposedTensorError, GradError, ShapeError, TensorError } from "./tensor_errors.ts";
 import { seeded } from "./_testing.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -199,4 +199,66 @@ Deno.test("the pool reuses buffers by size class and counts live and peak bytes"
   assert(s1.reused > s0.reused);
   assert.equal(s1.liveBytes, s0.liveBytes);
   assert(s1.peakBytes >= s0.liveBytes + 4000);
+});
+
+/** The device's loss reason, or "not lost" if it is still alive after 20 s. */
+async function lostReason(device: GPUDevice): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<string>((resolve) =>
+    timer = setTimeout(() => resolve("not lost"), 20_000)
+  );
+  try {
+    return await Promise.race([device.lost.then((info) => info.reason as string), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("destroy() right after flushed work destroys the device once it is done; later use throws", async () => {
+  const e = await Engine.create();
+  const a = e.full([256, 256], 0.5);
+  let y = a;
+  for (let i = 0; i < 8; i++) y = add(mul(y, a), a);
+  e.flush(); // submitted, not awaited: the engine cannot know it finished
+  e.destroy();
+  assert(e.isDestroyed);
+  assert.equal(await lostReason(e.device), "destroyed");
+  assert.equal(e.gpu.failure, undefined);
+  assert.throws(
+    () => add(a, a),
+    (err: unknown) => err instanceof TensorError && /engine was destroyed/.test(String(err)),
+  );
+  await assert.rejects(
+    () => e.read(y),
+    (err: unknown) =>
+      err instanceof TensorError && /read: the engine was destroyed/.test(String(err)),
+  );
+  e.destroy(); // idempotent
+  await e.close(); // idempotent after destroy
+});
+
+Deno.test("close() waits for submitted work, drops unsubmitted commands and destroys the device", async () => {
+  const e = await Engine.create();
+  const a = e.full([256, 256], 0.25);
+  e.flush();
+  const before = e.stats().submits;
+  mul(a, a); // recorded, never submitted
+  await e.close();
+  assert.equal(e.stats().submits, before);
+  assert.equal(await lostReason(e.device), "destroyed");
+  assert.equal(e.gpu.failure, undefined);
+  await e.close();
+  await assert.rejects(
+    () => e.sync(),
+    (err: unknown) =>
+      err instanceof TensorError && /sync: the engine was destroyed/.test(String(err)),
+  );
+});
+
+Deno.test("destroy() after a read destroys the device at once", async () => {
+  const e = await Engine.create();
+  const a = e.full([4], 2);
+  assert.deepEqual(await e.read(a), new Float32Array([2, 2, 2, 2]));
+  e.destroy();
+  assert.equal(await lostReason(e.device), "destroyed");
 });
