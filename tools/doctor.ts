@@ -44,7 +44,7 @@ async function main(): Promise<number> {
       `, ${result.milliseconds.toFixed(0)} ms`,
   );
   gpu.throwIfFailed();
-  gpu.destroy();
+  await gpu.close();
   console.log(result.ok ? "doctor      ok" : "doctor      FAILED");
   return result.ok ? 0 : 1;
 }

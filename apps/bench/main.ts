@@ -124,7 +124,7 @@ async function main(): Promise<number> {
     }
   }
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(all, null, 2) + "\n");
-  gpu.destroy();
+  await gpu.close();
   return 0;
 }
 

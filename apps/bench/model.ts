@@ -228,7 +228,7 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
         row.error = String(error instanceof Error ? error.message : error).split("\n")[0];
         log(`${name} b${batch}: ${row.error}`);
       } finally {
-        engine.destroy();
+        await engine.close();
       }
     }
   }

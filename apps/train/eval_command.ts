@@ -178,6 +178,6 @@ export async function runEval(args: EvalArgs, io: Io): Promise<EvalResult> {
     progress.line(`wrote ${outDir}/eval.json and ${outDir}/eval.md`);
     return { evaluation, json, markdown, outDir };
   } finally {
-    engine.destroy();
+    await engine.close();
   }
 }

@@ -309,7 +309,7 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictedFi
       results.push(r);
     }
   } finally {
-    engine.destroy();
+    await engine.close();
   }
   return results;
 }

@@ -80,4 +80,4 @@ console.log(`synthetic preset model, ${
 console.log("| image | batch | ms/step | images/s | vs preset size |");
 console.log("|---|---|---|---|---|");
 for (const r of rows) console.log(r);
-engine.destroy();
+await engine.close();

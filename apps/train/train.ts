@@ -711,7 +711,7 @@ class Trainer {
   async close(): Promise<void> {
     await this.loader?.close();
     await this.valLoader?.close();
-    this.engine?.destroy();
+    await this.engine?.close();
   }
 }
 

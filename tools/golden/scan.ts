@@ -71,7 +71,7 @@ export async function runScanFixture(path: string): Promise<FixtureReport> {
     }
     return { fixture, kind: "scan", comparisons, ok: comparisons.every((c) => c.ok) };
   } finally {
-    gpu.destroy();
+    await gpu.close();
   }
 }
 

@@ -64,7 +64,7 @@ export async function runVmunetFixture(path: string): Promise<FixtureReport> {
     }
     return { fixture, kind: "vmunet", comparisons, ok: comparisons.every((c) => c.ok) };
   } finally {
-    engine.destroy();
+    await engine.close();
   }
 }
 
