@@ -44,7 +44,8 @@ export interface CoreForwardBuffers {
   D: GPUBuffer;
   deltaBias: GPUBuffer;
   out: GPUBuffer;
-  state: GPUBuffer;
+  /** Omitted when no backward follows: the forward then stores no checkpoints. */
+  state?: GPUBuffer;
 }
 
 /** Buffers of the backward, caller-owned. */
@@ -93,6 +94,11 @@ export class ScanCore {
    */
   readonly channelMajorBackward: boolean;
   #fwd: GPUComputePipeline;
+  /** Serial-row forward without checkpoint stores (compiled on first use). */
+  #fwdNoState: GPUComputePipeline | undefined;
+  /** Bound in place of `state` by the forward without checkpoints. */
+  #dummy: GPUBuffer | undefined;
+  #make: (code: string, entryPoint: string, what: string, kinds: string) => GPUComputePipeline;
   #bwd: GPUComputePipeline;
   #bwdBc: GPUComputePipeline;
   #redP: GPUComputePipeline;
@@ -175,6 +181,7 @@ export class ScanCore {
       this.#layouts.set(pipeline, bgl);
       return pipeline;
     };
+    this.#make = make;
     this.#fwd = tuning.forward === "serial-row"
       ? make(
         (forwardVec4Fits(layout, tuning) ? forwardVec4Wgsl : forwardWgsl)(layout, tuning, dims),
@@ -255,7 +262,7 @@ export class ScanCore {
     this.#check("C", b.C, s.C);
     this.#check("D", b.D, s.D);
     this.#check("deltaBias", b.deltaBias, s.deltaBias);
-    if (!b.state || b.state.size < this.stateBytes) {
+    if (b.state !== undefined && (!b.state || b.state.size < this.stateBytes)) {
       throw new ScanShapeError(
         `${this.label}: buffer 'state' has ${b.state?.size} bytes, needs ${this.stateBytes} (stateBytes)`,
       );
@@ -272,12 +279,46 @@ export class ScanCore {
   encodeForward(encoder: GPUCommandEncoder, b: CoreForwardBuffers, outName: string): void {
     this.#checkInputs(b);
     this.#check(outName, b.out, this.sizes.out);
+    let pipeline = this.#fwd;
+    let state = b.state;
+    if (!state) {
+      if (this.tuning.forward === "serial-row") {
+        this.#fwdNoState ??= this.#make(
+          (forwardVec4Fits(this.layout, this.tuning) ? forwardVec4Wgsl : forwardWgsl)(
+            this.layout,
+            this.tuning,
+            this.dims,
+            false,
+          ),
+          "forward",
+          "forward without checkpoints",
+          "rrrrrrrww",
+        );
+        pipeline = this.#fwdNoState;
+        this.#dummy ??= this.device.createBuffer({
+          label: `${this.label} unused state`,
+          size: 16,
+          usage: GPUBufferUsage.STORAGE,
+        });
+        state = this.#dummy;
+      } else {
+        // The workgroup-scan forward always writes checkpoints: give it scratch space.
+        this.#dummy = this.#dummy && this.#dummy.size >= this.stateBytes
+          ? this.#dummy
+          : this.device.createBuffer({
+            label: `${this.label} unused state`,
+            size: Math.max(16, this.stateBytes),
+            usage: GPUBufferUsage.STORAGE,
+          });
+        state = this.#dummy;
+      }
+    }
     const pass = encoder.beginComputePass({ label: `${this.label} forward` });
     const [pB, pC] = this.#packBC(pass, b.B, b.C);
-    pass.setPipeline(this.#fwd);
+    pass.setPipeline(pipeline);
     pass.setBindGroup(
       0,
-      this.#group(this.#fwd, [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, b.state]),
+      this.#group(pipeline, [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, state]),
     );
     if (this.tuning.forward === "serial-row") {
       pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
@@ -293,6 +334,11 @@ export class ScanCore {
     names: { dout: string; du: string; dB: number; dC: number },
   ): void {
     this.#checkInputs(b);
+    if (!b.state) {
+      throw new ScanShapeError(
+        `${this.label}: buffer 'state' is missing (the backward needs the forward's checkpoints)`,
+      );
+    }
     const s = this.sizes;
     this.#check(names.dout, b.dout, s.out);
     this.#check(names.du, b.du, s.u);
@@ -429,6 +475,8 @@ export class ScanCore {
   }
 
   destroy(): void {
+    this.#dummy?.destroy();
+    this.#dummy = undefined;
     for (const buffer of this.#cm?.values() ?? []) buffer.destroy();
     this.#cm = undefined;
     this.#packed?.destroy();

@@ -243,16 +243,22 @@ function sgBuiltin(t: KernelTuning): string {
  * Forward kernel. Mapping: one invocation per (batch, channel d); workgroup x = slice of WG
  * consecutive channels of one group, y = parallel group, z = batch. Each invocation walks its
  * row serially over L (looping over `KSER` directions, accumulating the output in place),
- * keeps the N states as vec4 registers, and stores the state at every chunk end.
+ * keeps the N states as vec4 registers, and stores the state at every chunk end (unless
+ * `saveState` is false: an inference forward that no backward follows).
  */
-export function forwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+export function forwardWgsl(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  saveState = true,
+): string {
   const N = l.dState;
   const store = t.serialGroups > 1
     ? `if (ks == 0u) { OUT[io] = y; } else { OUT[io] = OUT[io] + y; }`
     : `OUT[io] = y;`;
   return header(l, t, m) + BINDINGS_IN + `
 @group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
-@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;
+${saveState ? "@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;" : ""}
 
 @compute @workgroup_size(${t.workgroupSize})
 fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
@@ -287,10 +293,14 @@ ${
   }
         if (valid) { ${store} }
       }
-      if (valid) {
+${
+    saveState
+      ? `      if (valid) {
         let ck = ((b * CH + c) * NCH + ch) * NV;
 ${repeat(m.nv, (j) => `        CK[ck + ${u(j)}] = h${j};`)}
-      }
+      }`
+      : ""
+  }
     }
   }
 }
@@ -315,7 +325,12 @@ export function forwardVec4Fits(l: KernelLayout, t: KernelTuning): boolean {
  * vec4s, one per lane of a subgroup, then broadcast. Same mapping and results as
  * {@linkcode forwardWgsl}; requires {@linkcode forwardVec4Fits}.
  */
-export function forwardVec4Wgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+export function forwardVec4Wgsl(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  saveState = true,
+): string {
   const N = l.dState;
   const nq = N / 2; // vec4s per packed record
   const sgw = t.subgroupWidth;
@@ -372,7 +387,7 @@ ${
 @group(0) @binding(5) var<storage, read> DD: array<f32>;
 @group(0) @binding(6) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(7) var<storage, read_write> OUT4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;
+${saveState ? "@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;" : ""}
 
 @compute @workgroup_size(${t.workgroupSize})
 fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
@@ -400,10 +415,14 @@ ${repeat(m.nv, (j) => `  let a${j} = ${aLoad(j, N)} * LOG2E;\n  var h${j} = vec4
 ${repeat(4, step)}
       if (valid) { OUT4[q4] = y4; }
     }
-    if (valid) {
+${
+    saveState
+      ? `    if (valid) {
       let ck = ((b * CH + c) * NCH + ch) * NV;
 ${repeat(m.nv, (j) => `      CK[ck + ${u(j)}] = h${j};`)}
-    }
+    }`
+      : ""
+  }
   }
 }
 `;

@@ -59,8 +59,11 @@ export interface CrossScan2dForwardBuffers {
   deltaBias: GPUBuffer;
   /** Output `y (B, H, W, Di)`: the sum of the four directions at natural positions. */
   y: GPUBuffer;
-  /** Chunk-boundary states for the backward, at least `stateBytes` bytes. */
-  state: GPUBuffer;
+  /**
+   * Chunk-boundary states for the backward, at least `stateBytes` bytes. Omit it when no
+   * backward follows (inference): the forward then skips the checkpoint stores.
+   */
+  state?: GPUBuffer;
 }
 
 /** Caller-owned buffers of the cross-scan backward. */
@@ -345,7 +348,8 @@ export async function crossScan2d(
       deltaBias: up(x.deltaBias, "delta_bias"),
     };
     const y = up(batch * L * Di, "y");
-    const state = up(scan.stateBytes / 4, "state");
+    // Forward only: no checkpoints (the scan skips their stores).
+    const state = dy ? up(scan.stateBytes / 4, "state") : undefined;
     const encoder = device.createCommandEncoder();
     scan.encodeForward(encoder, { ...inputs, y, state });
     if (!dy) {
@@ -361,7 +365,7 @@ export async function crossScan2d(
       dD: up(4 * Di, "dD"),
       dDeltaBias: up(4 * Di, "dDeltaBias"),
     };
-    scan.encodeBackward(encoder, { ...inputs, state, dy: up(dy, "dy"), ...g });
+    scan.encodeBackward(encoder, { ...inputs, state: state!, dy: up(dy, "dy"), ...g });
     const [o, du, ddelta, dB, dC, dA, dD, dDeltaBias] = await readBack(device, encoder, [
       y,
       g.du,

@@ -80,6 +80,13 @@ Deno.test("crossScan2d() backward is the same on channels-last and channel-major
   }
 });
 
+Deno.test("crossScan2d() forward without checkpoints (no backward) matches the reference", async () => {
+  const x = inputs(2, 3, 5, 6, 16, 21);
+  const r = await crossScan2d(device, x, undefined, SG);
+  assert.equal(r.grads, undefined);
+  assert(maxErr(r.y, crossScan2dReference(x)) <= 1e-4);
+});
+
 Deno.test("crossScan2d() with the workgroup-scan forward matches the reference (L = 300)", async () => {
   const x = inputs(2, 20, 15, 6, 16, 9);
   const dy = randomArray(2 * 300 * 6, 10);

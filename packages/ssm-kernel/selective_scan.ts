@@ -44,8 +44,11 @@ export interface SelectiveScanForwardBuffers {
   deltaBias: GPUBuffer;
   /** Output `out (B, G·D, L)`. */
   out: GPUBuffer;
-  /** Chunk-boundary states for the backward, at least `stateBytes` bytes. */
-  state: GPUBuffer;
+  /**
+   * Chunk-boundary states for the backward, at least `stateBytes` bytes. Omit it when no
+   * backward follows (inference): the forward then skips the checkpoint stores.
+   */
+  state?: GPUBuffer;
 }
 
 /** Caller-owned buffers of the backward; every gradient buffer is overwritten. */
@@ -295,7 +298,8 @@ export async function selectiveScan(
       deltaBias: up(x.deltaBias, "delta_bias"),
     };
     const out = up(batch * CH * L, "out");
-    const state = up(scan.stateBytes / 4, "state");
+    // Forward only: no checkpoints (the scan skips their stores).
+    const state = dout ? up(scan.stateBytes / 4, "state") : undefined;
     const encoder = device.createCommandEncoder();
     scan.encodeForward(encoder, { ...inputs, out, state });
     if (!dout) {
@@ -311,7 +315,7 @@ export async function selectiveScan(
       dD: up(CH, "dD"),
       dDeltaBias: up(CH, "dDeltaBias"),
     };
-    scan.encodeBackward(encoder, { ...inputs, state, dout: up(dout, "dout"), ...g });
+    scan.encodeBackward(encoder, { ...inputs, state: state!, dout: up(dout, "dout"), ...g });
     const [o, du, ddelta, dA, dB, dC, dD, dDeltaBias] = await readBack(device, encoder, [
       out,
       g.du,

@@ -60,6 +60,19 @@ async function check(x: SelectiveScanInputs, options: ScanKernelOptions = SG, gr
   }
 }
 
+Deno.test("selectiveScan() forward without checkpoints (no backward) matches the reference", async () => {
+  // L = 12: the vec4 forward; L = 7: the scalar one; both without the state buffer.
+  for (
+    const [L, forward] of [[12, "serial-row"], [7, "serial-row"], [9, "workgroup-scan"]] as const
+  ) {
+    const x = inputs(2, 2, 5, L, 16, 40 + L);
+    const r = await selectiveScan(device, x, undefined, { ...SG, forward });
+    assert.equal(r.grads, undefined);
+    const e = maxErr(r.out, selectiveScanReference(x));
+    assert(e <= 1e-4, `L = ${L} ${forward}: ${e}`);
+  }
+});
+
 Deno.test("selectiveScan() matches the reference for odd lengths 1, 7 and 1000", async () => {
   await check(inputs(2, 2, 3, 1, 16, 1));
   await check(inputs(2, 2, 3, 7, 16, 2));

@@ -129,12 +129,20 @@ export function crossScanSizes(inputs: readonly TensorShape[]): CrossScanSizes {
   return { batch, height, width, channels, dState, dtRank };
 }
 
-const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
+/** Sizes plus whether a backward can follow (else the forward stores no checkpoints). */
+type ScanAttrs = CrossScanSizes & { saveState: boolean };
+
+/** Whether the op will be recorded on the tape (as `Engine.record` decides). */
+function needsBackward(inputs: readonly Tensor[]): boolean {
+  return inputs[0].engine.gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
+const scanOp = defineOp<ScanAttrs, { state: Tensor }>({
   name: OP,
   forward(engine, [u, delta, xDbl, A, D, bias], s) {
     const scan = scanFor(engine, s);
     const y = engine.empty(u.shape);
-    const state = engine.empty([scan.stateBytes / 4]);
+    const state = s.saveState ? engine.empty([scan.stateBytes / 4]) : undefined;
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
@@ -144,12 +152,12 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
       D: D.buffer,
       deltaBias: bias.buffer,
       y: y.buffer,
-      state: state.buffer,
+      state: state?.buffer,
     });
-    return { outputs: [y], saved: { state } };
+    return { outputs: [y], saved: state ? { state } : undefined };
   },
   backward({ engine, inputs: [u, delta, xDbl, A, D, bias], gradOutputs: [dy], saved, attrs }) {
-    if (!dy) return [null, null, null, null, null, null];
+    if (!dy || !saved) return [null, null, null, null, null, null];
     const scan = scanFor(engine, attrs);
     const du = engine.empty(u.shape);
     const ddelta = engine.empty(delta.shape);
@@ -221,10 +229,10 @@ export function crossScan(
   deltaBias: Tensor,
 ): Tensor {
   const inputs = [u, delta, xDbl, A, D, deltaBias];
-  return scanOp(inputs, crossScanSizes(inputs))[0];
+  return scanOp(inputs, { ...crossScanSizes(inputs), saveState: needsBackward(inputs) })[0];
 }
 
-const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tensor }>({
+const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>({
   name: "ss2dScan",
   forward(engine, [u, xDbl, dtW, A, D, bias], s) {
     const dt = dtSizes(s);
@@ -238,7 +246,7 @@ const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tens
     ]);
     const scan = scanFor(engine, s);
     const y = engine.empty(u.shape);
-    const state = engine.empty([scan.stateBytes / 4]);
+    const state = s.saveState ? engine.empty([scan.stateBytes / 4]) : undefined;
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
@@ -248,9 +256,9 @@ const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tens
       D: D.buffer,
       deltaBias: bias.buffer,
       y: y.buffer,
-      state: state.buffer,
+      state: state?.buffer,
     });
-    return { outputs: [y], saved: { state, delta, wT } };
+    return { outputs: [y], saved: state ? { state, delta, wT } : undefined };
   },
   backward({ engine, inputs: [u, xDbl, , A, D, bias], gradOutputs: [dy], saved, attrs }) {
     if (!dy || !saved) return [null, null, null, null, null, null];
@@ -365,5 +373,6 @@ export function ss2dScan(
       `dtProjsWeight rank ${dtProjsWeight.shape[2]} differs from x_dbl's R = ${s.dtRank}`,
     );
   }
-  return ss2dOp([u, xDbl, dtProjsWeight, A, D, deltaBias], s)[0];
+  const inputs = [u, xDbl, dtProjsWeight, A, D, deltaBias];
+  return ss2dOp(inputs, { ...s, saveState: needsBackward(inputs) })[0];
 }

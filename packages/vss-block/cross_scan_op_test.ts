@@ -173,3 +173,34 @@ Deno.test("the scan ops name the input whose shape does not fit", () => {
     (e: Error) => e instanceof ShapeError && /rank 2 differs from x_dbl's R = 1/.test(e.message),
   );
 });
+
+Deno.test("ss2dScan and crossScan without gradients (no checkpoints stored) give the same output", async () => {
+  const wv = seeded(4 * Di * R, 10);
+  const run = (grad: boolean) =>
+    engine.scope(() => {
+      const t = (v: ArrayLike<number>, shape: number[]) =>
+        engine.tensor(v, shape, { requiresGrad: grad });
+      const a = ss2dScan(
+        t(u, [batch, H, W, Di]),
+        t(xDblV, [batch, H, W, 4, R + 2 * N]),
+        t(wv, [4, Di, R]),
+        t(A, [4 * Di, N]),
+        t(D, [4 * Di]),
+        t(bias, [4 * Di]),
+      );
+      const b = crossScan(
+        t(u, [batch, H, W, Di]),
+        t(delta, [batch, H, W, 4, Di]),
+        t(xDblV, [batch, H, W, 4, R + 2 * N]),
+        t(A, [4 * Di, N]),
+        t(D, [4 * Di]),
+        t(bias, [4 * Di]),
+      );
+      return [engine.keep(a), engine.keep(b)];
+    });
+  const [a1, b1] = run(true), [a0, b0] = run(false);
+  assert(a1.requiresGrad && !a0.requiresGrad);
+  assert.deepEqual(await a0.read(), await a1.read());
+  assert.deepEqual(await b0.read(), await b1.read());
+  assert(relMaxErr(await b0.read(), crossScan2dReference(ref)) < 1e-5);
+});
