@@ -18,6 +18,8 @@ const CASES: [number[], number][] = [
   [[7, 13], 1e-6],
   [[600, 12], 1e-5],
   [[3, 300], 1e-5],
+  [[2, 37, 7], 1e-5], // odd C over several row chunks, a partial last chunk
+  [[9, 2, 260], 1e-5], // more lane groups than one workgroup holds, partial chunk
 ];
 
 Deno.test("layerNorm() forward and backward match the float64 reference (every kernel variant, vec4 and odd C)", async () => {
@@ -45,6 +47,31 @@ Deno.test("layerNorm() forward and backward match the float64 reference (every k
     }
   }
   Object.assign(layerNormConfig, { variant: "auto", cacheRow: false });
+});
+
+Deno.test("layerNorm() backward gives only the gradients asked for (x alone, weight and bias alone)", async () => {
+  for (const [shape, eps] of [[[41, 12], 1e-5], [[5, 9], 1e-5]] as [number[], number][]) {
+    const n = shape.reduce((a, b) => a * b), c = shape[shape.length - 1];
+    const xs = normals(n, 5, 2), ws = normals(c, 6), bs = normals(c, 7), gs = normals(n, 8);
+    const g = layerNormBackwardRef(xs, c, ws, eps, gs);
+    for (const xGrad of [true, false]) {
+      await engine.scope(async () => {
+        const x = engine.tensor(xs, shape, { requiresGrad: xGrad });
+        const w = engine.tensor(ws, [c], { requiresGrad: !xGrad });
+        const b = engine.tensor(bs, [c], { requiresGrad: !xGrad });
+        layerNorm(x, w, b, eps).backward(engine.tensor(gs, shape));
+        const tag = `[${shape}] ${xGrad ? "x only" : "weight and bias only"}`;
+        if (xGrad) {
+          assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-4, 1e-4);
+          assert.equal(w.grad, null);
+        } else {
+          assert.equal(x.grad, null);
+          assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-4);
+          assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-4);
+        }
+      });
+    }
+  }
 });
 
 Deno.test("layerNorm() rejects a weight of the wrong size and i32 input, naming the shapes", () => {
