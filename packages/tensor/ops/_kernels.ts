@@ -220,6 +220,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
+ * The same strided move in units of 4 elements when the innermost (coalesced) dimension is
+ * contiguous on both sides, a multiple of 4 long and every other stride and the base are
+ * multiples of 4 (channels-last permutes, pixel shuffles, patchify): a quarter of the
+ * invocations, each moving a `vec4`.
+ */
+function quads(
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): { shape: number[]; strides: number[]; base: number } | null {
+  const last = shape.length - 1;
+  if (last < 0 || strides[last] !== 1 || shape[last] % 4 !== 0 || base % 4 !== 0) return null;
+  if (strides.some((s, d) => d < last && s % 4 !== 0)) return null;
+  return {
+    shape: shape.map((n, d) => (d === last ? n / 4 : n)),
+    strides: strides.map((s, d) => (d === last ? 1 : s / 4)),
+    base: base / 4,
+  };
+}
+
+/**
  * Strided gather: `y[i] = x[base + Σ idx_d · stride_d]` over `shape` (any dtype). Covers
  * permute, flip, slice, broadcast and copies.
  *
@@ -234,10 +255,13 @@ export function gatherKernel(
   base: number,
 ): Tensor {
   const out = engine.empty(shape, x.dtype);
-  const n = out.size;
-  if (n === 0) return out;
-  const c = coalesce(shape, [strides]);
-  const t = x.dtype === "i32" ? "i32" : "f32";
+  if (out.size === 0) return out;
+  const c0 = coalesce(shape, [strides]);
+  const q = quads(c0.shape, c0.strides[0], base);
+  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
+  if (q) base = q.base;
+  const n = q ? out.size / 4 : out.size;
+  const t = `${q ? "vec4<" : ""}${x.dtype === "i32" ? "i32" : "f32"}${q ? ">" : ""}`;
   if (fits3d(c.shape)) {
     strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
     return out;
@@ -274,10 +298,13 @@ export function scatterKernel(
   strides: readonly number[],
   base: number,
 ): void {
-  const n = x.size;
-  if (n === 0) return;
-  const c = coalesce(x.shape, [strides]);
-  const t = x.dtype === "i32" ? "i32" : "f32";
+  if (x.size === 0) return;
+  const c0 = coalesce(x.shape, [strides]);
+  const q = quads(c0.shape, c0.strides[0], base);
+  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
+  if (q) base = q.base;
+  const n = q ? x.size / 4 : x.size;
+  const t = `${q ? "vec4<" : ""}${x.dtype === "i32" ? "i32" : "f32"}${q ? ">" : ""}`;
   if (fits3d(c.shape)) {
     strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
     return;
