@@ -163,7 +163,7 @@ Deno.test("assign() overwrites a tensor in place", async () => {
   });
 });
 
-Deno.test("moves whose innermost run is 4k contiguous elements (the vec4 path) match the reference, gradients included", async () => {
+Deno.test("vec4 moves (an innermost run of 4k contiguous elements, 4×4 block transposes) match the reference, gradients included", async () => {
   const norm = (n: number, start: number, step: number, len: number) => ({ start, step, len, n });
   await checkOp(engine, {
     name: "permute keeping the last axis (rank 4 after coalescing)",
@@ -196,11 +196,26 @@ Deno.test("moves whose innermost run is 4k contiguous elements (the vec4 path) m
     gpu: ([x]) => slice(x, [{}, { start: 2 }]),
     ref: ([x]) => R.slice(x, [norm(3, 0, 1, 3), norm(10, 2, 1, 8)]),
   });
+  await checkOp(engine, {
+    name: "transpose of the last two axes in 4×4 blocks",
+    inputs: [rand([3, 8, 12], 27)],
+    gpu: ([x]) => permute(x, [0, 2, 1]),
+    ref: ([x]) => R.permute(x, [0, 2, 1]),
+  });
+  await checkOp(engine, {
+    name: "2-D transpose in 4×4 blocks",
+    inputs: [rand([4, 16], 28)],
+    gpu: ([x]) => transpose(x, 0, 1),
+    ref: ([x]) => R.permute(x, [1, 0]),
+  });
   await engine.scope(async () => {
     const ids = Int32Array.from({ length: 2 * 3 * 8 }, (_, i) => i - 20);
     const t = engine.tensor(ids, [2, 3, 8], { dtype: "i32" });
     const ref = R.permute(R.nd(ids, [2, 3, 8]), [1, 0, 2]).data;
     assert.deepEqual([...await permute(t, [1, 0, 2]).read()], [...ref]);
+    const t48 = engine.tensor(ids.subarray(0, 32), [4, 8], { dtype: "i32" });
+    const ref48 = R.permute(R.nd(ids.subarray(0, 32), [4, 8]), [1, 0]).data;
+    assert.deepEqual([...await permute(t48, [1, 0]).read()], [...ref48]);
   });
 });
 
