@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Engine, grid1d, permute, reshape, sum, type Tensor } from "@vmunet/tensor";
+import { type Engine, grid1d, type Tensor } from "@vmunet/tensor";
 
 const WG = 64;
 /** Positions per partial sum of the weight gradient. */
@@ -221,8 +221,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * `∂W[k, d, r] = Σ_p ∂delta[p, k, d]·x_dbl[p, k, r]`: per-chunk partial sums, then a sum
- * over chunks and a transpose to `dt_projs_weight`'s `(4, Di, R)`.
+ * `∂W[k, d, r] = Σ_p ∂delta[p, k, d]·x_dbl[p, k, r]`: per-chunk partial sums, then one
+ * pass that sums the chunks and transposes to `dt_projs_weight`'s `(4, Di, R)`.
  *
  * @param engine The engine.
  * @param dDelta `(rows, 4, Di)`.
@@ -271,6 +271,34 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     workgroups: grid1d(chunks * 4 * Math.ceil(s.dtRank / 4) * Math.ceil(d4 / 4), WG),
     op: "ss2d.dtProjection.backwardWeight",
   });
-  const summed = chunks === 1 ? reshape(part, [4, s.dtRank, s.channels]) : sum(part, 0);
-  return permute(summed, [0, 2, 1]);
+  // Sum over chunks and transpose (4, R, Di) → (4, Di, R) in one pass: invocation
+  // (k, r, 4 channels) adds the chunks' vec4s and stores four scalars.
+  const dW = engine.empty([4, s.channels, s.dtRank]);
+  const reduce = engine.kernel(() => ({
+    key: "ss2d.dt_proj.bwd_w_sum",
+    bindings: [
+      { name: "PART", type: "array<vec4<f32>>" },
+      { name: "DW", access: "read_write" },
+    ],
+    code: /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${WG}u);
+  let R = pu(0u); let D4 = pu(1u); let chunks = pu(2u);
+  if (i >= 4u * R * D4) { return; }
+  let d4 = i % D4; let kr = i / D4; let k = kr / R; let r = kr % R;
+  var acc = vec4<f32>(0.0);
+  for (var c = 0u; c < chunks; c++) { acc += PART[(c * 4u * R + kr) * D4 + d4]; }
+  let o = (k * D4 * 4u + d4 * 4u) * R + r;
+  DW[o] = acc.x; DW[o + R] = acc.y; DW[o + 2u * R] = acc.z; DW[o + 3u * R] = acc.w;
+}`,
+  }), "ss2d.dt_proj.bwd_w_sum");
+  engine.dispatch({
+    kernel: reduce,
+    bindings: [part, dW],
+    params: [s.dtRank, d4, chunks],
+    workgroups: grid1d(4 * s.dtRank * d4, WG),
+    op: "ss2d.dtProjection.backwardWeight",
+  });
+  return dW;
 }
