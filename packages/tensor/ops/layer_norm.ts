@@ -48,12 +48,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * one invocation per row on CPU adapters such as lavapipe (measured faster there);
  * `"subgroup"` or `"row"` force one. `cacheRow` holds rows of ≤ 256 words in a private array
  * in the row kernels (one read of x instead of three); off by default, it measured slower
- * on lavapipe (the array spills) and no faster on an H200.
+ * on lavapipe (the array spills) and no faster on an H200. `backward` picks how the weight
+ * and bias gradients are summed over rows: `"cluster"` inside the per-row ∂x kernel over
+ * clusters of 8 rows with subgroup shuffles (needs 8-lane subgroups; one pass over x and
+ * ∂y), `"column"` in a channel-lane kernel over 16-row chunks; `"auto"` (default) takes
+ * `"cluster"` on CPU adapters with 8-lane subgroups and with the row variant.
  */
-export const layerNormConfig: { variant: "auto" | "subgroup" | "row"; cacheRow: boolean } = {
+export const layerNormConfig: {
+  variant: "auto" | "subgroup" | "row";
+  cacheRow: boolean;
+  backward: "auto" | "cluster" | "column";
+} = {
   variant: "auto",
   cacheRow: false,
+  backward: "auto",
 };
+
+/** Whether the backward sums weight/bias gradients over 8-lane clusters of the row kernel. */
+function clusteredBackward(engine: Tensor["engine"]): boolean {
+  const info = engine.gpu.adapterInfo;
+  const eight = engine.gpu.subgroups && info.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
+  const b = layerNormConfig.backward;
+  if (!eight || b === "column") return false;
+  return b === "cluster" || (subgroupSize(engine) === 0 && info.isFallbackAdapter);
+}
 
 /** Largest subgroup size when the subgroup kernels are used, else 0. */
 function subgroupSize(engine: Tensor["engine"]): number {
@@ -224,6 +242,7 @@ function layerNormBackward(
   const rows = x.size / c;
   const L = lanes(c);
   const n = c / L.v;
+  if (need[0] && clusteredBackward(engine)) return clusterBackward(x, weight, stats, gy, need[1]);
   let sums: Tensor | null = null;
   const sg = subgroupSize(engine);
   if (need[0] && sg > 0) {
@@ -364,5 +383,100 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   const dw = engine.empty([c]);
   const db = engine.empty([c]);
   sumRowsPair(engine, pw, pb, chunks, c, dw, db, op);
+  return [dx, dw, db];
+}
+
+/** Sums a value over aligned clusters of 8 subgroup lanes (every lane gets the sum). */
+function cluster8(v: string, out: string): string {
+  return `var ${out} = ${v} + subgroupShuffleXor(${v}, 1u); ` +
+    `${out} += subgroupShuffleXor(${out}, 2u); ${out} += subgroupShuffleXor(${out}, 4u);`;
+}
+
+/**
+ * The backward in one row kernel (one invocation per row, 8-lane subgroups: lavapipe):
+ * pass 1 takes the row sums, pass 2 writes ∂x and, when asked, sums `gy·x̂` and `gy` over
+ * each cluster of 8 consecutive rows into a partial row; then one reduction of the
+ * partials. Reads x and ∂y twice, like the plain ∂x kernel, and nothing more.
+ */
+function clusterBackward(
+  x: Tensor,
+  weight: Tensor,
+  stats: Tensor,
+  gy: Tensor,
+  wantWb: boolean,
+): (Tensor | null)[] {
+  const engine = x.engine;
+  const op = "layerNorm.backward";
+  const c = x.shape[x.rank - 1];
+  const rows = x.size / c;
+  const L = lanes(c);
+  const slots = Math.ceil(rows / 8);
+  const dx = engine.empty(x.shape);
+  const partShape = slots === 1 ? [c] : [slots, c];
+  const pw = wantWb ? engine.empty(partShape) : null;
+  const pb = wantWb ? engine.empty(partShape) : null;
+  const key = `nn.layer_norm.bwd_x.cluster.${L.v}.${wantWb ? "wb" : "x"}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [
+      { name: "x", type: `array<${L.T}>` },
+      { name: "w", type: `array<${L.T}>` },
+      { name: "stats" },
+      { name: "gy", type: `array<${L.T}>` },
+      { name: "dx", access: "read_write", type: `array<${L.T}>` },
+      ...(wantWb
+        ? [
+          { name: "pw", access: "read_write" as const, type: `array<${L.T}>` },
+          { name: "pb", access: "read_write" as const, type: `array<${L.T}>` },
+        ]
+        : []),
+    ],
+    code: /* wgsl */ `
+// One invocation per row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = gy·w; rows past
+// the end run clamped with zero weight (the shuffles need every lane) and store nothing.
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let row0 = lin(gid, nwg, ${WG}u);
+  let rows = pu(0u); let c = pu(1u);
+  let valid = row0 < rows; let row = min(row0, rows - 1u);
+  let n = c / ${L.v}u;
+  let base = row * n;
+  let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
+  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) {
+    let g = gy[base + j] * w[j];
+    sg += g;
+    sgx += g * (x[base + j] - mean);
+  }
+  let mg = ${L.dot("sg")} / f32(c); let mgx = ${L.dot("sgx")} * rstd / f32(c);
+  let keep = select(0.0, 1.0, valid); let slot = (row0 - lane % 8u) / 8u * n;
+  for (var j = 0u; j < n; j++) {
+    let gj = gy[base + j];
+    let xh = (x[base + j] - mean) * rstd;
+    if (valid) { dx[base + j] = rstd * (gj * w[j] - mg - xh * mgx); }
+    ${
+      wantWb
+        ? `let gk = gj * keep; let gx = gk * xh;
+    ${cluster8("gx", "cw")}
+    ${cluster8("gk", "cb")}
+    if (valid && lane % 8u == 0u) { pw[slot + j] = cw; pb[slot + j] = cb; }`
+        : ""
+    }
+  }
+}`,
+  }), key);
+  engine.dispatch({
+    kernel,
+    bindings: [x, weight, stats, gy, dx, ...(pw && pb ? [pw, pb] : [])],
+    params: [rows, c],
+    workgroups: grid1d(rows, WG),
+    op,
+  });
+  if (!pw || !pb) return [dx, null, null];
+  if (slots === 1) return [dx, pw, pb];
+  const dw = engine.empty([c]);
+  const db = engine.empty([c]);
+  sumRowsPair(engine, pw, pb, slots, c, dw, db, op);
   return [dx, dw, db];
 }
