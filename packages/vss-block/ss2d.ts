@@ -20,9 +20,7 @@ import {
   initOnes,
   initUniform,
   initZeros,
-  layerNorm,
   linear,
-  mul,
   neg,
   reshape,
   ShapeError,
@@ -30,6 +28,7 @@ import {
   type Tensor,
 } from "@vmunet/tensor";
 import { ss2dScan } from "./cross_scan_op.ts";
+import { gatedNorm } from "./gated_norm.ts";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 import { splitRows } from "./split_rows.ts";
 
@@ -196,7 +195,8 @@ export class SS2D implements Module {
       this.ds,
       reshape(this.dtProjsBias, [4 * di]),
     );
-    const gated = mul(layerNorm(y, this.outNormWeight, this.outNormBias, 1e-5), silu(z));
+    // out_norm(y) · silu(z) in one fused op (forward and backward).
+    const gated = gatedNorm(y, z, this.outNormWeight, this.outNormBias, 1e-5);
     return linear(gated, this.outProjWeight);
   }
 }
