@@ -9,7 +9,6 @@
 
 import {
   depthwiseConv3x3,
-  exp,
   formatShape,
   initALogs,
   initDs,
@@ -21,7 +20,6 @@ import {
   initUniform,
   initZeros,
   linear,
-  neg,
   reshape,
   ShapeError,
   silu,
@@ -29,6 +27,7 @@ import {
 } from "@vmunet/tensor";
 import { ss2dScan } from "./cross_scan_op.ts";
 import { gatedNorm } from "./gated_norm.ts";
+import { negExp } from "./_neg_exp.ts";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 import { splitRows } from "./split_rows.ts";
 
@@ -185,7 +184,7 @@ export class SS2D implements Module {
     const u = silu(depthwiseConv3x3(xi, this.conv2dWeight, this.conv2dBias));
     // The four x-projections as one matmul over natural positions: (B·L, Di)·(4·P, Di)ᵀ.
     const xDbl = reshape(linear(u, reshape(this.xProjWeight, [4 * p, di])), [b, h, w, 4, p]);
-    const A = neg(exp(this.aLogs));
+    const A = negExp(this.aLogs);
     // The dt projection per direction runs fused with the scan, on x_dbl's dt rows.
     const y = ss2dScan(
       u,
