@@ -8,7 +8,7 @@
  */
 
 import {
-  depthwiseConv3x3,
+  depthwiseConv3x3Silu,
   formatShape,
   initALogs,
   initDs,
@@ -22,7 +22,6 @@ import {
   linear,
   reshape,
   ShapeError,
-  silu,
   type Tensor,
 } from "@vmunet/tensor";
 import { ss2dScan } from "./cross_scan_op.ts";
@@ -181,7 +180,7 @@ export class SS2D implements Module {
     const [wx, wz] = splitRows(this.inProjWeight, [di, di]);
     const xi = linear(x, wx);
     const z = linear(x, wz);
-    const u = silu(depthwiseConv3x3(xi, this.conv2dWeight, this.conv2dBias));
+    const u = depthwiseConv3x3Silu(xi, this.conv2dWeight, this.conv2dBias); // conv2d + SiLU
     // The four x-projections as one matmul over natural positions: (B·L, Di)·(4·P, Di)ᵀ.
     const xDbl = reshape(linear(u, reshape(this.xProjWeight, [4 * p, di])), [b, h, w, 4, p]);
     const A = negExp(this.aLogs);
