@@ -4,14 +4,16 @@ import {
   dtProjectionBackwardInput,
   dtProjectionBackwardWeight,
   dtProjectionForward,
+  dtRowsPerInvocation,
 } from "./_dt_projection.ts";
 import { relMaxErr, seeded } from "./_test_util.ts";
 
 const engine = await Engine.create();
 
 // [positions, Di, R, N]: several weight-gradient chunks with R not a multiple of 4 and a
-// partial last position block; one chunk with R a multiple of 4.
-const CASES = [[600, 12, 5, 3], [7, 8, 8, 2], [257, 4, 1, 1]];
+// partial last position block; one chunk with R a multiple of 4; R = 10 and 1 (input-gradient
+// blocks of 6 with clamped rows, and of 4).
+const CASES = [[600, 12, 5, 3], [7, 8, 8, 2], [257, 4, 1, 1], [33, 8, 10, 2]];
 
 Deno.test("the dt projection kernels match float64 loops: delta, ∂x_dbl dt rows, ∂dt_projs_weight", async () => {
   for (const [rows, di, r, n] of CASES) {
@@ -61,6 +63,11 @@ Deno.test("the dt projection kernels match float64 loops: delta, ∂x_dbl dt row
       assert(relMaxErr(await gotDw.read(), dw) < 1e-5, `${tag}: ∂dt_projs_weight`);
     });
   }
+});
+
+Deno.test("the input-gradient kernel takes 8, 6 or 4 dt rows, wasting the fewest on R", () => {
+  const got = [1, 5, 6, 10, 12, 24, 48].map(dtRowsPerInvocation);
+  assert.deepEqual(got, [4, 6, 6, 6, 6, 8, 8]);
 });
 
 Deno.test("dt projection tests release the engine", () => {
