@@ -126,6 +126,68 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   });
 }
 
+/**
+ * Column sums of two `(rows, cols)` partials buffers in one dispatch:
+ * `outA[j] = Σ_r a[r·cols + j]`, `outB[j] = Σ_r b[r·cols + j]`.
+ *
+ * @param engine The engine.
+ * @param a First partials.
+ * @param b Second partials.
+ * @param rows Row count.
+ * @param cols Columns of both.
+ * @param outA Sums of `a`.
+ * @param outB Sums of `b`.
+ * @param op Op name for errors.
+ */
+export function sumRowsPair(
+  engine: Engine,
+  a: Tensor,
+  b: Tensor,
+  rows: number,
+  cols: number,
+  outA: Tensor,
+  outB: Tensor,
+  op: string,
+): void {
+  const v = cols % 4 === 0 ? 4 : 1;
+  const T = v === 4 ? "vec4<f32>" : "f32";
+  const key = `nn.sum_rows_pair.${v}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [
+      { name: "a", type: `array<${T}>` },
+      { name: "b", type: `array<${T}>` },
+      { name: "oa", access: "read_write", type: `array<${T}>` },
+      { name: "ob", access: "read_write", type: `array<${T}>` },
+    ],
+    code: /* wgsl */ `
+// Invocations [0, n) sum a column (lane group) of a, [n, 2n) one of b.
+@compute @workgroup_size(${REDUCE_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${REDUCE_WG}u);
+  let rows = pu(0u); let n = pu(1u);
+  if (i >= 2u * n) { return; }
+  let j = i % n;
+  var s = ${T}(0.0);
+  if (i < n) {
+    for (var r = 0u; r < rows; r++) { s += a[r * n + j]; }
+    oa[j] = s;
+  } else {
+    for (var r = 0u; r < rows; r++) { s += b[r * n + j]; }
+    ob[j] = s;
+  }
+}`,
+  }), key);
+  const n = cols / v;
+  engine.dispatch({
+    kernel,
+    bindings: [a, b, outA, outB],
+    params: [rows, n],
+    workgroups: grid1d(2 * n, REDUCE_WG),
+    op,
+  });
+}
+
 /** Chunk count so that each of `n` items' chunks has about `target` elements. */
 export function chunksOf(n: number, target: number): { chunks: number; per: number } {
   const chunks = Math.max(1, Math.ceil(n / target));

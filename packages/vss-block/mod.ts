@@ -31,6 +31,7 @@ export * from "./module.ts";
 export * from "./cross_scan_op.ts";
 export * from "./split_rows.ts";
 export * from "./ss2d.ts";
+export * from "./gated_norm.ts";
 export * from "./vss_block.ts";
 export * from "./vss_layer.ts";
 export * from "./patch_embed.ts";

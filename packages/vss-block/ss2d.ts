@@ -8,8 +8,7 @@
  */
 
 import {
-  depthwiseConv3x3,
-  exp,
+  depthwiseConv3x3Silu,
   formatShape,
   initALogs,
   initDs,
@@ -20,16 +19,14 @@ import {
   initOnes,
   initUniform,
   initZeros,
-  layerNorm,
   linear,
-  mul,
-  neg,
   reshape,
   ShapeError,
-  silu,
   type Tensor,
 } from "@vmunet/tensor";
 import { ss2dScan } from "./cross_scan_op.ts";
+import { gatedNorm } from "./gated_norm.ts";
+import { negExp } from "./_neg_exp.ts";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 import { splitRows } from "./split_rows.ts";
 
@@ -183,10 +180,10 @@ export class SS2D implements Module {
     const [wx, wz] = splitRows(this.inProjWeight, [di, di]);
     const xi = linear(x, wx);
     const z = linear(x, wz);
-    const u = silu(depthwiseConv3x3(xi, this.conv2dWeight, this.conv2dBias));
+    const u = depthwiseConv3x3Silu(xi, this.conv2dWeight, this.conv2dBias); // conv2d + SiLU
     // The four x-projections as one matmul over natural positions: (B·L, Di)·(4·P, Di)ᵀ.
     const xDbl = reshape(linear(u, reshape(this.xProjWeight, [4 * p, di])), [b, h, w, 4, p]);
-    const A = neg(exp(this.aLogs));
+    const A = negExp(this.aLogs);
     // The dt projection per direction runs fused with the scan, on x_dbl's dt rows.
     const y = ss2dScan(
       u,
@@ -196,7 +193,8 @@ export class SS2D implements Module {
       this.ds,
       reshape(this.dtProjsBias, [4 * di]),
     );
-    const gated = mul(layerNorm(y, this.outNormWeight, this.outNormBias, 1e-5), silu(z));
+    // out_norm(y) · silu(z) in one fused op (forward and backward).
+    const gated = gatedNorm(y, z, this.outNormWeight, this.outNormBias, 1e-5);
     return linear(gated, this.outProjWeight);
   }
 }

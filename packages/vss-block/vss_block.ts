@@ -6,11 +6,11 @@
 
 import {
   add,
-  dropPath,
   formatShape,
   initOnes,
   initZeros,
   layerNorm,
+  residualDropPath,
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
@@ -115,6 +115,7 @@ export class VSSBlock implements Module {
         `VSSBlock: drop path ${this.dropPath} in training needs options.rng (a seeded Rng)`,
       );
     }
-    return add(x, dropPath(mixed, { p: this.dropPath, rng: options.rng, training }));
+    // x + DropPath(mixed) in one kernel (same mask and generator use as dropPath).
+    return residualDropPath(x, mixed, { p: this.dropPath, rng: options.rng, training });
   }
 }

@@ -220,6 +220,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
+ * The same strided move in units of 4 elements when the innermost (coalesced) dimension is
+ * contiguous on both sides, a multiple of 4 long and every other stride and the base are
+ * multiples of 4 (channels-last permutes, pixel shuffles, patchify): a quarter of the
+ * invocations, each moving a `vec4`.
+ */
+function quads(
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): { shape: number[]; strides: number[]; base: number } | null {
+  const last = shape.length - 1;
+  if (last < 0 || strides[last] !== 1 || shape[last] % 4 !== 0 || base % 4 !== 0) return null;
+  if (strides.some((s, d) => d < last && s % 4 !== 0)) return null;
+  return {
+    shape: shape.map((n, d) => (d === last ? n / 4 : n)),
+    strides: strides.map((s, d) => (d === last ? 1 : s / 4)),
+    base: base / 4,
+  };
+}
+
+/**
  * Strided gather: `y[i] = x[base + Σ idx_d · stride_d]` over `shape` (any dtype). Covers
  * permute, flip, slice, broadcast and copies.
  *
@@ -234,10 +255,17 @@ export function gatherKernel(
   base: number,
 ): Tensor {
   const out = engine.empty(shape, x.dtype);
-  const n = out.size;
-  if (n === 0) return out;
-  const c = coalesce(shape, [strides]);
-  const t = x.dtype === "i32" ? "i32" : "f32";
+  if (out.size === 0) return out;
+  const c0 = coalesce(shape, [strides]);
+  const q = quads(c0.shape, c0.strides[0], base);
+  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
+  if (q) base = q.base;
+  const n = q ? out.size / 4 : out.size;
+  const t = `${q ? "vec4<" : ""}${x.dtype === "i32" ? "i32" : "f32"}${q ? ">" : ""}`;
+  if (!q && transposes4(c.shape, c.strides[0], base)) {
+    transpose4(engine, op, x, out, x.dtype === "i32" ? "i32" : "f32", c.shape, c.strides[0], base);
+    return out;
+  }
   if (fits3d(c.shape)) {
     strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
     return out;
@@ -274,10 +302,13 @@ export function scatterKernel(
   strides: readonly number[],
   base: number,
 ): void {
-  const n = x.size;
-  if (n === 0) return;
-  const c = coalesce(x.shape, [strides]);
-  const t = x.dtype === "i32" ? "i32" : "f32";
+  if (x.size === 0) return;
+  const c0 = coalesce(x.shape, [strides]);
+  const q = quads(c0.shape, c0.strides[0], base);
+  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
+  if (q) base = q.base;
+  const n = q ? x.size / 4 : x.size;
+  const t = `${q ? "vec4<" : ""}${x.dtype === "i32" ? "i32" : "f32"}${q ? ">" : ""}`;
   if (fits3d(c.shape)) {
     strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
     return;
@@ -299,6 +330,73 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }), `scatter:${t}`);
   const p = stridedParams(n, c.shape, c.strides).i(base);
   engine.dispatch({ kernel, bindings: [x, y], params: p.view, workgroups: grid1d(n, WG), op });
+}
+
+/**
+ * Whether a coalesced gather `(d0, d1, d2)` swaps its last two axes in 4×4 blocks: the input
+ * is contiguous along d1 (stride 1), d1 and d2 are multiples of 4, and the other strides
+ * and the base are multiples of 4.
+ */
+function transposes4(shape: readonly number[], strides: readonly number[], base: number): boolean {
+  if (shape.length < 2 || shape.length > 3) return false;
+  const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
+  const [s0, s1, s2] = strides.length === 3 ? strides : [0, ...strides];
+  return s1 === 1 && d1 % 4 === 0 && d2 % 4 === 0 && s2 % 4 === 0 && s0 % 4 === 0 &&
+    s0 >= 0 && s2 >= 0 &&
+    base % 4 === 0 && d0 <= 65535 && d1 / 4 <= 65535;
+}
+
+/**
+ * Gather that transposes 4×4 blocks: each invocation loads four `vec4` runs of the input
+ * (contiguous along the output's middle axis) and stores four `vec4` runs of the output —
+ * a quarter of the memory operations of one element per invocation (the dt-projection
+ * weight transposes of SS2D land here).
+ */
+function transpose4(
+  engine: Engine,
+  op: string,
+  x: Tensor,
+  y: Tensor,
+  t: string,
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): void {
+  const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
+  const [s0, , s2] = strides.length === 3 ? strides : [0, ...strides];
+  const key = `transpose4:${t}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [{ name: "x", type: `array<vec4<${t}>>` }, {
+      name: "y",
+      access: "read_write",
+      type: `array<vec4<${t}>>`,
+    }],
+    code: `
+// Invocation (j2, j1, i0) moves the block i1 in [4·j1, 4·j1 + 4), i2 in [4·j2, 4·j2 + 4):
+// input run k (at i2 = 4·j2 + k) holds the block's column k.
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let d1 = pu(0u); let d2 = pu(1u); let base = pu(2u); let s0 = pu(3u); let s2 = pu(4u);
+  let q2 = d2 / 4u;
+  if (gid.x >= q2) { return; }
+  let i1 = gid.y * 4u; let i2 = gid.x * 4u;
+  let src = (base + gid.z * s0 + i2 * s2 + i1) / 4u; let step = s2 / 4u;
+  let v0 = x[src]; let v1 = x[src + step]; let v2 = x[src + 2u * step]; let v3 = x[src + 3u * step];
+  let dst = ((gid.z * d1 + i1) * d2 + i2) / 4u;
+  y[dst] = vec4(v0.x, v1.x, v2.x, v3.x);
+  y[dst + q2] = vec4(v0.y, v1.y, v2.y, v3.y);
+  y[dst + 2u * q2] = vec4(v0.z, v1.z, v2.z, v3.z);
+  y[dst + 3u * q2] = vec4(v0.w, v1.w, v2.w, v3.w);
+}`,
+  }), key);
+  engine.dispatch({
+    kernel,
+    bindings: [x, y],
+    params: [d1, d2, base, s0, s2],
+    workgroups: [Math.ceil(d2 / 4 / 64), d1 / 4, d0],
+    op,
+  });
 }
 
 /** Whether a coalesced shape fits the 3-D grid of {@linkcode strided3d}. */

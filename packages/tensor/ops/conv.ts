@@ -19,6 +19,7 @@ import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import { linear } from "./matmul.ts";
 import { permute, reshape } from "./layout.ts";
+import { mapKernel } from "./_kernels.ts";
 import {
   chunksOf,
   expectF32,
@@ -60,7 +61,38 @@ const POSITIONS_PER_CHUNK = 256;
  * ```
  */
 export function depthwiseConv3x3(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
-  const op = "depthwiseConv3x3";
+  return depthwise(x, weight, bias, false);
+}
+
+/**
+ * `silu(depthwiseConv3x3(x, weight, bias))` (SS2D's conv + activation) with the SiLU in the
+ * conv kernel: no separate activation pass forward; the backward applies SiLU's derivative
+ * to the incoming gradient, then the conv's backward. Same numbers as the two ops.
+ *
+ * @param x Input `(B, H, W, C)`.
+ * @param weight `(C, 1, 3, 3)` (PyTorch layout).
+ * @param bias `(C)`.
+ * @returns `(B, H, W, C)`.
+ * @throws {ShapeError} naming the shapes when they do not fit.
+ *
+ * @example
+ * ```ts
+ * import { depthwiseConv3x3Silu, Engine } from "@vmunet/tensor";
+ * const engine = await Engine.create();
+ * const x = engine.tensor([1, 2, 3, 4], [1, 2, 2, 1]);
+ * const w = engine.tensor([0, 0, 0, 0, 1, 0, 0, 0, 0], [1, 1, 3, 3]); // centre tap
+ * const y = depthwiseConv3x3Silu(x, w, engine.tensor([0], [1]));
+ * console.log(await y.read()); // ≈ [0.731, 1.762, 2.858, 3.928]
+ * engine.destroy();
+ * ```
+ */
+export function depthwiseConv3x3Silu(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  return depthwise(x, weight, bias, true);
+}
+
+/** The depthwise conv, optionally followed by SiLU inside the kernel. */
+function depthwise(x: Tensor, weight: Tensor, bias: Tensor, silu: boolean): Tensor {
+  const op = silu ? "depthwiseConv3x3Silu" : "depthwiseConv3x3";
   sameEngineOf(op, x, weight, bias);
   expectF32(op, ["x", x], ["weight", weight], ["bias", bias]);
   expectRank(op, "x", x, 4, "channels-last (B, H, W, C)");
@@ -83,9 +115,21 @@ export function depthwiseConv3x3(x: Tensor, weight: Tensor, bias: Tensor): Tenso
       op,
     });
   }
-  if (count > 0) dispatchDw(x, taps, bias, y, "fwd", v, op);
-  engine.record(op, [x, weight, bias], [y], ([gy]) => {
-    if (!gy || count === 0) return [null, null, null];
+  // With SiLU and the tape on, the pre-activation is kept for the backward.
+  const keepPre = silu && engine.gradEnabled &&
+    (x.requiresGrad || weight.requiresGrad || bias.requiresGrad);
+  const pre = keepPre ? engine.empty(x.shape) : null;
+  if (count > 0) dispatchDw(x, taps, bias, y, silu ? "fwd_silu" : "fwd", v, op, pre);
+  engine.record(op, [x, weight, bias], [y], ([g]) => {
+    if (!g || count === 0) return [null, null, null];
+    const gy = pre
+      ? mapKernel(
+        engine,
+        `${op}.backward`,
+        "b * sigmoid_(a) * (T(1.0) + a * (T(1.0) - sigmoid_(a)))",
+        [pre, g],
+      )
+      : g;
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = engine.empty(x.shape);
@@ -166,6 +210,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   return y;
 }
 
+/** Depthwise kernel direction: forward (optionally with SiLU) or input gradient. */
+type Dir = "fwd" | "fwd_silu" | "bwd";
+
 function T(v: number): string {
   return v === 4 ? "vec4<f32>" : "f32";
 }
@@ -207,9 +254,10 @@ function dispatchDw(
   taps: Tensor,
   bias: Tensor,
   out: Tensor,
-  dir: "fwd" | "bwd",
+  dir: Dir,
   v: number,
   op: string,
+  pre: Tensor | null = null,
 ): void {
   const [B, H, W, C] = x.shape;
   const n = C / v;
@@ -217,8 +265,8 @@ function dispatchDw(
   for (let b0 = 0; b0 < B; b0 += perDispatch) {
     const nb = Math.min(perDispatch, B - b0);
     x.engine.dispatch({
-      kernel: dwKernel(x.engine, dir, v),
-      bindings: [x, taps, bias, out],
+      kernel: dwKernel(x.engine, dir, v, pre !== null),
+      bindings: pre ? [x, taps, bias, out, pre] : [x, taps, bias, out],
       params: [b0, H, W, C],
       workgroups: [Math.ceil(n / DW_X), Math.ceil(W / (DW_Y * DW_COLS)), nb * H],
       op,
@@ -230,8 +278,9 @@ function dispatchDw(
  * The forward kernel (`fwd`: taps at +offset, adds bias) or the input-gradient kernel
  * (`bwd`: taps mirrored, no bias) of the depthwise conv, reading tap-major weights.
  */
-function dwKernel(engine: Tensor["engine"], dir: "fwd" | "bwd", v: number) {
-  const key = `nn.dwconv3.${dir}.${v}.${DW_COLS}`;
+function dwKernel(engine: Tensor["engine"], dir: Dir, v: number, savePre: boolean) {
+  const key = `nn.dwconv3.${dir}.${v}.${DW_COLS}${savePre ? ".pre" : ""}`;
+  const fwd = dir !== "bwd";
   return engine.kernel(() => {
     const K = DW_COLS;
     // Input columns w0 − 1 … w0 + K are loaded once per tap row into xv0 … xv{K+1}.
@@ -246,19 +295,25 @@ function dwKernel(engine: Tensor["engine"], dir: "fwd" | "bwd", v: number) {
     const accs = Array.from(
       { length: K },
       (_, k) =>
-        dir === "fwd"
+        fwd
           ? `s${k} += t0 * xv${k} + t1 * xv${k + 1} + t2 * xv${k + 2};`
           : `s${k} += t0 * xv${k + 2} + t1 * xv${k + 1} + t2 * xv${k};`,
     ).join("\n      ");
     const init = Array.from(
       { length: K },
-      (_, k) => `var s${k} = ${dir === "fwd" ? "bias[c4]" : "Z"};`,
+      (_, k) => `var s${k} = ${fwd ? "bias[c4]" : "Z"};`,
     ).join(" ");
     const stores = Array.from(
       { length: K },
-      (_, k) => `if (w0 + ${k}u < W) { y[(orow + w0 + ${k}u) * n + c4] = s${k}; }`,
+      (_, k) => {
+        const o = `(orow + w0 + ${k}u) * n + c4`;
+        if (dir !== "fwd_silu") return `if (w0 + ${k}u < W) { y[${o}] = s${k}; }`;
+        return `if (w0 + ${k}u < W) { ${savePre ? `pre[${o}] = s${k}; ` : ""}y[${o}] = s${k} * (${
+          T(v)
+        }(1.0) / (${T(v)}(1.0) + exp(-s${k}))); }`;
+      },
     ).join("\n  ");
-    const rowOf = dir === "fwd" ? "i32(h) + i32(di) - 1" : "i32(h) - i32(di) + 1";
+    const rowOf = fwd ? "i32(h) + i32(di) - 1" : "i32(h) - i32(di) + 1";
     return {
       key,
       bindings: [
@@ -266,13 +321,18 @@ function dwKernel(engine: Tensor["engine"], dir: "fwd" | "bwd", v: number) {
         { name: "taps", type: `array<${T(v)}>` },
         { name: "bias", type: `array<${T(v)}>` },
         { name: "y", access: "read_write", type: `array<${T(v)}>` },
+        ...(savePre
+          ? [{ name: "pre", access: "read_write" as const, type: `array<${T(v)}>` }]
+          : []),
       ],
       code: /* wgsl */ `
 const Z = ${T(v)}(0.0);
 // One invocation per (channel group c4 = x, ${K} consecutive columns from w0 = ${K}·y,
 // image row (b, h) = z). ${
-        dir === "fwd"
-          ? "y = bias + Σ w[c,i,j]·x[h+i−1, w+j−1]"
+        fwd
+          ? `y = ${dir === "fwd_silu" ? "silu(" : ""}bias + Σ w[c,i,j]·x[h+i−1, w+j−1]${
+            dir === "fwd_silu" ? `)${savePre ? ", pre = its argument" : ""}` : ""
+          }`
           : "dx = Σ w[c,i,j]·gy[h−i+1, w−j+1] (x binds gy here)"
       }; each loaded input serves up to 3 outputs.
 @compute @workgroup_size(${DW_X}, ${DW_Y}, 1)

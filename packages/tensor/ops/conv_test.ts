@@ -9,7 +9,13 @@ import {
   patchifyConvBackwardRef,
   patchifyConvRef,
 } from "../reference/nn_ops.ts";
-import { conv1x1, convConfig, depthwiseConv3x3, patchifyConv } from "./conv.ts";
+import {
+  conv1x1,
+  convConfig,
+  depthwiseConv3x3,
+  depthwiseConv3x3Silu,
+  patchifyConv,
+} from "./conv.ts";
 import { assertClose, normals } from "./_nn_test_util.ts";
 
 const engine = await Engine.create();
@@ -33,6 +39,33 @@ Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward
       assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
       assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
       assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+    });
+  }
+});
+
+Deno.test("depthwiseConv3x3Silu() is silu(depthwiseConv3x3) in float64, forward and backward, with and without the tape", async () => {
+  const sig = (v: number) => 1 / (1 + Math.exp(-v));
+  for (const shape of [[2, 5, 6, 8], [1, 3, 7, 5], [2, 5, 64, 4]]) {
+    const C = shape[3];
+    const xs = normals(prod(shape), 20), ws = normals(C * 9, 21), bs = normals(C, 22);
+    const gs = normals(prod(shape), 23);
+    const z = depthwiseConv3x3Ref(xs, shape, ws, bs);
+    const want = z.map((v) => v * sig(v));
+    const gz = z.map((v, i) => gs[i] * sig(v) * (1 + v * (1 - sig(v))));
+    const g = depthwiseConv3x3BackwardRef(xs, shape, ws, gz);
+    await engine.scope(async () => {
+      const x = engine.tensor(xs, shape, { requiresGrad: true });
+      const w = engine.tensor(ws, [C, 1, 3, 3], { requiresGrad: true });
+      const b = engine.tensor(bs, [C], { requiresGrad: true });
+      const y = depthwiseConv3x3Silu(x, w, b);
+      y.backward(engine.tensor(gs, shape));
+      const tag = `x [${shape}]`;
+      assertClose(`${tag} y`, await y.read(), want, 1e-5, 1e-5);
+      assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
+      assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
+      assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+      const yEval = engine.noGrad(() => depthwiseConv3x3Silu(x, w, b));
+      assertClose(`${tag} y without the tape`, await yEval.read(), want, 1e-5, 1e-5);
     });
   }
 });

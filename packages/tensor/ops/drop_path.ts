@@ -7,7 +7,8 @@
 import { grid1d } from "../engine.ts";
 import { randomUniform, type Rng } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
-import { ShapeError } from "../tensor_errors.ts";
+import { formatShape, ShapeError } from "../tensor_errors.ts";
+import { add } from "./elementwise.ts";
 import { expectF32, Words } from "../_nn_util.ts";
 
 const WG = 256;
@@ -91,31 +92,102 @@ export function dropPath(x: Tensor, options: DropPathOptions): Tensor {
   return y;
 }
 
-/** out[b, …] = x[b, …]·scales[b], in dispatches of up to 56 samples (scales in params). */
-function applyScales(x: Tensor, out: Tensor, scales: Float32Array, op: string): void {
+/**
+ * `x + dropPath(branch)` in one kernel (a residual connection with stochastic depth, as in
+ * VM-UNet's VSS blocks): the same mask and generator use as {@linkcode dropPath}, one
+ * dispatch forward and one backward (∂x is the upstream gradient itself). With p = 0 or
+ * `training: false` it is a plain sum.
+ *
+ * @param x The residual input.
+ * @param branch The branch output, same shape as `x` (first dim = batch).
+ * @param options Drop probability, generator, training flag.
+ * @returns `x + mask·branch/keep`.
+ * @throws {RangeError} when p is not in [0, 1); {@linkcode ShapeError} when the shapes differ.
+ *
+ * @example
+ * ```ts
+ * import { Engine, residualDropPath, Rng } from "@vmunet/tensor";
+ * const engine = await Engine.create();
+ * const y = residualDropPath(engine.full([4, 2], 1), engine.full([4, 2], 1), {
+ *   p: 0.5,
+ *   rng: new Rng(0),
+ * });
+ * console.log(await y.read()); // each row either [3, 3] or [1, 1]
+ * engine.destroy();
+ * ```
+ */
+export function residualDropPath(x: Tensor, branch: Tensor, options: DropPathOptions): Tensor {
+  const op = "residualDropPath";
+  const { p, rng, training = true } = options;
+  if (!(p >= 0 && p < 1)) throw new RangeError(`${op}: p must be in [0, 1), got ${p}`);
+  expectF32(op, ["x", x], ["branch", branch]);
+  if (x.shape.join() !== branch.shape.join()) {
+    throw new ShapeError(
+      op,
+      `x and branch must have the same shape, got ${formatShape(x.shape)} and ${
+        formatShape(branch.shape)
+      }`,
+    );
+  }
+  if (p === 0 || !training) return add(x, branch);
+  if (x.rank < 1) throw new ShapeError(op, `x needs a batch dim, got a scalar`);
+  const engine = x.engine;
+  const scales = dropPathScales(rng.seed, rng.nextStream(), x.shape[0], p);
+  const y = engine.empty(x.shape);
+  applyScales(branch, y, scales, op, x);
+  engine.record(op, [x, branch], [y], ([g]) => {
+    if (!g) return [null, null];
+    if (!branch.requiresGrad) return [g, null];
+    const db = engine.empty(x.shape);
+    applyScales(g, db, scales, `${op}.backward`);
+    return [g, db];
+  });
+  return y;
+}
+
+/**
+ * out[b, …] = (residual[b, …] +) x[b, …]·scales[b], in dispatches of up to 56 samples
+ * (scales in params); on vec4s when a sample's size is a multiple of 4.
+ */
+function applyScales(
+  x: Tensor,
+  out: Tensor,
+  scales: Float32Array,
+  op: string,
+  residual?: Tensor,
+): void {
   const engine = x.engine;
   const batch = x.shape[0];
-  const per = batch === 0 ? 0 : x.size / batch;
-  if (per === 0) return;
+  const size = batch === 0 ? 0 : x.size / batch;
+  if (size === 0) return;
+  const v = size % 4 === 0 ? 4 : 1;
+  const T = v === 4 ? "vec4<f32>" : "f32";
+  const per = size / v;
+  const key = `nn.drop_path.${v}${residual ? ".res" : ""}`;
   const kernel = engine.kernel(() => ({
-    key: "nn.drop_path",
-    bindings: [{ name: "x" }, { name: "y", access: "read_write" }],
+    key,
+    bindings: [
+      { name: "x", type: `array<${T}>` },
+      ...(residual ? [{ name: "r", type: `array<${T}>` }] : []),
+      { name: "y", access: "read_write", type: `array<${T}>` },
+    ],
     code: /* wgsl */ `
-// One invocation per element of samples [b0, b0 + nb): y = x·scale[sample] (params 3…).
+// One invocation per element (or vec4) of samples [b0, b0 + nb):
+// y = ${residual ? "r + " : ""}x·scale[sample] (params 3…).
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
   let per = pu(0u); let b0 = pu(1u); let nb = pu(2u);
   if (i >= per * nb) { return; }
   let k = b0 * per + i;
-  y[k] = x[k] * pf(3u + i / per);
+  y[k] = ${residual ? "r[k] + " : ""}x[k] * pf(3u + i / per);
 }`,
-  }), "nn.drop_path");
+  }), key);
   for (let b0 = 0; b0 < batch; b0 += SAMPLES_PER_DISPATCH) {
     const nb = Math.min(SAMPLES_PER_DISPATCH, batch - b0);
     engine.dispatch({
       kernel,
-      bindings: [x, out],
+      bindings: residual ? [x, residual, out] : [x, out],
       params: new Words().u(per, b0, nb).f(...scales.subarray(b0, b0 + nb)).words,
       workgroups: grid1d(per * nb, WG),
       op,

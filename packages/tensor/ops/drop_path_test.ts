@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { Engine } from "../engine.ts";
 import { randomUniform, Rng } from "../rng.ts";
 import { dropPathRef } from "../reference/nn_ops.ts";
-import { dropPath, dropPathScales } from "./drop_path.ts";
+import { dropPath, dropPathScales, residualDropPath } from "./drop_path.ts";
+import { ShapeError } from "../tensor_errors.ts";
 import { assertClose, normals } from "./_nn_test_util.ts";
 
 const engine = await Engine.create();
@@ -42,6 +43,53 @@ Deno.test("dropPath() is the identity with p = 0 or in eval mode, and rejects p 
     assert.throws(
       () => dropPath(x, { p: 1, rng }),
       (e: unknown) => e instanceof RangeError && /dropPath: p/.test(String(e)),
+    );
+  });
+});
+
+Deno.test("residualDropPath() is x + dropPath(branch) with the same mask, forward and both gradients (scalar and vec4 samples)", async () => {
+  // 70 samples of 15 (scalar kernel, two dispatches) and 3 samples of 8 (vec4 kernel).
+  for (const shape of [[70, 3, 5], [3, 2, 4]]) {
+    const batch = shape[0], n = shape.reduce((a, b) => a * b);
+    const xs = normals(n, 42), bs = normals(n, 43), gs = normals(n, 44);
+    const p = 0.4;
+    const rng = new Rng(17, 2);
+    await engine.scope(async () => {
+      const x = engine.tensor(xs, shape, { requiresGrad: true });
+      const b = engine.tensor(bs, shape, { requiresGrad: true });
+      const y = residualDropPath(x, b, { p, rng });
+      assert.equal(rng.stream, 3);
+      y.backward(engine.tensor(gs, shape));
+      const u = randomUniform(17, 2, batch);
+      const dropped = dropPathRef(bs, batch, 1 - p, u);
+      const tag = `[${shape}]`;
+      assertClose(`${tag} y`, await y.read(), dropped.map((v, i) => v + xs[i]), 1e-6, 1e-6);
+      assertClose(`${tag} dx`, await x.grad!.read(), Float32Array.from(gs), 1e-7, 1e-7);
+      assertClose(
+        `${tag} dbranch`,
+        await b.grad!.read(),
+        dropPathRef(gs, batch, 1 - p, u),
+        1e-6,
+        1e-6,
+      );
+    });
+  }
+});
+
+Deno.test("residualDropPath() is a plain sum with p = 0 or in eval mode, and names mismatched shapes", async () => {
+  await engine.scope(async () => {
+    const x = engine.tensor([1, 2], [2, 1]), b = engine.tensor([10, 20], [2, 1]);
+    const rng = new Rng(1);
+    assert.deepEqual([...await residualDropPath(x, b, { p: 0, rng }).read()], [11, 22]);
+    assert.deepEqual([
+      ...await residualDropPath(x, b, { p: 0.5, rng, training: false }).read(),
+    ], [11, 22]);
+    assert.equal(rng.stream, 0);
+    assert.throws(
+      () => residualDropPath(x, engine.zeros([1, 2]), { p: 0.5, rng }),
+      (e: unknown) =>
+        e instanceof ShapeError && /residualDropPath/.test(e.message) &&
+        /\[2, 1\] and \[1, 2\]/.test(e.message),
     );
   });
 });

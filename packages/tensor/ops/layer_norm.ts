@@ -7,11 +7,14 @@
 import { grid1d } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
-import { chunksOf, expectF32, expectShape, sameEngineOf, sumRows, Words } from "../_nn_util.ts";
+import { chunksOf, expectF32, expectShape, sameEngineOf, sumRowsPair, Words } from "../_nn_util.ts";
 
 const WG = 64;
-/** Rows per partial sum of the weight/bias gradients. */
-const ROWS_PER_CHUNK = 256;
+/**
+ * Rows per partial sum of the weight/bias gradients: short column walks (long ones measured
+ * up to 2× slower on lavapipe for 192-wide rows) and many workgroups.
+ */
+const ROWS_PER_CHUNK = 16;
 
 /** WGSL element type and width for a row length `c` (vec4 when c % 4 == 0). */
 function lanes(c: number): { v: number; T: string; dot: (e: string) => string } {
@@ -45,12 +48,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * one invocation per row on CPU adapters such as lavapipe (measured faster there);
  * `"subgroup"` or `"row"` force one. `cacheRow` holds rows of ≤ 256 words in a private array
  * in the row kernels (one read of x instead of three); off by default, it measured slower
- * on lavapipe (the array spills) and no faster on an H200.
+ * on lavapipe (the array spills) and no faster on an H200. `backward` picks how the weight
+ * and bias gradients are summed over rows: `"cluster"` inside the per-row ∂x kernel over
+ * clusters of 8 rows with subgroup shuffles (needs 8-lane subgroups; one pass over x and
+ * ∂y), `"column"` in a channel-lane kernel over 16-row chunks; `"auto"` (default) takes
+ * `"cluster"` on CPU adapters with 8-lane subgroups and with the row variant.
  */
-export const layerNormConfig: { variant: "auto" | "subgroup" | "row"; cacheRow: boolean } = {
+export const layerNormConfig: {
+  variant: "auto" | "subgroup" | "row";
+  cacheRow: boolean;
+  backward: "auto" | "cluster" | "column";
+} = {
   variant: "auto",
   cacheRow: false,
+  backward: "auto",
 };
+
+/** Whether the backward sums weight/bias gradients over 8-lane clusters of the row kernel. */
+function clusteredBackward(engine: Tensor["engine"]): boolean {
+  const info = engine.gpu.adapterInfo;
+  const eight = engine.gpu.subgroups && info.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
+  const b = layerNormConfig.backward;
+  if (!eight || b === "column") return false;
+  return b === "cluster" || (subgroupSize(engine) === 0 && info.isFallbackAdapter);
+}
 
 /** Largest subgroup size when the subgroup kernels are used, else 0. */
 function subgroupSize(engine: Tensor["engine"]): number {
@@ -194,7 +215,20 @@ ${loadRow(c, L.v, L.T)}
   return y;
 }
 
-/** Gradients of LayerNorm given the saved row statistics (mean, rstd). */
+/** Workgroup size of the gradient kernel: one lane per lane group of a row, ≥ 8 and ≤ 64. */
+function laneGroupSize(n: number): number {
+  let wg = 8;
+  while (wg < n && wg < 64) wg *= 2;
+  return wg;
+}
+
+/**
+ * Gradients of LayerNorm given the saved row statistics (mean, rstd), in two or three
+ * dispatches: the row sums `Σ g` and `Σ g·x̂` (g = gy·w; skipped when x needs no gradient),
+ * then one kernel whose lanes run across the channels of a chunk of rows (the row, its
+ * statistics and row sums are uniform over the workgroup) writing ∂x and the chunk's
+ * partial ∂w, ∂b, then one reduction of the partials when there are several chunks.
+ */
 function layerNormBackward(
   x: Tensor,
   weight: Tensor,
@@ -207,19 +241,21 @@ function layerNormBackward(
   const c = x.shape[x.rank - 1];
   const rows = x.size / c;
   const L = lanes(c);
-  let dx: Tensor | null = null;
+  const n = c / L.v;
+  if (need[0] && clusteredBackward(engine)) return clusterBackward(x, weight, stats, gy, need[1]);
+  let sums: Tensor | null = null;
   const sg = subgroupSize(engine);
   if (need[0] && sg > 0) {
-    dx = engine.empty(x.shape);
+    sums = engine.empty([rows, 2]);
     engine.dispatch({
       kernel: engine.kernel(() => ({
-        key: "nn.layer_norm.bwd_x.sg",
+        key: "nn.layer_norm.bwd_sums.sg",
         bindings: [
           { name: "x" },
           { name: "w" },
           { name: "stats" },
           { name: "gy" },
-          { name: "dx", access: "read_write" },
+          { name: "sums", access: "read_write" },
         ],
         code: /* wgsl */ `${SUBGROUP_ROW_PRELUDE}
   let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
@@ -230,32 +266,29 @@ function layerNormBackward(
     sgx += g * (x[base + j] - mean) * rstd;
   }
   let mg = subgroupAdd(sg) / f32(c); let mgx = subgroupAdd(sgx) / f32(c);
-  if (!valid) { return; }
-  for (var j = lane; j < c; j += sgs) {
-    let xh = (x[base + j] - mean) * rstd;
-    dx[base + j] = rstd * (gy[base + j] * w[j] - mg - xh * mgx);
-  }
+  if (valid && lane == 0u) { sums[2u * row] = mg; sums[2u * row + 1u] = mgx; }
 }`,
-      }), "nn.layer_norm.bwd_x.sg"),
-      bindings: [x, weight, stats, gy, dx],
+      }), "nn.layer_norm.bwd_sums.sg"),
+      bindings: [x, weight, stats, gy, sums],
       params: [rows, c],
       workgroups: grid1d(rows * sg, SG_WG),
       op,
     });
   } else if (need[0]) {
-    dx = engine.empty(x.shape);
-    const key = `nn.layer_norm.bwd_x.${L.v}.${cachedRow(c, L.v)}`;
-    const kernel = engine.kernel(() => ({
-      key,
-      bindings: [
-        { name: "x", type: `array<${L.T}>` },
-        { name: "w", type: `array<${L.T}>` },
-        { name: "stats" },
-        { name: "gy", type: `array<${L.T}>` },
-        { name: "dx", access: "read_write", type: `array<${L.T}>` },
-      ],
-      code: /* wgsl */ `
-// One invocation per row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = gy·w.
+    sums = engine.empty([rows, 2]);
+    const key = `nn.layer_norm.bwd_sums.${L.v}`;
+    engine.dispatch({
+      kernel: engine.kernel(() => ({
+        key,
+        bindings: [
+          { name: "x", type: `array<${L.T}>` },
+          { name: "w", type: `array<${L.T}>` },
+          { name: "stats" },
+          { name: "gy", type: `array<${L.T}>` },
+          { name: "sums", access: "read_write" },
+        ],
+        code: /* wgsl */ `
+// One invocation per row: mean(g) and mean(g·x̂) with g = gy·w.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = lin(gid, nwg, ${WG}u);
@@ -264,70 +297,186 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let n = c / ${L.v}u;
   let base = row * n;
   let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
-${loadRow(c, L.v, L.T)}
   var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
   for (var j = 0u; j < n; j++) {
     let g = gy[base + j] * w[j];
     sg += g;
-    sgx += g * (X(j) - mean) * rstd;
+    sgx += g * (x[base + j] - mean);
   }
-  let mg = ${L.dot("sg")} / f32(c); let mgx = ${L.dot("sgx")} / f32(c);
-  for (var j = 0u; j < n; j++) {
-    let xh = (X(j) - mean) * rstd;
-    dx[base + j] = rstd * (gy[base + j] * w[j] - mg - xh * mgx);
-  }
-}`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
-    }), key);
-    engine.dispatch({
-      kernel,
-      bindings: [x, weight, stats, gy, dx],
+  sums[2u * row] = ${L.dot("sg")} / f32(c);
+  sums[2u * row + 1u] = ${L.dot("sgx")} * rstd / f32(c);
+}`,
+      }), key),
+      bindings: [x, weight, stats, gy, sums],
       params: [rows, c],
       workgroups: grid1d(rows, WG),
       op,
     });
   }
-  let dw: Tensor | null = null, db: Tensor | null = null;
-  if (need[1]) {
-    const { chunks, per } = chunksOf(rows, ROWS_PER_CHUNK);
-    const partials = engine.empty([chunks, 2 * c]);
-    const kernel = engine.kernel(() => ({
-      key: "nn.layer_norm.bwd_wb",
-      bindings: [
-        { name: "x" },
-        { name: "stats" },
-        { name: "gy" },
-        { name: "part", access: "read_write" },
-      ],
-      code: /* wgsl */ `
-// One invocation per (row chunk, channel j): partial Σ gy·x̂ and Σ gy over the chunk's rows.
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u); let per = pu(2u); let chunks = pu(3u);
-  if (i >= chunks * c) { return; }
-  let chunk = i / c; let j = i % c;
+  const { chunks, per } = chunksOf(rows, ROWS_PER_CHUNK);
+  const wg = laneGroupSize(n);
+  const wantDx = sums !== null, wantWb = need[1];
+  // One chunk: the partial sums are the gradients themselves.
+  const dx = wantDx ? engine.empty(x.shape) : null;
+  const partShape = chunks === 1 ? [c] : [chunks, c];
+  const pw = wantWb ? engine.empty(partShape) : null;
+  const pb = wantWb ? engine.empty(partShape) : null;
+  const key = `nn.layer_norm.bwd.${L.v}.${wg}.${wantDx ? "x" : ""}${wantWb ? "wb" : ""}`;
+  const outs = [
+    ...(wantDx ? [{ name: "dx", access: "read_write" as const, type: `array<${L.T}>` }] : []),
+    ...(wantWb
+      ? [
+        { name: "pw", access: "read_write" as const, type: `array<${L.T}>` },
+        { name: "pb", access: "read_write" as const, type: `array<${L.T}>` },
+      ]
+      : []),
+  ];
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [
+      { name: "x", type: `array<${L.T}>` },
+      { name: "w", type: `array<${L.T}>` },
+      { name: "stats" },
+      { name: "gy", type: `array<${L.T}>` },
+      { name: "sums" },
+      ...outs,
+    ],
+    code: /* wgsl */ `
+// Workgroup (lane group block, row chunk): each lane walks the chunk's rows at one lane group
+// of channels; row statistics and row sums are uniform loads.
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let rows = pu(0u); let n = pu(1u); let per = pu(2u);
+  let chunk = wid.y + wid.z * 65535u;
+  let j = wid.x * ${wg}u + li;
+  if (j >= n) { return; }
+  let wj = w[j];
   let r1 = min(rows, (chunk + 1u) * per);
-  var sw = 0.0; var sb = 0.0;
+  var sw = ${L.T}(0.0); var sb = ${L.T}(0.0);
   for (var r = chunk * per; r < r1; r++) {
-    let g = gy[r * c + j];
-    sw += g * (x[r * c + j] - stats[2u * r]) * stats[2u * r + 1u];
-    sb += g;
+    let mean = stats[2u * r]; let rstd = stats[2u * r + 1u];
+    let g = gy[r * n + j];
+    let xh = (x[r * n + j] - mean) * rstd;
+    ${wantWb ? "sw += g * xh; sb += g;" : ""}
+    ${wantDx ? "dx[r * n + j] = rstd * (g * wj - sums[2u * r] - xh * sums[2u * r + 1u]);" : ""}
   }
-  part[chunk * 2u * c + j] = sw;
-  part[chunk * 2u * c + c + j] = sb;
+  ${wantWb ? "pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;" : ""}
 }`,
-    }), "nn.layer_norm.bwd_wb");
-    engine.dispatch({
-      kernel,
-      bindings: [x, stats, gy, partials],
-      params: [rows, c, per, chunks],
-      workgroups: grid1d(chunks * c, WG),
-      op,
-    });
-    dw = engine.empty([c]);
-    db = engine.empty([c]);
-    sumRows(engine, partials, chunks, 2 * c, 0, c, dw, op);
-    sumRows(engine, partials, chunks, 2 * c, c, c, db, op);
+  }), key);
+  engine.dispatch({
+    kernel,
+    bindings: [
+      x,
+      weight,
+      stats,
+      gy,
+      sums ?? stats,
+      ...(dx ? [dx] : []),
+      ...(pw && pb ? [pw, pb] : []),
+    ],
+    params: [rows, n, per],
+    workgroups: [Math.ceil(n / wg), Math.min(chunks, 65535), Math.ceil(chunks / 65535)],
+    op,
+  });
+  if (!pw || !pb) return [dx, null, null];
+  if (chunks === 1) return [dx, pw, pb];
+  const dw = engine.empty([c]);
+  const db = engine.empty([c]);
+  sumRowsPair(engine, pw, pb, chunks, c, dw, db, op);
+  return [dx, dw, db];
+}
+
+/** Sums a value over aligned clusters of 8 subgroup lanes (every lane gets the sum). */
+function cluster8(v: string, out: string): string {
+  return `var ${out} = ${v} + subgroupShuffleXor(${v}, 1u); ` +
+    `${out} += subgroupShuffleXor(${out}, 2u); ${out} += subgroupShuffleXor(${out}, 4u);`;
+}
+
+/**
+ * The backward in one row kernel (one invocation per row, 8-lane subgroups: lavapipe):
+ * pass 1 takes the row sums, pass 2 writes ∂x and, when asked, sums `gy·x̂` and `gy` over
+ * each cluster of 8 consecutive rows into a partial row; then one reduction of the
+ * partials. Reads x and ∂y twice, like the plain ∂x kernel, and nothing more.
+ */
+function clusterBackward(
+  x: Tensor,
+  weight: Tensor,
+  stats: Tensor,
+  gy: Tensor,
+  wantWb: boolean,
+): (Tensor | null)[] {
+  const engine = x.engine;
+  const op = "layerNorm.backward";
+  const c = x.shape[x.rank - 1];
+  const rows = x.size / c;
+  const L = lanes(c);
+  const slots = Math.ceil(rows / 8);
+  const dx = engine.empty(x.shape);
+  const partShape = slots === 1 ? [c] : [slots, c];
+  const pw = wantWb ? engine.empty(partShape) : null;
+  const pb = wantWb ? engine.empty(partShape) : null;
+  const key = `nn.layer_norm.bwd_x.cluster.${L.v}.${wantWb ? "wb" : "x"}`;
+  const kernel = engine.kernel(() => ({
+    key,
+    bindings: [
+      { name: "x", type: `array<${L.T}>` },
+      { name: "w", type: `array<${L.T}>` },
+      { name: "stats" },
+      { name: "gy", type: `array<${L.T}>` },
+      { name: "dx", access: "read_write", type: `array<${L.T}>` },
+      ...(wantWb
+        ? [
+          { name: "pw", access: "read_write" as const, type: `array<${L.T}>` },
+          { name: "pb", access: "read_write" as const, type: `array<${L.T}>` },
+        ]
+        : []),
+    ],
+    code: /* wgsl */ `
+// One invocation per row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = gy·w; rows past
+// the end run clamped with zero weight (the shuffles need every lane) and store nothing.
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let row0 = lin(gid, nwg, ${WG}u);
+  let rows = pu(0u); let c = pu(1u);
+  let valid = row0 < rows; let row = min(row0, rows - 1u);
+  let n = c / ${L.v}u;
+  let base = row * n;
+  let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
+  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) {
+    let g = gy[base + j] * w[j];
+    sg += g;
+    sgx += g * (x[base + j] - mean);
   }
+  let mg = ${L.dot("sg")} / f32(c); let mgx = ${L.dot("sgx")} * rstd / f32(c);
+  let keep = select(0.0, 1.0, valid); let slot = (row0 - lane % 8u) / 8u * n;
+  for (var j = 0u; j < n; j++) {
+    let gj = gy[base + j];
+    let xh = (x[base + j] - mean) * rstd;
+    if (valid) { dx[base + j] = rstd * (gj * w[j] - mg - xh * mgx); }
+    ${
+      wantWb
+        ? `let gk = gj * keep; let gx = gk * xh;
+    ${cluster8("gx", "cw")}
+    ${cluster8("gk", "cb")}
+    if (valid && lane % 8u == 0u) { pw[slot + j] = cw; pb[slot + j] = cb; }`
+        : ""
+    }
+  }
+}`,
+  }), key);
+  engine.dispatch({
+    kernel,
+    bindings: [x, weight, stats, gy, dx, ...(pw && pb ? [pw, pb] : [])],
+    params: [rows, c],
+    workgroups: grid1d(rows, WG),
+    op,
+  });
+  if (!pw || !pb) return [dx, null, null];
+  if (slots === 1) return [dx, pw, pb];
+  const dw = engine.empty([c]);
+  const db = engine.empty([c]);
+  sumRowsPair(engine, pw, pb, slots, c, dw, db, op);
   return [dx, dw, db];
 }

@@ -8,21 +8,29 @@ import { assertClose, normals } from "./_nn_test_util.ts";
 const engine = await Engine.create();
 
 const VARIANTS = [
-  { variant: "row", cacheRow: true },
-  { variant: "row", cacheRow: false },
-  { variant: "subgroup", cacheRow: true },
+  { variant: "row", cacheRow: true, backward: "column" },
+  { variant: "row", cacheRow: false, backward: "cluster" },
+  { variant: "row", cacheRow: false, backward: "column" },
+  { variant: "subgroup", cacheRow: true, backward: "column" },
 ] as const;
+
+/** Whether the adapter has exactly 8-lane subgroups (the cluster backward needs them). */
+const eightLanes = engine.gpu.subgroups && engine.gpu.adapterInfo.subgroupMinSize === 8 &&
+  engine.gpu.adapterInfo.subgroupMaxSize === 8;
 
 const CASES: [number[], number][] = [
   [[3, 5, 8], 1e-5],
   [[7, 13], 1e-6],
   [[600, 12], 1e-5],
   [[3, 300], 1e-5],
+  [[2, 37, 7], 1e-5], // odd C over several row chunks, a partial last chunk
+  [[9, 2, 260], 1e-5], // more lane groups than one workgroup holds, partial chunk
 ];
 
 Deno.test("layerNorm() forward and backward match the float64 reference (every kernel variant, vec4 and odd C)", async () => {
   for (const cfg of VARIANTS) {
     if (cfg.variant === "subgroup" && !engine.gpu.subgroups) continue;
+    if (cfg.backward === "cluster" && !eightLanes) continue;
     Object.assign(layerNormConfig, cfg);
     for (const [shape, eps] of CASES) {
       const n = shape.reduce((a, b) => a * b), c = shape[shape.length - 1];
@@ -36,7 +44,7 @@ Deno.test("layerNorm() forward and backward match the float64 reference (every k
         y.backward(engine.tensor(gs, shape));
         const ref = layerNormRef(xs, c, ws, bs, eps);
         const g = layerNormBackwardRef(xs, c, ws, eps, gs);
-        const tag = `${cfg.variant}/cache ${cfg.cacheRow} shape [${shape}]`;
+        const tag = `${cfg.variant}/cache ${cfg.cacheRow}/${cfg.backward} shape [${shape}]`;
         assertClose(`${tag} y`, await y.read(), ref.y, 1e-5, 1e-5);
         assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-4, 1e-4);
         assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-4);
@@ -44,7 +52,32 @@ Deno.test("layerNorm() forward and backward match the float64 reference (every k
       });
     }
   }
-  Object.assign(layerNormConfig, { variant: "auto", cacheRow: false });
+  Object.assign(layerNormConfig, { variant: "auto", cacheRow: false, backward: "auto" });
+});
+
+Deno.test("layerNorm() backward gives only the gradients asked for (x alone, weight and bias alone)", async () => {
+  for (const [shape, eps] of [[[41, 12], 1e-5], [[5, 9], 1e-5]] as [number[], number][]) {
+    const n = shape.reduce((a, b) => a * b), c = shape[shape.length - 1];
+    const xs = normals(n, 5, 2), ws = normals(c, 6), bs = normals(c, 7), gs = normals(n, 8);
+    const g = layerNormBackwardRef(xs, c, ws, eps, gs);
+    for (const xGrad of [true, false]) {
+      await engine.scope(async () => {
+        const x = engine.tensor(xs, shape, { requiresGrad: xGrad });
+        const w = engine.tensor(ws, [c], { requiresGrad: !xGrad });
+        const b = engine.tensor(bs, [c], { requiresGrad: !xGrad });
+        layerNorm(x, w, b, eps).backward(engine.tensor(gs, shape));
+        const tag = `[${shape}] ${xGrad ? "x only" : "weight and bias only"}`;
+        if (xGrad) {
+          assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-4, 1e-4);
+          assert.equal(w.grad, null);
+        } else {
+          assert.equal(x.grad, null);
+          assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-4);
+          assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-4);
+        }
+      });
+    }
+  }
 });
 
 Deno.test("layerNorm() rejects a weight of the wrong size and i32 input, naming the shapes", () => {

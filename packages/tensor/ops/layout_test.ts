@@ -163,6 +163,62 @@ Deno.test("assign() overwrites a tensor in place", async () => {
   });
 });
 
+Deno.test("vec4 moves (an innermost run of 4k contiguous elements, 4×4 block transposes) match the reference, gradients included", async () => {
+  const norm = (n: number, start: number, step: number, len: number) => ({ start, step, len, n });
+  await checkOp(engine, {
+    name: "permute keeping the last axis (rank 4 after coalescing)",
+    inputs: [rand([2, 3, 5, 8], 21)],
+    gpu: ([x]) => permute(x, [2, 0, 1, 3]),
+    ref: ([x]) => R.permute(x, [2, 0, 1, 3]),
+  });
+  await checkOp(engine, {
+    name: "pixelShuffle p=2 with 4 channels per pixel",
+    inputs: [rand([2, 3, 5, 16], 22)],
+    gpu: ([x]) => pixelShuffle(x, 2),
+    ref: ([x]) => R.pixelShuffle(x, 2),
+  });
+  await checkOp(engine, {
+    name: "concat along the last axis (scatter at offsets 0 and 4)",
+    inputs: [rand([2, 3, 4], 23), rand([2, 3, 8], 24)],
+    gpu: (ts) => concat(ts, -1),
+    ref: (xs) => R.concat(xs, 2),
+  });
+  await checkOp(engine, {
+    name: "slice x[:, 1::2] of 8-wide rows",
+    inputs: [rand([2, 6, 3, 8], 25)],
+    gpu: ([x]) => slice(x, [{}, { start: 1, step: 2 }]),
+    ref: ([x]) =>
+      R.slice(x, [norm(2, 0, 1, 2), norm(6, 1, 2, 3), norm(3, 0, 1, 3), norm(8, 0, 1, 8)]),
+  });
+  await checkOp(engine, {
+    name: "slice x[:, 2:] (offset not a multiple of 4: the scalar path)",
+    inputs: [rand([3, 10], 26)],
+    gpu: ([x]) => slice(x, [{}, { start: 2 }]),
+    ref: ([x]) => R.slice(x, [norm(3, 0, 1, 3), norm(10, 2, 1, 8)]),
+  });
+  await checkOp(engine, {
+    name: "transpose of the last two axes in 4×4 blocks",
+    inputs: [rand([3, 8, 12], 27)],
+    gpu: ([x]) => permute(x, [0, 2, 1]),
+    ref: ([x]) => R.permute(x, [0, 2, 1]),
+  });
+  await checkOp(engine, {
+    name: "2-D transpose in 4×4 blocks",
+    inputs: [rand([4, 16], 28)],
+    gpu: ([x]) => transpose(x, 0, 1),
+    ref: ([x]) => R.permute(x, [1, 0]),
+  });
+  await engine.scope(async () => {
+    const ids = Int32Array.from({ length: 2 * 3 * 8 }, (_, i) => i - 20);
+    const t = engine.tensor(ids, [2, 3, 8], { dtype: "i32" });
+    const ref = R.permute(R.nd(ids, [2, 3, 8]), [1, 0, 2]).data;
+    assert.deepEqual([...await permute(t, [1, 0, 2]).read()], [...ref]);
+    const t48 = engine.tensor(ids.subarray(0, 32), [4, 8], { dtype: "i32" });
+    const ref48 = R.permute(R.nd(ids.subarray(0, 32), [4, 8]), [1, 0]).data;
+    assert.deepEqual([...await permute(t48, [1, 0]).read()], [...ref48]);
+  });
+});
+
 Deno.test("a large permute and slice (several rows per invocation) match the reference", async () => {
   await engine.scope(async () => {
     const x = rand([3, 700, 500], 19);
