@@ -9,6 +9,7 @@ import { ScanShapeError } from "./errors.ts";
 import {
   backwardBcWgsl,
   backwardRowsWgsl,
+  type DtSlot,
   forwardScanWgsl,
   forwardVec4Fits,
   forwardVec4Wgsl,
@@ -96,6 +97,8 @@ export class ScanCore {
   #fwd: GPUComputePipeline;
   /** Serial-row forward without checkpoint stores (compiled on first use). */
   #fwdNoState: GPUComputePipeline | undefined;
+  /** Cross forward that projects Δ from the dt rows itself (compiled on first use). */
+  #fwdProjected: GPUComputePipeline | undefined;
   /** Bound in place of `state` by the forward without checkpoints. */
   #dummy: GPUBuffer | undefined;
   #make: (code: string, entryPoint: string, what: string, kinds: string) => GPUComputePipeline;
@@ -325,6 +328,54 @@ export class ScanCore {
     } else {
       pass.dispatchWorkgroups(this.layout.channels, this.dims.parallelGroups, this.layout.batch);
     }
+    pass.end();
+  }
+
+  /**
+   * Encodes the cross layout's inference forward with Δ projected in the kernel from the dt
+   * rows (`dt` holds them at `slot`; `weight` is `(4, Di, R)`): no Δ buffer is read, no
+   * checkpoints are written.
+   */
+  encodeForwardProjected(
+    encoder: GPUCommandEncoder,
+    b: Omit<CoreForwardBuffers, "delta" | "state"> & { dt: GPUBuffer; dtWeight: GPUBuffer },
+    slot: DtSlot,
+    dtSize: number,
+    outName: string,
+  ): void {
+    const s = this.sizes;
+    this.#check("u", b.u, s.u);
+    this.#check("dt", b.dt, dtSize);
+    this.#check("dtWeight", b.dtWeight, 4 * this.layout.channels * slot.rank);
+    this.#check("A", b.A, s.A);
+    this.#check("B", b.B, s.B);
+    this.#check("C", b.C, s.C);
+    this.#check("D", b.D, s.D);
+    this.#check("deltaBias", b.deltaBias, s.deltaBias);
+    this.#check(outName, b.out, s.out);
+    this.#fwdProjected ??= this.#make(
+      forwardWgsl(this.layout, { ...this.tuning, forward: "serial-row" }, this.dims, false, slot),
+      "forward",
+      "forward with the dt projection",
+      "rrrrrrrwr",
+    );
+    const pass = encoder.beginComputePass({ label: `${this.label} forward (projected Δ)` });
+    pass.setPipeline(this.#fwdProjected);
+    pass.setBindGroup(
+      0,
+      this.#group(this.#fwdProjected, [
+        b.u,
+        b.dt,
+        b.A,
+        b.B,
+        b.C,
+        b.D,
+        b.deltaBias,
+        b.out,
+        b.dtWeight,
+      ]),
+    );
+    pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
     pass.end();
   }
 

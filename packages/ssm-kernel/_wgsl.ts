@@ -240,6 +240,43 @@ function sgBuiltin(t: KernelTuning): string {
 }
 
 /**
+ * Where the forward reads the dt rows when it projects Δ itself: the dt rows of position p,
+ * direction k start at `offset + ((b·L + p)·4 + k)·stride` of the buffer bound as `DL`
+ * (x_dbl), and the weight `(4, Di, rank)` is bound as `WDT`.
+ */
+export interface DtSlot {
+  /** dt rank R. */
+  rank: number;
+  /** Element offset of the first record's dt rows. */
+  offset: number;
+  /** Elements between consecutive (position, direction) records. */
+  stride: number;
+}
+
+/**
+ * Statements computing `z = Σ_r W[k, d, r]·dt[p, k, r]` (the dt projection, summed in r
+ * order) from the dt rows of position `p`: loaded once per subgroup and broadcast when
+ * subgroups are available (the rows are the same for every channel).
+ */
+function projectedDelta(dt: DtSlot, sgw: number, indent: string): string {
+  const out = [`${indent}let xb = ${u(dt.offset)} + ((b * L + p) * 4u + k) * ${u(dt.stride)};`];
+  const R = dt.rank;
+  if (sgw > 0) {
+    for (let i = 0; i < Math.ceil(R / sgw); i++) {
+      out.push(`${indent}let xl${i} = DL[xb + min(sgi % ${u(sgw)} + ${u(i * sgw)}, ${u(R - 1)})];`);
+    }
+  }
+  out.push(`${indent}var z = 0.0;`);
+  for (let r = 0; r < R; r++) {
+    const x = sgw > 0
+      ? `subgroupBroadcast(xl${Math.floor(r / sgw)}, ${u(r % sgw)})`
+      : `DL[xb + ${u(r)}]`;
+    out.push(`${indent}z = z + w${r} * ${x};`);
+  }
+  return out.join("\n");
+}
+
+/**
  * Forward kernel. Mapping: one invocation per (batch, channel d); workgroup x = slice of WG
  * consecutive channels of one group, y = parallel group, z = batch. Each invocation walks its
  * row serially over L (looping over `KSER` directions, accumulating the output in place),
@@ -251,14 +288,17 @@ export function forwardWgsl(
   t: KernelTuning,
   m: KernelDims,
   saveState = true,
+  dt?: DtSlot,
 ): string {
   const N = l.dState;
+  const sgw = t.subgroupWidth;
   const store = t.serialGroups > 1
     ? `if (ks == 0u) { OUT[io] = y; } else { OUT[io] = OUT[io] + y; }`
     : `OUT[io] = y;`;
   return header(l, t, m) + BINDINGS_IN + `
 @group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
 ${saveState ? "@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;" : ""}
+${dt ? "@group(0) @binding(8) var<storage, read> WDT: array<f32>;" : ""}
 
 @compute @workgroup_size(${t.workgroupSize})
 fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
@@ -275,12 +315,14 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
 ${repeat(m.nv, (j) => `    let a${j} = ${aLoad(j, N)} * LOG2E;\n    var h${j} = vec4<f32>(0.0);`)}
     let dc = DD[c];
     let bias = BIAS[c];
+${dt ? repeat(dt.rank, (r) => `    let w${r} = WDT[c * ${u(dt.rank)} + ${u(r)}];`) : ""}
     for (var ch = 0u; ch < NCH; ch++) {
       let t0 = ch * T;
       let tl = min(T, L - t0);
       for (var i = 0u; i < tl; i++) {
         let p = pos(k, t0 + i);
-        let dlt = softplus(DL[iDl(b, k, d, p)] + bias);
+${dt ? projectedDelta(dt, sgw, "        ") : "        let z = DL[iDl(b, k, d, p)];"}
+        let dlt = softplus(z + bias);
         let io = iU(b, k, d, p);
         let uu = U[io];
         let du = dlt * uu;

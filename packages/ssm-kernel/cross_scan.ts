@@ -39,6 +39,23 @@ export interface CrossScan2dShape {
   bSlot?: PackedSlot;
   /** Slot of C; default `{ offset: 0, stride: N }`. For x_dbl: `{ offset: R + N, stride: R + 2N }`. */
   cSlot?: PackedSlot;
+  /**
+   * Slot and count R of the dt rows, for {@linkcode CrossScan2d.encodeForwardProjected}
+   * (x_dbl: `{ offset: 0, stride: R + 2N, rank: R }`).
+   */
+  dtSlot?: PackedSlot & { rank: number };
+}
+
+/**
+ * Buffers of {@linkcode CrossScan2d.encodeForwardProjected}: those of the forward with the
+ * dt rows and the dt-projection weight in place of `delta`, and no `state`.
+ */
+export interface CrossScan2dProjectedForwardBuffers
+  extends Omit<CrossScan2dForwardBuffers, "delta" | "state"> {
+  /** Holds the dt rows at `dtSlot` (may be the same buffer as `B` and `C`, e.g. x_dbl). */
+  dt: GPUBuffer;
+  /** `dt_projs_weight (4, Di, R)`. */
+  dtWeight: GPUBuffer;
 }
 
 /** Caller-owned buffers of the cross-scan forward (f32, STORAGE usage). */
@@ -129,7 +146,9 @@ function slotSize(batch: number, L: number, N: number, s: PackedSlot): number {
  */
 export class CrossScan2d {
   /** The shape (with resolved slots) this instance was compiled for. */
-  readonly shape: Readonly<Required<CrossScan2dShape>>;
+  readonly shape: Readonly<
+    Required<Omit<CrossScan2dShape, "dtSlot">> & Pick<CrossScan2dShape, "dtSlot">
+  >;
   /** Bytes the `state` buffer must have. */
   readonly stateBytes: number;
   /** Which kernel variant and tuning the rule picked. */
@@ -162,6 +181,16 @@ export class CrossScan2d {
         );
       }
     }
+    const dtSlot = shape.dtSlot;
+    if (
+      dtSlot &&
+      (!Number.isInteger(dtSlot.rank) || dtSlot.rank < 1 || !Number.isInteger(dtSlot.offset) ||
+        dtSlot.offset < 0 || !Number.isInteger(dtSlot.stride) || dtSlot.stride < dtSlot.rank)
+    ) {
+      throw new ScanShapeError(
+        `${label}: dtSlot {offset: ${dtSlot.offset}, stride: ${dtSlot.stride}, rank: ${dtSlot.rank}} must have an integer rank ≥ 1, offset ≥ 0 and stride ≥ rank`,
+      );
+    }
     const L = H * W;
     const tuning = resolveTuning(
       label,
@@ -173,7 +202,7 @@ export class CrossScan2d {
       device.limits.maxStorageBufferBindingSize,
       options,
     );
-    this.shape = { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot };
+    this.shape = { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot, dtSlot };
     const cm = options.channelMajorBackward ?? options.fallbackAdapter !== false;
     this.variant = `${tuning.description} 4-directions-in-invocation${
       cm ? " channel-major-backward" : ""
@@ -221,6 +250,33 @@ export class CrossScan2d {
    */
   encodeForward(encoder: GPUCommandEncoder, buffers: CrossScan2dForwardBuffers): void {
     this.#core.encodeForward(encoder, { ...buffers, out: buffers.y }, "y");
+  }
+
+  /**
+   * Encodes an inference forward that computes `delta[p, k, d] = Σ_r dtWeight[k, d, r] ·
+   * dt[p, k, r]` inside the scan (SS2D's four dt projections) instead of reading a `delta`
+   * buffer, and stores no checkpoints. Needs `dtSlot` in the shape.
+   *
+   * @param encoder The caller's command encoder.
+   * @param buffers Inputs with the dt rows and weight, and `y`.
+   * @throws {ScanShapeError} when the shape has no `dtSlot` or a buffer is too small.
+   */
+  encodeForwardProjected(
+    encoder: GPUCommandEncoder,
+    buffers: CrossScan2dProjectedForwardBuffers,
+  ): void {
+    const slot = this.shape.dtSlot;
+    if (!slot) {
+      throw new ScanShapeError("CrossScan2d: encodeForwardProjected needs dtSlot in the shape");
+    }
+    const { batch, height, width } = this.shape;
+    this.#core.encodeForwardProjected(
+      encoder,
+      { ...buffers, out: buffers.y },
+      slot,
+      slotSize(batch, height * width, slot.rank, slot),
+      "y",
+    );
   }
 
   /**

@@ -7,7 +7,7 @@ import {
   crossScan2dReference,
   ScanShapeError,
 } from "./mod.ts";
-import { upload } from "./_io.ts";
+import { readBack, upload } from "./_io.ts";
 import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
 const device = await testDevice(true);
@@ -208,4 +208,85 @@ Deno.test("CrossScan2d rejects bad slots and shapes with ScanShapeError", () => 
   );
   enc.finish();
   scan.destroy();
+});
+
+Deno.test("CrossScan2d.encodeForwardProjected() projects delta from x_dbl's dt rows in the kernel", async () => {
+  // R = 3 (one subgroup load), R = 11 (three loads of a 4-wide subgroup); with and without subgroups.
+  for (const [R, subgroups] of [[3, true], [11, true], [5, false]] as const) {
+    const batch = 2, H = 3, W = 5, Di = 8, N = 4, L = H * W, P = R + 2 * N;
+    const x = inputs(batch, H, W, Di, N, 60 + R);
+    const dtRows = randomArray(batch * L * 4 * R, 61 + R, -1, 1);
+    const weight = randomArray(4 * Di * R, 62 + R, -0.5, 0.5);
+    const xdbl = new Float32Array(batch * L * 4 * P);
+    const delta = new Float64Array(batch * L * 4 * Di);
+    for (let r = 0; r < batch * L * 4; r++) {
+      const k = r % 4;
+      for (let i = 0; i < R; i++) xdbl[r * P + i] = dtRows[r * R + i];
+      for (let n = 0; n < N; n++) {
+        xdbl[r * P + R + n] = x.B[r * N + n];
+        xdbl[r * P + R + N + n] = x.C[r * N + n];
+      }
+      for (let d = 0; d < Di; d++) {
+        let s = 0;
+        for (let i = 0; i < R; i++) s += weight[(k * Di + d) * R + i] * xdbl[r * P + i];
+        delta[r * Di + d] = s;
+      }
+    }
+    const scan = new CrossScan2d(device, {
+      batch,
+      height: H,
+      width: W,
+      channels: Di,
+      dState: N,
+      bSlot: { offset: R, stride: P },
+      cSlot: { offset: R + N, stride: P },
+      dtSlot: { offset: 0, stride: P, rank: R },
+    }, { ...SG, subgroups });
+    const xb = upload(device, xdbl, "x_dbl");
+    const y = upload(device, batch * L * Di, "y");
+    const enc = device.createCommandEncoder();
+    scan.encodeForwardProjected(enc, {
+      u: upload(device, x.u, "u"),
+      dt: xb,
+      dtWeight: upload(device, weight, "dt_projs_weight"),
+      B: xb,
+      C: xb,
+      A: upload(device, x.A, "A"),
+      D: upload(device, x.D, "D"),
+      deltaBias: upload(device, x.deltaBias, "bias"),
+      y,
+    });
+    const [got] = await readBack(device, enc, [y]);
+    const e = maxErr(got, crossScan2dReference({ ...x, delta }));
+    assert(e <= 1e-4, `R = ${R} subgroups ${subgroups}: ${e}`);
+  }
+});
+
+Deno.test("CrossScan2d.encodeForwardProjected() needs dtSlot and names a short dt buffer", () => {
+  const shape = { batch: 1, height: 2, width: 2, channels: 4, dState: 4 };
+  const small = upload(device, 4, "tiny");
+  const b = {
+    u: small,
+    dt: small,
+    dtWeight: small,
+    B: small,
+    C: small,
+    A: small,
+    D: small,
+    deltaBias: small,
+    y: small,
+  };
+  assert.throws(
+    () => new CrossScan2d(device, shape).encodeForwardProjected(device.createCommandEncoder(), b),
+    (e: unknown) => e instanceof ScanShapeError && /dtSlot/.test(e.message),
+  );
+  assert.throws(
+    () => new CrossScan2d(device, { ...shape, dtSlot: { offset: 0, stride: 2, rank: 3 } }),
+    (e: unknown) => e instanceof ScanShapeError && /stride ≥ rank/.test(e.message),
+  );
+  const scan = new CrossScan2d(device, { ...shape, dtSlot: { offset: 0, stride: 3, rank: 3 } });
+  assert.throws(
+    () => scan.encodeForwardProjected(device.createCommandEncoder(), b),
+    (e: unknown) => e instanceof ScanShapeError && /'u'/.test(e.message),
+  );
 });

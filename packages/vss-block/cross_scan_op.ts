@@ -72,6 +72,7 @@ function scanFor(engine: Engine, s: CrossScanSizes): CrossScan2d {
       dState: s.dState,
       bSlot: { offset: s.dtRank, stride: P },
       cSlot: { offset: s.dtRank + s.dState, stride: P },
+      dtSlot: { offset: 0, stride: P, rank: s.dtRank },
     }, scanOptions(engine));
     perDevice.set(key, scan);
   }
@@ -236,6 +237,23 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
   name: "ss2dScan",
   forward(engine, [u, xDbl, dtW, A, D, bias], s) {
     const dt = dtSizes(s);
+    const scan = scanFor(engine, s);
+    const y = engine.empty(u.shape);
+    if (!s.saveState) {
+      // Inference: the scan projects Δ from x_dbl's dt rows itself (no Δ tensor at all).
+      scan.encodeForwardProjected(engine.commandEncoder(), {
+        u: u.buffer,
+        dt: xDbl.buffer,
+        dtWeight: dtW.buffer,
+        B: xDbl.buffer,
+        C: xDbl.buffer,
+        A: A.buffer,
+        D: D.buffer,
+        deltaBias: bias.buffer,
+        y: y.buffer,
+      });
+      return { outputs: [y] };
+    }
     const wT = permute(dtW, [0, 2, 1]);
     const delta = dtProjectionForward(engine, xDbl, wT, dt, [
       s.batch,
@@ -244,9 +262,7 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
       4,
       s.channels,
     ]);
-    const scan = scanFor(engine, s);
-    const y = engine.empty(u.shape);
-    const state = s.saveState ? engine.empty([scan.stateBytes / 4]) : undefined;
+    const state = engine.empty([scan.stateBytes / 4]);
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
@@ -256,9 +272,9 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
       D: D.buffer,
       deltaBias: bias.buffer,
       y: y.buffer,
-      state: state?.buffer,
+      state: state.buffer,
     });
-    return { outputs: [y], saved: state ? { state, delta, wT } : undefined };
+    return { outputs: [y], saved: { state, delta, wT } };
   },
   backward({ engine, inputs: [u, xDbl, , A, D, bias], gradOutputs: [dy], saved, attrs }) {
     if (!dy || !saved) return [null, null, null, null, null, null];

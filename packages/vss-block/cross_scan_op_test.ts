@@ -174,7 +174,7 @@ Deno.test("the scan ops name the input whose shape does not fit", () => {
   );
 });
 
-Deno.test("ss2dScan and crossScan without gradients (no checkpoints stored) give the same output", async () => {
+Deno.test("ss2dScan and crossScan without gradients (no checkpoints; ss2dScan projects delta in the scan) give the same output", async () => {
   const wv = seeded(4 * Di * R, 10);
   const run = (grad: boolean) =>
     engine.scope(() => {
@@ -200,7 +200,8 @@ Deno.test("ss2dScan and crossScan without gradients (no checkpoints stored) give
     });
   const [a1, b1] = run(true), [a0, b0] = run(false);
   assert(a1.requiresGrad && !a0.requiresGrad);
-  assert.deepEqual(await a0.read(), await a1.read());
+  // Without the tape ss2dScan projects delta inside the scan (its own summation order).
+  assert(relMaxErr(await a0.read(), await a1.read()) < 1e-5);
   assert.deepEqual(await b0.read(), await b1.read());
   assert(relMaxErr(await b0.read(), crossScan2dReference(ref)) < 1e-5);
 });

@@ -2,7 +2,8 @@
  * Golden runner for the whole model: `NAME.case.safetensors` with `NAME.weights.safetensors`
  * beside it. The configuration comes from the weights' metadata (drop path 0, training
  * mode); the runner loads the weights strictly, runs the input, and compares `logits`,
- * `output`, `loss` and every `grad.<parameter>` with the golden tolerances.
+ * `output`, `loss` and every `grad.<parameter>` with the golden tolerances, and the logits
+ * of a second, inference (no-tape) forward.
  *
  * @module
  */
@@ -40,8 +41,14 @@ export async function runVmunetFixture(path: string): Promise<FixtureReport> {
       loss.backward();
       return { logits, output, loss };
     });
+    // The inference path (no tape: no checkpoints, Δ projected inside the scan) must give
+    // the same logits.
+    const inference = engine.scope(() =>
+      engine.noGrad(() => model.forward(input, { training: false }).logits)
+    );
     const comparisons: Comparison[] = [
       compareForward("logits", await result.logits.read(), kase.float32("logits")),
+      compareForward("logits (inference)", await inference.read(), kase.float32("logits")),
       compareForward("output", await result.output.read(), kase.float32("output")),
       compareScalar("loss", (await result.loss.read())[0], kase.float32("loss")[0], 1e-5),
     ];
