@@ -112,6 +112,8 @@ export class ScanCore {
   /** Cross layout, channel-major backward: transposed copies of u, Δ, dy, du, dΔ. */
   #cm: Map<string, GPUBuffer> | undefined;
   #transposes: Map<string, GPUComputePipeline> = new Map();
+  /** Workgroup size of the dB/dC kernel. */
+  #bcWorkgroup = 64;
   #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
 
   constructor(
@@ -202,6 +204,12 @@ export class ScanCore {
         );
       }
     }
+    // dB/dC: one invocation per (batch, group, chunk); narrower workgroups when there are
+    // few chunks (e.g. 64 at 16×16), so that both cores of a CPU adapter get work.
+    const bcCount = layout.batch * layout.groups * dims.chunks;
+    while (this.#bcWorkgroup > 8 && Math.ceil(bcCount / this.#bcWorkgroup) < 8) {
+      this.#bcWorkgroup /= 2;
+    }
     const bwdLayout = this.channelMajorBackward ? { ...layout, channelMajor: true } : layout;
     this.#bwd = make(
       backwardRowsWgsl(bwdLayout, tuning, dims),
@@ -210,7 +218,7 @@ export class ScanCore {
       "rrrrrrrrrwwww",
     );
     this.#bwdBc = make(
-      backwardBcWgsl(bwdLayout, tuning, dims),
+      backwardBcWgsl(bwdLayout, tuning, dims, this.#bcWorkgroup),
       "backward_bc",
       "backward dB/dC",
       "rrrrrrrrrrww",
@@ -461,7 +469,7 @@ export class ScanCore {
         b.dC,
       ]),
     );
-    const groups = Math.ceil(l.batch * l.groups * this.dims.chunks / 64);
+    const groups = Math.ceil(l.batch * l.groups * this.dims.chunks / this.#bcWorkgroup);
     const gx = Math.min(groups, 65535);
     pass.dispatchWorkgroups(gx, Math.ceil(groups / gx));
     const [px, py] = flatDispatch(this.dims.totalChannels * (l.dState + 2));

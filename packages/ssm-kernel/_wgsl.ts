@@ -602,12 +602,18 @@ ${repeat(N, (n) => `      PP[pp + ${u(n)}] = gA${n >> 2}.${"xyzw"[n & 3]};`)}
 
 /**
  * dB/dC kernel. Mapping: one invocation per (batch, group, chunk of T positions), flat over a
- * 2D dispatch of 64-wide workgroups. It caches its chunk's B/C, loops over the group's
+ * 2D dispatch of `wgSize`-wide workgroups (narrower when there are few chunks, so that every
+ * core of a CPU adapter gets workgroups). It caches its chunk's B/C, loops over the group's
  * channels, recomputes states from the saved chunk-start state and adjoints from the carry
  * `R` the row kernel stored, and sums dB/dC over channels in registers; each output element
  * has exactly one writer, so no partial buffers or atomics are needed.
  */
-export function backwardBcWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+export function backwardBcWgsl(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  wgSize = 64,
+): string {
   const N = l.dState;
   const T = t.chunkLength;
   const nv = m.nv;
@@ -651,10 +657,10 @@ ${
 @group(0) @binding(10) var<storage, read_write> DBo: array<f32>;
 @group(0) @binding(11) var<storage, read_write> DCo: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(${wgSize})
 fn backward_bc(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = (wg.y * nwg.x + wg.x) * 64u + lid.x;
+  let f = (wg.y * nwg.x + wg.x) * ${u(wgSize)} + lid.x;
   if (f >= NB * KALL * NCH) { return; }
   let ch = f % NCH;
   let k = (f / NCH) % KALL;
