@@ -130,6 +130,16 @@ export function crossScanSizes(inputs: readonly TensorShape[]): CrossScanSizes {
   return { batch, height, width, channels, dState, dtRank };
 }
 
+/** The scan buffers every call passes alike: B and C from x_dbl's slots, A, D, the bias. */
+function sharedInputs(
+  xDbl: Tensor,
+  A: Tensor,
+  D: Tensor,
+  bias: Tensor,
+): { B: GPUBuffer; C: GPUBuffer; A: GPUBuffer; D: GPUBuffer; deltaBias: GPUBuffer } {
+  return { B: xDbl.buffer, C: xDbl.buffer, A: A.buffer, D: D.buffer, deltaBias: bias.buffer };
+}
+
 /** Sizes plus whether a backward can follow (else the forward stores no checkpoints). */
 type ScanAttrs = CrossScanSizes & { saveState: boolean };
 
@@ -147,11 +157,7 @@ const scanOp = defineOp<ScanAttrs, { state: Tensor }>({
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
-      B: xDbl.buffer,
-      C: xDbl.buffer,
-      A: A.buffer,
-      D: D.buffer,
-      deltaBias: bias.buffer,
+      ...sharedInputs(xDbl, A, D, bias),
       y: y.buffer,
       state: state?.buffer,
     });
@@ -171,11 +177,7 @@ const scanOp = defineOp<ScanAttrs, { state: Tensor }>({
     scan.encodeBackward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
-      B: xDbl.buffer,
-      C: xDbl.buffer,
-      A: A.buffer,
-      D: D.buffer,
-      deltaBias: bias.buffer,
+      ...sharedInputs(xDbl, A, D, bias),
       state: saved!.state.buffer,
       dy: dy.buffer,
       du: du.buffer,
@@ -245,11 +247,7 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
         u: u.buffer,
         dt: xDbl.buffer,
         dtWeight: dtW.buffer,
-        B: xDbl.buffer,
-        C: xDbl.buffer,
-        A: A.buffer,
-        D: D.buffer,
-        deltaBias: bias.buffer,
+        ...sharedInputs(xDbl, A, D, bias),
         y: y.buffer,
       });
       return { outputs: [y] };
@@ -266,11 +264,7 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
-      B: xDbl.buffer,
-      C: xDbl.buffer,
-      A: A.buffer,
-      D: D.buffer,
-      deltaBias: bias.buffer,
+      ...sharedInputs(xDbl, A, D, bias),
       y: y.buffer,
       state: state.buffer,
     });
@@ -289,11 +283,7 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
     scan.encodeBackward(engine.commandEncoder(), {
       u: u.buffer,
       delta: saved.delta.buffer,
-      B: xDbl.buffer,
-      C: xDbl.buffer,
-      A: A.buffer,
-      D: D.buffer,
-      deltaBias: bias.buffer,
+      ...sharedInputs(xDbl, A, D, bias),
       state: saved.state.buffer,
       dy: dy.buffer,
       du: du.buffer,
