@@ -241,8 +241,9 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
     const dt = dtSizes(s);
     const scan = scanFor(engine, s);
     const y = engine.empty(u.shape);
-    if (!s.saveState) {
-      // Inference: the scan projects Δ from x_dbl's dt rows itself (no Δ tensor at all).
+    if (!s.saveState && scanOptions(engine).fallbackAdapter) {
+      // Inference on a CPU adapter: the serial-row scan projects Δ from x_dbl's dt rows
+      // itself (no Δ tensor at all). GPUs keep their own forward variant, fed a Δ tensor.
       scan.encodeForwardProjected(engine.commandEncoder(), {
         u: u.buffer,
         dt: xDbl.buffer,
@@ -260,15 +261,15 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
       4,
       s.channels,
     ]);
-    const state = engine.empty([scan.stateBytes / 4]);
+    const state = s.saveState ? engine.empty([scan.stateBytes / 4]) : undefined;
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
       ...sharedInputs(xDbl, A, D, bias),
       y: y.buffer,
-      state: state.buffer,
+      state: state?.buffer,
     });
-    return { outputs: [y], saved: { state, delta, wT } };
+    return { outputs: [y], saved: state ? { state, delta, wT } : undefined };
   },
   backward({ engine, inputs: [u, xDbl, , A, D, bias], gradOutputs: [dy], saved, attrs }) {
     if (!dy || !saved) return [null, null, null, null, null, null];
