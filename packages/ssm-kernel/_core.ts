@@ -77,6 +77,9 @@ function flatDispatch(count: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
+/** Channel-major copies the cross-scan backward runs on. */
+type ChannelMajorScratch = Record<"u" | "delta" | "dout" | "du" | "ddelta", GPUBuffer>;
+
 /** The compiled kernels of one layout and tuning. */
 export class ScanCore {
   readonly device: GPUDevice;
@@ -110,7 +113,7 @@ export class ScanCore {
   #rk: GPUBuffer | undefined;
   #pp: GPUBuffer | undefined;
   /** Cross layout, channel-major backward: transposed copies of u, Δ, dy, du, dΔ. */
-  #cm: Map<string, GPUBuffer> | undefined;
+  #cm: ChannelMajorScratch | undefined;
   #transposes: Map<string, GPUComputePipeline> = new Map();
   /** Workgroup size of the dB/dC kernel. */
   #bcWorkgroup = 64;
@@ -188,12 +191,7 @@ export class ScanCore {
     };
     this.#make = make;
     this.#fwd = tuning.forward === "serial-row"
-      ? make(
-        (forwardVec4Fits(layout, tuning) ? forwardVec4Wgsl : forwardWgsl)(layout, tuning, dims),
-        "forward",
-        "forward",
-        "rrrrrrrww",
-      )
+      ? make(this.#serialForwardWgsl(true), "forward", "forward", "rrrrrrrww")
       : make(forwardScanWgsl(layout, tuning, dims, 64, 4), "forward", "forward", "rrrrrrrww");
     if (this.channelMajorBackward) {
       const { length: L, channels: Di } = layout;
@@ -280,6 +278,17 @@ export class ScanCore {
     }
   }
 
+  /** The serial-row forward of this layout (vec4 variant where it fits). */
+  #serialForwardWgsl(saveState: boolean): string {
+    const { layout, tuning, dims } = this;
+    return (forwardVec4Fits(layout, tuning) ? forwardVec4Wgsl : forwardWgsl)(
+      layout,
+      tuning,
+      dims,
+      saveState,
+    );
+  }
+
   #group(pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
     return this.device.createBindGroup({
       layout: this.#layouts.get(pipeline)!,
@@ -293,36 +302,23 @@ export class ScanCore {
     let pipeline = this.#fwd;
     let state = b.state;
     if (!state) {
-      if (this.tuning.forward === "serial-row") {
+      const serial = this.tuning.forward === "serial-row";
+      if (serial) {
         this.#fwdNoState ??= this.#make(
-          (forwardVec4Fits(this.layout, this.tuning) ? forwardVec4Wgsl : forwardWgsl)(
-            this.layout,
-            this.tuning,
-            this.dims,
-            false,
-          ),
+          this.#serialForwardWgsl(false),
           "forward",
           "forward without checkpoints",
           "rrrrrrrww",
         );
         pipeline = this.#fwdNoState;
-        this.#dummy ??= this.device.createBuffer({
-          label: `${this.label} unused state`,
-          size: 16,
-          usage: GPUBufferUsage.STORAGE,
-        });
-        state = this.#dummy;
-      } else {
-        // The workgroup-scan forward always writes checkpoints: give it scratch space.
-        this.#dummy = this.#dummy && this.#dummy.size >= this.stateBytes
-          ? this.#dummy
-          : this.device.createBuffer({
-            label: `${this.label} unused state`,
-            size: Math.max(16, this.stateBytes),
-            usage: GPUBufferUsage.STORAGE,
-          });
-        state = this.#dummy;
       }
+      // Bound in the state's place: unused by the serial-row kernel without checkpoints;
+      // scratch for the workgroup-scan forward, which always writes them.
+      state = this.#dummy ??= this.device.createBuffer({
+        label: `${this.label} unused state`,
+        size: serial ? 16 : Math.max(16, this.stateBytes),
+        usage: GPUBufferUsage.STORAGE,
+      });
     }
     const pass = encoder.beginComputePass({ label: `${this.label} forward` });
     const [pB, pC] = this.#packBC(pass, b.B, b.C);
@@ -362,7 +358,7 @@ export class ScanCore {
     this.#check("deltaBias", b.deltaBias, s.deltaBias);
     this.#check(outName, b.out, s.out);
     this.#fwdProjected ??= this.#make(
-      forwardWgsl(this.layout, { ...this.tuning, forward: "serial-row" }, this.dims, false, slot),
+      forwardWgsl(this.layout, this.tuning, this.dims, false, slot),
       "forward",
       "forward with the dt projection",
       "rrrrrrrwr",
@@ -484,35 +480,19 @@ export class ScanCore {
   }
 
   /** The channel-major scratch buffers (allocated on first use, kept). */
-  #scratch(
-    uSize: number,
-    deltaSize: number,
-  ): Record<"u" | "delta" | "dout" | "du" | "ddelta", GPUBuffer> {
-    if (!this.#cm) {
-      this.#cm = new Map();
-      for (
-        const [name, size] of [["u", uSize], ["delta", deltaSize], ["dout", uSize], ["du", uSize], [
-          "ddelta",
-          deltaSize,
-        ]] as const
-      ) {
-        this.#cm.set(
-          name,
-          this.device.createBuffer({
-            label: `${this.label} channel-major ${name}`,
-            size: size * 4,
-            usage: GPUBufferUsage.STORAGE,
-          }),
-        );
-      }
-    }
-    const m = this.#cm;
-    return {
-      u: m.get("u")!,
-      delta: m.get("delta")!,
-      dout: m.get("dout")!,
-      du: m.get("du")!,
-      ddelta: m.get("ddelta")!,
+  #scratch(uSize: number, deltaSize: number): ChannelMajorScratch {
+    const make = (name: string, size: number) =>
+      this.device.createBuffer({
+        label: `${this.label} channel-major ${name}`,
+        size: size * 4,
+        usage: GPUBufferUsage.STORAGE,
+      });
+    return this.#cm ??= {
+      u: make("u", uSize),
+      delta: make("delta", deltaSize),
+      dout: make("dout", uSize),
+      du: make("du", uSize),
+      ddelta: make("ddelta", deltaSize),
     };
   }
 
@@ -536,7 +516,7 @@ export class ScanCore {
   destroy(): void {
     this.#dummy?.destroy();
     this.#dummy = undefined;
-    for (const buffer of this.#cm?.values() ?? []) buffer.destroy();
+    for (const buffer of Object.values(this.#cm ?? {})) buffer.destroy();
     this.#cm = undefined;
     this.#packed?.destroy();
     this.#packed = undefined;

@@ -290,6 +290,8 @@ export function forwardWgsl(
   saveState = true,
   dt?: DtSlot,
 ): string {
+  // Binding 8 holds either the checkpoints or the dt weight (inference only).
+  if (dt && saveState) throw new Error("forwardWgsl: a projected-Δ forward stores no state");
   const N = l.dState;
   const sgw = t.subgroupWidth;
   const store = t.serialGroups > 1

@@ -40,9 +40,16 @@ export interface CustomOpDefinition<A, S = unknown> {
   /**
    * Computes the outputs. Runs with the tape off; may dispatch its own kernels
    * (`engine.kernel` + `engine.dispatch`, or raw pipelines on `engine.computePass()`), bind
-   * `tensor.buffer`s and allocate outputs/temporaries with `engine.empty`.
+   * `tensor.buffer`s and allocate outputs/temporaries with `engine.empty`. `recording` says
+   * whether the op is recorded on the tape ({@linkcode Engine.willRecord}); when it is
+   * false no backward will run, so nothing needs saving for one.
    */
-  forward(engine: Engine, inputs: readonly Tensor[], attrs: A): CustomForwardResult<S>;
+  forward(
+    engine: Engine,
+    inputs: readonly Tensor[],
+    attrs: A,
+    recording: boolean,
+  ): CustomForwardResult<S>;
   /**
    * Gradients of the inputs (`null` where none), same shapes as the inputs. Runs with the
    * tape off; temporaries it creates are disposed after it returns. Omit for a
@@ -102,7 +109,8 @@ export function defineOp<A = undefined, S = unknown>(
     if (inputs.length === 0) throw new TensorError(op, "needs at least one input tensor");
     const engine = inputs[0].engine;
     for (const t of inputs) t.storageFor(op);
-    const result = engine.noGrad(() => definition.forward(engine, inputs, attrs));
+    const recording = engine.willRecord(inputs);
+    const result = engine.noGrad(() => definition.forward(engine, inputs, attrs, recording));
     const outputs = result.outputs;
     if (!Array.isArray(outputs) || outputs.length === 0) {
       throw new TensorError(op, "forward must return { outputs: Tensor[] } with at least one");

@@ -757,6 +757,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   // ---------------------------------------------------------------- autograd
 
   /**
+   * Whether an op on `inputs` would be recorded on the tape now: recording is on and some
+   * input requires grad. Ops that keep values only their backward needs ask this first.
+   *
+   * @param inputs The op's inputs.
+   * @returns True when {@linkcode record} would record the op.
+   */
+  willRecord(inputs: readonly Tensor[]): boolean {
+    return this.#noGrad === 0 && inputs.some((t) => t.requiresGrad);
+  }
+
+  /**
    * Records an op on the tape when grad is enabled and some input requires grad: the outputs
    * then require grad and point to a node whose `backward` maps output gradients to input
    * gradients (using any ops; it runs with recording off). This is how every op, built-in or
@@ -773,7 +784,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     outputs: readonly Tensor[],
     backward: (gradOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[],
   ): void {
-    if (this.#noGrad > 0 || !inputs.some((t) => t.requiresGrad)) return;
+    if (!this.willRecord(inputs)) return;
     const node: TapeNode = { op, inputs, outputs, backward };
     for (const o of outputs) {
       if (o.dtype !== "f32") continue;

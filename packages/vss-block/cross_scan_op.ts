@@ -140,20 +140,12 @@ function sharedInputs(
   return { B: xDbl.buffer, C: xDbl.buffer, A: A.buffer, D: D.buffer, deltaBias: bias.buffer };
 }
 
-/** Sizes plus whether a backward can follow (else the forward stores no checkpoints). */
-type ScanAttrs = CrossScanSizes & { saveState: boolean };
-
-/** Whether the op will be recorded on the tape (as `Engine.record` decides). */
-function needsBackward(inputs: readonly Tensor[]): boolean {
-  return inputs[0].engine.gradEnabled && inputs.some((t) => t.requiresGrad);
-}
-
-const scanOp = defineOp<ScanAttrs, { state: Tensor }>({
+const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
   name: OP,
-  forward(engine, [u, delta, xDbl, A, D, bias], s) {
+  forward(engine, [u, delta, xDbl, A, D, bias], s, recording) {
     const scan = scanFor(engine, s);
     const y = engine.empty(u.shape);
-    const state = s.saveState ? engine.empty([scan.stateBytes / 4]) : undefined;
+    const state = recording ? engine.empty([scan.stateBytes / 4]) : undefined;
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
@@ -232,16 +224,16 @@ export function crossScan(
   deltaBias: Tensor,
 ): Tensor {
   const inputs = [u, delta, xDbl, A, D, deltaBias];
-  return scanOp(inputs, { ...crossScanSizes(inputs), saveState: needsBackward(inputs) })[0];
+  return scanOp(inputs, crossScanSizes(inputs))[0];
 }
 
-const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>({
+const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tensor }>({
   name: "ss2dScan",
-  forward(engine, [u, xDbl, dtW, A, D, bias], s) {
+  forward(engine, [u, xDbl, dtW, A, D, bias], s, recording) {
     const dt = dtSizes(s);
     const scan = scanFor(engine, s);
     const y = engine.empty(u.shape);
-    if (!s.saveState && scanOptions(engine).fallbackAdapter) {
+    if (!recording && scanOptions(engine).fallbackAdapter) {
       // Inference on a CPU adapter: the serial-row scan projects Δ from x_dbl's dt rows
       // itself (no Δ tensor at all). GPUs keep their own forward variant, fed a Δ tensor.
       scan.encodeForwardProjected(engine.commandEncoder(), {
@@ -261,7 +253,7 @@ const ss2dOp = defineOp<ScanAttrs, { state: Tensor; delta: Tensor; wT: Tensor }>
       4,
       s.channels,
     ]);
-    const state = s.saveState ? engine.empty([scan.stateBytes / 4]) : undefined;
+    const state = recording ? engine.empty([scan.stateBytes / 4]) : undefined;
     scan.encodeForward(engine.commandEncoder(), {
       u: u.buffer,
       delta: delta.buffer,
@@ -380,6 +372,5 @@ export function ss2dScan(
       `dtProjsWeight rank ${dtProjsWeight.shape[2]} differs from x_dbl's R = ${s.dtRank}`,
     );
   }
-  const inputs = [u, xDbl, dtProjsWeight, A, D, deltaBias];
-  return ss2dOp(inputs, { ...s, saveState: needsBackward(inputs) })[0];
+  return ss2dOp([u, xDbl, dtProjsWeight, A, D, deltaBias], s)[0];
 }

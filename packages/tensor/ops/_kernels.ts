@@ -46,6 +46,12 @@ export function stridedParams(
 const WG = 256;
 
 /**
+ * `g · silu'(a)` as a {@linkcode mapKernel} expression over `[a, g]` (`a` the
+ * pre-activation, `b` the incoming gradient): shared by `silu` and the fused conv + SiLU.
+ */
+export const SILU_GRAD_EXPR = "b * sigmoid_(a) * (T(1.0) + a * (T(1.0) - sigmoid_(a)))";
+
+/**
  * Element-wise map over same-shape contiguous inputs: `y[i] = expr(a[i], b[i], …, s0, …)`.
  * Inputs are named `a, b, c, d`; scalars `s0, s1, …` (f32). For f32 data whose size is a
  * multiple of 4 the kernel runs on `vec4` (expressions use `T(…)` for constants in
@@ -241,6 +247,29 @@ function quads(
 }
 
 /**
+ * The coalesced shape and strides of a strided move, as vec4 quads when the innermost run
+ * allows it (`q`, with its rebased `base`): the element count `n` and WGSL type `t` to move.
+ */
+function stridedLayout(
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+  size: number,
+  dtype: string,
+): {
+  c: { shape: number[]; strides: number[][] };
+  q: ReturnType<typeof quads>;
+  n: number;
+  t: string;
+} {
+  const c0 = coalesce(shape, [strides]);
+  const q = quads(c0.shape, c0.strides[0], base);
+  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
+  const scalar = dtype === "i32" ? "i32" : "f32";
+  return { c, q, n: q ? size / 4 : size, t: q ? `vec4<${scalar}>` : scalar };
+}
+
+/**
  * Strided gather: `y[i] = x[base + Σ idx_d · stride_d]` over `shape` (any dtype). Covers
  * permute, flip, slice, broadcast and copies.
  *
@@ -256,12 +285,8 @@ export function gatherKernel(
 ): Tensor {
   const out = engine.empty(shape, x.dtype);
   if (out.size === 0) return out;
-  const c0 = coalesce(shape, [strides]);
-  const q = quads(c0.shape, c0.strides[0], base);
-  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
+  const { c, q, n, t } = stridedLayout(shape, strides, base, out.size, x.dtype);
   if (q) base = q.base;
-  const n = q ? out.size / 4 : out.size;
-  const t = `${q ? "vec4<" : ""}${x.dtype === "i32" ? "i32" : "f32"}${q ? ">" : ""}`;
   if (!q && transposes4(c.shape, c.strides[0], base)) {
     transpose4(engine, op, x, out, x.dtype === "i32" ? "i32" : "f32", c.shape, c.strides[0], base);
     return out;
@@ -303,12 +328,8 @@ export function scatterKernel(
   base: number,
 ): void {
   if (x.size === 0) return;
-  const c0 = coalesce(x.shape, [strides]);
-  const q = quads(c0.shape, c0.strides[0], base);
-  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
+  const { c, q, n, t } = stridedLayout(x.shape, strides, base, x.size, x.dtype);
   if (q) base = q.base;
-  const n = q ? x.size / 4 : x.size;
-  const t = `${q ? "vec4<" : ""}${x.dtype === "i32" ? "i32" : "f32"}${q ? ">" : ""}`;
   if (fits3d(c.shape)) {
     strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
     return;

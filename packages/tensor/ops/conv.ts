@@ -19,7 +19,7 @@ import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import { linear } from "./matmul.ts";
 import { permute, reshape } from "./layout.ts";
-import { mapKernel } from "./_kernels.ts";
+import { mapKernel, SILU_GRAD_EXPR } from "./_kernels.ts";
 import {
   chunksOf,
   expectF32,
@@ -116,20 +116,12 @@ function depthwise(x: Tensor, weight: Tensor, bias: Tensor, silu: boolean): Tens
     });
   }
   // With SiLU and the tape on, the pre-activation is kept for the backward.
-  const keepPre = silu && engine.gradEnabled &&
-    (x.requiresGrad || weight.requiresGrad || bias.requiresGrad);
+  const keepPre = silu && engine.willRecord([x, weight, bias]);
   const pre = keepPre ? engine.empty(x.shape) : null;
   if (count > 0) dispatchDw(x, taps, bias, y, silu ? "fwd_silu" : "fwd", v, op, pre);
   engine.record(op, [x, weight, bias], [y], ([g]) => {
     if (!g || count === 0) return [null, null, null];
-    const gy = pre
-      ? mapKernel(
-        engine,
-        `${op}.backward`,
-        "b * sigmoid_(a) * (T(1.0) + a * (T(1.0) - sigmoid_(a)))",
-        [pre, g],
-      )
-      : g;
+    const gy = pre ? mapKernel(engine, `${op}.backward`, SILU_GRAD_EXPR, [pre, g]) : g;
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = engine.empty(x.shape);

@@ -6,7 +6,7 @@
  */
 
 import type { Tensor } from "../tensor.ts";
-import { broadcastKernel, mapKernel } from "./_kernels.ts";
+import { broadcastKernel, mapKernel, SILU_GRAD_EXPR } from "./_kernels.ts";
 import { broadcastShapes, broadcastStrides, expectDtype, sameEngine, sameShape } from "./_shape.ts";
 import { sumTo } from "./reduce.ts";
 
@@ -216,7 +216,7 @@ export function silu(x: Tensor): Tensor {
     "a * sigmoid_(a)",
     x,
     [],
-    (g) => gradExpr("silu", "b * sigmoid_(a) * (T(1.0) + a * (T(1.0) - sigmoid_(a)))", x, g),
+    (g) => gradExpr("silu", SILU_GRAD_EXPR, x, g),
   );
 }
 
