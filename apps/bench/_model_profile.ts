@@ -12,7 +12,7 @@ import { type DispatchOptions, type Engine, Tensor } from "@vmunet/tensor";
 
 /** Time attributed to one op (kernel family). */
 export interface ProfileRow {
-  /** Op name (the dispatch's `op`, or `crossScan2d.forward/backward`). */
+  /** Op name (the dispatch's `op`, or `crossScan2d.forward/forwardProjected/backward`). */
   op: string;
   /** Dispatches (or scan encodes) per recorded pass. */
   count: number;
@@ -46,6 +46,7 @@ export async function profileOps(
   const dispatch = engine.dispatch;
   const proto = CrossScan2d.prototype;
   const fwd = proto.encodeForward, bwd = proto.encodeBackward;
+  const fwdProjected = proto.encodeForwardProjected;
   engine.dispatch = function (options: DispatchOptions): void {
     const params = options.params;
     const copy = params === undefined ? undefined : ArrayBuffer.isView(params)
@@ -82,6 +83,14 @@ export async function profileOps(
     });
     bwd.call(this, encoder, buffers);
   };
+  proto.encodeForwardProjected = function (encoder, buffers) {
+    recorded.push({
+      kind: "scan",
+      op: "crossScan2d.forwardProjected",
+      replay: (e) => fwdProjected.call(this, e, buffers),
+    });
+    fwdProjected.call(this, encoder, buffers);
+  };
   try {
     work();
     await engine.sync();
@@ -89,6 +98,7 @@ export async function profileOps(
     engine.dispatch = dispatch;
     proto.encodeForward = fwd;
     proto.encodeBackward = bwd;
+    proto.encodeForwardProjected = fwdProjected;
   }
   // Sync overhead with nothing to run.
   const t0 = performance.now();
