@@ -1,7 +1,9 @@
 /**
- * `deno run -A apps/bench/model.ts [--quick] [--json FILE] [--profile]`: VM-UNet forward and
- * training-step (forward + backward + AdamW) time per image for `vmunet-s` and `vmunet-t`
- * at 256², batch 1 and 8, with the peak GPU bytes in use and the adapter. Each
+ * `deno run -A apps/bench/model.ts [--quick] [--json FILE] [--profile]`: VM-UNet forward
+ * (inference: no tape), taped forward (the training step's forward alone) and training-step
+ * (forward + backward + AdamW) time per image for `vmunet-s` and `vmunet-t` at 256², batch 1
+ * and 8, with the peak GPU bytes in use and the adapter. The three alternate within each
+ * timed iteration, so a drifting machine shifts them alike. Each
  * configuration runs on a fresh engine: warm-up runs first (pipeline compilation, pool
  * fill), then wall-clock time around `engine.sync()` per iteration, with the process CPU
  * time of the same iteration (all threads, lavapipe's workers included: on a shared machine
@@ -55,6 +57,10 @@ export interface ModelBenchRow {
   forwardCpuMs?: number;
   /** Forward time per image (ms). */
   forwardMsPerImage?: number;
+  /** Median time per batch (ms) of the training step's forward alone (tape recorded). */
+  tapedForwardMs?: number;
+  /** Fastest taped forward per batch (ms). */
+  tapedForwardBestMs?: number;
   /** Median training-step time per batch (ms). */
   trainMs?: number;
   /** Fastest training step per batch (ms). */
@@ -67,6 +73,8 @@ export interface ModelBenchRow {
   trainToForward?: number;
   /** Training step ÷ forward (fastest runs). */
   trainToForwardBest?: number;
+  /** Training step ÷ taped forward (medians). */
+  trainToTapedForward?: number;
   /** Peak pooled GPU bytes in use during a forward. */
   forwardPeakBytes?: number;
   /** Peak pooled GPU bytes in use during a training step. */
@@ -179,6 +187,12 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
           engine.scope(() => {
             engine.noGrad(() => model.forward(x, { training: false }));
           });
+        // The training step's own forward (tape recorded, drop path on, scan checkpoints
+        // stored), without the backward: what the step's backward and AdamW add to it.
+        const tapedForward = () =>
+          engine.scope(() => {
+            model.forward(x, { training: true });
+          });
         const optimizer = new AdamW([...model.parameters.values()]);
         const step = () =>
           engine.scope(() => {
@@ -187,37 +201,52 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
             optimizer.step();
             optimizer.zeroGrad();
           });
-        for (let i = 0; i < warmup; i++) await timed(engine, forward);
+        // The three measurements alternate within each iteration, so that a machine whose
+        // speed drifts (a shared host) shifts them alike and their ratios stay fair.
+        const train = options.train ?? true;
+        const kinds: [string, () => void][] = [["forward", forward]];
+        if (train) kinds.push(["taped forward", tapedForward], ["train", step]);
+        const runs = new Map<string, { times: Timing[]; dispatches: number; peak: number }>(
+          kinds.map(([k]) => [k, { times: [], dispatches: 0, peak: 0 }]),
+        );
+        // The forward's peak memory is taken before the first training step allocates the
+        // AdamW moments (inference holds no optimizer state).
         engine.pool.resetPeak();
-        let d0 = engine.stats().dispatches;
-        const f: Timing[] = [];
+        await timed(engine, forward);
+        const inferencePeak = engine.stats().peakBytes;
+        for (let i = 0; i < warmup; i++) for (const [, fn] of kinds) await timed(engine, fn);
         for (let i = 0; i < iterations; i++) {
-          f.push(await timed(engine, forward));
-          log(`${name} b${batch} forward ${f[i].wall.toFixed(0)} ms (CPU ${f[i].cpu.toFixed(0)})`);
-        }
-        row.forwardDispatches = (engine.stats().dispatches - d0) / iterations;
-        row.forwardPeakBytes = engine.stats().peakBytes;
-        row.forwardMs = median(f.map((t) => t.wall));
-        row.forwardMsPerImage = row.forwardMs / batch;
-        row.forwardBestMs = fastest(f).wall;
-        row.forwardCpuMs = fastest(f).cpu;
-        if (options.train ?? true) {
-          for (let i = 0; i < warmup; i++) await timed(engine, step);
-          engine.pool.resetPeak();
-          d0 = engine.stats().dispatches;
-          const t: Timing[] = [];
-          for (let i = 0; i < iterations; i++) {
-            t.push(await timed(engine, step));
-            log(`${name} b${batch} train ${t[i].wall.toFixed(0)} ms (CPU ${t[i].cpu.toFixed(0)})`);
+          for (const [kind, fn] of kinds) {
+            const run = runs.get(kind)!;
+            engine.pool.resetPeak();
+            const d0 = engine.stats().dispatches;
+            const t = await timed(engine, fn);
+            run.dispatches = engine.stats().dispatches - d0;
+            run.peak = Math.max(run.peak, engine.stats().peakBytes);
+            run.times.push(t);
+            log(`${name} b${batch} ${kind} ${t.wall.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)})`);
           }
-          row.trainDispatches = (engine.stats().dispatches - d0) / iterations;
-          row.trainPeakBytes = engine.stats().peakBytes;
-          row.trainMs = median(t.map((x) => x.wall));
+        }
+        const f = runs.get("forward")!;
+        row.forwardDispatches = f.dispatches;
+        row.forwardPeakBytes = inferencePeak;
+        row.forwardMs = median(f.times.map((t) => t.wall));
+        row.forwardMsPerImage = row.forwardMs / batch;
+        row.forwardBestMs = fastest(f.times).wall;
+        row.forwardCpuMs = fastest(f.times).cpu;
+        if (train) {
+          const tf = runs.get("taped forward")!, t = runs.get("train")!;
+          row.tapedForwardMs = median(tf.times.map((x) => x.wall));
+          row.tapedForwardBestMs = fastest(tf.times).wall;
+          row.trainDispatches = t.dispatches;
+          row.trainPeakBytes = t.peak;
+          row.trainMs = median(t.times.map((x) => x.wall));
           row.trainMsPerImage = row.trainMs / batch;
           row.trainToForward = row.trainMs / row.forwardMs;
-          row.trainBestMs = fastest(t).wall;
-          row.trainCpuMs = fastest(t).cpu;
+          row.trainBestMs = fastest(t.times).wall;
+          row.trainCpuMs = fastest(t.times).cpu;
           row.trainToForwardBest = row.trainBestMs / row.forwardBestMs;
+          row.trainToTapedForward = row.trainMs / row.tapedForwardMs;
         }
         if (options.profile && result.profileForward === undefined) {
           result.profileForward = await profileOps(engine, forward);
@@ -250,15 +279,17 @@ export function modelBenchMarkdown(r: ModelBenchResult): string {
     `Adapter: ${r.adapter}; ${r.date.slice(0, 10)}; warm-up ${r.warmup}, ${r.iterations} ` +
     `timed runs; 1-min load average ${r.loadAverage[0].toFixed(1)} → ` +
     `${r.loadAverage[1].toFixed(1)}. Per image: median wall-clock / fastest run / process CPU ` +
-    `time of the fastest run (all threads).`,
+    `time of the fastest run (all threads); taped forward: median / fastest.`,
     "",
-    "| model | batch | input | forward ms/img | train step ms/img | train ÷ fwd (median, fastest) | peak MiB fwd / train | dispatches fwd / train |",
-    "|---|---|---|---|---|---|---|---|",
+    "| model | batch | input | forward ms/img | taped fwd ms/img | train step ms/img | train ÷ fwd (median, fastest) | train ÷ taped fwd | peak MiB fwd / train | dispatches fwd / train |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const row of r.rows) {
     const per = (v?: number) => fmtMs(v === undefined ? undefined : v / row.batch);
     if (row.error && row.forwardMs === undefined) {
-      lines.push(`| ${row.preset} | ${row.batch} | ${row.size}² | failed: ${row.error} | | | | |`);
+      lines.push(
+        `| ${row.preset} | ${row.batch} | ${row.size}² | failed: ${row.error} | | | | | | |`,
+      );
       continue;
     }
     const fwd = `${per(row.forwardMs)} / ${per(row.forwardBestMs)} / ${per(row.forwardCpuMs)}`;
@@ -267,10 +298,12 @@ export function modelBenchMarkdown(r: ModelBenchResult): string {
     const ratio = `${row.trainToForward?.toFixed(2) ?? "–"}, ${
       row.trainToForwardBest?.toFixed(2) ?? "–"
     }`;
+    const taped = `${per(row.tapedForwardMs)} / ${per(row.tapedForwardBestMs)}`;
+    const tapedRatio = row.trainToTapedForward?.toFixed(2) ?? "–";
     const peak = `${fmtMiB(row.forwardPeakBytes)} / ${fmtMiB(row.trainPeakBytes)}`;
     const disp = `${row.forwardDispatches ?? "–"} / ${row.trainDispatches ?? "–"}`;
     lines.push(
-      `| ${row.preset} | ${row.batch} | ${row.size}² | ${fwd} | ${train} | ${ratio} | ${peak} | ${disp} |`,
+      `| ${row.preset} | ${row.batch} | ${row.size}² | ${fwd} | ${taped} | ${train} | ${ratio} | ${tapedRatio} | ${peak} | ${disp} |`,
     );
   }
   for (
