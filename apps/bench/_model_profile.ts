@@ -45,8 +45,6 @@ export async function profileOps(
   const recorded: Recorded[] = [];
   const dispatch = engine.dispatch;
   const proto = CrossScan2d.prototype;
-  const fwd = proto.encodeForward, bwd = proto.encodeBackward;
-  const fwdProjected = proto.encodeForwardProjected;
   engine.dispatch = function (options: DispatchOptions): void {
     const params = options.params;
     const copy = params === undefined ? undefined : ArrayBuffer.isView(params)
@@ -67,38 +65,29 @@ export async function profileOps(
     });
     dispatch.call(engine, options);
   };
-  proto.encodeForward = function (encoder, buffers) {
-    recorded.push({
-      kind: "scan",
-      op: "crossScan2d.forward",
-      replay: (e) => fwd.call(this, e, buffers),
-    });
-    fwd.call(this, encoder, buffers);
-  };
-  proto.encodeBackward = function (encoder, buffers) {
-    recorded.push({
-      kind: "scan",
-      op: "crossScan2d.backward",
-      replay: (e) => bwd.call(this, e, buffers),
-    });
-    bwd.call(this, encoder, buffers);
-  };
-  proto.encodeForwardProjected = function (encoder, buffers) {
-    recorded.push({
-      kind: "scan",
-      op: "crossScan2d.forwardProjected",
-      replay: (e) => fwdProjected.call(this, e, buffers),
-    });
-    fwdProjected.call(this, encoder, buffers);
-  };
+  // The scan's encode methods, wrapped to record a replay of each call.
+  const scanMethods = ["encodeForward", "encodeForwardProjected", "encodeBackward"] as const;
+  type ScanEncode = (this: CrossScan2d, encoder: GPUCommandEncoder, buffers: unknown) => void;
+  const originals = new Map<string, ScanEncode>();
+  for (const method of scanMethods) {
+    const original = proto[method] as ScanEncode;
+    originals.set(method, original);
+    const op = `crossScan2d.${method.slice("encode".length, "encode".length + 1).toLowerCase()}${
+      method.slice("encode".length + 1)
+    }`;
+    (proto as unknown as Record<string, ScanEncode>)[method] = function (encoder, buffers) {
+      recorded.push({ kind: "scan", op, replay: (e) => original.call(this, e, buffers) });
+      original.call(this, encoder, buffers);
+    };
+  }
   try {
     work();
     await engine.sync();
   } finally {
     engine.dispatch = dispatch;
-    proto.encodeForward = fwd;
-    proto.encodeBackward = bwd;
-    proto.encodeForwardProjected = fwdProjected;
+    for (const [method, original] of originals) {
+      (proto as unknown as Record<string, ScanEncode>)[method] = original;
+    }
   }
   // Sync overhead with nothing to run.
   const t0 = performance.now();
