@@ -3,7 +3,9 @@
  * against this implementation, one line per fixture with its largest error, and fails on
  * any miss. Which runner checks a file is decided by its name alone.
  *
- * Flags: `--only KIND[,KIND]` restricts to runners; `--verbose` prints every comparison.
+ * Flags: `--only KIND[,KIND]` restricts to runners; `--verbose` prints every comparison;
+ * `--adapter-class cpu|gpu` makes the kernel choices for that class of adapter instead of
+ * the one detected (`gpu` on a software adapter checks the GPU code paths without a GPU).
  *
  * @module
  */
@@ -44,6 +46,19 @@ export async function discoverFixtures(
   return found.sort((a, b) => a.path.localeCompare(b.path));
 }
 
+/**
+ * The fixture files `runner` checks in the golden folder, sorted; throws when there are none.
+ *
+ * @param runner The runner.
+ * @returns Paths.
+ */
+export async function fixturesOf(runner: GoldenRunner): Promise<string[]> {
+  const dir = goldenDir();
+  const paths = (await discoverFixtures(dir, [runner])).filter((f) => f.runner).map((f) => f.path);
+  if (paths.length === 0) throw new Error(`no ${runner.kind} fixtures in ${dir}`);
+  return paths;
+}
+
 function summarize(report: FixtureReport): string {
   const worst = report.comparisons.reduce(
     (acc, c) => (!c.ok || c.error / (c.bound || 1) > acc.error / (acc.bound || 1) ? c : acc),
@@ -59,11 +74,24 @@ function summarize(report: FixtureReport): string {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { only: { type: "string" }, verbose: { type: "boolean", default: false } },
+    options: {
+      only: { type: "string" },
+      verbose: { type: "boolean", default: false },
+      "adapter-class": { type: "string", default: "auto" },
+    },
   });
+  const adapterClass = values["adapter-class"];
+  if (adapterClass !== "auto" && adapterClass !== "cpu" && adapterClass !== "gpu") {
+    console.error(`golden: --adapter-class must be auto, cpu or gpu, got '${adapterClass}'`);
+    return 2;
+  }
   const only = values.only?.split(",");
   const dir = goldenDir();
-  console.log(`golden fixtures in ${dir}`);
+  console.log(
+    `golden fixtures in ${dir}${
+      adapterClass === "auto" ? "" : ` (kernels chosen for a ${adapterClass} adapter)`
+    }`,
+  );
   let failures = 0;
   let checked = 0;
   for (const { path, runner } of await discoverFixtures(dir)) {
@@ -77,7 +105,7 @@ async function main(): Promise<number> {
     }
     if (only && !only.includes(runner.kind)) continue;
     try {
-      const report = await runner.run(path);
+      const report = await runner.run(path, { adapterClass });
       console.log(summarize(report));
       if (values.verbose) {
         for (const c of report.comparisons) {

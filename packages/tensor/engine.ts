@@ -77,6 +77,14 @@ export interface EngineOptions {
    * currently `"register"` with the per-adapter tile).
    */
   matmul?: "register" | "tiled" | "auto";
+  /**
+   * Which adapter class the kernel choices are made for: `"cpu"` (software adapters such as
+   * lavapipe: large register tiles, serial-row scans, channel-major scan backward, projected-Δ
+   * inference scan), `"gpu"` (the choices for discrete GPUs), or `"auto"` (default: from the
+   * adapter, see {@linkcode Engine.isCpuAdapter}). `"gpu"` on a software adapter runs the GPU
+   * code paths, slowly, so that they can be checked without a GPU.
+   */
+  adapterClass?: "auto" | "cpu" | "gpu";
   /** Params slots per submit (default 4096, 256 bytes each); a full ring triggers a flush. */
   paramsSlots?: number;
   /**
@@ -184,7 +192,11 @@ export class Engine {
   readonly pool: BufferPool;
   /** The matmul kernel family in use (`"register"` or `"tiled"`). */
   readonly matmulVariant: "register" | "tiled";
-  /** Whether the adapter is a CPU/fallback one (lavapipe, llvmpipe, SwiftShader). */
+  /**
+   * Whether kernel choices are made for a CPU/fallback adapter (lavapipe, llvmpipe,
+   * SwiftShader): detected from the adapter unless `adapterClass` says otherwise. Every
+   * per-adapter kernel choice of the packages reads this one flag.
+   */
   readonly isCpuAdapter: boolean;
   #kernels = new Map<string, Kernel>();
   #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
@@ -219,8 +231,16 @@ export class Engine {
     this.device = gpu.device;
     this.pool = new BufferPool(gpu.device);
     const pick = options.matmul ?? "auto";
-    this.isCpuAdapter = gpu.adapterInfo.isFallbackAdapter ||
-      /llvmpipe|lavapipe|swiftshader/i.test(gpu.adapterInfo.description + gpu.adapterInfo.device);
+    const adapterClass = options.adapterClass ?? "auto";
+    if (!["auto", "cpu", "gpu"].includes(adapterClass)) {
+      throw new TypeError(
+        `Engine: option adapterClass must be "auto", "cpu" or "gpu", got ${String(adapterClass)}`,
+      );
+    }
+    this.isCpuAdapter = adapterClass === "auto"
+      ? gpu.adapterInfo.isFallbackAdapter ||
+        /llvmpipe|lavapipe|swiftshader/i.test(gpu.adapterInfo.description + gpu.adapterInfo.device)
+      : adapterClass === "cpu";
     // Measured (BENCHMARKS.md): on lavapipe the register-blocked kernel with large,
     // row-uniform tiles wins by ~10×; on an H200 the register-blocked 4×4 kernel beat the
     // shared-memory one as well, so "auto" takes the register family with a per-adapter

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Engine, grid1d } from "./engine.ts";
+import { requestGpu } from "./device.ts";
 import { defineOp } from "./custom_op.ts";
 import { createStorageBuffer } from "./buffer_io.ts";
 import { add, mul, mulScalar, sigmoid, sub } from "./ops/elementwise.ts";
@@ -261,4 +262,25 @@ Deno.test("destroy() after a read destroys the device at once", async () => {
   assert.deepEqual(await e.read(a), new Float32Array([2, 2, 2, 2]));
   e.destroy();
   assert.equal(await lostReason(e.device), "destroyed");
+});
+
+Deno.test("option adapterClass overrides the adapter's class for the kernel choices; a bad value names the option", async () => {
+  const auto = await Engine.create();
+  const detected = auto.gpu.adapterInfo.isFallbackAdapter ||
+    /llvmpipe|lavapipe|swiftshader/i.test(
+      auto.gpu.adapterInfo.description + auto.gpu.adapterInfo.device,
+    );
+  assert.equal(auto.isCpuAdapter, detected);
+  await auto.close();
+  for (const [adapterClass, cpu] of [["cpu", true], ["gpu", false]] as const) {
+    const engine = await Engine.create(undefined, { adapterClass });
+    assert.equal(engine.isCpuAdapter, cpu, adapterClass);
+    await engine.close();
+  }
+  const gpu = await requestGpu();
+  assert.throws(
+    () => new Engine(gpu, { adapterClass: "tpu" as "gpu" }),
+    (e: unknown) => e instanceof TypeError && /adapterClass.*tpu/.test(e.message),
+  );
+  await gpu.close();
 });

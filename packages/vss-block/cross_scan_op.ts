@@ -52,15 +52,16 @@ function scanOptions(engine: Engine): ScanKernelOptions {
   return {
     subgroups: engine.gpu.subgroups,
     subgroupMinSize: info.subgroupMinSize || undefined,
-    fallbackAdapter: info.isFallbackAdapter ||
-      /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.device}`),
+    fallbackAdapter: engine.isCpuAdapter,
   };
 }
 
 function scanFor(engine: Engine, s: CrossScanSizes): CrossScan2d {
   let perDevice = cache.get(engine.device);
   if (!perDevice) cache.set(engine.device, perDevice = new Map());
-  const key = `${s.batch}x${s.height}x${s.width}x${s.channels}:${s.dState}:${s.dtRank}`;
+  const key = `${s.batch}x${s.height}x${s.width}x${s.channels}:${s.dState}:${s.dtRank}:${
+    engine.isCpuAdapter ? "cpu" : "gpu"
+  }`;
   let scan = perDevice.get(key);
   if (!scan) {
     const P = s.dtRank + 2 * s.dState;
@@ -233,7 +234,7 @@ const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tens
     const dt = dtSizes(s);
     const scan = scanFor(engine, s);
     const y = engine.empty(u.shape);
-    if (!recording && scanOptions(engine).fallbackAdapter) {
+    if (!recording && engine.isCpuAdapter) {
       // Inference on a CPU adapter: the serial-row scan projects Δ from x_dbl's dt rows
       // itself (no Δ tensor at all). GPUs keep their own forward variant, fed a Δ tensor.
       scan.encodeForwardProjected(engine.commandEncoder(), {

@@ -35,7 +35,7 @@ function clustered(engine: Engine): boolean {
   const info = engine.gpu.adapterInfo;
   const eight = engine.gpu.subgroups && info.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
   if (v === "column" || !eight) return false;
-  return v === "cluster" || info.isFallbackAdapter;
+  return v === "cluster" || engine.isCpuAdapter;
 }
 /** Rows per partial sum of the weight/bias gradients (short column walks, many workgroups). */
 const ROWS_PER_CHUNK = 16;

@@ -19,6 +19,16 @@ export interface FixtureReport {
   ok: boolean;
 }
 
+/** How a runner runs its fixture. */
+export interface RunOptions {
+  /**
+   * The adapter class the kernel choices are made for (`Engine`'s `adapterClass`; the scan's
+   * `fallbackAdapter`): `"gpu"` on a software adapter checks the GPU code paths without a
+   * GPU. Default `"auto"`: from the adapter.
+   */
+  adapterClass?: "auto" | "cpu" | "gpu";
+}
+
 /** A runner for one kind of fixture. */
 export interface GoldenRunner {
   /** Short name: `scan`, `metrics`, `vmunet`. */
@@ -26,5 +36,5 @@ export interface GoldenRunner {
   /** Whether `fileName` (no folder) is a fixture this runner checks. */
   matches(fileName: string): boolean;
   /** Checks the fixture at `path` (other files it needs are found beside it). */
-  run(path: string): Promise<FixtureReport>;
+  run(path: string, options?: RunOptions): Promise<FixtureReport>;
 }

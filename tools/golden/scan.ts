@@ -8,7 +8,7 @@
 
 import { selectiveScan } from "@vmunet/ssm-kernel";
 import { readSafetensors, requestGpu } from "@vmunet/tensor";
-import type { FixtureReport, GoldenRunner } from "./runner.ts";
+import type { FixtureReport, GoldenRunner, RunOptions } from "./runner.ts";
 import { compareForward, compareGradient, type Comparison } from "./tolerance.ts";
 
 const GRADS = [
@@ -21,8 +21,17 @@ const GRADS = [
   ["grad.delta_bias", "dDeltaBias"],
 ] as const;
 
-/** Checks one scan fixture on the GPU. */
-export async function runScanFixture(path: string): Promise<FixtureReport> {
+/**
+ * Checks one scan fixture on the GPU.
+ *
+ * @param path The fixture file.
+ * @param options The adapter class the scan's variants are chosen for.
+ * @returns Every comparison.
+ */
+export async function runScanFixture(
+  path: string,
+  options: RunOptions = {},
+): Promise<FixtureReport> {
   const file = await readSafetensors(path);
   const fixture = path.split("/").pop()!;
   const shape = (k: string) => file.get(k).shape;
@@ -62,7 +71,13 @@ export async function runScanFixture(path: string): Promise<FixtureReport> {
         deltaBias: file.float32("delta_bias"),
       },
       file.float32("dout"),
-      { subgroups: gpu.subgroups, subgroupMinSize: gpu.adapterInfo.subgroupMinSize || undefined },
+      {
+        subgroups: gpu.subgroups,
+        subgroupMinSize: gpu.adapterInfo.subgroupMinSize || undefined,
+        fallbackAdapter: options.adapterClass === undefined || options.adapterClass === "auto"
+          ? gpu.adapterInfo.isFallbackAdapter
+          : options.adapterClass === "cpu",
+      },
     );
     gpu.throwIfFailed();
     const comparisons: Comparison[] = [compareForward("out", r.out, file.float32("out"))];

@@ -10,7 +10,7 @@
 
 import { Engine, readSafetensors, type Tensor } from "@vmunet/tensor";
 import { configFromMetadata, VMUNet } from "@vmunet/vmunet";
-import type { FixtureReport, GoldenRunner } from "./runner.ts";
+import type { FixtureReport, GoldenRunner, RunOptions } from "./runner.ts";
 import { compareForward, compareGradient, compareScalar, type Comparison } from "./tolerance.ts";
 
 /** The weights file that belongs to a case file. */
@@ -18,14 +18,23 @@ export function weightsPathOf(casePath: string): string {
   return casePath.replace(/\.case\.safetensors$/, ".weights.safetensors");
 }
 
-/** Checks one model fixture on the GPU. */
-export async function runVmunetFixture(path: string): Promise<FixtureReport> {
+/**
+ * Checks one model fixture on the GPU.
+ *
+ * @param path The `.case.safetensors` file.
+ * @param options The adapter class the kernels are chosen for.
+ * @returns Every comparison.
+ */
+export async function runVmunetFixture(
+  path: string,
+  options: RunOptions = {},
+): Promise<FixtureReport> {
   const fixture = path.split("/").pop()!;
   const weightsPath = weightsPathOf(path);
   const weights = await readSafetensors(weightsPath);
   const kase = await readSafetensors(path);
   const config = { ...configFromMetadata(weights.metadata), dropPathRate: 0 };
-  const engine = await Engine.create();
+  const engine = await Engine.create(undefined, { adapterClass: options.adapterClass });
   try {
     const model = VMUNet.create(engine, config, { seed: 0 });
     model.loadStateDict(weights.tensors, { strict: true, source: weightsPath });

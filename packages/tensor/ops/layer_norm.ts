@@ -70,14 +70,14 @@ function clusteredBackward(engine: Tensor["engine"]): boolean {
   const eight = engine.gpu.subgroups && info.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
   const b = layerNormConfig.backward;
   if (!eight || b === "column") return false;
-  return b === "cluster" || (subgroupSize(engine) === 0 && info.isFallbackAdapter);
+  return b === "cluster" || (subgroupSize(engine) === 0 && engine.isCpuAdapter);
 }
 
 /** Largest subgroup size when the subgroup kernels are used, else 0. */
 function subgroupSize(engine: Tensor["engine"]): number {
   const v = layerNormConfig.variant;
   if (v === "row" || !engine.gpu.subgroups) return 0;
-  if (v === "auto" && engine.gpu.adapterInfo.isFallbackAdapter) return 0;
+  if (v === "auto" && engine.isCpuAdapter) return 0;
   const max = engine.gpu.adapterInfo.subgroupMaxSize;
   return max >= 4 && max <= SG_WG ? max : 0;
 }
