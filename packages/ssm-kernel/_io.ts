@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ScanShapeError } from "./errors.ts";
+
 /** Creates a storage buffer holding `data` (as f32), or zeros of `count` elements. */
 export function upload(
   device: GPUDevice,
@@ -57,5 +59,93 @@ export function expectLength(
 ): void {
   if (!data || data.length !== count) {
     throw err(`${what}: '${name}' has ${data?.length} values, expected ${count} = ${shape}`);
+  }
+}
+
+/** One host input of {@linkcode runScanOnce}: its values, expected count and shape text. */
+export type HostInput = [data: ArrayLike<number>, count: number, shape: string];
+
+/** How {@linkcode runScanOnce} encodes the scan over the buffers it uploaded. */
+export interface OnceEncoders {
+  /** Encodes the forward into `out` (and the checkpoints into `state` when given). */
+  forward(
+    encoder: GPUCommandEncoder,
+    inputs: Record<string, GPUBuffer>,
+    out: GPUBuffer,
+    state?: GPUBuffer,
+  ): void;
+  /** Encodes the backward from the output gradient `dOut` into `grads`. */
+  backward(
+    encoder: GPUCommandEncoder,
+    inputs: Record<string, GPUBuffer>,
+    state: GPUBuffer,
+    dOut: GPUBuffer,
+    grads: Record<string, GPUBuffer>,
+  ): void;
+}
+
+/**
+ * The convenience functions' one-shot run: checks every host array's length (naming the
+ * input, its count and shape), uploads them, encodes the forward and, when `dOut` is given,
+ * the backward, reads the output (and the gradients) back in one submit and frees every
+ * buffer and the scan.
+ *
+ * @param device The device.
+ * @param what The calling function's name, for errors.
+ * @param scan The scan (its checkpoint size; destroyed at the end).
+ * @param inputs Host inputs by name.
+ * @param outCount Elements of the output.
+ * @param dOut The output gradient as `[name, values, shape text]`, or undefined (forward only).
+ * @param gradCounts Elements of each gradient, by name.
+ * @param encode The forward and backward encoders.
+ * @returns The output and, with `dOut`, the gradients by name.
+ */
+export async function runScanOnce(
+  device: GPUDevice,
+  what: string,
+  scan: { readonly stateBytes: number; destroy(): void },
+  inputs: Record<string, HostInput>,
+  outCount: number,
+  dOut: [name: string, data: ArrayLike<number>, shape: string] | undefined,
+  gradCounts: Record<string, number>,
+  encode: OnceEncoders,
+): Promise<{ out: Float32Array; grads?: Record<string, Float32Array> }> {
+  const err = (m: string) => new ScanShapeError(m);
+  try {
+    for (const [name, [data, count, shape]] of Object.entries(inputs)) {
+      expectLength(what, name, data, count, shape, err);
+    }
+    if (dOut) expectLength(what, dOut[0], dOut[1], outCount, dOut[2], err);
+  } catch (error) {
+    scan.destroy();
+    throw error;
+  }
+  const made: GPUBuffer[] = [];
+  const up = (d: ArrayLike<number> | number, label: string) => {
+    const b = upload(device, d, label);
+    made.push(b);
+    return b;
+  };
+  try {
+    const buffers: Record<string, GPUBuffer> = {};
+    for (const [name, [data]] of Object.entries(inputs)) buffers[name] = up(data, name);
+    const out = up(outCount, "out");
+    // Forward only: no checkpoints (the scan skips their stores).
+    const state = dOut ? up(scan.stateBytes / 4, "state") : undefined;
+    const encoder = device.createCommandEncoder();
+    encode.forward(encoder, buffers, out, state);
+    if (!dOut) {
+      const [o] = await readBack(device, encoder, [out]);
+      return { out: o };
+    }
+    const names = Object.keys(gradCounts);
+    const grads: Record<string, GPUBuffer> = {};
+    for (const name of names) grads[name] = up(gradCounts[name], name);
+    encode.backward(encoder, buffers, state!, up(dOut[1], dOut[0]), grads);
+    const [o, ...g] = await readBack(device, encoder, [out, ...names.map((n) => grads[n])]);
+    return { out: o, grads: Object.fromEntries(names.map((n, i) => [n, g[i]])) };
+  } finally {
+    for (const b of made) b.destroy();
+    scan.destroy();
   }
 }

@@ -11,7 +11,7 @@
  */
 
 import { ScanCore } from "./_core.ts";
-import { expectLength, readBack, upload } from "./_io.ts";
+import { runScanOnce } from "./_io.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 import { ScanShapeError } from "./errors.ts";
 
@@ -377,64 +377,38 @@ export async function crossScan2d(
   const scan = new CrossScan2d(device, x, options);
   const { batch, height: H, width: W, channels: Di, dState: N } = x;
   const L = H * W;
-  const err = (m: string) => new ScanShapeError(m);
-  const what = "crossScan2d";
-  expectLength(what, "u", x.u, batch * L * Di, "B·H·W·Di", err);
-  expectLength(what, "delta", x.delta, batch * L * 4 * Di, "B·H·W·4·Di", err);
-  expectLength(what, "B", x.B, batch * L * 4 * N, "B·H·W·4·N", err);
-  expectLength(what, "C", x.C, batch * L * 4 * N, "B·H·W·4·N", err);
-  expectLength(what, "A", x.A, 4 * Di * N, "4·Di·N", err);
-  expectLength(what, "D", x.D, 4 * Di, "4·Di", err);
-  expectLength(what, "deltaBias", x.deltaBias, 4 * Di, "4·Di", err);
-  if (dy) expectLength(what, "dy", dy, batch * L * Di, "B·H·W·Di", err);
-  const made: GPUBuffer[] = [];
-  const up = (d: ArrayLike<number> | number, label: string) => {
-    const b = upload(device, d, label);
-    made.push(b);
-    return b;
-  };
-  try {
-    const inputs = {
-      u: up(x.u, "u"),
-      delta: up(x.delta, "delta"),
-      B: up(x.B, "B"),
-      C: up(x.C, "C"),
-      A: up(x.A, "A"),
-      D: up(x.D, "D"),
-      deltaBias: up(x.deltaBias, "delta_bias"),
-    };
-    const y = up(batch * L * Di, "y");
-    // Forward only: no checkpoints (the scan skips their stores).
-    const state = dy ? up(scan.stateBytes / 4, "state") : undefined;
-    const encoder = device.createCommandEncoder();
-    scan.encodeForward(encoder, { ...inputs, y, state });
-    if (!dy) {
-      const [o] = await readBack(device, encoder, [y]);
-      return { y: o };
-    }
-    const g = {
-      du: up(batch * L * Di, "du"),
-      ddelta: up(batch * L * 4 * Di, "ddelta"),
-      dB: up(batch * L * 4 * N, "dB"),
-      dC: up(batch * L * 4 * N, "dC"),
-      dA: up(4 * Di * N, "dA"),
-      dD: up(4 * Di, "dD"),
-      dDeltaBias: up(4 * Di, "dDeltaBias"),
-    };
-    scan.encodeBackward(encoder, { ...inputs, state: state!, dy: up(dy, "dy"), ...g });
-    const [o, du, ddelta, dB, dC, dA, dD, dDeltaBias] = await readBack(device, encoder, [
-      y,
-      g.du,
-      g.ddelta,
-      g.dB,
-      g.dC,
-      g.dA,
-      g.dD,
-      g.dDeltaBias,
-    ]);
-    return { y: o, grads: { du, ddelta, dB, dC, dA, dD, dDeltaBias } };
-  } finally {
-    for (const b of made) b.destroy();
-    scan.destroy();
-  }
+  const r = await runScanOnce(
+    device,
+    "crossScan2d",
+    scan,
+    {
+      u: [x.u, batch * L * Di, "B·H·W·Di"],
+      delta: [x.delta, batch * L * 4 * Di, "B·H·W·4·Di"],
+      B: [x.B, batch * L * 4 * N, "B·H·W·4·N"],
+      C: [x.C, batch * L * 4 * N, "B·H·W·4·N"],
+      A: [x.A, 4 * Di * N, "4·Di·N"],
+      D: [x.D, 4 * Di, "4·Di"],
+      deltaBias: [x.deltaBias, 4 * Di, "4·Di"],
+    },
+    batch * L * Di,
+    dy ? ["dy", dy, "B·H·W·Di"] : undefined,
+    {
+      du: batch * L * Di,
+      ddelta: batch * L * 4 * Di,
+      dB: batch * L * 4 * N,
+      dC: batch * L * 4 * N,
+      dA: 4 * Di * N,
+      dD: 4 * Di,
+      dDeltaBias: 4 * Di,
+    },
+    {
+      forward: (e, i, y, state) => scan.encodeForward(e, { ...(i as Inputs), y, state }),
+      backward: (e, i, state, d, g) =>
+        scan.encodeBackward(e, { ...(i as Inputs), state, dy: d, ...(g as Grads) }),
+    },
+  );
+  return { y: r.out, grads: r.grads as CrossScan2dResult["grads"] };
 }
+
+type Inputs = Omit<CrossScan2dForwardBuffers, "y" | "state">;
+type Grads = Omit<CrossScan2dBackwardBuffers, keyof Inputs | "state" | "dy">;

@@ -6,9 +6,8 @@
  */
 
 import { ScanCore } from "./_core.ts";
-import { expectLength, readBack, upload } from "./_io.ts";
+import { runScanOnce } from "./_io.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
-import { ScanShapeError } from "./errors.ts";
 
 export type { ScanKernelOptions } from "./_tuning.ts";
 
@@ -271,64 +270,38 @@ export async function selectiveScan(
   const scan = new SelectiveScan(device, x, options);
   const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = x;
   const CH = G * Dg;
-  const err = (m: string) => new ScanShapeError(m);
-  const what = "selectiveScan";
-  expectLength(what, "u", x.u, batch * CH * L, `B·G·D·L`, err);
-  expectLength(what, "delta", x.delta, batch * CH * L, `B·G·D·L`, err);
-  expectLength(what, "A", x.A, CH * N, `G·D·N`, err);
-  expectLength(what, "B", x.B, batch * G * N * L, `B·G·N·L`, err);
-  expectLength(what, "C", x.C, batch * G * N * L, `B·G·N·L`, err);
-  expectLength(what, "D", x.D, CH, `G·D`, err);
-  expectLength(what, "deltaBias", x.deltaBias, CH, `G·D`, err);
-  if (dout) expectLength(what, "dout", dout, batch * CH * L, `B·G·D·L`, err);
-  const made: GPUBuffer[] = [];
-  const up = (d: ArrayLike<number> | number, label: string) => {
-    const b = upload(device, d, label);
-    made.push(b);
-    return b;
-  };
-  try {
-    const inputs = {
-      u: up(x.u, "u"),
-      delta: up(x.delta, "delta"),
-      A: up(x.A, "A"),
-      B: up(x.B, "B"),
-      C: up(x.C, "C"),
-      D: up(x.D, "D"),
-      deltaBias: up(x.deltaBias, "delta_bias"),
-    };
-    const out = up(batch * CH * L, "out");
-    // Forward only: no checkpoints (the scan skips their stores).
-    const state = dout ? up(scan.stateBytes / 4, "state") : undefined;
-    const encoder = device.createCommandEncoder();
-    scan.encodeForward(encoder, { ...inputs, out, state });
-    if (!dout) {
-      const [o] = await readBack(device, encoder, [out]);
-      return { out: o };
-    }
-    const g = {
-      du: up(batch * CH * L, "du"),
-      ddelta: up(batch * CH * L, "ddelta"),
-      dA: up(CH * N, "dA"),
-      dB: up(batch * G * N * L, "dB"),
-      dC: up(batch * G * N * L, "dC"),
-      dD: up(CH, "dD"),
-      dDeltaBias: up(CH, "dDeltaBias"),
-    };
-    scan.encodeBackward(encoder, { ...inputs, state: state!, dout: up(dout, "dout"), ...g });
-    const [o, du, ddelta, dA, dB, dC, dD, dDeltaBias] = await readBack(device, encoder, [
-      out,
-      g.du,
-      g.ddelta,
-      g.dA,
-      g.dB,
-      g.dC,
-      g.dD,
-      g.dDeltaBias,
-    ]);
-    return { out: o, grads: { du, ddelta, dA, dB, dC, dD, dDeltaBias } };
-  } finally {
-    for (const b of made) b.destroy();
-    scan.destroy();
-  }
+  const r = await runScanOnce(
+    device,
+    "selectiveScan",
+    scan,
+    {
+      u: [x.u, batch * CH * L, "B·G·D·L"],
+      delta: [x.delta, batch * CH * L, "B·G·D·L"],
+      A: [x.A, CH * N, "G·D·N"],
+      B: [x.B, batch * G * N * L, "B·G·N·L"],
+      C: [x.C, batch * G * N * L, "B·G·N·L"],
+      D: [x.D, CH, "G·D"],
+      deltaBias: [x.deltaBias, CH, "G·D"],
+    },
+    batch * CH * L,
+    dout ? ["dout", dout, "B·G·D·L"] : undefined,
+    {
+      du: batch * CH * L,
+      ddelta: batch * CH * L,
+      dA: CH * N,
+      dB: batch * G * N * L,
+      dC: batch * G * N * L,
+      dD: CH,
+      dDeltaBias: CH,
+    },
+    {
+      forward: (e, i, out, state) => scan.encodeForward(e, { ...(i as Inputs), out, state }),
+      backward: (e, i, state, d, g) =>
+        scan.encodeBackward(e, { ...(i as Inputs), state, dout: d, ...(g as Grads) }),
+    },
+  );
+  return { out: r.out, grads: r.grads as SelectiveScanResult["grads"] };
 }
+
+type Inputs = Omit<SelectiveScanForwardBuffers, "out" | "state">;
+type Grads = Omit<SelectiveScanBackwardBuffers, keyof Inputs | "state" | "dout">;
