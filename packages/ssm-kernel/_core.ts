@@ -426,45 +426,14 @@ export class ScanCore {
       this.#transpose(pass, dout, t.dout, L, Di);
       [u, delta, dout, du, ddelta] = [t.u, t.delta, t.dout, t.du, t.ddelta];
     }
+    // Bindings 0–8 are the same for both kernels: the inputs, dy and the checkpoints.
+    const shared = [u, delta, b.A, pB, pC, b.D, b.deltaBias, dout, b.state];
     pass.setPipeline(this.#bwd);
-    pass.setBindGroup(
-      0,
-      this.#group(this.#bwd, [
-        u,
-        delta,
-        b.A,
-        pB,
-        pC,
-        b.D,
-        b.deltaBias,
-        dout,
-        b.state,
-        du,
-        ddelta,
-        this.#rk,
-        this.#pp,
-      ]),
-    );
+    pass.setBindGroup(0, this.#group(this.#bwd, [...shared, du, ddelta, this.#rk, this.#pp]));
     pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, l.batch);
 
     pass.setPipeline(this.#bwdBc);
-    pass.setBindGroup(
-      0,
-      this.#group(this.#bwdBc, [
-        u,
-        delta,
-        b.A,
-        pB,
-        pC,
-        b.D,
-        b.deltaBias,
-        dout,
-        b.state,
-        this.#rk,
-        b.dB,
-        b.dC,
-      ]),
-    );
+    pass.setBindGroup(0, this.#group(this.#bwdBc, [...shared, this.#rk, b.dB, b.dC]));
     const groups = Math.ceil(l.batch * l.groups * this.dims.chunks / this.#bcWorkgroup);
     const gx = Math.min(groups, 65535);
     pass.dispatchWorkgroups(gx, Math.ceil(groups / gx));
