@@ -12,6 +12,7 @@
 
 import { ScanCore } from "./_core.ts";
 import { runScanOnce } from "./_io.ts";
+import type { CrossScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 import { ScanShapeError } from "./errors.ts";
 
@@ -300,33 +301,11 @@ export class CrossScan2d {
   }
 }
 
-/** Host inputs of {@linkcode crossScan2d} (B and C densely packed `(B, H, W, 4, N)`). */
-export interface CrossScan2dInputs {
-  /** Batch size B. */
-  batch: number;
-  /** Height H. */
-  height: number;
-  /** Width W. */
-  width: number;
-  /** Inner channels Di. */
-  channels: number;
-  /** State size N. */
-  dState: number;
-  /** `u (B, H, W, Di)`. */
-  u: ArrayLike<number>;
-  /** `delta (B, H, W, 4, Di)`. */
-  delta: ArrayLike<number>;
-  /** `B (B, H, W, 4, N)`. */
-  B: ArrayLike<number>;
-  /** `C (B, H, W, 4, N)`. */
-  C: ArrayLike<number>;
-  /** `A (4·Di, N)`. */
-  A: ArrayLike<number>;
-  /** `D (4·Di)`. */
-  D: ArrayLike<number>;
-  /** `delta_bias (4·Di)`. */
-  deltaBias: ArrayLike<number>;
-}
+/**
+ * Host inputs of {@linkcode crossScan2d} (B and C densely packed `(B, H, W, 4, N)`), the same
+ * record the float64 reference takes.
+ */
+export type CrossScan2dInputs = CrossScanReferenceInputs;
 
 /** Result of {@linkcode crossScan2d}. */
 export interface CrossScan2dResult {

@@ -7,6 +7,7 @@
 
 import { ScanCore } from "./_core.ts";
 import { runScanOnce } from "./_io.ts";
+import type { ScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 
 export type { ScanKernelOptions } from "./_tuning.ts";
@@ -203,23 +204,11 @@ export class SelectiveScan {
   }
 }
 
-/** Inputs of {@linkcode selectiveScan}: the shape and host arrays in the generic layout. */
-export interface SelectiveScanInputs extends SelectiveScanShape {
-  /** `u (B, G·D, L)`. */
-  u: ArrayLike<number>;
-  /** `delta (B, G·D, L)`. */
-  delta: ArrayLike<number>;
-  /** `A (G·D, N)`. */
-  A: ArrayLike<number>;
-  /** `B (B, G, N, L)`. */
-  B: ArrayLike<number>;
-  /** `C (B, G, N, L)`. */
-  C: ArrayLike<number>;
-  /** `D (G·D)`. */
-  D: ArrayLike<number>;
-  /** `delta_bias (G·D)`. */
-  deltaBias: ArrayLike<number>;
-}
+/**
+ * Inputs of {@linkcode selectiveScan}: the shape and host arrays in the generic layout, the
+ * same record the float64 reference takes.
+ */
+export type SelectiveScanInputs = ScanReferenceInputs;
 
 /** Result of {@linkcode selectiveScan}. */
 export interface SelectiveScanResult {
