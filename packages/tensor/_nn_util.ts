@@ -1,7 +1,9 @@
 /**
  * Small helpers shared by the nn ops, losses and optimizer: a params builder, argument
  * checks with typed errors, and a partial-sum reduction kernel (WGSL has no float atomics,
- * so column sums over many rows are written as per-chunk partials and reduced here).
+ * so column sums over many rows are written as per-chunk partials and reduced here), plus
+ * the WGSL building blocks of row kernels (lane width, 8-lane cluster sums, lane groups).
+ * The row-kernel pieces are exported from `@vmunet/tensor` for custom ops.
  *
  * @module
  */
@@ -192,4 +194,53 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 export function chunksOf(n: number, target: number): { chunks: number; per: number } {
   const chunks = Math.max(1, Math.ceil(n / target));
   return { chunks, per: Math.ceil(n / chunks) };
+}
+
+/** WGSL element type of a row kernel and how to sum one element's lanes. */
+export interface RowLanes {
+  /** Floats per element: 4 when the row length is a multiple of 4, else 1. */
+  v: number;
+  /** WGSL type of one element (`vec4<f32>` or `f32`). */
+  T: string;
+  /** WGSL expression summing the lanes of the element expression `e`. */
+  sum: (e: string) => string;
+}
+
+/**
+ * How a row kernel reads rows of length `c`: as vec4s when `c % 4 == 0`, else as scalars.
+ *
+ * @param c Row length.
+ * @returns Width, WGSL type and lane sum.
+ */
+export function rowLanes(c: number): RowLanes {
+  return c % 4 === 0
+    ? { v: 4, T: "vec4<f32>", sum: (e) => `dot(${e}, vec4<f32>(1.0))` }
+    : { v: 1, T: "f32", sum: (e) => e };
+}
+
+/**
+ * WGSL statements summing `v` over aligned clusters of 8 subgroup lanes (a butterfly of
+ * `subgroupShuffleXor`): every lane of the cluster gets the sum in the new variable `out`.
+ * Every lane must execute it (uniform control flow).
+ *
+ * @param v WGSL expression or variable to sum.
+ * @param out Name of the variable to declare.
+ * @returns WGSL statements.
+ */
+export function clusterSum8(v: string, out: string): string {
+  return `var ${out} = ${v} + subgroupShuffleXor(${v}, 1u); ` +
+    `${out} += subgroupShuffleXor(${out}, 2u); ${out} += subgroupShuffleXor(${out}, 4u);`;
+}
+
+/**
+ * Workgroup size of a column-walking kernel over `n` lane groups of a row: one invocation
+ * per lane group, at least 8 and at most 64.
+ *
+ * @param n Lane groups per row.
+ * @returns Workgroup size.
+ */
+export function laneGroupSize(n: number): number {
+  let wg = 8;
+  while (wg < n && wg < 64) wg *= 2;
+  return wg;
 }

@@ -10,7 +10,10 @@
  *   (`tensor.buffer` for custom kernels), `requiresGrad`, `grad`, `dispose()`, `backward()`.
  * - Ops (PyTorch semantics, channels-last friendly), each with backward: element-wise with
  *   broadcasting, activations, reductions, softmax, layout ops, batched matmul and linear.
- * - {@linkcode defineOp}: custom differentiable ops that encode their own dispatches.
+ * - {@linkcode defineOp}: custom differentiable ops that encode their own dispatches, with the
+ *   row-kernel building blocks the built-in LayerNorm uses ({@linkcode rowLanes},
+ *   {@linkcode clusterSum8}, {@linkcode laneGroupSize}, {@linkcode chunksOf},
+ *   {@linkcode sumRowsPair}).
  *
  * The device layer (`requestGpu`, typed GPU errors, buffer transfers, a self-test) and a
  * safetensors reader/writer (`@vmunet/tensor/safetensors`) live here too.
@@ -45,6 +48,14 @@ export { type Dtype, Storage, type TapeNode, Tensor } from "./tensor.ts";
 export * from "./buffer_pool.ts";
 export * from "./engine.ts";
 export * from "./custom_op.ts";
+export {
+  chunksOf,
+  clusterSum8,
+  laneGroupSize,
+  type RowLanes,
+  rowLanes,
+  sumRowsPair,
+} from "./_nn_util.ts";
 export * from "./params.ts";
 export * from "./ops/elementwise.ts";
 export * from "./ops/reduce.ts";

@@ -9,12 +9,17 @@
  */
 
 import {
+  chunksOf,
+  clusterSum8,
   defineOp,
   DtypeError,
   type Engine,
   formatShape,
   grid1d,
+  laneGroupSize,
+  rowLanes,
   ShapeError,
+  sumRowsPair,
   type Tensor,
 } from "@vmunet/tensor";
 
@@ -40,22 +45,8 @@ function clustered(engine: Engine): boolean {
 /** Rows per partial sum of the weight/bias gradients (short column walks, many workgroups). */
 const ROWS_PER_CHUNK = 16;
 
-/** Vector width of a row of `c` channels: vec4 when `c % 4 == 0`. */
-function lanes(c: number): { v: number; T: string; sum: (e: string) => string } {
-  return c % 4 === 0
-    ? { v: 4, T: "vec4<f32>", sum: (e) => `dot(${e}, vec4<f32>(1.0))` }
-    : { v: 1, T: "f32", sum: (e) => e };
-}
-
-/** Invocations per workgroup of the column kernel: ≥ 8, ≤ 64, about one per lane group. */
-function columnGroup(n: number): number {
-  let wg = 8;
-  while (wg < n && wg < 64) wg *= 2;
-  return wg;
-}
-
 function forwardKernel(engine: Engine, c: number) {
-  const L = lanes(c);
+  const L = rowLanes(c);
   const key = `ss2d.gated_norm.fwd.${L.v}`;
   return engine.kernel(() => ({
     key,
@@ -92,16 +83,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }), key);
 }
 
-/**
- * Sums a value over aligned clusters of 8 lanes (butterfly over the subgroup): every lane
- * of the cluster gets the sum.
- */
-const CLUSTER8 = (v: string, out: string) =>
-  `var ${out} = ${v} + subgroupShuffleXor(${v}, 1u); ${out} += subgroupShuffleXor(${out}, 2u); ` +
-  `${out} += subgroupShuffleXor(${out}, 4u);`;
-
 function rowKernel(engine: Engine, c: number, partials: boolean) {
-  const L = lanes(c);
+  const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_yz.${L.v}.${partials ? "sg8" : "plain"}`;
   return engine.kernel(() => ({
     key,
@@ -167,8 +150,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ${
       partials
         ? `let dnk = dn * keep; let dnx = dnk * xh;
-    ${CLUSTER8("dnx", "cw")}
-    ${CLUSTER8("dnk", "cb")}
+    ${clusterSum8("dnx", "cw")}
+    ${clusterSum8("dnk", "cb")}
     if (valid && lane % 8u == 0u) { pw[slot + j] = cw; pb[slot + j] = cb; }`
         : ""
     }
@@ -178,7 +161,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 function partialsKernel(engine: Engine, c: number, wg: number) {
-  const L = lanes(c);
+  const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_wb_part.${L.v}.${wg}`;
   return engine.kernel(() => ({
     key,
@@ -213,37 +196,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }), key);
 }
 
-function reduceKernel(engine: Engine, c: number) {
-  const L = lanes(c);
-  const key = `ss2d.gated_norm.bwd_wb.${L.v}`;
-  return engine.kernel(() => ({
-    key,
-    bindings: [
-      { name: "pw", type: `array<${L.T}>` },
-      { name: "pb", type: `array<${L.T}>` },
-      { name: "dw", access: "read_write", type: `array<${L.T}>` },
-      { name: "db", access: "read_write", type: `array<${L.T}>` },
-    ],
-    code: /* wgsl */ `
-// Invocations [0, n) sum a lane group of the ∂w partials over the chunks, [n, 2n) of ∂b.
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  let chunks = pu(0u); let n = pu(1u);
-  if (i >= 2u * n) { return; }
-  let j = i % n;
-  var s = ${L.T}(0.0);
-  if (i < n) {
-    for (var r = 0u; r < chunks; r++) { s += pw[r * n + j]; }
-    dw[j] = s;
-  } else {
-    for (var r = 0u; r < chunks; r++) { s += pb[r * n + j]; }
-    db[j] = s;
-  }
-}`,
-  }), key);
-}
-
 const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
   name: "gatedNorm",
   forward(engine, [y, z, w, b], { eps }) {
@@ -267,7 +219,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
     const op = "gatedNorm.backward";
     const c = y.shape[y.rank - 1];
     const rows = y.size / c;
-    const n = c / lanes(c).v;
+    const n = c / rowLanes(c).v;
     const dy = engine.empty(y.shape);
     const dz = engine.empty(z.shape);
     let pw: Tensor, pb: Tensor, chunks: number;
@@ -291,9 +243,10 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
         workgroups: grid1d(rows, WG),
         op,
       });
-      chunks = Math.max(1, Math.ceil(rows / ROWS_PER_CHUNK));
-      const per = Math.ceil(rows / chunks);
-      const wg = columnGroup(n);
+      const split = chunksOf(rows, ROWS_PER_CHUNK);
+      chunks = split.chunks;
+      const per = split.per;
+      const wg = laneGroupSize(n);
       // One chunk: the partial sums are the gradients themselves.
       pw = engine.empty(chunks === 1 ? [c] : [chunks, c]);
       pb = engine.empty(chunks === 1 ? [c] : [chunks, c]);
@@ -308,13 +261,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
     if (chunks === 1) return [dy, dz, pw, pb];
     const dw = engine.empty([c]);
     const db = engine.empty([c]);
-    engine.dispatch({
-      kernel: reduceKernel(engine, c),
-      bindings: [pw, pb, dw, db],
-      params: [chunks, n],
-      workgroups: grid1d(2 * n, WG),
-      op,
-    });
+    sumRowsPair(engine, pw, pb, chunks, c, dw, db, op);
     return [dy, dz, dw, db];
   },
 });

@@ -7,7 +7,17 @@
 import { grid1d } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
-import { chunksOf, expectF32, expectShape, sameEngineOf, sumRowsPair, Words } from "../_nn_util.ts";
+import {
+  chunksOf,
+  clusterSum8,
+  expectF32,
+  expectShape,
+  laneGroupSize,
+  rowLanes,
+  sameEngineOf,
+  sumRowsPair,
+  Words,
+} from "../_nn_util.ts";
 
 const WG = 64;
 /**
@@ -15,13 +25,6 @@ const WG = 64;
  * up to 2× slower on lavapipe for 192-wide rows) and many workgroups.
  */
 const ROWS_PER_CHUNK = 16;
-
-/** WGSL element type and width for a row length `c` (vec4 when c % 4 == 0). */
-function lanes(c: number): { v: number; T: string; dot: (e: string) => string } {
-  return c % 4 === 0
-    ? { v: 4, T: "vec4<f32>", dot: (e) => `dot(${e}, vec4<f32>(1.0))` }
-    : { v: 1, T: "f32", dot: (e) => e };
-}
 
 const SG_WG = 64;
 
@@ -165,7 +168,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
       op,
     });
   } else if (rows > 0 && c > 0) {
-    const L = lanes(c);
+    const L = rowLanes(c);
     const key = `nn.layer_norm.fwd.${L.v}.${cachedRow(c, L.v)}`;
     const kernel = engine.kernel(() => ({
       key,
@@ -188,10 +191,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 ${loadRow(c, L.v, L.T)}
   var s = ${L.T}(0.0);
   for (var j = 0u; j < n; j++) { s += X(j); }
-  let mean = ${L.dot("s")} / f32(c);
+  let mean = ${L.sum("s")} / f32(c);
   var q = ${L.T}(0.0);
   for (var j = 0u; j < n; j++) { let d = X(j) - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(${L.dot("q")} / f32(c) + eps);
+  let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);
   for (var j = 0u; j < n; j++) { y[base + j] = (X(j) - mean) * rstd * w[j] + b[j]; }
   stats[2u * row] = mean;
   stats[2u * row + 1u] = rstd;
@@ -215,13 +218,6 @@ ${loadRow(c, L.v, L.T)}
   return y;
 }
 
-/** Workgroup size of the gradient kernel: one lane per lane group of a row, ≥ 8 and ≤ 64. */
-function laneGroupSize(n: number): number {
-  let wg = 8;
-  while (wg < n && wg < 64) wg *= 2;
-  return wg;
-}
-
 /**
  * Gradients of LayerNorm given the saved row statistics (mean, rstd), in two or three
  * dispatches: the row sums `Σ g` and `Σ g·x̂` (g = gy·w; skipped when x needs no gradient),
@@ -240,7 +236,7 @@ function layerNormBackward(
   const op = "layerNorm.backward";
   const c = x.shape[x.rank - 1];
   const rows = x.size / c;
-  const L = lanes(c);
+  const L = rowLanes(c);
   const n = c / L.v;
   if (need[0] && clusteredBackward(engine)) return clusterBackward(x, weight, stats, gy, need[1]);
   let sums: Tensor | null = null;
@@ -303,8 +299,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     sg += g;
     sgx += g * (x[base + j] - mean);
   }
-  sums[2u * row] = ${L.dot("sg")} / f32(c);
-  sums[2u * row + 1u] = ${L.dot("sgx")} * rstd / f32(c);
+  sums[2u * row] = ${L.sum("sg")} / f32(c);
+  sums[2u * row + 1u] = ${L.sum("sgx")} * rstd / f32(c);
 }`,
       }), key),
       bindings: [x, weight, stats, gy, sums],
@@ -386,12 +382,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   return [dx, dw, db];
 }
 
-/** Sums a value over aligned clusters of 8 subgroup lanes (every lane gets the sum). */
-function cluster8(v: string, out: string): string {
-  return `var ${out} = ${v} + subgroupShuffleXor(${v}, 1u); ` +
-    `${out} += subgroupShuffleXor(${out}, 2u); ${out} += subgroupShuffleXor(${out}, 4u);`;
-}
-
 /**
  * The backward in one row kernel (one invocation per row, 8-lane subgroups: lavapipe):
  * pass 1 takes the row sums, pass 2 writes ∂x and, when asked, sums `gy·x̂` and `gy` over
@@ -409,7 +399,7 @@ function clusterBackward(
   const op = "layerNorm.backward";
   const c = x.shape[x.rank - 1];
   const rows = x.size / c;
-  const L = lanes(c);
+  const L = rowLanes(c);
   const slots = Math.ceil(rows / 8);
   const dx = engine.empty(x.shape);
   const partShape = slots === 1 ? [c] : [slots, c];
@@ -449,7 +439,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     sg += g;
     sgx += g * (x[base + j] - mean);
   }
-  let mg = ${L.dot("sg")} / f32(c); let mgx = ${L.dot("sgx")} * rstd / f32(c);
+  let mg = ${L.sum("sg")} / f32(c); let mgx = ${L.sum("sgx")} * rstd / f32(c);
   let keep = select(0.0, 1.0, valid); let slot = (row0 - lane % 8u) / 8u * n;
   for (var j = 0u; j < n; j++) {
     let gj = gy[base + j];
@@ -458,8 +448,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ${
       wantWb
         ? `let gk = gj * keep; let gx = gk * xh;
-    ${cluster8("gx", "cw")}
-    ${cluster8("gk", "cb")}
+    ${clusterSum8("gx", "cw")}
+    ${clusterSum8("gk", "cb")}
     if (valid && lane % 8u == 0u) { pw[slot + j] = cw; pb[slot + j] = cb; }`
         : ""
     }
