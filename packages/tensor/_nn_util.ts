@@ -130,16 +130,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 /**
  * Column sums of two `(rows, cols)` partials buffers in one dispatch:
- * `outA[j] = Σ_r a[r·cols + j]`, `outB[j] = Σ_r b[r·cols + j]`.
+ * `outA[j] = Σ_r a[r·cols + j]`, `outB[j] = Σ_r b[r·cols + j]`. With one row the partials
+ * already are the sums and come back as they are (no dispatch).
  *
  * @param engine The engine.
  * @param a First partials.
  * @param b Second partials.
  * @param rows Row count.
  * @param cols Columns of both.
- * @param outA Sums of `a`.
- * @param outB Sums of `b`.
  * @param op Op name for errors.
+ * @returns The sums of `a` and of `b`, `(cols)` each.
  */
 export function sumRowsPair(
   engine: Engine,
@@ -147,10 +147,11 @@ export function sumRowsPair(
   b: Tensor,
   rows: number,
   cols: number,
-  outA: Tensor,
-  outB: Tensor,
   op: string,
-): void {
+): [Tensor, Tensor] {
+  if (rows === 1) return [a, b];
+  const outA = engine.empty([cols]);
+  const outB = engine.empty([cols]);
   const v = cols % 4 === 0 ? 4 : 1;
   const T = v === 4 ? "vec4<f32>" : "f32";
   const key = `nn.sum_rows_pair.${v}`;
@@ -188,6 +189,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     workgroups: grid1d(2 * n, REDUCE_WG),
     op,
   });
+  return [outA, outB];
 }
 
 /** Chunk count so that each of `n` items' chunks has about `target` elements. */

@@ -258,11 +258,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
         op,
       });
     }
-    if (chunks === 1) return [dy, dz, pw, pb];
-    const dw = engine.empty([c]);
-    const db = engine.empty([c]);
-    sumRowsPair(engine, pw, pb, chunks, c, dw, db, op);
-    return [dy, dz, dw, db];
+    return [dy, dz, ...sumRowsPair(engine, pw, pb, chunks, c, op)];
   },
 });
 

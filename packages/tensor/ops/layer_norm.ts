@@ -375,11 +375,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     op,
   });
   if (!pw || !pb) return [dx, null, null];
-  if (chunks === 1) return [dx, pw, pb];
-  const dw = engine.empty([c]);
-  const db = engine.empty([c]);
-  sumRowsPair(engine, pw, pb, chunks, c, dw, db, op);
-  return [dx, dw, db];
+  return [dx, ...sumRowsPair(engine, pw, pb, chunks, c, op)];
 }
 
 /**
@@ -464,9 +460,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     op,
   });
   if (!pw || !pb) return [dx, null, null];
-  if (slots === 1) return [dx, pw, pb];
-  const dw = engine.empty([c]);
-  const db = engine.empty([c]);
-  sumRowsPair(engine, pw, pb, slots, c, dw, db, op);
-  return [dx, dw, db];
+  return [dx, ...sumRowsPair(engine, pw, pb, slots, c, op)];
 }
