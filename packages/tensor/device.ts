@@ -55,6 +55,19 @@ export interface AdapterDescription {
   subgroupMaxSize: number;
 }
 
+/**
+ * Whether an adapter is a software (CPU) one: it says it is a fallback adapter, or its name
+ * is that of a known software rasteriser (llvmpipe/lavapipe, SwiftShader). The one rule
+ * behind every per-adapter kernel choice (`Engine.isCpuAdapter` with `adapterClass: "auto"`).
+ *
+ * @param info From `GpuContext.adapterInfo`.
+ * @returns True for a software adapter.
+ */
+export function isSoftwareAdapter(info: AdapterDescription): boolean {
+  return info.isFallbackAdapter ||
+    /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.device}`);
+}
+
 /** An acquired WebGPU device with what was obtained and a record of asynchronous failures. */
 export interface GpuContext {
   /** The adapter the device came from. */

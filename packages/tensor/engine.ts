@@ -6,7 +6,7 @@
  */
 
 import { BufferPool, type PoolStats } from "./buffer_pool.ts";
-import { type GpuContext, requestGpu } from "./device.ts";
+import { type GpuContext, isSoftwareAdapter, requestGpu } from "./device.ts";
 import { type Dtype, Storage, type TapeNode, Tensor } from "./tensor.ts";
 import { formatShape, GradError, ShapeError, TensorError } from "./tensor_errors.ts";
 import { runBackward } from "./_autograd.ts";
@@ -238,8 +238,7 @@ export class Engine {
       );
     }
     this.isCpuAdapter = adapterClass === "auto"
-      ? gpu.adapterInfo.isFallbackAdapter ||
-        /llvmpipe|lavapipe|swiftshader/i.test(gpu.adapterInfo.description + gpu.adapterInfo.device)
+      ? isSoftwareAdapter(gpu.adapterInfo)
       : adapterClass === "cpu";
     // Measured (BENCHMARKS.md): on lavapipe the register-blocked kernel with large,
     // row-uniform tiles wins by ~10×; on an H200 the register-blocked 4×4 kernel beat the

@@ -1,35 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
-import { goldenDir, goldenFixturesAbsent } from "../golden.ts";
+import { fixtureTests } from "./fixture_tests.ts";
 import { MetricsFixtureError, metricsRunner } from "./metrics.ts";
 
-async function metricsFixtures(): Promise<string[]> {
-  const dir = goldenDir();
-  const found: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    if (entry.isFile && metricsRunner.matches(entry.name)) found.push(join(dir, entry.name));
-  }
-  return found.sort();
-}
-
-const fixturesAbsent = await goldenFixturesAbsent();
-
-Deno.test({
-  name: "every metrics_*.safetensors fixture in GOLDEN_DIR passes",
-  ignore: fixturesAbsent,
-}, async () => {
-  const fixtures = await metricsFixtures();
-  assert.ok(fixtures.length > 0, `no metrics_*.safetensors in ${goldenDir()}`);
-  for (const path of fixtures) {
-    const report = await metricsRunner.run(path);
-    const failed = report.comparisons.filter((c) => !c.ok);
-    assert.ok(
-      report.ok,
-      `${report.fixture}: ${failed.map((c) => `${c.name} ${c.error} > ${c.bound}`).join(", ")}`,
-    );
-    assert.ok(report.comparisons.length >= 2);
-  }
+await fixtureTests(metricsRunner, "every metrics_*.safetensors fixture in GOLDEN_DIR passes", {
+  check: (_path, report) => assert.ok(report.comparisons.length >= 2),
 });
 
 Deno.test("the metrics runner fails a fixture whose expectations are wrong", async () => {

@@ -7,7 +7,7 @@
  */
 
 import { selectiveScan } from "@vmunet/ssm-kernel";
-import { readSafetensors, requestGpu } from "@vmunet/tensor";
+import { isSoftwareAdapter, readSafetensors, requestGpu } from "@vmunet/tensor";
 import type { FixtureReport, GoldenRunner, RunOptions } from "./runner.ts";
 import { compareForward, compareGradient, type Comparison } from "./tolerance.ts";
 
@@ -75,7 +75,7 @@ export async function runScanFixture(
         subgroups: gpu.subgroups,
         subgroupMinSize: gpu.adapterInfo.subgroupMinSize || undefined,
         fallbackAdapter: options.adapterClass === undefined || options.adapterClass === "auto"
-          ? gpu.adapterInfo.isFallbackAdapter
+          ? isSoftwareAdapter(gpu.adapterInfo)
           : options.adapterClass === "cpu",
       },
     );
