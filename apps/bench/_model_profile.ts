@@ -66,16 +66,15 @@ export async function profileOps(
     dispatch.call(engine, options);
   };
   // The scan's encode methods, wrapped to record a replay of each call.
-  const scanMethods = ["encodeForward", "encodeForwardProjected", "encodeBackward"] as const;
   type ScanEncode = (this: CrossScan2d, encoder: GPUCommandEncoder, buffers: unknown) => void;
-  const originals = new Map<string, ScanEncode>();
-  for (const method of scanMethods) {
-    const original = proto[method] as ScanEncode;
-    originals.set(method, original);
-    const op = `crossScan2d.${method.slice("encode".length, "encode".length + 1).toLowerCase()}${
-      method.slice("encode".length + 1)
-    }`;
-    (proto as unknown as Record<string, ScanEncode>)[method] = function (encoder, buffers) {
+  const methods = proto as unknown as Record<string, ScanEncode>;
+  const wrapped: [method: string, op: string, original: ScanEncode][] = [
+    ["encodeForward", "crossScan2d.forward", methods.encodeForward],
+    ["encodeForwardProjected", "crossScan2d.forwardProjected", methods.encodeForwardProjected],
+    ["encodeBackward", "crossScan2d.backward", methods.encodeBackward],
+  ];
+  for (const [method, op, original] of wrapped) {
+    methods[method] = function (encoder, buffers) {
       recorded.push({ kind: "scan", op, replay: (e) => original.call(this, e, buffers) });
       original.call(this, encoder, buffers);
     };
@@ -85,9 +84,7 @@ export async function profileOps(
     await engine.sync();
   } finally {
     engine.dispatch = dispatch;
-    for (const [method, original] of originals) {
-      (proto as unknown as Record<string, ScanEncode>)[method] = original;
-    }
+    for (const [method, , original] of wrapped) methods[method] = original;
   }
   // Sync overhead with nothing to run.
   const t0 = performance.now();

@@ -206,9 +206,10 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
         const train = options.train ?? true;
         const kinds: [string, () => void][] = [["forward", forward]];
         if (train) kinds.push(["taped forward", tapedForward], ["train", step]);
-        const runs = new Map<string, { times: Timing[]; dispatches: number; peak: number }>(
-          kinds.map(([k]) => [k, { times: [], dispatches: 0, peak: 0 }]),
+        const runs = new Map<string, { times: Timing[]; dispatches: number }>(
+          kinds.map(([k]) => [k, { times: [], dispatches: 0 }]),
         );
+        let trainPeak = 0;
         // The forward's peak memory is taken before the first training step allocates the
         // AdamW moments (inference holds no optimizer state).
         engine.pool.resetPeak();
@@ -222,7 +223,7 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
             const d0 = engine.stats().dispatches;
             const t = await timed(engine, fn);
             run.dispatches = engine.stats().dispatches - d0;
-            run.peak = Math.max(run.peak, engine.stats().peakBytes);
+            if (kind === "train") trainPeak = Math.max(trainPeak, engine.stats().peakBytes);
             run.times.push(t);
             log(`${name} b${batch} ${kind} ${t.wall.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)})`);
           }
@@ -239,7 +240,7 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
           row.tapedForwardMs = median(tf.times.map((x) => x.wall));
           row.tapedForwardBestMs = fastest(tf.times).wall;
           row.trainDispatches = t.dispatches;
-          row.trainPeakBytes = t.peak;
+          row.trainPeakBytes = trainPeak;
           row.trainMs = median(t.times.map((x) => x.wall));
           row.trainMsPerImage = row.trainMs / batch;
           row.trainToForward = row.trainMs / row.forwardMs;
@@ -250,7 +251,7 @@ export async function runModelBench(options: ModelBenchOptions = {}): Promise<Mo
         }
         if (options.profile && result.profileForward === undefined) {
           result.profileForward = await profileOps(engine, forward);
-          if (options.train ?? true) result.profileTrain = await profileOps(engine, step);
+          if (train) result.profileTrain = await profileOps(engine, step);
         }
         engine.gpu.throwIfFailed();
       } catch (error) {
