@@ -152,8 +152,7 @@ export function sumRowsPair(
   if (rows === 1) return [a, b];
   const outA = engine.empty([cols]);
   const outB = engine.empty([cols]);
-  const v = cols % 4 === 0 ? 4 : 1;
-  const T = v === 4 ? "vec4<f32>" : "f32";
+  const { v, T } = rowLanes(cols);
   const key = `nn.sum_rows_pair.${v}`;
   const kernel = engine.kernel(() => ({
     key,

@@ -886,8 +886,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       this.gpu.destroy();
       return;
     }
-    const destroyDevice = () => this.gpu.destroy();
-    this.device.queue.onSubmittedWorkDone().then(destroyDevice, destroyDevice);
+    this.gpu.close().catch(() => {});
   }
 
   /**
@@ -899,11 +898,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    */
   async close(): Promise<void> {
     if (!this.#beginTeardown()) return;
-    try {
-      await this.device.queue.onSubmittedWorkDone();
-    } finally {
-      this.gpu.destroy();
-    }
+    await this.gpu.close();
   }
 
   /** Marks the engine destroyed, drops unsubmitted commands and the exit guard; false if done before. */

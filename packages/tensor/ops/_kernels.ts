@@ -248,7 +248,8 @@ function quads(
 
 /**
  * The coalesced shape and strides of a strided move, as vec4 quads when the innermost run
- * allows it (`q`, with its rebased `base`): the element count `n` and WGSL type `t` to move.
+ * allows it (`vec4`, with `base` rebased in quads): the element count `n` and WGSL type `t`
+ * to move.
  */
 function stridedLayout(
   shape: readonly number[],
@@ -258,15 +259,23 @@ function stridedLayout(
   dtype: string,
 ): {
   c: { shape: number[]; strides: number[][] };
-  q: ReturnType<typeof quads>;
+  base: number;
+  vec4: boolean;
   n: number;
   t: string;
 } {
   const c0 = coalesce(shape, [strides]);
   const q = quads(c0.shape, c0.strides[0], base);
-  const c = q ? { shape: q.shape, strides: [q.strides] } : c0;
   const scalar = dtype === "i32" ? "i32" : "f32";
-  return { c, q, n: q ? size / 4 : size, t: q ? `vec4<${scalar}>` : scalar };
+  return q
+    ? {
+      c: { shape: q.shape, strides: [q.strides] },
+      base: q.base,
+      vec4: true,
+      n: size / 4,
+      t: `vec4<${scalar}>`,
+    }
+    : { c: c0, base, vec4: false, n: size, t: scalar };
 }
 
 /**
@@ -285,10 +294,11 @@ export function gatherKernel(
 ): Tensor {
   const out = engine.empty(shape, x.dtype);
   if (out.size === 0) return out;
-  const { c, q, n, t } = stridedLayout(shape, strides, base, out.size, x.dtype);
-  if (q) base = q.base;
-  if (!q && transposes4(c.shape, c.strides[0], base)) {
-    transpose4(engine, op, x, out, x.dtype === "i32" ? "i32" : "f32", c.shape, c.strides[0], base);
+  const layout = stridedLayout(shape, strides, base, out.size, x.dtype);
+  const { c, vec4, n, t } = layout;
+  base = layout.base;
+  if (!vec4 && transposes4(c.shape, c.strides[0], base)) {
+    transpose4(engine, op, x, out, t, c.shape, c.strides[0], base);
     return out;
   }
   if (fits3d(c.shape)) {
@@ -328,8 +338,9 @@ export function scatterKernel(
   base: number,
 ): void {
   if (x.size === 0) return;
-  const { c, q, n, t } = stridedLayout(x.shape, strides, base, x.size, x.dtype);
-  if (q) base = q.base;
+  const layout = stridedLayout(x.shape, strides, base, x.size, x.dtype);
+  const { c, n, t } = layout;
+  base = layout.base;
   if (fits3d(c.shape)) {
     strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
     return;

@@ -9,7 +9,7 @@ import { randomUniform, type Rng } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
 import { add } from "./elementwise.ts";
-import { expectF32, Words } from "../_nn_util.ts";
+import { expectF32, rowLanes, Words } from "../_nn_util.ts";
 
 const WG = 256;
 /** Samples whose scales fit in one dispatch's params (64 words minus the header). */
@@ -160,8 +160,7 @@ function applyScales(
   const batch = x.shape[0];
   const size = batch === 0 ? 0 : x.size / batch;
   if (size === 0) return;
-  const v = size % 4 === 0 ? 4 : 1;
-  const T = v === 4 ? "vec4<f32>" : "f32";
+  const { v, T } = rowLanes(size);
   const per = size / v;
   const key = `nn.drop_path.${v}${residual ? ".res" : ""}`;
   const kernel = engine.kernel(() => ({
