@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { Engine } from "@vmunet/tensor";
-import { negExp } from "./_neg_exp.ts";
+import { Engine, negExp } from "@vmunet/tensor";
 import { relMaxErr, seeded } from "./_test_util.ts";
 
 const engine = await Engine.create();

@@ -20,13 +20,13 @@ import {
   initUniform,
   initZeros,
   linear,
+  negExp,
   reshape,
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
 import { ss2dScan } from "./cross_scan_op.ts";
 import { gatedNorm } from "./gated_norm.ts";
-import { negExp } from "./_neg_exp.ts";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 import { splitRows } from "./split_rows.ts";
 

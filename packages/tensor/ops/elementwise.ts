@@ -143,6 +143,14 @@ export function exp(x: Tensor): Tensor {
   return unary("exp", "exp(a)", x, [], (g, y) => mul(g, y));
 }
 
+/**
+ * `−eˣ` in one kernel, with a one-kernel backward (`∂x = g·y`): SS2D's `A = −exp(A_logs)`
+ * without `neg(exp(·))`'s extra dispatches. @param x Input. @returns `−exp(x)`.
+ */
+export function negExp(x: Tensor): Tensor {
+  return unary("negExp", "-exp(a)", x, [], (g, y) => gradExpr("negExp", "a * b", y, g));
+}
+
 /** Natural logarithm. @param x Input. @returns `ln x`. */
 export function log(x: Tensor): Tensor {
   return unary("log", "log(a)", x, [], (g) => div(g, x));
