@@ -1,6 +1,7 @@
 /**
- * Host side shared by {@linkcode SelectiveScan} and {@linkcode CrossScan2d}: compiles the four
- * pipelines of one shape configuration once and encodes them over caller-owned buffers.
+ * Host side shared by {@linkcode SelectiveScan} and {@linkcode CrossScan2d}: compiles each
+ * pipeline of one shape configuration once, on first use, and encodes them over caller-owned
+ * buffers.
  *
  * @module
  */
@@ -71,8 +72,9 @@ export interface CoreBackwardBuffers {
 
 const BWD_BINDINGS = 13;
 
-function flatDispatch(count: number): [number, number] {
-  const groups = Math.ceil(count / 256);
+/** A 2-D grid of `wg`-wide workgroups covering `count` invocations (x at most 65535). */
+function flatDispatch(count: number, wg = 256): [number, number] {
+  const groups = Math.ceil(count / wg);
   const x = Math.min(groups, 65535);
   return [x, Math.ceil(groups / x)];
 }
@@ -97,24 +99,18 @@ export class ScanCore {
    * directions jump a whole image row (W·Di floats) per step.
    */
   readonly channelMajorBackward: boolean;
-  #fwd: GPUComputePipeline;
-  /** Serial-row forward without checkpoint stores (compiled on first use). */
-  #fwdNoState: GPUComputePipeline | undefined;
-  /** Cross forward that projects Δ from the dt rows itself (compiled on first use). */
-  #fwdProjected: GPUComputePipeline | undefined;
+  /**
+   * Compiled pipelines by name, each on first use: an inference-only scan never compiles
+   * the backward kernels (nor a training one the inference variants).
+   */
+  #pipelines: Map<string, GPUComputePipeline> = new Map();
   /** Bound in place of `state` by the forward without checkpoints. */
   #dummy: GPUBuffer | undefined;
-  #make: (code: string, entryPoint: string, what: string, kinds: string) => GPUComputePipeline;
-  #bwd: GPUComputePipeline;
-  #bwdBc: GPUComputePipeline;
-  #redP: GPUComputePipeline;
-  #pack: GPUComputePipeline | undefined;
   #packed: GPUBuffer | undefined;
   #rk: GPUBuffer | undefined;
   #pp: GPUBuffer | undefined;
   /** Cross layout, channel-major backward: transposed copies of u, Δ, dy, du, dΔ. */
   #cm: ChannelMajorScratch | undefined;
-  #transposes: Map<string, GPUComputePipeline> = new Map();
   /** Workgroup size of the dB/dC kernel. */
   #bcWorkgroup = 64;
   #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
@@ -167,83 +163,67 @@ export class ScanCore {
         );
       }
     }
-    // Explicit layouts ("r" read-only, "w" read-write storage), so bindings a variant does
-    // not use are still accepted.
-    const make = (code: string, entryPoint: string, what: string, kinds: string) => {
-      const bgl = device.createBindGroupLayout({
-        label: `${label} ${what}`,
-        entries: [...kinds].map((k, binding) => ({
-          binding,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: k === "r" ? "read-only-storage" : "storage" },
-        })),
-      });
-      const pipeline = device.createComputePipeline({
-        label: `${label} ${what}`,
-        layout: device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
-        compute: {
-          module: device.createShaderModule({ label: `${label} ${what}`, code }),
-          entryPoint,
-        },
-      });
-      this.#layouts.set(pipeline, bgl);
-      return pipeline;
-    };
-    this.#make = make;
-    this.#fwd = tuning.forward === "serial-row"
-      ? make(this.#serialForwardWgsl(true), "forward", "forward", "rrrrrrrww")
-      : make(forwardScanWgsl(layout, tuning, dims, 64, 4), "forward", "forward", "rrrrrrrww");
-    if (this.channelMajorBackward) {
-      const { length: L, channels: Di } = layout;
-      for (const [r, c] of [[L, Di], [L, 4 * Di], [Di, L], [4 * Di, L]]) {
-        this.#transposes.set(
-          `${r}x${c}`,
-          make(transposeWgsl(r, c), "transpose", `transpose ${r}×${c}`, "rw"),
-        );
-      }
-    }
     // dB/dC: one invocation per (batch, group, chunk); narrower workgroups when there are
     // few chunks (e.g. 64 at 16×16), so that both cores of a CPU adapter get work.
     const bcCount = layout.batch * layout.groups * dims.chunks;
     while (this.#bcWorkgroup > 8 && Math.ceil(bcCount / this.#bcWorkgroup) < 8) {
       this.#bcWorkgroup /= 2;
     }
-    const bwdLayout = this.channelMajorBackward ? { ...layout, channelMajor: true } : layout;
-    this.#bwd = make(
-      backwardRowsWgsl(bwdLayout, tuning, dims),
-      "backward",
-      "backward rows",
-      "rrrrrrrrrwwww",
-    );
-    this.#bwdBc = make(
-      backwardBcWgsl(bwdLayout, tuning, dims, this.#bcWorkgroup),
-      "backward_bc",
-      "backward dB/dC",
-      "rrrrrrrrrrww",
-    );
-    this.#redP = make(
-      reduceParamsWgsl(layout, tuning, dims),
-      "reduce",
-      "reduce dA/dD/dbias",
-      "rwww",
-    );
-    if (layout.kind === "generic") {
-      this.#pack = make(packBcWgsl(layout, tuning, dims), "pack", "pack B/C", "rrw");
-    }
+  }
+
+  /**
+   * The pipeline `name`, compiled on first use from `build()`'s WGSL; `kinds` gives each
+   * binding's access ("r" read-only, "w" read-write storage) as an explicit layout, so
+   * bindings a variant does not use are still accepted.
+   */
+  #pipeline(
+    name: string,
+    build: () => { code: string; entryPoint: string; kinds: string },
+  ): GPUComputePipeline {
+    const hit = this.#pipelines.get(name);
+    if (hit) return hit;
+    const { code, entryPoint, kinds } = build();
+    const what = `${this.label} ${name}`;
+    const bgl = this.device.createBindGroupLayout({
+      label: what,
+      entries: [...kinds].map((k, binding) => ({
+        binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: k === "r" ? "read-only-storage" : "storage" },
+      })),
+    });
+    const pipeline = this.device.createComputePipeline({
+      label: what,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
+      compute: { module: this.device.createShaderModule({ label: what, code }), entryPoint },
+    });
+    this.#layouts.set(pipeline, bgl);
+    this.#pipelines.set(name, pipeline);
+    return pipeline;
+  }
+
+  /** The layout the backward kernels walk (channel-major copies on CPU adapters). */
+  #backwardLayout(): KernelLayout {
+    return this.channelMajorBackward ? { ...this.layout, channelMajor: true } : this.layout;
   }
 
   /** Encodes the B/C packing pass when the layout needs one; returns the buffers to bind. */
   #packBC(pass: GPUComputePassEncoder, B: GPUBuffer, C: GPUBuffer): [GPUBuffer, GPUBuffer] {
-    if (!this.#pack) return [B, C];
+    if (this.layout.kind !== "generic") return [B, C];
     const l = this.layout;
+    const pack = this.#pipeline("pack B/C", () => ({
+      code: packBcWgsl(l, this.tuning, this.dims),
+      entryPoint: "pack",
+      kinds: "rrw",
+    }));
     const count = l.batch * l.groups * l.length * this.dims.packedStride;
     this.#packed ??= this.device.createBuffer({
       label: `${this.label} packed B/C`,
       size: count * 4,
       usage: GPUBufferUsage.STORAGE,
     });
-    pass.setPipeline(this.#pack);
-    pass.setBindGroup(0, this.#group(this.#pack, [B, C, this.#packed]));
+    pass.setPipeline(pack);
+    pass.setBindGroup(0, this.#group(pack, [B, C, this.#packed]));
     pass.dispatchWorkgroups(...flatDispatch(count));
     return [this.#packed, this.#packed];
   }
@@ -262,10 +242,17 @@ export class ScanCore {
     }
   }
 
-  #checkInputs(b: CoreForwardBuffers | CoreBackwardBuffers): void {
+  /**
+   * Checks the input buffers (and `state` when given); `delta` unless the kernel projects Δ
+   * itself (`withDelta` false).
+   */
+  #checkInputs(
+    b: Omit<CoreForwardBuffers, "delta" | "out"> & { delta?: GPUBuffer },
+    withDelta = true,
+  ): void {
     const s = this.sizes;
     this.#check("u", b.u, s.u);
-    this.#check("delta", b.delta, s.delta);
+    if (withDelta) this.#check("delta", b.delta!, s.delta);
     this.#check("A", b.A, s.A);
     this.#check("B", b.B, s.B);
     this.#check("C", b.C, s.C);
@@ -299,19 +286,24 @@ export class ScanCore {
   encodeForward(encoder: GPUCommandEncoder, b: CoreForwardBuffers, outName: string): void {
     this.#checkInputs(b);
     this.#check(outName, b.out, this.sizes.out);
-    let pipeline = this.#fwd;
+    const serial = this.tuning.forward === "serial-row";
     let state = b.state;
+    // The serial-row forward has a variant without checkpoint stores; the workgroup-scan
+    // forward always writes them.
+    const pipeline = serial && !state
+      ? this.#pipeline("forward without checkpoints", () => ({
+        code: this.#serialForwardWgsl(false),
+        entryPoint: "forward",
+        kinds: "rrrrrrrww",
+      }))
+      : this.#pipeline("forward", () => ({
+        code: serial
+          ? this.#serialForwardWgsl(true)
+          : forwardScanWgsl(this.layout, this.tuning, this.dims, 64, 4),
+        entryPoint: "forward",
+        kinds: "rrrrrrrww",
+      }));
     if (!state) {
-      const serial = this.tuning.forward === "serial-row";
-      if (serial) {
-        this.#fwdNoState ??= this.#make(
-          this.#serialForwardWgsl(false),
-          "forward",
-          "forward without checkpoints",
-          "rrrrrrrww",
-        );
-        pipeline = this.#fwdNoState;
-      }
       // Bound in the state's place: unused by the serial-row kernel without checkpoints;
       // scratch for the workgroup-scan forward, which always writes them.
       state = this.#dummy ??= this.device.createBuffer({
@@ -327,7 +319,7 @@ export class ScanCore {
       0,
       this.#group(pipeline, [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, state]),
     );
-    if (this.tuning.forward === "serial-row") {
+    if (serial) {
       pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
     } else {
       pass.dispatchWorkgroups(this.layout.channels, this.dims.parallelGroups, this.layout.batch);
@@ -347,27 +339,20 @@ export class ScanCore {
     dtSize: number,
     outName: string,
   ): void {
-    const s = this.sizes;
-    this.#check("u", b.u, s.u);
+    this.#checkInputs(b, false);
     this.#check("dt", b.dt, dtSize);
     this.#check("dtWeight", b.dtWeight, 4 * this.layout.channels * slot.rank);
-    this.#check("A", b.A, s.A);
-    this.#check("B", b.B, s.B);
-    this.#check("C", b.C, s.C);
-    this.#check("D", b.D, s.D);
-    this.#check("deltaBias", b.deltaBias, s.deltaBias);
-    this.#check(outName, b.out, s.out);
-    this.#fwdProjected ??= this.#make(
-      forwardWgsl(this.layout, this.tuning, this.dims, false, slot),
-      "forward",
-      "forward with the dt projection",
-      "rrrrrrrwr",
-    );
+    this.#check(outName, b.out, this.sizes.out);
+    const pipeline = this.#pipeline("forward with the dt projection", () => ({
+      code: forwardWgsl(this.layout, this.tuning, this.dims, false, slot),
+      entryPoint: "forward",
+      kinds: "rrrrrrrwr",
+    }));
     const pass = encoder.beginComputePass({ label: `${this.label} forward (projected Δ)` });
-    pass.setPipeline(this.#fwdProjected);
+    pass.setPipeline(pipeline);
     pass.setBindGroup(
       0,
-      this.#group(this.#fwdProjected, [
+      this.#group(pipeline, [
         b.u,
         b.dt,
         b.A,
@@ -428,19 +413,33 @@ export class ScanCore {
     }
     // Bindings 0–8 are the same for both kernels: the inputs, dy and the checkpoints.
     const shared = [u, delta, b.A, pB, pC, b.D, b.deltaBias, dout, b.state];
-    pass.setPipeline(this.#bwd);
-    pass.setBindGroup(0, this.#group(this.#bwd, [...shared, du, ddelta, this.#rk, this.#pp]));
+    const rows = this.#pipeline("backward rows", () => ({
+      code: backwardRowsWgsl(this.#backwardLayout(), this.tuning, this.dims),
+      entryPoint: "backward",
+      kinds: "rrrrrrrrrwwww",
+    }));
+    pass.setPipeline(rows);
+    pass.setBindGroup(0, this.#group(rows, [...shared, du, ddelta, this.#rk, this.#pp]));
     pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, l.batch);
 
-    pass.setPipeline(this.#bwdBc);
-    pass.setBindGroup(0, this.#group(this.#bwdBc, [...shared, this.#rk, b.dB, b.dC]));
-    const groups = Math.ceil(l.batch * l.groups * this.dims.chunks / this.#bcWorkgroup);
-    const gx = Math.min(groups, 65535);
-    pass.dispatchWorkgroups(gx, Math.ceil(groups / gx));
-    const [px, py] = flatDispatch(this.dims.totalChannels * (l.dState + 2));
-    pass.setPipeline(this.#redP);
-    pass.setBindGroup(0, this.#group(this.#redP, [this.#pp, b.dA, b.dD, b.dDeltaBias]));
-    pass.dispatchWorkgroups(px, py);
+    const bc = this.#pipeline("backward dB/dC", () => ({
+      code: backwardBcWgsl(this.#backwardLayout(), this.tuning, this.dims, this.#bcWorkgroup),
+      entryPoint: "backward_bc",
+      kinds: "rrrrrrrrrrww",
+    }));
+    pass.setPipeline(bc);
+    pass.setBindGroup(0, this.#group(bc, [...shared, this.#rk, b.dB, b.dC]));
+    pass.dispatchWorkgroups(
+      ...flatDispatch(l.batch * l.groups * this.dims.chunks, this.#bcWorkgroup),
+    );
+    const reduce = this.#pipeline("reduce dA/dD/dbias", () => ({
+      code: reduceParamsWgsl(l, this.tuning, this.dims),
+      entryPoint: "reduce",
+      kinds: "rwww",
+    }));
+    pass.setPipeline(reduce);
+    pass.setBindGroup(0, this.#group(reduce, [this.#pp, b.dA, b.dD, b.dDeltaBias]));
+    pass.dispatchWorkgroups(...flatDispatch(this.dims.totalChannels * (l.dState + 2)));
     if (cm) {
       this.#transpose(pass, du, b.du, l.channels, l.length);
       this.#transpose(pass, ddelta, b.ddelta, 4 * l.channels, l.length);
@@ -473,13 +472,17 @@ export class ScanCore {
     rows: number,
     cols: number,
   ): void {
+    const pipeline = this.#pipeline(`transpose ${rows}×${cols}`, () => ({
+      code: transposeWgsl(rows, cols),
+      entryPoint: "transpose",
+      kinds: "rw",
+    }));
+    // One invocation per 4×4 block when both sides are multiples of 4 (as transposeWgsl).
     const vec = rows % 4 === 0 && cols % 4 === 0;
     const blocks = vec ? (rows / 4) * (cols / 4) : rows * cols;
-    const groups = Math.ceil(blocks / 64);
-    const gx = Math.min(groups, 65535);
-    pass.setPipeline(this.#transposes.get(`${rows}x${cols}`)!);
-    pass.setBindGroup(0, this.#group(this.#transposes.get(`${rows}x${cols}`)!, [x, y]));
-    pass.dispatchWorkgroups(gx, Math.ceil(groups / gx), this.layout.batch);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, this.#group(pipeline, [x, y]));
+    pass.dispatchWorkgroups(...flatDispatch(blocks, 64), this.layout.batch);
   }
 
   destroy(): void {

@@ -111,15 +111,6 @@ export async function runScanOnce(
   encode: OnceEncoders,
 ): Promise<{ out: Float32Array; grads?: Record<string, Float32Array> }> {
   const err = (m: string) => new ScanShapeError(m);
-  try {
-    for (const [name, [data, count, shape]] of Object.entries(inputs)) {
-      expectLength(what, name, data, count, shape, err);
-    }
-    if (dOut) expectLength(what, dOut[0], dOut[1], outCount, dOut[2], err);
-  } catch (error) {
-    scan.destroy();
-    throw error;
-  }
   const made: GPUBuffer[] = [];
   const up = (d: ArrayLike<number> | number, label: string) => {
     const b = upload(device, d, label);
@@ -127,6 +118,10 @@ export async function runScanOnce(
     return b;
   };
   try {
+    for (const [name, [data, count, shape]] of Object.entries(inputs)) {
+      expectLength(what, name, data, count, shape, err);
+    }
+    if (dOut) expectLength(what, dOut[0], dOut[1], outCount, dOut[2], err);
     const buffers: Record<string, GPUBuffer> = {};
     for (const [name, [data]] of Object.entries(inputs)) buffers[name] = up(data, name);
     const out = up(outCount, "out");

@@ -171,7 +171,7 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
       u: u.buffer,
       delta: delta.buffer,
       ...sharedInputs(xDbl, A, D, bias),
-      state: saved!.state.buffer,
+      state: saved.state.buffer,
       dy: dy.buffer,
       du: du.buffer,
       ddelta: ddelta.buffer,
