@@ -226,23 +226,13 @@ export class AdamW {
         Math.sqrt(bc2),
         this.eps,
       ];
-      const { vectors, tail } = split(p.size, shape.vec);
       const clip = coef ?? g;
-      if (vectors > 0) {
+      for (const part of parts(p.size, shape.vec)) {
         engine.dispatch({
-          kernel: updateKernel(engine, 4, shape.per, shape.wg),
-          bindings: [p, g, s.m, s.v!].map((t) => vec4Range(t, vectors, "AdamW.step")).concat(clip),
-          params: new Words().u(vectors, coef ? 1 : 0, 0).f(...floats).words,
-          workgroups: grid1d(Math.ceil(vectors / shape.per), shape.wg),
-          op: "AdamW.step",
-        });
-      }
-      if (tail < p.size) {
-        engine.dispatch({
-          kernel: updateKernel(engine, 1, shape.per, shape.wg),
-          bindings: [p, g, s.m, s.v!, clip],
-          params: new Words().u(p.size - tail, coef ? 1 : 0, tail).f(...floats).words,
-          workgroups: grid1d(Math.ceil((p.size - tail) / shape.per), shape.wg),
+          kernel: updateKernel(engine, part.width, shape.per, shape.wg),
+          bindings: [p, g, s.m, s.v!].map((t) => bindPart(t, part, "AdamW.step")).concat(clip),
+          params: new Words().u(part.count, coef ? 1 : 0, part.start).f(...floats).words,
+          workgroups: grid1d(Math.ceil(part.count / shape.per), shape.wg),
           op: "AdamW.step",
         });
       }
@@ -390,13 +380,28 @@ function kernelShape(op: string, options: AdamWKernelOptions = {}): KernelShape 
   };
 }
 
+/** One dispatch's share of a tensor: `count` elements of `width` floats from element `start`. */
+interface Part {
+  width: 1 | 4;
+  count: number;
+  start: number;
+}
+
 /**
- * How a tensor of `n` elements splits into a `vec`-wide body (`vectors`, bound as a range of
- * whole vectors) and a scalar tail starting at element `tail`.
+ * How the kernels cover `n` elements: `vec4` whole vec4s (when `vec` is 4) and a scalar tail
+ * from the first element they leave, as one dispatch each (empty parts left out).
  */
-function split(n: number, vec: 1 | 4): { vectors: number; tail: number } {
+function parts(n: number, vec: 1 | 4): Part[] {
   const vectors = vec === 4 ? Math.floor(n / 4) : 0;
-  return { vectors, tail: vectors * 4 };
+  const out: Part[] = [];
+  if (vectors > 0) out.push({ width: 4, count: vectors, start: 0 });
+  if (vectors * 4 < n) out.push({ width: 1, count: n - vectors * 4, start: vectors * 4 });
+  return out;
+}
+
+/** The binding of `t` for a part: its first `count` vec4s, or the whole buffer as scalars. */
+function bindPart(t: Tensor, part: Part, op: string): Bindable | Tensor {
+  return part.width === 4 ? vec4Range(t, part.count, op) : t;
 }
 
 /** A tensor's first `vectors` vec4 as a binding (its buffer may be longer). */
@@ -530,40 +535,23 @@ function gradNormCoefficient(
 ): Tensor {
   const { vec, normPer: per, wg } = shape;
   // Slots: one per invocation of each dispatch that does work.
-  const parts = grads.map((g) => {
-    const { vectors, tail } = split(g.size, vec);
-    return {
-      vectors,
-      tail,
-      bodySlots: Math.ceil(vectors / per),
-      tailSlots: Math.ceil((g.size - tail) / per),
-    };
-  });
-  const slots = Math.max(1, parts.reduce((a, b) => a + b.bodySlots + b.tailSlots, 0));
+  const work = grads.map((g) => parts(g.size, vec));
+  const used = work.flat().reduce((a, part) => a + Math.ceil(part.count / per), 0);
+  const slots = Math.max(1, used);
   const partials = engine.empty([slots]);
-  if (slots > parts.reduce((a, b) => a + b.bodySlots + b.tailSlots, 0)) engine.fill(partials, 0);
+  if (used === 0) engine.fill(partials, 0);
   let slot0 = 0;
   grads.forEach((g, i) => {
-    const { vectors, tail, bodySlots, tailSlots } = parts[i];
-    if (bodySlots > 0) {
+    for (const part of work[i]) {
+      const invocations = Math.ceil(part.count / per);
       engine.dispatch({
-        kernel: sqsumKernel(engine, 4, per, wg),
-        bindings: [vec4Range(g, vectors, "clipGradNorm"), partials],
-        params: [vectors, slot0, 0],
-        workgroups: grid1d(bodySlots, wg),
+        kernel: sqsumKernel(engine, part.width, per, wg),
+        bindings: [bindPart(g, part, "clipGradNorm"), partials],
+        params: [part.count, slot0, part.start],
+        workgroups: grid1d(invocations, wg),
         op: "clipGradNorm",
       });
-      slot0 += bodySlots;
-    }
-    if (tailSlots > 0) {
-      engine.dispatch({
-        kernel: sqsumKernel(engine, 1, per, wg),
-        bindings: [g, partials],
-        params: [g.size - tail, slot0, tail],
-        workgroups: grid1d(tailSlots, wg),
-        op: "clipGradNorm",
-      });
-      slot0 += tailSlots;
+      slot0 += invocations;
     }
   });
   const out = engine.empty([2]);
@@ -636,22 +624,12 @@ export function clipGradNorm(
   const engine = grads[0].engine;
   const coef = gradNormCoefficient(engine, grads, maxNorm, shape);
   for (const g of grads) {
-    const { vectors, tail } = split(g.size, shape.vec);
-    if (vectors > 0) {
+    for (const part of parts(g.size, shape.vec)) {
       engine.dispatch({
-        kernel: scaleKernel(engine, 4, shape.per, shape.wg),
-        bindings: [vec4Range(g, vectors, "clipGradNorm"), coef],
-        params: [vectors, 0],
-        workgroups: grid1d(Math.ceil(vectors / shape.per), shape.wg),
-        op: "clipGradNorm",
-      });
-    }
-    if (tail < g.size) {
-      engine.dispatch({
-        kernel: scaleKernel(engine, 1, shape.per, shape.wg),
-        bindings: [g, coef],
-        params: [g.size - tail, tail],
-        workgroups: grid1d(Math.ceil((g.size - tail) / shape.per), shape.wg),
+        kernel: scaleKernel(engine, part.width, shape.per, shape.wg),
+        bindings: [bindPart(g, part, "clipGradNorm"), coef],
+        params: [part.count, part.start],
+        workgroups: grid1d(Math.ceil(part.count / shape.per), shape.wg),
         op: "clipGradNorm",
       });
     }
