@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Engine, grid1d } from "./engine.ts";
+import type { Engine } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
 
@@ -104,8 +104,7 @@ export function sumRows(
   op: string,
   outOffset = 0,
 ): void {
-  const kernel = engine.kernel(() => ({
-    key: "nn.sum_rows",
+  const kernel = engine.kernel("nn.sum_rows", () => ({
     bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per column j: out[off + j] = sum over r of part[r * stride + col0 + j].
@@ -118,12 +117,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var r = 0u; r < rows; r++) { s += part[r * stride + col0 + j]; }
   out[pu(4u) + j] = s;
 }`,
-  }), "nn.sum_rows");
+  }));
   engine.dispatch({
     kernel,
     bindings: [partials, out],
     params: [rows, stride, colOffset, cols, outOffset],
-    workgroups: grid1d(cols, REDUCE_WG),
+    workgroups: engine.grid(cols, REDUCE_WG),
     op,
   });
 }
@@ -154,8 +153,7 @@ export function sumRowsPair(
   const outB = engine.empty([cols]);
   const { v, T } = rowLanes(cols);
   const key = `nn.sum_rows_pair.${v}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [
       { name: "a", type: `array<${T}>` },
       { name: "b", type: `array<${T}>` },
@@ -179,13 +177,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ob[j] = s;
   }
 }`,
-  }), key);
+  }));
   const n = cols / v;
   engine.dispatch({
     kernel,
     bindings: [a, b, outA, outB],
     params: [rows, n],
-    workgroups: grid1d(2 * n, REDUCE_WG),
+    workgroups: engine.grid(2 * n, REDUCE_WG),
     op,
   });
   return [outA, outB];

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Bindable, type Engine, grid1d, type Kernel } from "./engine.ts";
+import type { Bindable, Engine, Kernel } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 import { Words } from "./_nn_util.ts";
@@ -232,7 +232,7 @@ export class AdamW {
           kernel: updateKernel(engine, part.width, shape.per, shape.wg),
           bindings: [p, g, s.m, s.v!].map((t) => bindPart(t, part, "AdamW.step")).concat(clip),
           params: new Words().u(part.count, coef ? 1 : 0, part.start).f(...floats).words,
-          workgroups: grid1d(Math.ceil(part.count / shape.per), shape.wg),
+          workgroups: engine.grid(Math.ceil(part.count / shape.per), shape.wg),
           op: "AdamW.step",
         });
       }
@@ -421,8 +421,7 @@ function arrayType(vec: 1 | 4): string {
 function updateKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
   const key = `nn.adamw.v${vec}x${per}.wg${wg}`;
   const type = arrayType(vec);
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [
       { name: "p", access: "read_write", type },
       { name: "g", type },
@@ -467,7 +466,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
 }`,
-  }), key);
+  }));
 }
 
 /**
@@ -477,8 +476,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  */
 function sqsumKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
   const key = `nn.grad_sqsum.v${vec}x${per}.wg${wg}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [{ name: "g", type: arrayType(vec) }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 // Invocation j sums x² over vectors [j·${per}, (j + 1)·${per}) ∩ [0, n) from \`start\` and
@@ -495,14 +493,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var i = i0; i < i1; i++) { let x = g[start + i]; s += x * x; }
   if (i0 < n) { out[slot0 + j] = ${vec === 4 ? "(s.x + s.y) + (s.z + s.w)" : "s"}; }
 }`,
-  }), key);
+  }));
 }
 
 /** In-place `g ← g·coef[1]` on `vec`-wide elements. Params: n (vectors), start. */
 function scaleKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
   const key = `nn.grad_scale.v${vec}x${per}.wg${wg}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [{ name: "g", access: "read_write", type: arrayType(vec) }, { name: "coef" }],
     code: /* wgsl */ `
 // Invocation j scales vectors j + k·stride (k < ${per}); the factor is read before the branch.
@@ -518,7 +515,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (j < n) { g[start + j] = g[start + j] * c; }
   }
 }`,
-  }), key);
+  }));
 }
 
 /**
@@ -548,15 +545,14 @@ function gradNormCoefficient(
         kernel: sqsumKernel(engine, part.width, per, wg),
         bindings: [bindPart(g, part, "clipGradNorm"), partials],
         params: [part.count, slot0, part.start],
-        workgroups: grid1d(invocations, wg),
+        workgroups: engine.grid(invocations, wg),
         op: "clipGradNorm",
       });
       slot0 += invocations;
     }
   });
   const out = engine.empty([2]);
-  const fin = engine.kernel(() => ({
-    key: "nn.grad_clip_coef",
+  const fin = engine.kernel("nn.grad_clip_coef", () => ({
     bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 var<workgroup> red: array<f32, ${NORM_WG}>;
@@ -579,7 +575,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     out[1] = min(maxNorm / (total + 1e-6), 1.0);
   }
 }`,
-  }), "nn.grad_clip_coef");
+  }));
   engine.dispatch({
     kernel: fin,
     bindings: [partials, out],
@@ -629,7 +625,7 @@ export function clipGradNorm(
         kernel: scaleKernel(engine, part.width, shape.per, shape.wg),
         bindings: [bindPart(g, part, "clipGradNorm"), coef],
         params: [part.count, part.start],
-        workgroups: grid1d(Math.ceil(part.count / shape.per), shape.wg),
+        workgroups: engine.grid(Math.ceil(part.count / shape.per), shape.wg),
         op: "clipGradNorm",
       });
     }

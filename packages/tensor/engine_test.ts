@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Engine, grid1d } from "./engine.ts";
+import { Engine } from "./engine.ts";
 import { isSoftwareAdapter, requestGpu } from "./device.ts";
 import { defineOp } from "./custom_op.ts";
 import { createStorageBuffer } from "./buffer_io.ts";
@@ -149,7 +149,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       kernel,
       bindings: [x, factors, y],
       params: [x.size],
-      workgroups: grid1d(x.size, 64),
+      workgroups: engine.grid(x.size, 64),
     });
     return y;
   };

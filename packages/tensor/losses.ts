@@ -14,7 +14,7 @@
  * @module
  */
 
-import { type Engine, grid1d, type Kernel } from "./engine.ts";
+import type { Engine, Kernel } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
 import { chunksOf, expectF32, sameEngineOf, Words } from "./_nn_util.ts";
@@ -31,8 +31,7 @@ const BCE_EPS = Math.fround(1e-12);
  * `stats`, then invocation 0 runs `finalCode` (which reads `stats` and writes `loss[0]`).
  */
 function finalizeKernel(engine: Engine, key: string, finalCode: string): Kernel {
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [
       { name: "part" },
       { name: "stats", access: "read_write" },
@@ -54,7 +53,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x != 0u) { return; }
   ${finalCode}
 }`,
-  }), key);
+  }));
 }
 
 function checkSameShape(op: string, a: Tensor, b: Tensor, an: string, bn: string): void {
@@ -142,8 +141,7 @@ function binaryLoss(op: string, pred: Tensor, target: Tensor, wb: number, wd: nu
   const partials = engine.empty([chunks, cols]);
   const stats = engine.empty([cols]);
   const loss = engine.empty([]);
-  const partialKernel = engine.kernel(() => ({
-    key: "nn.loss.binary.partial",
+  const partialKernel = engine.kernel("nn.loss.binary.partial", () => ({
     bindings: [{ name: "p" }, { name: "t" }, { name: "part", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per (sample b, chunk g): partial [Σ bce, Σ p·t, Σ p, Σ t] over the chunk,
@@ -165,12 +163,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = g * 4u * B + 4u * b;
   part[o] = sb; part[o + 1u] = si; part[o + 2u] = sp; part[o + 3u] = st;
 }`,
-  }), "nn.loss.binary.partial");
+  }));
   engine.dispatch({
     kernel: partialKernel,
     bindings: [pred, target, partials],
     params: [B, per, chunk, chunks],
-    workgroups: grid1d(B * chunks, WG),
+    workgroups: engine.grid(B * chunks, WG),
     op,
   });
   const fin = finalizeKernel(
@@ -196,8 +194,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   engine.record(op, [pred, target], [loss], ([gl]) => {
     if (!gl) return [null, null];
     const grad = engine.empty(pred.shape);
-    const kernel = engine.kernel(() => ({
-      key: "nn.loss.binary.backward",
+    const kernel = engine.kernel("nn.loss.binary.backward", () => ({
       bindings: [
         { name: "p" },
         { name: "t" },
@@ -221,12 +218,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let g_dice = -(2.0 * y * den - num) / (den * den) / f32(B);
   grad[i] = gl[0] * (pf(3u) * g_bce + pf(4u) * g_dice);
 }`,
-    }), "nn.loss.binary.backward");
+    }));
     engine.dispatch({
       kernel,
       bindings: [pred, target, stats, gl, grad],
       params: new Words().u(n, per, B).f(wb, wd, BCE_EPS).words,
-      workgroups: grid1d(n, 256),
+      workgroups: engine.grid(n, 256),
       op: `${op}.backward`,
     });
     return [grad, null];
@@ -343,8 +340,7 @@ function multiClassLoss(
   for (var k = 0u; k < NC; k++) { se += exp(z[base + k * P] - m); }
   let lab = u32(labels[q]);`;
   const pKey = `nn.loss.multi.partial.${nc}`;
-  const partialKernel = engine.kernel(() => ({
-    key: pKey,
+  const partialKernel = engine.kernel(pKey, () => ({
     bindings: [
       { name: "z" },
       { name: "labels", type: "array<i32>" },
@@ -374,12 +370,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   for (var j = 0u; j < ${cols}u; j++) { part[g * ${cols}u + j] = acc[j]; }
 }`,
-  }), pKey);
+  }));
   engine.dispatch({
     kernel: partialKernel,
     bindings: [logits, labels, partials],
     params: [N, P, per, chunks],
-    workgroups: grid1d(chunks, WG),
+    workgroups: engine.grid(chunks, WG),
     op,
   });
   const fin = finalizeKernel(
@@ -405,8 +401,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (!gl) return [null, null];
     const grad = engine.empty(logits.shape);
     const bKey = `nn.loss.multi.backward.${nc}`;
-    const kernel = engine.kernel(() => ({
-      key: bKey,
+    const kernel = engine.kernel(bKey, () => ({
       bindings: [
         { name: "z" },
         { name: "labels", type: "array<i32>" },
@@ -441,12 +436,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     grad[base + k * P] = g0 * (wce * (s - t) / f32(N) + s * (gd[k] - dot));
   }
 }`,
-    }), bKey);
+    }));
     engine.dispatch({
       kernel,
       bindings: [logits, labels, stats, gl, grad],
       params: new Words().u(N, P).f(wce, wdice).words,
-      workgroups: grid1d(N, WG),
+      workgroups: engine.grid(N, WG),
       op: `${op}.backward`,
     });
     return [grad, null];

@@ -10,7 +10,6 @@ import {
   concat,
   type Engine,
   formatShape,
-  grid1d,
   ShapeError,
   slice,
   softmax,
@@ -55,8 +54,7 @@ export function resizeBilinear(x: Tensor, height: number, width: number): Tensor
   const engine = x.engine;
   const y = engine.empty([b, c, height, width]);
   if (y.size === 0) return y;
-  const kernel = engine.kernel(() => ({
-    key: "vmunet.resize_bilinear",
+  const kernel = engine.kernel("vmunet.resize_bilinear", () => ({
     bindings: [{ name: "X" }, { name: "Y", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per output element (plane, oy, ox): PyTorch's align_corners=False rule.
@@ -76,11 +74,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let bottom = (1.0 - lx) * X[base + y1 * W + x0] + lx * X[base + y1 * W + x1];
   Y[i] = (1.0 - ly) * top + ly * bottom;
 }`,
-  }), "vmunet.resize_bilinear");
+  }));
   const params = new Uint32Array(7);
   params.set([y.size, h, w, height, width]);
   new Float32Array(params.buffer).set([h / height, w / width], 5);
-  engine.dispatch({ kernel, bindings: [x, y], params, workgroups: grid1d(y.size, WG), op });
+  engine.dispatch({ kernel, bindings: [x, y], params, workgroups: engine.grid(y.size, WG), op });
   return y;
 }
 
@@ -101,8 +99,7 @@ export function decideLabels(scores: Tensor, threshold: number): Tensor {
   const engine = scores.engine;
   const y = engine.empty([b, h, w], "i32");
   if (y.size === 0) return y;
-  const kernel = engine.kernel(() => ({
-    key: "vmunet.decide_labels",
+  const kernel = engine.kernel("vmunet.decide_labels", () => ({
     bindings: [{ name: "S" }, { name: "Y", access: "read_write", type: "array<i32>" }],
     code: /* wgsl */ `
 // One invocation per pixel: threshold for one channel, first argmax otherwise.
@@ -120,11 +117,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   Y[i] = arg;
 }`,
-  }), "vmunet.decide_labels");
+  }));
   const params = new Uint32Array(4);
   params.set([y.size, c, h * w]);
   new Float32Array(params.buffer)[3] = threshold;
-  engine.dispatch({ kernel, bindings: [scores, y], params, workgroups: grid1d(y.size, WG), op });
+  engine.dispatch({
+    kernel,
+    bindings: [scores, y],
+    params,
+    workgroups: engine.grid(y.size, WG),
+    op,
+  });
   return y;
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Engine, grid1d, type Tensor } from "@vmunet/tensor";
+import type { Engine, Tensor } from "@vmunet/tensor";
 
 const WG = 64;
 /** Positions per partial sum of the weight gradient. */
@@ -147,8 +147,7 @@ export function dtProjectionForward(
   shape: readonly number[],
 ): Tensor {
   const out = engine.empty(shape);
-  const kernel = engine.kernel(() => ({
-    key: "ss2d.dt_proj.fwd",
+  const kernel = engine.kernel("ss2d.dt_proj.fwd", () => ({
     bindings: [
       { name: "X" },
       { name: "WT", type: "array<vec4<f32>>" },
@@ -171,14 +170,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let e1 = min(d0 + 1u, D4 - 1u); let e2 = min(d0 + 2u, D4 - 1u); let e3 = min(d0 + 3u, D4 - 1u);
   ${unrolled()}
 }`,
-  }), "ss2d.dt_proj.fwd");
+  }));
   const d4 = s.channels / 4;
   const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(d4 / 4);
   engine.dispatch({
     kernel,
     bindings: [xDbl, wT, out],
     params: [s.rows, s.dtRank, s.record, d4],
-    workgroups: grid1d(n, WG),
+    workgroups: engine.grid(n, WG),
     op: "ss2d.dtProjection",
   });
   return out;
@@ -203,8 +202,7 @@ export function dtProjectionBackwardInput(
 ): void {
   const q = dtRowsPerInvocation(s.dtRank);
   const key = `ss2d.dt_proj.bwd_x.${q}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [
       { name: "G", type: "array<vec4<f32>>" },
       { name: "WT", type: "array<vec4<f32>>" },
@@ -224,13 +222,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);
   ${unrolledBackwardInput(q)}
 }`,
-  }), key);
+  }));
   const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(s.dtRank / q);
   engine.dispatch({
     kernel,
     bindings: [dDelta, wT, dxDbl],
     params: [s.rows, s.dtRank, s.record, s.channels / 4],
-    workgroups: grid1d(n, WG),
+    workgroups: engine.grid(n, WG),
     op: "ss2d.dtProjection.backward",
   });
 }
@@ -251,8 +249,7 @@ export function dtProjectionBackwardWeight(
   xDbl: Tensor,
   s: DtSizes,
 ): Tensor {
-  const kernel = engine.kernel(() => ({
-    key: "ss2d.dt_proj.bwd_w",
+  const kernel = engine.kernel("ss2d.dt_proj.bwd_w", () => ({
     bindings: [
       { name: "G", type: "array<vec4<f32>>" },
       { name: "X" },
@@ -274,7 +271,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let pEnd = min(rows, (c + 1u) * per);
   ${unrolledBackwardWeight()}
 }`,
-  }), "ss2d.dt_proj.bwd_w");
+  }));
   const d4 = s.channels / 4;
   const chunks = Math.max(1, Math.ceil(s.rows / POSITIONS_PER_CHUNK));
   const per = Math.ceil(s.rows / chunks);
@@ -283,14 +280,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     kernel,
     bindings: [dDelta, xDbl, part],
     params: [s.rows, s.dtRank, s.record, d4, chunks, per],
-    workgroups: grid1d(chunks * 4 * Math.ceil(s.dtRank / 4) * Math.ceil(d4 / 4), WG),
+    workgroups: engine.grid(chunks * 4 * Math.ceil(s.dtRank / 4) * Math.ceil(d4 / 4), WG),
     op: "ss2d.dtProjection.backwardWeight",
   });
   // Sum over chunks and transpose (4, R, Di) → (4, Di, R) in one pass: invocation
   // (k, r, 4 channels) adds the chunks' vec4s and stores four scalars.
   const dW = engine.empty([4, s.channels, s.dtRank]);
-  const reduce = engine.kernel(() => ({
-    key: "ss2d.dt_proj.bwd_w_sum",
+  const reduce = engine.kernel("ss2d.dt_proj.bwd_w_sum", () => ({
     bindings: [
       { name: "PART", type: "array<vec4<f32>>" },
       { name: "DW", access: "read_write" },
@@ -307,12 +303,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = (k * D4 * 4u + d4 * 4u) * R + r;
   DW[o] = acc.x; DW[o + R] = acc.y; DW[o + 2u * R] = acc.z; DW[o + 3u * R] = acc.w;
 }`,
-  }), "ss2d.dt_proj.bwd_w_sum");
+  }));
   engine.dispatch({
     kernel: reduce,
     bindings: [part, dW],
     params: [s.dtRank, d4, chunks],
-    workgroups: grid1d(4 * s.dtRank * d4, WG),
+    workgroups: engine.grid(4 * s.dtRank * d4, WG),
     op: "ss2d.dtProjection.backwardWeight",
   });
   return dW;

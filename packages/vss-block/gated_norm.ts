@@ -15,7 +15,6 @@ import {
   DtypeError,
   type Engine,
   formatShape,
-  grid1d,
   laneGroupSize,
   rowLanes,
   ShapeError,
@@ -48,8 +47,7 @@ const ROWS_PER_CHUNK = 16;
 function forwardKernel(engine: Engine, c: number) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.fwd.${L.v}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -80,14 +78,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   stats[2u * row] = mean;
   stats[2u * row + 1u] = rstd;
 }`,
-  }), key);
+  }));
 }
 
 function rowKernel(engine: Engine, c: number, partials: boolean) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_yz.${L.v}.${partials ? "sg8" : "plain"}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -157,14 +154,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
 }`,
-  }), key);
+  }));
 }
 
 function partialsKernel(engine: Engine, c: number, wg: number) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_wb_part.${L.v}.${wg}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -193,7 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;
 }`,
-  }), key);
+  }));
 }
 
 const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
@@ -209,7 +205,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
       kernel: forwardKernel(engine, c),
       bindings: [y, z, w, b, out, stats],
       params,
-      workgroups: grid1d(rows, WG),
+      workgroups: engine.grid(rows, WG),
       op: "gatedNorm",
     });
     return { outputs: [out], saved: { stats } };
@@ -232,7 +228,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
         kernel: rowKernel(engine, c, true),
         bindings: [y, z, w, b, g, saved.stats, dy, dz, pw, pb],
         params: [rows, c],
-        workgroups: grid1d(rows, WG),
+        workgroups: engine.grid(rows, WG),
         op,
       });
     } else {
@@ -240,7 +236,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
         kernel: rowKernel(engine, c, false),
         bindings: [y, z, w, b, g, saved.stats, dy, dz],
         params: [rows, c],
-        workgroups: grid1d(rows, WG),
+        workgroups: engine.grid(rows, WG),
         op,
       });
       const split = chunksOf(rows, ROWS_PER_CHUNK);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { Words } from "../_nn_util.ts";
 
@@ -47,8 +47,7 @@ export function baselineStep(
   const coef = maxGradNorm === undefined
     ? null
     : baselineCoefficient(engine, slots.map((s) => s.param.grad!), maxGradNorm);
-  const kernel = engine.kernel(() => ({
-    key: "bench.baseline_adamw",
+  const kernel = engine.kernel("bench.baseline_adamw", () => ({
     bindings: [
       { name: "p", access: "read_write" },
       { name: "g" },
@@ -71,7 +70,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   v[i] = va;
   p[i] = param + (-pf(7u)) * (ma / denom);
 }`,
-  }), "bench.baseline_adamw");
+  }));
   for (const s of slots) {
     const p = s.param, g = p.grad!;
     s.step++;
@@ -85,7 +84,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       kernel,
       bindings: [p, g, s.m, s.v, coef ?? g],
       params: words,
-      workgroups: grid1d(p.size, WG),
+      workgroups: engine.grid(p.size, WG),
       op: "baseline AdamW.step",
     });
   }
@@ -96,8 +95,7 @@ function baselineCoefficient(engine: Engine, grads: readonly Tensor[], maxNorm: 
   const spans = grads.map((g) => Math.max(1, Math.ceil(g.size / NORM_SPAN)));
   const slots = spans.reduce((a, b) => a + b, 0);
   const partials = engine.empty([slots]);
-  const sq = engine.kernel(() => ({
-    key: "bench.baseline_grad_sqsum",
+  const sq = engine.kernel("bench.baseline_grad_sqsum", () => ({
     bindings: [{ name: "g" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 var<workgroup> red: array<f32, ${NORM_WG}>;
@@ -117,7 +115,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   if (lid.x == 0u) { out[pu(1u) + span] = red[0]; }
 }`,
-  }), "bench.baseline_grad_sqsum");
+  }));
   let slot0 = 0;
   grads.forEach((g, i) => {
     const x = Math.min(spans[i], 65535);
@@ -131,8 +129,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     slot0 += spans[i];
   });
   const out = engine.empty([2]);
-  const fin = engine.kernel(() => ({
-    key: "bench.baseline_grad_clip_coef",
+  const fin = engine.kernel("bench.baseline_grad_clip_coef", () => ({
     bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 var<workgroup> red: array<f32, ${NORM_WG}>;
@@ -152,7 +149,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     out[1] = min(pf(1u) / (total + 1e-6), 1.0);
   }
 }`,
-  }), "bench.baseline_grad_clip_coef");
+  }));
   engine.dispatch({
     kernel: fin,
     bindings: [partials, out],

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import type { Dtype, Tensor } from "../tensor.ts";
 import { coalesce, MAX_RANK, Params } from "./_shape.ts";
 
@@ -76,7 +76,7 @@ export function mapKernel(
   const key = `map${vec ? "4" : ""}:${
     inputs.map((t) => t.dtype).join("")
   }>${outDtype}:${expr}:${scalars.length}`;
-  const kernel = engine.kernel(() => {
+  const kernel = engine.kernel(key, () => {
     const elem = (dt: Dtype) => (vec ? "vec4<f32>" : dt === "i32" ? "i32" : "f32");
     const bindings = inputs.map((t, j) => ({
       name: `in_${names[j]}`,
@@ -85,7 +85,6 @@ export function mapKernel(
     const scal = scalars.map((_, j) => `let s${j} = pf(${1 + j}u);`).join(" ");
     const loads = inputs.map((_, j) => `let ${names[j]} = in_${names[j]}[i];`).join(" ");
     return {
-      key,
       bindings: [...bindings, {
         name: "y",
         access: "read_write",
@@ -101,14 +100,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   y[i] = ${expr};
 }`,
     };
-  }, key);
+  });
   const count = vec ? n / 4 : n;
   const p = new Params().u(count).f(...scalars);
   engine.dispatch({
     kernel,
     bindings: [...inputs, out],
     params: p.view,
-    workgroups: grid1d(count, WG),
+    workgroups: engine.grid(count, WG),
     op,
   });
   return out;
@@ -136,8 +135,7 @@ export function broadcastKernel(
   const c = coalesce(outShape, [strideA, strideB]);
   if (c.shape.length <= 2) return broadcast2d(engine, op, expr, a, b, out, c.shape, c.strides);
   const key = `bcast:${expr}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
     code: `alias T = f32;
 ${MAP_LIBRARY}
@@ -149,9 +147,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let a = in_a[o0]; let b = in_b[o1];
   y[i] = ${expr};
 }`,
-  }), key);
+  }));
   const p = stridedParams(n, c.shape, c.strides);
-  engine.dispatch({ kernel, bindings: [a, b, out], params: p.view, workgroups: grid1d(n, WG), op });
+  engine.dispatch({
+    kernel,
+    bindings: [a, b, out],
+    params: p.view,
+    workgroups: engine.grid(n, WG),
+    op,
+  });
   return out;
 }
 
@@ -187,8 +191,7 @@ function broadcast2d(
   if (vec) [inner, sa0, sb0] = [inner / 4, sa0 / 4, sb0 / 4];
   const ty = vec ? "array<vec4<f32>>" : "array<f32>";
   const key = `bcast2d${vec ? "4" : ""}:${expr}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [
       { name: "in_a", type: ty },
       { name: "in_b", type: ty },
@@ -211,7 +214,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     y[o * inner + j] = ${expr};
   }
 }`,
-  }), key);
+  }));
   const rows = rowsPerInvocation(inner, outer);
   const blocks = Math.ceil(outer / rows);
   const gy = Math.min(blocks, 65535);
@@ -305,8 +308,7 @@ export function gatherKernel(
     strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
     return out;
   }
-  const kernel = engine.kernel(() => ({
-    key: `gather:${t}`,
+  const kernel = engine.kernel(`gather:${t}`, () => ({
     bindings: [{ name: "x", type: `array<${t}>` }, {
       name: "y",
       access: "read_write",
@@ -319,9 +321,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ${stridedOffsets(1)}
   y[i] = x[u32(o0 + pi(${2 + 2 * MAX_RANK}u))];
 }`,
-  }), `gather:${t}`);
+  }));
   const p = stridedParams(n, c.shape, c.strides).i(base);
-  engine.dispatch({ kernel, bindings: [x, out], params: p.view, workgroups: grid1d(n, WG), op });
+  engine.dispatch({
+    kernel,
+    bindings: [x, out],
+    params: p.view,
+    workgroups: engine.grid(n, WG),
+    op,
+  });
   return out;
 }
 
@@ -345,8 +353,7 @@ export function scatterKernel(
     strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
     return;
   }
-  const kernel = engine.kernel(() => ({
-    key: `scatter:${t}`,
+  const kernel = engine.kernel(`scatter:${t}`, () => ({
     bindings: [{ name: "x", type: `array<${t}>` }, {
       name: "y",
       access: "read_write",
@@ -359,9 +366,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ${stridedOffsets(1)}
   y[u32(o0 + pi(${2 + 2 * MAX_RANK}u))] = x[i];
 }`,
-  }), `scatter:${t}`);
+  }));
   const p = stridedParams(n, c.shape, c.strides).i(base);
-  engine.dispatch({ kernel, bindings: [x, y], params: p.view, workgroups: grid1d(n, WG), op });
+  engine.dispatch({ kernel, bindings: [x, y], params: p.view, workgroups: engine.grid(n, WG), op });
 }
 
 /**
@@ -397,8 +404,7 @@ function transpose4(
   const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
   const [s0, , s2] = strides.length === 3 ? strides : [0, ...strides];
   const key = `transpose4:${t}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [{ name: "x", type: `array<vec4<${t}>>` }, {
       name: "y",
       access: "read_write",
@@ -421,7 +427,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   y[dst + 2u * q2] = vec4(v0.z, v1.z, v2.z, v3.z);
   y[dst + 3u * q2] = vec4(v0.w, v1.w, v2.w, v3.w);
 }`,
-  }), key);
+  }));
   engine.dispatch({
     kernel,
     bindings: [x, y],
@@ -458,8 +464,7 @@ function strided3d(
   const [d0, d1, d2] = [...Array(pad).fill(1), ...shape];
   const [s0, s1, s2] = [...Array(pad).fill(0), ...strides];
   const key = `${mode}3d:${t}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [{ name: "x", type: `array<${t}>` }, {
       name: "y",
       access: "read_write",
@@ -481,7 +486,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     ${mode === "gather" ? "y[lin_] = x[off];" : "y[off] = x[lin_];"}
   }
 }`,
-  }), key);
+  }));
   const rows = rowsPerInvocation(d2, d0 * d1);
   const p = new Params().u(d1, d2).i(base, s0, s1, s2).u(rows);
   engine.dispatch({

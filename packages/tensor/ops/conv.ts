@@ -14,7 +14,6 @@
  * @module
  */
 
-import { grid1d } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import { linear } from "./matmul.ts";
@@ -111,7 +110,7 @@ function depthwise(x: Tensor, weight: Tensor, bias: Tensor, silu: boolean): Tens
       kernel: tapMajorKernel(engine),
       bindings: [weight, taps],
       params: [C],
-      workgroups: grid1d(9 * C, WG),
+      workgroups: engine.grid(9 * C, WG),
       op,
     });
   }
@@ -133,8 +132,7 @@ function depthwise(x: Tensor, weight: Tensor, bias: Tensor, silu: boolean): Tens
       const rowsPer = Math.max(1, Math.round(POSITIONS_PER_CHUNK / W));
       const { chunks, per } = chunksOf(B * H, rowsPer);
       const partials = engine.empty([chunks, 10 * C]);
-      const kernel = engine.kernel(() => ({
-        key: `nn.dwconv3.bwd_w.${v}`,
+      const kernel = engine.kernel(`nn.dwconv3.bwd_w.${v}`, () => ({
         bindings: [
           { name: "x", type: `array<${T(v)}>` },
           { name: "gy", type: `array<${T(v)}>` },
@@ -184,12 +182,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     part[row + 9u * C + c] = ${lane(v, "acc[9]", "l")};
   }
 }`,
-      }), `nn.dwconv3.bwd_w.${v}`);
+      }));
       engine.dispatch({
         kernel,
         bindings: [x, gy, partials],
         params: [B, H, W, C, per, chunks],
-        workgroups: grid1d(chunks * n, WG),
+        workgroups: engine.grid(chunks * n, WG),
         op: `${op}.backward`,
       });
       dw = engine.empty(weight.shape);
@@ -215,8 +213,7 @@ function lane(v: number, e: string, l: string): string {
 
 /** Copies a `(C, 1, 3, 3)` weight to tap-major `(9, C)`. */
 function tapMajorKernel(engine: Tensor["engine"]) {
-  return engine.kernel(() => ({
-    key: "nn.dwconv3.taps",
+  return engine.kernel("nn.dwconv3.taps", () => ({
     bindings: [{ name: "w" }, { name: "taps", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per weight element: taps[t, c] = w[c, 0, t / 3, t % 3].
@@ -227,7 +224,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= 9u * C) { return; }
   taps[(i % 9u) * C + i / 9u] = w[i];
 }`,
-  }), "nn.dwconv3.taps");
+  }));
 }
 
 /**
@@ -273,7 +270,7 @@ function dispatchDw(
 function dwKernel(engine: Tensor["engine"], dir: Dir, v: number, savePre: boolean) {
   const key = `nn.dwconv3.${dir}.${v}.${DW_COLS}${savePre ? ".pre" : ""}`;
   const fwd = dir !== "bwd";
-  return engine.kernel(() => {
+  return engine.kernel(key, () => {
     const K = DW_COLS;
     // Input columns w0 − 1 … w0 + K are loaded once per tap row into xv0 … xv{K+1}.
     const loads = Array.from(
@@ -307,7 +304,6 @@ function dwKernel(engine: Tensor["engine"], dir: Dir, v: number, savePre: boolea
     ).join("\n  ");
     const rowOf = fwd ? "i32(h) + i32(di) - 1" : "i32(h) - i32(di) + 1";
     return {
-      key,
       bindings: [
         { name: "x", type: `array<${T(v)}>` },
         { name: "taps", type: `array<${T(v)}>` },
@@ -348,7 +344,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   ${stores}
 }`,
     };
-  }, key);
+  });
 }
 
 /**
@@ -402,8 +398,7 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const y = engine.empty([B, Ho, Wo, Co]);
   const dims = [B, Ci, H, W, Co, k, Ho, Wo];
   if (y.size > 0) {
-    const kernel = engine.kernel(() => ({
-      key: "nn.patchify.fwd",
+    const kernel = engine.kernel("nn.patchify.fwd", () => ({
       bindings: [{ name: "x" }, { name: "w" }, { name: "bias" }, {
         name: "y",
         access: "read_write",
@@ -428,12 +423,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   y[i] = s;
 }
 fn w_at(i: u32) -> f32 { return w[i]; }`,
-    }), "nn.patchify.fwd");
+    }));
     engine.dispatch({
       kernel,
       bindings: [x, weight, bias, y],
       params: dims,
-      workgroups: grid1d(y.size, WG),
+      workgroups: engine.grid(y.size, WG),
       op,
     });
   }
@@ -442,8 +437,7 @@ fn w_at(i: u32) -> f32 { return w[i]; }`,
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = engine.empty(x.shape);
-      const kernel = engine.kernel(() => ({
-        key: "nn.patchify.bwd_x",
+      const kernel = engine.kernel("nn.patchify.bwd_x", () => ({
         bindings: [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
         code: /* wgsl */ `
 // One invocation per input element (b, c, row, col): each lies in exactly one patch (or in
@@ -465,12 +459,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   dx[i] = s;
 }
 fn w_(i: u32) -> f32 { return w[i]; }`,
-      }), "nn.patchify.bwd_x");
+      }));
       engine.dispatch({
         kernel,
         bindings: [gy, weight, dx],
         params: dims,
-        workgroups: grid1d(x.size, WG),
+        workgroups: engine.grid(x.size, WG),
         op: `${op}.backward`,
       });
     }
@@ -480,8 +474,7 @@ fn w_(i: u32) -> f32 { return w[i]; }`,
       const cols = Co * K + Co;
       const { chunks, per } = chunksOf(B * Ho * Wo, POSITIONS_PER_CHUNK * 4);
       const partials = engine.empty([chunks, cols]);
-      const kernel = engine.kernel(() => ({
-        key: "nn.patchify.bwd_w",
+      const kernel = engine.kernel("nn.patchify.bwd_w", () => ({
         bindings: [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
         code: /* wgsl */ `
 // One invocation per (patch chunk, weight element j < Co·K | bias o): partial Σ over the
@@ -508,12 +501,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   part[i] = s;
 }`,
-      }), "nn.patchify.bwd_w");
+      }));
       engine.dispatch({
         kernel,
         bindings: [x, gy, partials],
         params: [...dims, per, chunks],
-        workgroups: grid1d(chunks * cols, WG),
+        workgroups: engine.grid(chunks * cols, WG),
         op: `${op}.backward`,
       });
       dw = engine.empty(weight.shape);
@@ -564,8 +557,7 @@ export function conv1x1(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const y = engine.empty([B, Co, H, W]);
   const dims = [B, P, Ci, Co];
   if (y.size > 0) {
-    const kernel = engine.kernel(() => ({
-      key: "nn.conv1x1.fwd",
+    const kernel = engine.kernel("nn.conv1x1.fwd", () => ({
       bindings: [{ name: "x" }, { name: "w" }, { name: "bias" }, {
         name: "y",
         access: "read_write",
@@ -583,12 +575,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var c = 0u; c < Ci; c++) { s += w[wr + c] * x[xr + c]; }
   y[i] = s;
 }`,
-    }), "nn.conv1x1.fwd");
+    }));
     engine.dispatch({
       kernel,
       bindings: [x, weight, bias, y],
       params: dims,
-      workgroups: grid1d(y.size, WG),
+      workgroups: engine.grid(y.size, WG),
       op,
     });
   }
@@ -597,8 +589,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = engine.empty(x.shape);
-      const kernel = engine.kernel(() => ({
-        key: "nn.conv1x1.bwd_x",
+      const kernel = engine.kernel("nn.conv1x1.bwd_x", () => ({
         bindings: [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
         code: /* wgsl */ `
 // One invocation per input element (b, pixel, c): Σ_o gy[b, o, pixel]·w[o, c].
@@ -612,12 +603,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var o = 0u; o < Co; o++) { s += gy[(b * Co + o) * P + p] * w[o * Ci + c]; }
   dx[i] = s;
 }`,
-      }), "nn.conv1x1.bwd_x");
+      }));
       engine.dispatch({
         kernel,
         bindings: [gy, weight, dx],
         params: dims,
-        workgroups: grid1d(x.size, WG),
+        workgroups: engine.grid(x.size, WG),
         op: `${op}.backward`,
       });
     }
@@ -626,8 +617,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       const cols = Co * Ci + Co;
       const { chunks, per } = chunksOf(B * P, POSITIONS_PER_CHUNK * 4);
       const partials = engine.empty([chunks, cols]);
-      const kernel = engine.kernel(() => ({
-        key: "nn.conv1x1.bwd_w",
+      const kernel = engine.kernel("nn.conv1x1.bwd_w", () => ({
         bindings: [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
         code: /* wgsl */ `
 // One invocation per (pixel chunk, weight element (o, c) | bias o): partial sums over the
@@ -653,12 +643,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   part[i] = s;
 }`,
-      }), "nn.conv1x1.bwd_w");
+      }));
       engine.dispatch({
         kernel,
         bindings: [x, gy, partials],
         params: [...dims, per, chunks],
-        workgroups: grid1d(chunks * cols, WG),
+        workgroups: engine.grid(chunks * cols, WG),
         op: `${op}.backward`,
       });
       dw = engine.empty(weight.shape);

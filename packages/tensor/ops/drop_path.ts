@@ -4,7 +4,6 @@
  * @module
  */
 
-import { grid1d } from "../engine.ts";
 import { randomUniform, type Rng } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
@@ -163,8 +162,7 @@ function applyScales(
   const { v, T } = rowLanes(size);
   const per = size / v;
   const key = `nn.drop_path.${v}${residual ? ".res" : ""}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [
       { name: "x", type: `array<${T}>` },
       ...(residual ? [{ name: "r", type: `array<${T}>` }] : []),
@@ -181,14 +179,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let k = b0 * per + i;
   y[k] = ${residual ? "r[k] + " : ""}x[k] * pf(3u + i / per);
 }`,
-  }), key);
+  }));
   for (let b0 = 0; b0 < batch; b0 += SAMPLES_PER_DISPATCH) {
     const nb = Math.min(SAMPLES_PER_DISPATCH, batch - b0);
     engine.dispatch({
       kernel,
       bindings: residual ? [x, residual, out] : [x, out],
       params: new Words().u(per, b0, nb).f(...scales.subarray(b0, b0 + nb)).words,
-      workgroups: grid1d(per * nb, WG),
+      workgroups: engine.grid(per * nb, WG),
       op,
     });
   }

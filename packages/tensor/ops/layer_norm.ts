@@ -4,7 +4,6 @@
  * @module
  */
 
-import { grid1d } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import {
@@ -141,8 +140,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
   const sg = subgroupSize(engine);
   if (rows > 0 && c > 0 && sg > 0) {
     engine.dispatch({
-      kernel: engine.kernel(() => ({
-        key: "nn.layer_norm.fwd.sg",
+      kernel: engine.kernel("nn.layer_norm.fwd.sg", () => ({
         bindings: [
           { name: "x" },
           { name: "w" },
@@ -161,17 +159,16 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
   for (var j = lane; j < c; j += sgs) { y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j]; }
   if (lane == 0u) { stats[2u * row] = mean; stats[2u * row + 1u] = rstd; }
 }`,
-      }), "nn.layer_norm.fwd.sg"),
+      })),
       bindings: [x, weight, bias, y, stats],
       params: new Words().u(rows, c).f(eps).words,
-      workgroups: grid1d(rows * sg, SG_WG),
+      workgroups: engine.grid(rows * sg, SG_WG),
       op,
     });
   } else if (rows > 0 && c > 0) {
     const L = rowLanes(c);
     const key = `nn.layer_norm.fwd.${L.v}.${cachedRow(c, L.v)}`;
-    const kernel = engine.kernel(() => ({
-      key,
+    const kernel = engine.kernel(key, () => ({
       bindings: [
         { name: "x", type: `array<${L.T}>` },
         { name: "w", type: `array<${L.T}>` },
@@ -199,12 +196,12 @@ ${loadRow(c, L.v, L.T)}
   stats[2u * row] = mean;
   stats[2u * row + 1u] = rstd;
 }`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
-    }), key);
+    }));
     engine.dispatch({
       kernel,
       bindings: [x, weight, bias, y, stats],
       params: new Words().u(rows, c).f(eps).words,
-      workgroups: grid1d(rows, WG),
+      workgroups: engine.grid(rows, WG),
       op,
     });
   }
@@ -244,8 +241,7 @@ function layerNormBackward(
   if (need[0] && sg > 0) {
     sums = engine.empty([rows, 2]);
     engine.dispatch({
-      kernel: engine.kernel(() => ({
-        key: "nn.layer_norm.bwd_sums.sg",
+      kernel: engine.kernel("nn.layer_norm.bwd_sums.sg", () => ({
         bindings: [
           { name: "x" },
           { name: "w" },
@@ -264,18 +260,17 @@ function layerNormBackward(
   let mg = subgroupAdd(sg) / f32(c); let mgx = subgroupAdd(sgx) / f32(c);
   if (valid && lane == 0u) { sums[2u * row] = mg; sums[2u * row + 1u] = mgx; }
 }`,
-      }), "nn.layer_norm.bwd_sums.sg"),
+      })),
       bindings: [x, weight, stats, gy, sums],
       params: [rows, c],
-      workgroups: grid1d(rows * sg, SG_WG),
+      workgroups: engine.grid(rows * sg, SG_WG),
       op,
     });
   } else if (need[0]) {
     sums = engine.empty([rows, 2]);
     const key = `nn.layer_norm.bwd_sums.${L.v}`;
     engine.dispatch({
-      kernel: engine.kernel(() => ({
-        key,
+      kernel: engine.kernel(key, () => ({
         bindings: [
           { name: "x", type: `array<${L.T}>` },
           { name: "w", type: `array<${L.T}>` },
@@ -302,10 +297,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   sums[2u * row] = ${L.sum("sg")} / f32(c);
   sums[2u * row + 1u] = ${L.sum("sgx")} * rstd / f32(c);
 }`,
-      }), key),
+      })),
       bindings: [x, weight, stats, gy, sums],
       params: [rows, c],
-      workgroups: grid1d(rows, WG),
+      workgroups: engine.grid(rows, WG),
       op,
     });
   }
@@ -327,8 +322,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       ]
       : []),
   ];
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [
       { name: "x", type: `array<${L.T}>` },
       { name: "w", type: `array<${L.T}>` },
@@ -358,7 +352,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   ${wantWb ? "pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;" : ""}
 }`,
-  }), key);
+  }));
   engine.dispatch({
     kernel,
     bindings: [
@@ -402,8 +396,7 @@ function clusterBackward(
   const pw = wantWb ? engine.empty(partShape) : null;
   const pb = wantWb ? engine.empty(partShape) : null;
   const key = `nn.layer_norm.bwd_x.cluster.${L.v}.${wantWb ? "wb" : "x"}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [
       { name: "x", type: `array<${L.T}>` },
       { name: "w", type: `array<${L.T}>` },
@@ -451,12 +444,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
 }`,
-  }), key);
+  }));
   engine.dispatch({
     kernel,
     bindings: [x, weight, stats, gy, dx, ...(pw && pb ? [pw, pb] : [])],
     params: [rows, c],
-    workgroups: grid1d(rows, WG),
+    workgroups: engine.grid(rows, WG),
     op,
   });
   if (!pw || !pb) return [dx, null, null];

@@ -193,8 +193,7 @@ export function matmulKernel(
   const key = `matmul:${variantKey(v)}${scalarA ? "a1" : ""}:${tA ? "T" : "N"}${tB ? "T" : "N"}`;
   let wg: [number, number, number];
   const vec = v !== "scalar" && v.kind === "register";
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [
       { name: "A", type: vec && !scalarA ? "array<vec4<f32>>" : "array<f32>" },
       { name: "B", type: vec ? "array<vec4<f32>>" : "array<f32>" },
@@ -205,7 +204,7 @@ export function matmulKernel(
       : v.kind === "register"
       ? (scalarA ? registerScalarAWgsl(v) : registerMatmulWgsl(v, tA, tB))
       : sharedMatmulWgsl(v, tA, tB),
-  }), key);
+  }));
   if (v === "scalar") wg = [Math.ceil(n / 32), Math.ceil(m / 32), nb];
   else if (v.kind === "register") {
     wg = [Math.ceil(n / (v.tn * v.wx)), Math.ceil(m / (v.tm * v.wy)), nb];

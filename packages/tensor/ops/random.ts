@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import { type Rng, RNG_WGSL, seedKey } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
 import { Words } from "../_nn_util.ts";
@@ -23,8 +23,7 @@ function fill(
   const out = engine.empty(shape);
   if (out.size === 0) return out;
   const key = `nn.random.${normal ? "normal" : "uniform"}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
     bindings: [{ name: "y", access: "read_write" }],
     code: RNG_WGSL + /* wgsl */ `
 // One invocation per element i: element i of Philox stream (seed, stream), then ${
@@ -37,13 +36,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let key = vec2<u32>(pu(1u), pu(2u));
   y[i] = pf(4u) + pf(5u) * ${normal ? "philox_normal" : "philox_uniform"}(key, pu(3u), i);
 }`,
-  }), key);
+  }));
   const [k0, k1] = seedKey(rng.seed);
   engine.dispatch({
     kernel,
     bindings: [out],
     params: new Words().u(out.size, k0, k1, rng.nextStream()).f(a, b).words,
-    workgroups: grid1d(out.size, WG),
+    workgroups: engine.grid(out.size, WG),
     op: key,
   });
   return out;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { expectDtype, normAxis, Params } from "./_shape.ts";
 
@@ -25,8 +25,7 @@ const ROW_PRELUDE = `
 
 function forwardKernel(engine: Engine, log: boolean) {
   const key = log ? "log_softmax" : "softmax";
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [{ name: "x" }, { name: "y", access: "read_write" }],
     code: `
 // One invocation per row (all elements of the softmax axis for one position).
@@ -43,13 +42,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         : "let inv = 1.0 / s; for (var j = 0u; j < len; j++) { let k = base + j * inner; y[k] = exp(x[k] - m) * inv; }"
     }
 }`,
-  }), key);
+  }));
 }
 
 function backwardKernel(engine: Engine, log: boolean) {
   const key = log ? "log_softmax.backward" : "softmax.backward";
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
     bindings: [{ name: "y" }, { name: "g" }, { name: "dx", access: "read_write" }],
     code: `
 // softmax: dx = y·(g − Σ g·y); log-softmax: dx = g − exp(y)·Σ g. One invocation per row.
@@ -63,7 +61,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     dx[k] = ${log ? "g[k] - exp(y[k]) * s" : "y[k] * (g[k] - s)"};
   }
 }`,
-  }), key);
+  }));
 }
 
 function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
@@ -80,7 +78,7 @@ function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
       kernel: forwardKernel(engine, log),
       bindings: [x, y],
       params,
-      workgroups: grid1d(geo.nRows, WG),
+      workgroups: engine.grid(geo.nRows, WG),
       op,
     });
   }
@@ -90,7 +88,7 @@ function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
       kernel: backwardKernel(engine, log),
       bindings: [y, g!, dx],
       params,
-      workgroups: grid1d(geo.nRows, WG),
+      workgroups: engine.grid(geo.nRows, WG),
       op: `${op}.backward`,
     });
     return [dx];

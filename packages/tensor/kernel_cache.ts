@@ -1,0 +1,137 @@
+/**
+ * The kernel cache: compiles WGSL once per key, prepending the WGSL prelude (the params
+ * binding and its accessors, then the storage bindings), and shares bind group layouts
+ * between kernels with the same binding access pattern.
+ *
+ * @module
+ */
+
+/** Access mode of a storage binding of a kernel. */
+export type BindingAccess = "read" | "read_write";
+
+/** One storage buffer a kernel binds (bindings 1, 2, … in order; binding 0 is the params). */
+export interface KernelBinding {
+  /** The WGSL variable name. */
+  name: string;
+  /** `"read"` for inputs (default), `"read_write"` for outputs. */
+  access?: BindingAccess;
+  /** WGSL type of the variable (default `array<f32>`), e.g. `array<vec4<f32>>`, `array<i32>`. */
+  type?: string;
+}
+
+/** What {@linkcode KernelCache.kernel} compiles. */
+export interface KernelSpec {
+  /** Cache key: the same key always means the same WGSL (compiled once). */
+  key: string;
+  /** Storage buffers, bound at bindings 1…n of group 0 in this order. */
+  bindings: readonly KernelBinding[];
+  /**
+   * WGSL source with an `@compute fn main`. The engine prepends the binding declarations and
+   * the params accessors `pu(i) -> u32`, `pi(i) -> i32`, `pf(i) -> f32` (word `i` of this
+   * dispatch's params, at most {@linkcode PARAMS_WORDS} words) and
+   * `lin(gid, nwg, wg) -> u32` (linear invocation index of a `grid1d` dispatch).
+   */
+  code: string;
+}
+
+/** A compiled kernel (pipeline plus its bind group layout), cached by key. */
+export interface Kernel {
+  /** The cache key. */
+  readonly key: string;
+  /** The compute pipeline (entry point `main`). */
+  readonly pipeline: GPUComputePipeline;
+  /** Layout of group 0: params at binding 0, then the storage bindings. */
+  readonly layout: GPUBindGroupLayout;
+  /** Access of bindings 1…n (also the layout's key). */
+  readonly access: readonly BindingAccess[];
+}
+
+/** Words of params one dispatch may carry (one 256-byte slot). */
+export const PARAMS_WORDS = 64;
+/** Bytes of one params slot (the dynamic-offset alignment WebGPU guarantees). */
+export const SLOT_BYTES = 256;
+
+/** The WGSL every kernel gets before its own code: params accessors and bindings. */
+function prelude(bindings: readonly KernelBinding[]): string {
+  const lines = [
+    "@group(0) @binding(0) var<storage, read> _params: array<u32>;",
+    "fn pu(i: u32) -> u32 { return _params[i]; }",
+    "fn pi(i: u32) -> i32 { return bitcast<i32>(_params[i]); }",
+    "fn pf(i: u32) -> f32 { return bitcast<f32>(_params[i]); }",
+    "fn lin(gid: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }",
+  ];
+  bindings.forEach((b, i) => {
+    const access = b.access === "read_write" ? "read_write" : "read";
+    lines.push(
+      `@group(0) @binding(${i + 1}) var<storage, ${access}> ${b.name}: ${b.type ?? "array<f32>"};`,
+    );
+  });
+  return lines.join("\n") + "\n";
+}
+
+/** Compiled kernels by key, and bind group layouts by access pattern, of one device. */
+export class KernelCache {
+  readonly #device: GPUDevice;
+  #kernels = new Map<string, Kernel>();
+  #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
+
+  /** A cache for kernels of `device`. */
+  constructor(device: GPUDevice) {
+    this.#device = device;
+  }
+
+  /** Compiled pipelines so far. */
+  get size(): number {
+    return this.#kernels.size;
+  }
+
+  /**
+   * The kernel of `key`, compiling `build()` on the first request only.
+   *
+   * @param key The cache key.
+   * @param build Returns the kernel's bindings and code (its `key` field, if any, is ignored).
+   * @returns The compiled kernel.
+   */
+  kernel(key: string, build: () => Omit<KernelSpec, "key">): Kernel {
+    const hit = this.#kernels.get(key);
+    if (hit) return hit;
+    const s = build();
+    const access = s.bindings.map((b) => b.access ?? "read");
+    const { bgl, pl } = this.#layout(access);
+    const module = this.#device.createShaderModule({
+      code: prelude(s.bindings) + s.code,
+      label: key,
+    });
+    const pipeline = this.#device.createComputePipeline({
+      layout: pl,
+      compute: { module, entryPoint: "main" },
+      label: key,
+    });
+    const kernel: Kernel = { key, pipeline, layout: bgl, access };
+    this.#kernels.set(key, kernel);
+    return kernel;
+  }
+
+  #layout(access: readonly BindingAccess[]): { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout } {
+    const key = access.map((a) => (a === "read" ? "r" : "w")).join("");
+    let hit = this.#layouts.get(key);
+    if (!hit) {
+      const entries: GPUBindGroupLayoutEntry[] = [{
+        binding: 0,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: "read-only-storage", hasDynamicOffset: true, minBindingSize: SLOT_BYTES },
+      }];
+      access.forEach((a, i) =>
+        entries.push({
+          binding: i + 1,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: a === "read" ? "read-only-storage" : "storage" },
+        })
+      );
+      const bgl = this.#device.createBindGroupLayout({ entries, label: `layout-${key}` });
+      hit = { bgl, pl: this.#device.createPipelineLayout({ bindGroupLayouts: [bgl] }) };
+      this.#layouts.set(key, hit);
+    }
+    return hit;
+  }
+}
