@@ -13,7 +13,7 @@ import { CommandStream, type DispatchOptions, type StreamStats } from "./command
 import { Scopes } from "./scopes.ts";
 import { TensorFactory, type TensorOptions } from "./tensor_factory.ts";
 import { Tape } from "./tape.ts";
-import { grid1d } from "./grid.ts";
+import { grid1d, gridRows } from "./grid.ts";
 import type { Dtype, Tensor } from "./tensor.ts";
 import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 
@@ -21,7 +21,7 @@ export type { BindingAccess, Kernel, KernelBinding, KernelSpec } from "./kernel_
 export { PARAMS_WORDS } from "./kernel_cache.ts";
 export type { Bindable, DispatchOptions, StreamStats } from "./command_stream.ts";
 export type { TensorOptions } from "./tensor_factory.ts";
-export { grid1d } from "./grid.ts";
+export { grid1d, gridRows } from "./grid.ts";
 
 /** Options of {@linkcode Engine}. */
 export interface EngineOptions {
@@ -194,6 +194,19 @@ export class Engine {
    */
   grid(n: number, workgroupSize: number): [number, number, number] {
     return grid1d(n, workgroupSize, this.maxWorkgroupsPerDimension);
+  }
+
+  /**
+   * Workgroup counts `[x, y, z]` for `x` workgroups along x and `rows` along a split axis
+   * (over y, then z, within this device's limit); kernels recover the row as
+   * `wid.y + wid.z * nwg.y`.
+   *
+   * @param x Workgroups along x.
+   * @param rows Workgroups needed along the split axis.
+   * @returns `[x, y, z]`.
+   */
+  gridRows(x: number, rows: number): [number, number, number] {
+    return gridRows(x, rows, this.maxWorkgroupsPerDimension);
   }
 
   /**

@@ -173,9 +173,13 @@ function partialsKernel(engine: Engine, c: number, wg: number) {
 // Workgroup (lane block, row chunk): each lane walks the chunk's rows at one lane group of
 // channels (row statistics are uniform loads): partial ∂w = Σ dn·ŷ and ∂b = Σ dn.
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
   let rows = pu(0u); let n = pu(1u); let per = pu(2u);
-  let chunk = wid.y + wid.z * 65535u;
+  let chunk = wid.y + wid.z * nwg.y;
   let j = wid.x * ${wg}u + li;
   if (j >= n) { return; }
   let r1 = min(rows, (chunk + 1u) * per);
@@ -250,7 +254,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
         kernel: partialsKernel(engine, c, wg),
         bindings: [y, z, g, saved.stats, pw, pb],
         params: [rows, n, per],
-        workgroups: [Math.ceil(n / wg), Math.min(chunks, 65535), Math.ceil(chunks / 65535)],
+        workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
         op,
       });
     }

@@ -118,12 +118,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }));
   let slot0 = 0;
   grads.forEach((g, i) => {
-    const x = Math.min(spans[i], 65535);
     engine.dispatch({
       kernel: sq,
       bindings: [g, partials],
       params: [g.size, slot0],
-      workgroups: [x, Math.ceil(spans[i] / x)],
+      workgroups: engine.grid(spans[i], 1),
       op: "baseline clipGradNorm",
     });
     slot0 += spans[i];

@@ -202,11 +202,11 @@ ${MAP_LIBRARY}
 // Invocation (j, r) handles rows o = r·R … r·R + R − 1 (R = ROWS, fewer workgroups: each
 // costs a fixed overhead on CPU adapters): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[…]).
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let inner = pu(0u); let outer = pu(1u); let rows = pu(6u);
   let j = gid.x;
   if (j >= inner) { return; }
-  let o0 = (gid.y + gid.z * 65535u) * rows;
+  let o0 = (gid.y + gid.z * nwg.y) * rows;
   let o1 = min(outer, o0 + rows);
   for (var o = o0; o < o1; o++) {
     let a = in_a[o * pu(2u) + j * pu(3u)];
@@ -217,12 +217,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }));
   const rows = rowsPerInvocation(inner, outer);
   const blocks = Math.ceil(outer / rows);
-  const gy = Math.min(blocks, 65535);
   engine.dispatch({
     kernel,
     bindings: [a, b, out],
     params: [inner, outer, sa0, sa1, sb0, sb1, rows],
-    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(blocks / gy)],
+    workgroups: engine.gridRows(Math.ceil(inner / 64), blocks),
     op,
   });
   return out;
@@ -300,11 +299,11 @@ export function gatherKernel(
   const layout = stridedLayout(shape, strides, base, out.size, x.dtype);
   const { c, vec4, n, t } = layout;
   base = layout.base;
-  if (!vec4 && transposes4(c.shape, c.strides[0], base)) {
+  if (!vec4 && transposes4(c.shape, c.strides[0], base, engine.maxWorkgroupsPerDimension)) {
     transpose4(engine, op, x, out, t, c.shape, c.strides[0], base);
     return out;
   }
-  if (fits3d(c.shape)) {
+  if (fits3d(c.shape, engine.maxWorkgroupsPerDimension)) {
     strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
     return out;
   }
@@ -349,7 +348,7 @@ export function scatterKernel(
   const layout = stridedLayout(x.shape, strides, base, x.size, x.dtype);
   const { c, n, t } = layout;
   base = layout.base;
-  if (fits3d(c.shape)) {
+  if (fits3d(c.shape, engine.maxWorkgroupsPerDimension)) {
     strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
     return;
   }
@@ -374,15 +373,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 /**
  * Whether a coalesced gather `(d0, d1, d2)` swaps its last two axes in 4×4 blocks: the input
  * is contiguous along d1 (stride 1), d1 and d2 are multiples of 4, and the other strides
- * and the base are multiples of 4.
+ * and the base are multiples of 4, and the grid fits `max` workgroups per dimension.
  */
-function transposes4(shape: readonly number[], strides: readonly number[], base: number): boolean {
+function transposes4(
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+  max: number,
+): boolean {
   if (shape.length < 2 || shape.length > 3) return false;
   const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
   const [s0, s1, s2] = strides.length === 3 ? strides : [0, ...strides];
   return s1 === 1 && d1 % 4 === 0 && d2 % 4 === 0 && s2 % 4 === 0 && s0 % 4 === 0 &&
     s0 >= 0 && s2 >= 0 &&
-    base % 4 === 0 && d0 <= 65535 && d1 / 4 <= 65535;
+    base % 4 === 0 && d0 <= max && d1 / 4 <= max;
 }
 
 /**
@@ -438,10 +442,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /** Whether a coalesced shape fits the 3-D grid of {@linkcode strided3d}. */
-function fits3d(shape: readonly number[]): boolean {
+function fits3d(shape: readonly number[], max: number): boolean {
   if (shape.length > 3) return false;
   const [d0, d1] = shape.length === 3 ? shape : shape.length === 2 ? [1, shape[0]] : [1, 1];
-  return d0 <= 65535 && d1 <= 65535;
+  return d0 <= max && d1 <= max;
 }
 
 /**

@@ -236,7 +236,7 @@ const DW_X = 16, DW_Y = 4, DW_COLS = 4;
 /**
  * Records the forward (`fwd`) or input-gradient (`bwd`) depthwise kernel over a 3-D grid
  * (channel group, column group, image row): no integer division per output. Batches are
- * split so that B·H stays within the 65535 workgroups of a dimension.
+ * split so that B·H stays within the device's workgroups per dimension.
  */
 function dispatchDw(
   x: Tensor,
@@ -250,7 +250,7 @@ function dispatchDw(
 ): void {
   const [B, H, W, C] = x.shape;
   const n = C / v;
-  const perDispatch = Math.max(1, Math.floor(65535 / H));
+  const perDispatch = Math.max(1, Math.floor(x.engine.maxWorkgroupsPerDimension / H));
   for (let b0 = 0; b0 < B; b0 += perDispatch) {
     const nb = Math.min(perDispatch, B - b0);
     x.engine.dispatch({

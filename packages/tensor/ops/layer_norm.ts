@@ -335,9 +335,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // Workgroup (lane group block, row chunk): each lane walks the chunk's rows at one lane group
 // of channels; row statistics and row sums are uniform loads.
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
   let rows = pu(0u); let n = pu(1u); let per = pu(2u);
-  let chunk = wid.y + wid.z * 65535u;
+  let chunk = wid.y + wid.z * nwg.y;
   let j = wid.x * ${wg}u + li;
   if (j >= n) { return; }
   let wj = w[j];
@@ -365,7 +369,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ...(pw && pb ? [pw, pb] : []),
     ],
     params: [rows, n, per],
-    workgroups: [Math.ceil(n / wg), Math.min(chunks, 65535), Math.ceil(chunks / 65535)],
+    workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
     op,
   });
   if (!pw || !pb) return [dx, null, null];
