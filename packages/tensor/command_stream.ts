@@ -9,7 +9,8 @@
 
 import type { BufferPool } from "./buffer_pool.ts";
 import type { GpuContext } from "./device.ts";
-import { type Kernel, PARAMS_WORDS, SLOT_BYTES } from "./kernel_cache.ts";
+import { type Kernel, SLOT_BYTES } from "./kernel_cache.ts";
+import { type ParamDecl, PARAMS_WORDS, type ParamValues } from "./kernel_params.ts";
 import { Tensor } from "./tensor.ts";
 import { TensorError } from "./tensor_errors.ts";
 
@@ -17,13 +18,16 @@ import { TensorError } from "./tensor_errors.ts";
 export type Bindable = Tensor | GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
 /** Arguments of `Engine.dispatch`. */
-export interface DispatchOptions {
+export interface DispatchOptions<P extends ParamDecl = ParamDecl> {
   /** The kernel (from `Engine.kernel`). */
-  kernel: Kernel;
+  kernel: Kernel<P>;
   /** One buffer per kernel binding, in order. */
   bindings: readonly Bindable[];
-  /** Params words (u32/i32 numbers, or a typed array whose bytes are copied); ≤ 64 words. */
-  params?: ArrayBufferView | readonly number[];
+  /**
+   * The params: by name for a kernel that declares them (`{ n: 4, scale: 0.5 }`), else
+   * positional words (u32/i32 numbers, or a typed array whose bytes are copied); ≤ 64 words.
+   */
+  params?: ArrayBufferView | readonly number[] | ParamValues<P>;
   /** Workgroup counts `[x, y, z]` (missing ones are 1). */
   workgroups: readonly number[];
   /** Op name quoted in errors (default: the kernel key). */
@@ -153,6 +157,29 @@ export class CommandStream {
     return this.#slot++ * SLOT_BYTES;
   }
 
+  /** The params of a dispatch as words: named values packed by the kernel's declaration. */
+  #words(
+    kernel: Kernel<ParamDecl>,
+    params: DispatchOptions["params"],
+    op: string,
+  ): ArrayBufferView | readonly number[] | undefined {
+    const positional = params === undefined || ArrayBuffer.isView(params) ||
+      Array.isArray(params);
+    if (kernel.params) {
+      if (positional) {
+        throw new TensorError(
+          op,
+          `kernel "${kernel.key}" declares named params: pass them as { name: value }`,
+        );
+      }
+      return kernel.params.pack(params as ParamValues<ParamDecl>, op);
+    }
+    if (!positional) {
+      throw new TensorError(op, `kernel "${kernel.key}" declares no named params`);
+    }
+    return params as ArrayBufferView | readonly number[] | undefined;
+  }
+
   /** The bind group of `kernel` over `bindings` (cached by layout and buffer identities). */
   #bindGroup(kernel: Kernel, bindings: readonly Bindable[], op: string): GPUBindGroup {
     // The params ring is bound with a dynamic offset, so it does not enter the key.
@@ -195,7 +222,7 @@ export class CommandStream {
   }
 
   /** Records one dispatch into the compute pass (see `Engine.dispatch`). */
-  dispatch(options: DispatchOptions): void {
+  dispatch<P extends ParamDecl>(options: DispatchOptions<P>): void {
     const { kernel, bindings } = options;
     const op = options.op ?? kernel.key;
     if (bindings.length !== kernel.access.length) {
@@ -204,7 +231,7 @@ export class CommandStream {
         `kernel "${kernel.key}" has ${kernel.access.length} bindings, got ${bindings.length}`,
       );
     }
-    const p = options.params;
+    const p = this.#words(kernel, options.params, op);
     const offset = p !== undefined && (ArrayBuffer.isView(p) ? p.byteLength > 0 : p.length > 0)
       ? this.#writeParams(op, p)
       : 0;

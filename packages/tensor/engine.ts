@@ -9,6 +9,7 @@
 import { BufferPool, type PoolStats } from "./buffer_pool.ts";
 import { type GpuContext, isSoftwareAdapter, requestGpu } from "./device.ts";
 import { type Kernel, KernelCache, type KernelSpec } from "./kernel_cache.ts";
+import type { ParamDecl } from "./kernel_params.ts";
 import { CommandStream, type DispatchOptions, type StreamStats } from "./command_stream.ts";
 import { Scopes } from "./scopes.ts";
 import { TensorFactory, type TensorOptions } from "./tensor_factory.ts";
@@ -19,6 +20,7 @@ import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 
 export type { BindingAccess, Kernel, KernelBinding, KernelSpec } from "./kernel_cache.ts";
 export { PARAMS_WORDS } from "./kernel_cache.ts";
+export type { ParamDecl, ParamType, ParamValues } from "./kernel_params.ts";
 export type { Bindable, DispatchOptions, StreamStats } from "./command_stream.ts";
 export type { TensorOptions } from "./tensor_factory.ts";
 export { grid1d, gridRows } from "./grid.ts";
@@ -172,10 +174,10 @@ export class Engine {
    * @param build Returns the bindings and code (called on a cache miss only).
    * @returns The compiled kernel.
    */
-  kernel(
-    keyOrSpec: string | KernelSpec,
-    build?: () => Omit<KernelSpec, "key">,
-  ): Kernel {
+  kernel<P extends ParamDecl = ParamDecl>(
+    keyOrSpec: string | KernelSpec<P>,
+    build?: () => Omit<KernelSpec<P>, "key">,
+  ): Kernel<P> {
     if (typeof keyOrSpec === "string") {
       if (!build) throw new TypeError(`Engine.kernel("${keyOrSpec}"): missing build function`);
       return this.#kernels.kernel(keyOrSpec, build);
@@ -236,7 +238,7 @@ export class Engine {
    * @param options Kernel, buffers, params, workgroups.
    * @throws {DisposedTensorError} when a tensor binding was disposed.
    */
-  dispatch(options: DispatchOptions): void {
+  dispatch<P extends ParamDecl>(options: DispatchOptions<P>): void {
     this.#stream.dispatch(options);
   }
 

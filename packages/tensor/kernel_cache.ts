@@ -6,6 +6,8 @@
  * @module
  */
 
+import { type ParamDecl, ParamLayout } from "./kernel_params.ts";
+
 /** Access mode of a storage binding of a kernel. */
 export type BindingAccess = "read" | "read_write";
 
@@ -20,22 +22,28 @@ export interface KernelBinding {
 }
 
 /** What {@linkcode KernelCache.kernel} compiles. */
-export interface KernelSpec {
+export interface KernelSpec<P extends ParamDecl = ParamDecl> {
   /** Cache key: the same key always means the same WGSL (compiled once). */
   key: string;
+  /**
+   * The kernel's parameters by name, in word order (see {@linkcode ParamDecl}): the code
+   * reads them as `params.name`, and dispatches pass `{ name: value }`. Without it the code
+   * reads positional words through `pu(i)`, `pi(i)`, `pf(i)`.
+   */
+  params?: P;
   /** Storage buffers, bound at bindings 1…n of group 0 in this order. */
   bindings: readonly KernelBinding[];
   /**
-   * WGSL source with an `@compute fn main`. The engine prepends the binding declarations and
-   * the params accessors `pu(i) -> u32`, `pi(i) -> i32`, `pf(i) -> f32` (word `i` of this
-   * dispatch's params, at most {@linkcode PARAMS_WORDS} words) and
+   * WGSL source with an `@compute fn main`. The engine prepends the params (`params.name`
+   * for declared params, else the accessors `pu(i) -> u32`, `pi(i) -> i32`, `pf(i) -> f32`
+   * of word `i`, at most {@linkcode PARAMS_WORDS} words), the binding declarations and
    * `lin(gid, nwg, wg) -> u32` (linear invocation index of a `grid1d` dispatch).
    */
   code: string;
 }
 
 /** A compiled kernel (pipeline plus its bind group layout), cached by key. */
-export interface Kernel {
+export interface Kernel<P extends ParamDecl = ParamDecl> {
   /** The cache key. */
   readonly key: string;
   /** The compute pipeline (entry point `main`). */
@@ -44,22 +52,27 @@ export interface Kernel {
   readonly layout: GPUBindGroupLayout;
   /** Access of bindings 1…n (also the layout's key). */
   readonly access: readonly BindingAccess[];
+  /** The layout of the declared params (absent for positional params). */
+  readonly params?: ParamLayout;
+  /** Type-level tag of the declaration (never set). */
+  readonly _decl?: P;
 }
 
-/** Words of params one dispatch may carry (one 256-byte slot). */
-export const PARAMS_WORDS = 64;
+export { PARAMS_WORDS } from "./kernel_params.ts";
 /** Bytes of one params slot (the dynamic-offset alignment WebGPU guarantees). */
 export const SLOT_BYTES = 256;
 
 /** The WGSL every kernel gets before its own code: params accessors and bindings. */
-function prelude(bindings: readonly KernelBinding[]): string {
-  const lines = [
+function prelude(bindings: readonly KernelBinding[], params?: ParamLayout): string {
+  const lines = params ? [params.wgsl()] : [
     "@group(0) @binding(0) var<storage, read> _params: array<u32>;",
     "fn pu(i: u32) -> u32 { return _params[i]; }",
     "fn pi(i: u32) -> i32 { return bitcast<i32>(_params[i]); }",
     "fn pf(i: u32) -> f32 { return bitcast<f32>(_params[i]); }",
-    "fn lin(gid: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }",
   ];
+  lines.push(
+    "fn lin(gid: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }",
+  );
   bindings.forEach((b, i) => {
     const access = b.access === "read_write" ? "read_write" : "read";
     lines.push(
@@ -92,14 +105,15 @@ export class KernelCache {
    * @param build Returns the kernel's bindings and code (its `key` field, if any, is ignored).
    * @returns The compiled kernel.
    */
-  kernel(key: string, build: () => Omit<KernelSpec, "key">): Kernel {
+  kernel<P extends ParamDecl>(key: string, build: () => Omit<KernelSpec<P>, "key">): Kernel<P> {
     const hit = this.#kernels.get(key);
-    if (hit) return hit;
+    if (hit) return hit as Kernel<P>;
     const s = build();
     const access = s.bindings.map((b) => b.access ?? "read");
     const { bgl, pl } = this.#layout(access);
+    const params = s.params ? new ParamLayout(s.params, key) : undefined;
     const module = this.#device.createShaderModule({
-      code: prelude(s.bindings) + s.code,
+      code: prelude(s.bindings, params) + s.code,
       label: key,
     });
     const pipeline = this.#device.createComputePipeline({
@@ -107,7 +121,7 @@ export class KernelCache {
       compute: { module, entryPoint: "main" },
       label: key,
     });
-    const kernel: Kernel = { key, pipeline, layout: bgl, access };
+    const kernel: Kernel<P> = { key, pipeline, layout: bgl, access, params };
     this.#kernels.set(key, kernel);
     return kernel;
   }

@@ -97,22 +97,20 @@ export class TensorFactory {
   fill(t: Tensor, value: number): void {
     if (t.size === 0) return;
     const engine = this.#engine;
-    const kernel = engine.kernel("fill", () => ({
-      bindings: [{ name: "y", access: "read_write", type: "array<u32>" }],
+    const i32 = t.dtype === "i32";
+    const kernel = engine.kernel(i32 ? "fill.i32" : "fill", () => ({
+      params: { n: "u32", value: i32 ? "i32" : "f32" },
+      bindings: [{ name: "y", access: "read_write", type: i32 ? "array<i32>" : "array<f32>" }],
       code: `@compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, 256u);
-  if (i < pu(0u)) { y[i] = pu(1u); }
+  if (i < params.n) { y[i] = params.value; }
 }`,
     }));
-    const bits = new Uint32Array(2);
-    bits[0] = t.size;
-    if (t.dtype === "i32") new Int32Array(bits.buffer)[1] = value;
-    else new Float32Array(bits.buffer)[1] = value;
     engine.dispatch({
       kernel,
       bindings: [t],
-      params: bits,
+      params: { n: t.size, value },
       workgroups: engine.grid(t.size, 256),
       op: "fill",
     });
