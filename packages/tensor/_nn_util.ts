@@ -105,23 +105,24 @@ export function sumRows(
   outOffset = 0,
 ): void {
   const kernel = engine.kernel("nn.sum_rows", () => ({
+    params: { rows: "u32", stride: "u32", col0: "u32", cols: "u32", outOffset: "u32" },
     bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per column j: out[off + j] = sum over r of part[r * stride + col0 + j].
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = lin(gid, nwg, ${REDUCE_WG}u);
-  let rows = pu(0u); let stride = pu(1u); let col0 = pu(2u);
-  if (j >= pu(3u)) { return; }
+  let rows = params.rows; let stride = params.stride; let col0 = params.col0;
+  if (j >= params.cols) { return; }
   var s = 0.0;
   for (var r = 0u; r < rows; r++) { s += part[r * stride + col0 + j]; }
-  out[pu(4u) + j] = s;
+  out[params.outOffset + j] = s;
 }`,
   }));
   engine.dispatch({
     kernel,
     bindings: [partials, out],
-    params: [rows, stride, colOffset, cols, outOffset],
+    params: { rows, stride, col0: colOffset, cols, outOffset },
     workgroups: engine.grid(cols, REDUCE_WG),
     op,
   });
@@ -154,6 +155,7 @@ export function sumRowsPair(
   const { v, T } = rowLanes(cols);
   const key = `nn.sum_rows_pair.${v}`;
   const kernel = engine.kernel(key, () => ({
+    params: { rows: "u32", n: "u32" },
     bindings: [
       { name: "a", type: `array<${T}>` },
       { name: "b", type: `array<${T}>` },
@@ -165,7 +167,7 @@ export function sumRowsPair(
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${REDUCE_WG}u);
-  let rows = pu(0u); let n = pu(1u);
+  let rows = params.rows; let n = params.n;
   if (i >= 2u * n) { return; }
   let j = i % n;
   var s = ${T}(0.0);
@@ -182,7 +184,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   engine.dispatch({
     kernel,
     bindings: [a, b, outA, outB],
-    params: [rows, n],
+    params: { rows, n },
     workgroups: engine.grid(2 * n, REDUCE_WG),
     op,
   });

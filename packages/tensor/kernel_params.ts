@@ -19,7 +19,7 @@ export type ParamDecl = Readonly<Record<string, ParamType | readonly [ParamType,
 
 /** The values of a dispatch for declaration `D`: a number per scalar, a list per array. */
 export type ParamValues<D extends ParamDecl> = {
-  readonly [K in keyof D]: D[K] extends ParamType ? number : readonly number[];
+  readonly [K in keyof D]: D[K] extends ParamType ? number : ArrayLike<number>;
 };
 
 /** Words of params one dispatch may carry (one 256-byte slot). */
@@ -81,7 +81,7 @@ export class ParamLayout {
    * @returns The words (a view of a fresh buffer).
    * @throws {TensorError} for a missing, unknown or too long value.
    */
-  pack(values: Readonly<Record<string, number | readonly number[]>>, op: string): Uint32Array {
+  pack(values: Readonly<Record<string, number | ArrayLike<number>>>, op: string): Uint32Array {
     const u = new Uint32Array(this.words);
     const i = new Int32Array(u.buffer);
     const f = new Float32Array(u.buffer);

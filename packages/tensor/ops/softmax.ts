@@ -6,7 +6,7 @@
 
 import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { expectDtype, normAxis, Params } from "./_shape.ts";
+import { expectDtype, normAxis } from "./_shape.ts";
 
 const WG = 64;
 
@@ -17,15 +17,19 @@ function rows(x: Tensor, axis: number): { nRows: number; len: number; inner: num
   return { nRows: x.size / Math.max(1, len), len, inner };
 }
 
+/** Params of both softmax kernels: rows, the softmax axis length and the stride past it. */
+const ROW_PARAMS = { nRows: "u32", len: "u32", inner: "u32" } as const;
+
 const ROW_PRELUDE = `
   let r = lin(gid, nwg, ${WG}u);
-  let nRows = pu(0u); let len = pu(1u); let inner = pu(2u);
+  let nRows = params.nRows; let len = params.len; let inner = params.inner;
   if (r >= nRows) { return; }
   let base = (r / inner) * len * inner + r % inner;`;
 
 function forwardKernel(engine: Engine, log: boolean) {
   const key = log ? "log_softmax" : "softmax";
   return engine.kernel(key, () => ({
+    params: ROW_PARAMS,
     bindings: [{ name: "x" }, { name: "y", access: "read_write" }],
     code: `
 // One invocation per row (all elements of the softmax axis for one position).
@@ -48,6 +52,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 function backwardKernel(engine: Engine, log: boolean) {
   const key = log ? "log_softmax.backward" : "softmax.backward";
   return engine.kernel(key, () => ({
+    params: ROW_PARAMS,
     bindings: [{ name: "y" }, { name: "g" }, { name: "dx", access: "read_write" }],
     code: `
 // softmax: dx = y·(g − Σ g·y); log-softmax: dx = g − exp(y)·Σ g. One invocation per row.
@@ -72,7 +77,7 @@ function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
   const engine = x.engine;
   const y = engine.empty(x.shape);
   const geo = rows(x, ax);
-  const params = new Params().u(geo.nRows, geo.len, geo.inner).view;
+  const params = geo;
   if (x.size > 0) {
     engine.dispatch({
       kernel: forwardKernel(engine, log),
