@@ -15,7 +15,6 @@ import {
   rowLanes,
   sameEngineOf,
   sumRowsPair,
-  Words,
 } from "../_nn_util.ts";
 
 const WG = 64;
@@ -38,7 +37,7 @@ const SUBGROUP_ROW_PRELUDE = /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32,
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgs: u32) {
-  let rows = pu(0u); let c = pu(1u);
+  let rows = params.rows; let c = params.c;
   let row0 = (wid.x + wid.y * nwg.x) * (${SG_WG}u / sgs) + li / sgs;
   let valid = row0 < rows;
   let row = min(row0, rows - 1u);
@@ -141,6 +140,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
   if (rows > 0 && c > 0 && sg > 0) {
     engine.dispatch({
       kernel: engine.kernel("nn.layer_norm.fwd.sg", () => ({
+        params: { rows: "u32", c: "u32", eps: "f32" },
         bindings: [
           { name: "x" },
           { name: "w" },
@@ -154,14 +154,14 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
   let mean = subgroupAdd(s) / f32(c);
   var q = 0.0;
   for (var j = lane; j < c; j += sgs) { let d = x[base + j] - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(subgroupAdd(q) / f32(c) + pf(2u));
+  let rstd = 1.0 / sqrt(subgroupAdd(q) / f32(c) + params.eps);
   if (!valid) { return; }
   for (var j = lane; j < c; j += sgs) { y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j]; }
   if (lane == 0u) { stats[2u * row] = mean; stats[2u * row + 1u] = rstd; }
 }`,
       })),
       bindings: [x, weight, bias, y, stats],
-      params: new Words().u(rows, c).f(eps).words,
+      params: { rows, c, eps },
       workgroups: engine.grid(rows * sg, SG_WG),
       op,
     });
@@ -169,6 +169,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
     const L = rowLanes(c);
     const key = `nn.layer_norm.fwd.${L.v}.${cachedRow(c, L.v)}`;
     const kernel = engine.kernel(key, () => ({
+      params: { rows: "u32", c: "u32", eps: "f32" },
       bindings: [
         { name: "x", type: `array<${L.T}>` },
         { name: "w", type: `array<${L.T}>` },
@@ -181,7 +182,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u); let eps = pf(2u);
+  let rows = params.rows; let c = params.c; let eps = params.eps;
   if (row >= rows) { return; }
   let n = c / ${L.v}u;
   let base = row * n;
@@ -200,7 +201,7 @@ ${loadRow(c, L.v, L.T)}
     engine.dispatch({
       kernel,
       bindings: [x, weight, bias, y, stats],
-      params: new Words().u(rows, c).f(eps).words,
+      params: { rows, c, eps },
       workgroups: engine.grid(rows, WG),
       op,
     });
@@ -242,6 +243,7 @@ function layerNormBackward(
     sums = engine.empty([rows, 2]);
     engine.dispatch({
       kernel: engine.kernel("nn.layer_norm.bwd_sums.sg", () => ({
+        params: { rows: "u32", c: "u32" },
         bindings: [
           { name: "x" },
           { name: "w" },
@@ -262,7 +264,7 @@ function layerNormBackward(
 }`,
       })),
       bindings: [x, weight, stats, gy, sums],
-      params: [rows, c],
+      params: { rows, c },
       workgroups: engine.grid(rows * sg, SG_WG),
       op,
     });
@@ -271,6 +273,7 @@ function layerNormBackward(
     const key = `nn.layer_norm.bwd_sums.${L.v}`;
     engine.dispatch({
       kernel: engine.kernel(key, () => ({
+        params: { rows: "u32", c: "u32" },
         bindings: [
           { name: "x", type: `array<${L.T}>` },
           { name: "w", type: `array<${L.T}>` },
@@ -283,7 +286,7 @@ function layerNormBackward(
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u);
+  let rows = params.rows; let c = params.c;
   if (row >= rows) { return; }
   let n = c / ${L.v}u;
   let base = row * n;
@@ -299,7 +302,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }`,
       })),
       bindings: [x, weight, stats, gy, sums],
-      params: [rows, c],
+      params: { rows, c },
       workgroups: engine.grid(rows, WG),
       op,
     });
@@ -323,6 +326,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       : []),
   ];
   const kernel = engine.kernel(key, () => ({
+    params: { rows: "u32", n: "u32", per: "u32" },
     bindings: [
       { name: "x", type: `array<${L.T}>` },
       { name: "w", type: `array<${L.T}>` },
@@ -340,7 +344,7 @@ fn main(
   @builtin(local_invocation_index) li: u32,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let rows = pu(0u); let n = pu(1u); let per = pu(2u);
+  let rows = params.rows; let n = params.n; let per = params.per;
   let chunk = wid.y + wid.z * nwg.y;
   let j = wid.x * ${wg}u + li;
   if (j >= n) { return; }
@@ -368,7 +372,7 @@ fn main(
       ...(dx ? [dx] : []),
       ...(pw && pb ? [pw, pb] : []),
     ],
-    params: [rows, n, per],
+    params: { rows, n, per },
     workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
     op,
   });
@@ -401,6 +405,7 @@ function clusterBackward(
   const pb = wantWb ? engine.empty(partShape) : null;
   const key = `nn.layer_norm.bwd_x.cluster.${L.v}.${wantWb ? "wb" : "x"}`;
   const kernel = engine.kernel(key, () => ({
+    params: { rows: "u32", c: "u32" },
     bindings: [
       { name: "x", type: `array<${L.T}>` },
       { name: "w", type: `array<${L.T}>` },
@@ -421,7 +426,7 @@ function clusterBackward(
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
   let row0 = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u);
+  let rows = params.rows; let c = params.c;
   let valid = row0 < rows; let row = min(row0, rows - 1u);
   let n = c / ${L.v}u;
   let base = row * n;
@@ -452,7 +457,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   engine.dispatch({
     kernel,
     bindings: [x, weight, stats, gy, dx, ...(pw && pb ? [pw, pb] : [])],
-    params: [rows, c],
+    params: { rows, c },
     workgroups: engine.grid(rows, WG),
     op,
   });
