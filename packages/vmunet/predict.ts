@@ -55,17 +55,18 @@ export function resizeBilinear(x: Tensor, height: number, width: number): Tensor
   const y = engine.empty([b, c, height, width]);
   if (y.size === 0) return y;
   const kernel = engine.kernel("vmunet.resize_bilinear", () => ({
+    params: { n: "u32", H: "u32", W: "u32", OH: "u32", OW: "u32", scaleY: "f32", scaleX: "f32" },
     bindings: [{ name: "X" }, { name: "Y", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per output element (plane, oy, ox): PyTorch's align_corners=False rule.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let n = pu(0u); let H = pu(1u); let W = pu(2u); let OH = pu(3u); let OW = pu(4u);
+  let n = params.n; let H = params.H; let W = params.W; let OH = params.OH; let OW = params.OW;
   if (i >= n) { return; }
   let ox = i % OW; let oy = (i / OW) % OH; let plane = i / (OW * OH);
-  let sy = max((f32(oy) + 0.5) * pf(5u) - 0.5, 0.0);
-  let sx = max((f32(ox) + 0.5) * pf(6u) - 0.5, 0.0);
+  let sy = max((f32(oy) + 0.5) * params.scaleY - 0.5, 0.0);
+  let sx = max((f32(ox) + 0.5) * params.scaleX - 0.5, 0.0);
   let y0 = min(u32(floor(sy)), H - 1u); let x0 = min(u32(floor(sx)), W - 1u);
   let y1 = min(y0 + 1u, H - 1u); let x1 = min(x0 + 1u, W - 1u);
   let ly = sy - f32(y0); let lx = sx - f32(x0);
@@ -75,9 +76,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   Y[i] = (1.0 - ly) * top + ly * bottom;
 }`,
   }));
-  const params = new Uint32Array(7);
-  params.set([y.size, h, w, height, width]);
-  new Float32Array(params.buffer).set([h / height, w / width], 5);
+  const params = {
+    n: y.size,
+    H: h,
+    W: w,
+    OH: height,
+    OW: width,
+    scaleY: h / height,
+    scaleX: w / width,
+  };
   engine.dispatch({ kernel, bindings: [x, y], params, workgroups: engine.grid(y.size, WG), op });
   return y;
 }
@@ -100,16 +107,17 @@ export function decideLabels(scores: Tensor, threshold: number): Tensor {
   const y = engine.empty([b, h, w], "i32");
   if (y.size === 0) return y;
   const kernel = engine.kernel("vmunet.decide_labels", () => ({
+    params: { n: "u32", C: "u32", HW: "u32", threshold: "f32" },
     bindings: [{ name: "S" }, { name: "Y", access: "read_write", type: "array<i32>" }],
     code: /* wgsl */ `
 // One invocation per pixel: threshold for one channel, first argmax otherwise.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let n = pu(0u); let C = pu(1u); let HW = pu(2u);
+  let n = params.n; let C = params.C; let HW = params.HW;
   if (i >= n) { return; }
   let base = (i / HW) * C * HW + i % HW;
-  if (C == 1u) { Y[i] = select(0, 1, S[base] >= pf(3u)); return; }
+  if (C == 1u) { Y[i] = select(0, 1, S[base] >= params.threshold); return; }
   var best = S[base]; var arg = 0;
   for (var k = 1u; k < C; k++) {
     let v = S[base + k * HW];
@@ -118,13 +126,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   Y[i] = arg;
 }`,
   }));
-  const params = new Uint32Array(4);
-  params.set([y.size, c, h * w]);
-  new Float32Array(params.buffer)[3] = threshold;
   engine.dispatch({
     kernel,
     bindings: [scores, y],
-    params,
+    params: { n: y.size, C: c, HW: h * w, threshold },
     workgroups: engine.grid(y.size, WG),
     op,
   });

@@ -48,6 +48,7 @@ function forwardKernel(engine: Engine, c: number) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.fwd.${L.v}`;
   return engine.kernel(key, () => ({
+    params: { rows: "u32", c: "u32", eps: "f32" },
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -61,7 +62,7 @@ function forwardKernel(engine: Engine, c: number) {
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u); let eps = pf(2u);
+  let rows = params.rows; let c = params.c; let eps = params.eps;
   if (row >= rows) { return; }
   let n = c / ${L.v}u;
   let base = row * n;
@@ -85,6 +86,7 @@ function rowKernel(engine: Engine, c: number, partials: boolean) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_yz.${L.v}.${partials ? "sg8" : "plain"}`;
   return engine.kernel(key, () => ({
+    params: { rows: "u32", c: "u32" },
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -116,7 +118,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       partials ? ", @builtin(subgroup_invocation_id) lane: u32" : ""
     }) {
   let row0 = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u);
+  let rows = params.rows; let c = params.c;
   ${
       partials
         ? "let valid = row0 < rows; let row = min(row0, rows - 1u);"
@@ -161,6 +163,7 @@ function partialsKernel(engine: Engine, c: number, wg: number) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_wb_part.${L.v}.${wg}`;
   return engine.kernel(key, () => ({
+    params: { rows: "u32", n: "u32", per: "u32" },
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -178,7 +181,7 @@ fn main(
   @builtin(local_invocation_index) li: u32,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let rows = pu(0u); let n = pu(1u); let per = pu(2u);
+  let rows = params.rows; let n = params.n; let per = params.per;
   let chunk = wid.y + wid.z * nwg.y;
   let j = wid.x * ${wg}u + li;
   if (j >= n) { return; }
@@ -203,12 +206,10 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
     const rows = y.size / c;
     const out = engine.empty(y.shape);
     const stats = engine.empty([rows, 2]);
-    const params = new Uint32Array([rows, c, 0]);
-    new Float32Array(params.buffer)[2] = eps;
     engine.dispatch({
       kernel: forwardKernel(engine, c),
       bindings: [y, z, w, b, out, stats],
-      params,
+      params: { rows, c, eps },
       workgroups: engine.grid(rows, WG),
       op: "gatedNorm",
     });
@@ -231,7 +232,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
       engine.dispatch({
         kernel: rowKernel(engine, c, true),
         bindings: [y, z, w, b, g, saved.stats, dy, dz, pw, pb],
-        params: [rows, c],
+        params: { rows, c },
         workgroups: engine.grid(rows, WG),
         op,
       });
@@ -239,7 +240,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
       engine.dispatch({
         kernel: rowKernel(engine, c, false),
         bindings: [y, z, w, b, g, saved.stats, dy, dz],
-        params: [rows, c],
+        params: { rows, c },
         workgroups: engine.grid(rows, WG),
         op,
       });
@@ -253,7 +254,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
       engine.dispatch({
         kernel: partialsKernel(engine, c, wg),
         bindings: [y, z, g, saved.stats, pw, pb],
-        params: [rows, n, per],
+        params: { rows, n, per },
         workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
         op,
       });
