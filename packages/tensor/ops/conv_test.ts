@@ -9,13 +9,10 @@ import {
   patchifyConvBackwardRef,
   patchifyConvRef,
 } from "../reference/nn_ops.ts";
-import {
-  conv1x1,
-  convConfig,
-  depthwiseConv3x3,
-  depthwiseConv3x3Silu,
-  patchifyConv,
-} from "./conv.ts";
+import { convConfig } from "./_conv.ts";
+import { conv1x1 } from "./conv_1x1.ts";
+import { depthwiseConv3x3, depthwiseConv3x3Silu } from "./conv_depthwise.ts";
+import { patchifyConv } from "./conv_patchify.ts";
 import { assertClose, normals } from "./_nn_test_util.ts";
 
 const engine = await Engine.create();
