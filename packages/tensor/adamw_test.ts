@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { AdamW, clipGradNorm } from "./adamw.ts";
+import { AdamW } from "./adamw.ts";
+import { clipGradNorm } from "./grad_norm.ts";
 import { Engine } from "./engine.ts";
 import { TensorError } from "./tensor_errors.ts";
 import type { Tensor } from "./tensor.ts";

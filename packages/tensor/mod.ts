@@ -74,4 +74,5 @@ export * from "./ops/conv_1x1.ts";
 export * from "./ops/drop_path.ts";
 export * from "./losses.ts";
 export * from "./adamw.ts";
+export * from "./grad_norm.ts";
 export * from "./ops/random.ts";
