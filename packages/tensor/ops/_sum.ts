@@ -10,7 +10,7 @@
 import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
-import { MAX_RANK, Params, sameShape, stridesOf } from "./_shape.ts";
+import { MAX_RANK, sameShape, stridesOf } from "./_shape.ts";
 
 const WG = 256;
 /** Reductions longer than this per output are split into chunks summed in a second pass. */
@@ -55,50 +55,71 @@ export function reduceSum(
   const out = engine.empty(nChunks > 1 ? [nOut, nChunks] : outShape);
   if (out.size === 0) return out;
   const kernel = engine.kernel("reduce_sum", () => ({
+    params: {
+      nOut: "u32",
+      kRank: "u32",
+      kShape: ["u32", MAX_RANK],
+      kStr: ["u32", MAX_RANK],
+      rRank: "u32",
+      rShape: ["u32", MAX_RANK],
+      rStr: ["u32", MAX_RANK],
+      rSize: "u32",
+      len: "u32",
+      nChunks: "u32",
+      scale: "f32",
+    },
     bindings: [{ name: "x" }, { name: "y", access: "read_write" }],
     code: `
 // One invocation per (output o, chunk c): sums x over chunk c of the reduced index space.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = lin(gid, nwg, ${WG}u);
-  let nOut = pu(0u);
-  let nChunks = pu(37u);
+  let nOut = params.nOut;
+  let nChunks = params.nChunks;
   if (t >= nOut * nChunks) { return; }
   let o = t % nOut;
   let c = t / nOut;
   var rem = o; var base = 0u;
-  for (var d = i32(pu(1u)) - 1; d >= 0; d--) {
-    let sz = pu(2u + u32(d)); base += (rem % sz) * pu(10u + u32(d)); rem = rem / sz;
+  for (var d = i32(params.kRank) - 1; d >= 0; d--) {
+    let sz = params.kShape[d]; base += (rem % sz) * params.kStr[d]; rem = rem / sz;
   }
-  let rRank = pu(18u);
-  let rSize = pu(35u);
-  let len = pu(36u);
+  let rRank = params.rRank;
+  let rSize = params.rSize;
+  let len = params.len;
   let r0 = c * len;
   let r1 = min(rSize, r0 + len);
   var acc = 0.0;
   if (rRank <= 1u) {
-    let st = pu(27u);
+    let st = params.rStr[0];
     for (var r = r0; r < r1; r++) { acc += x[base + r * st]; }
   } else {
     for (var r = r0; r < r1; r++) {
       var rr = r; var off = base;
       for (var d = i32(rRank) - 1; d >= 0; d--) {
-        let sz = pu(19u + u32(d)); off += (rr % sz) * pu(27u + u32(d)); rr = rr / sz;
+        let sz = params.rShape[d]; off += (rr % sz) * params.rStr[d]; rr = rr / sz;
       }
       acc += x[off];
     }
   }
-  y[o * nChunks + c] = acc * pf(38u);
+  y[o * nChunks + c] = acc * params.scale;
 }`,
   }));
-  const p = new Params()
-    .u(nOut, kShape.length).padded(kShape, MAX_RANK).padded(kStr, MAX_RANK, 0)
-    .u(rShape.length).padded(rShape, MAX_RANK).padded(rStr, MAX_RANK, 0)
-    .u(rSize, chunkLen, nChunks).f(nChunks > 1 ? 1 : scale);
   engine.dispatch({
     kernel,
     bindings: [x, out],
-    params: p.view,
+    params: {
+      nOut,
+      kRank: kShape.length,
+      kShape,
+      kStr,
+      rRank: rShape.length,
+      rShape,
+      rStr,
+      rSize,
+      len: chunkLen,
+      nChunks,
+      scale: nChunks > 1 ? 1 : scale,
+    },
     workgroups: engine.grid(nOut * nChunks, WG),
     op,
   });
