@@ -1,5 +1,5 @@
 /**
- * Small helpers shared by the nn ops, losses and optimizer: a params builder, argument
+ * Small helpers shared by the nn ops, losses and optimizer: argument
  * checks with typed errors, and a partial-sum reduction kernel (WGSL has no float atomics,
  * so column sums over many rows are written as per-chunk partials and reduced here), plus
  * the WGSL building blocks of row kernels (lane width, 8-lane cluster sums, lane groups).
@@ -11,30 +11,6 @@
 import type { Engine } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
-
-/** Params words of a dispatch: u32 and f32 values packed in order. */
-export class Words {
-  #u = new Uint32Array(64);
-  #f = new Float32Array(this.#u.buffer);
-  #n = 0;
-
-  /** Appends u32 words. */
-  u(...values: number[]): this {
-    for (const v of values) this.#u[this.#n++] = v >>> 0;
-    return this;
-  }
-
-  /** Appends f32 words. */
-  f(...values: number[]): this {
-    for (const v of values) this.#f[this.#n++] = v;
-    return this;
-  }
-
-  /** The packed words. */
-  get words(): Uint32Array {
-    return this.#u.subarray(0, this.#n);
-  }
-}
 
 /** Throws a {@linkcode DtypeError} unless every tensor is `f32`. */
 export function expectF32(op: string, ...ts: [string, Tensor][]): void {

@@ -9,7 +9,7 @@
 
 import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { Words } from "../_nn_util.ts";
+import { Params } from "../params.ts";
 
 const WG = 256;
 const NORM_WG = 64;
@@ -76,10 +76,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     s.step++;
     const bc1 = 1 - b1 ** s.step;
     const bc2 = 1 - b2 ** s.step;
-    const words = new Words()
+    const words = new Params()
       .u(p.size, coef ? 1 : 0)
       .f(1 - lr * weightDecay, b1, 1 - b1, b2, 1 - b2, lr / bc1, Math.sqrt(bc2), eps)
-      .words;
+      .view;
     engine.dispatch({
       kernel,
       bindings: [p, g, s.m, s.v, coef ?? g],
@@ -152,7 +152,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   engine.dispatch({
     kernel: fin,
     bindings: [partials, out],
-    params: new Words().u(slots).f(maxNorm).words,
+    params: new Params().u(slots).f(maxNorm).view,
     workgroups: [1],
     op: "baseline clipGradNorm",
   });
