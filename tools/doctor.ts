@@ -5,7 +5,8 @@
  * @module
  */
 
-import { GpuError, requestGpu, runSelfTest } from "@vmunet/tensor";
+import { GpuError, requestGpu } from "@vmunet/tensor";
+import { runSelfTest } from "@vmunet/tensor/kernels";
 
 async function main(): Promise<number> {
   console.log(`deno        ${Deno.version.deno} (v8 ${Deno.version.v8}, ${Deno.build.target})`);

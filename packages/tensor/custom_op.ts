@@ -66,7 +66,8 @@ export type CustomOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor[];
  *
  * @example
  * ```ts
- * import { defineOp, Engine, type Tensor } from "@vmunet/tensor";
+ * import { Engine, type Tensor } from "@vmunet/tensor";
+ * import { defineOp } from "@vmunet/tensor/kernels";
  * // y = x·k, with a hand-written kernel and a backward that reuses it.
  * const scale: (inputs: readonly Tensor[], attrs: { k: number }) => Tensor[] = defineOp<{ k: number }>({
  *   name: "scale",

@@ -20,7 +20,7 @@ import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 
 export type { BindingAccess, Kernel, KernelBinding, KernelSpec } from "./kernel_cache.ts";
 export { PARAMS_WORDS } from "./kernel_cache.ts";
-export type { ParamDecl, ParamType, ParamValues } from "./kernel_params.ts";
+export type { ParamDecl, ParamType, ParamValue, ParamValues } from "./kernel_params.ts";
 export type { Bindable, DispatchOptions, StreamStats } from "./command_stream.ts";
 export type { TensorOptions } from "./tensor_factory.ts";
 export { grid1d, gridRows } from "./grid.ts";

@@ -17,9 +17,12 @@ export type ParamType = "u32" | "i32" | "f32";
  */
 export type ParamDecl = Readonly<Record<string, ParamType | readonly [ParamType, number]>>;
 
+/** The value of one declared param: a number for a scalar, a list for an array. */
+export type ParamValue<T> = T extends ParamType ? number : ArrayLike<number>;
+
 /** The values of a dispatch for declaration `D`: a number per scalar, a list per array. */
 export type ParamValues<D extends ParamDecl> = {
-  readonly [K in keyof D]: D[K] extends ParamType ? number : ArrayLike<number>;
+  readonly [K in keyof D]: ParamValue<D[K]>;
 };
 
 /** Words of params one dispatch may carry (one 256-byte slot). */

@@ -38,7 +38,7 @@ function mulhi(a: number, b: number): number {
  *
  * @example
  * ```ts
- * import { philox4x32 } from "@vmunet/tensor";
+ * import { philox4x32 } from "@vmunet/tensor/kernels";
  * const bits = philox4x32([0, 0, 0, 0], [0, 0]);
  * console.log(bits[0].toString(16)); // 6627e8d5 (Random123 known answer)
  * ```
@@ -101,7 +101,7 @@ export function uniformFromBits(bits: number): number {
  *
  * @example
  * ```ts
- * import { randomBits } from "@vmunet/tensor";
+ * import { randomBits } from "@vmunet/tensor/kernels";
  * console.log(randomBits(42, 0, 6).length); // 6
  * ```
  */

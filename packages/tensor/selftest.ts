@@ -74,7 +74,8 @@ function seededValues(count: number, seed: number): Float32Array {
  *
  * @example
  * ```ts
- * import { requestGpu, runSelfTest } from "@vmunet/tensor";
+ * import { requestGpu } from "@vmunet/tensor";
+ * import { runSelfTest } from "@vmunet/tensor/kernels";
  * const gpu = await requestGpu();
  * const result = await runSelfTest(gpu.device, { subgroups: gpu.subgroups });
  * console.log(result.ok, result.maxAbsError);

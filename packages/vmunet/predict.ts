@@ -6,15 +6,8 @@
  * @module
  */
 
-import {
-  concat,
-  type Engine,
-  formatShape,
-  ShapeError,
-  slice,
-  softmax,
-  type Tensor,
-} from "@vmunet/tensor";
+import { concat, type Engine, ShapeError, slice, softmax, type Tensor } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
 import type { VMUNet } from "./model.ts";
 
 const WG = 256;

@@ -8,19 +8,16 @@
  * @module
  */
 
+import { DtypeError, type Engine, ShapeError, type Tensor } from "@vmunet/tensor";
 import {
   chunksOf,
   clusterSum8,
   defineOp,
-  DtypeError,
-  type Engine,
   formatShape,
   laneGroupSize,
   rowLanes,
-  ShapeError,
   sumRowsPair,
-  type Tensor,
-} from "@vmunet/tensor";
+} from "@vmunet/tensor/kernels";
 
 const WG = 64;
 

@@ -9,7 +9,7 @@
 
 import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { Params } from "../params.ts";
+import { Params } from "./_params.ts";
 
 const WG = 256;
 const NORM_WG = 64;
