@@ -5,7 +5,7 @@ import { Engine } from "./engine.ts";
 import { TensorError } from "./tensor_errors.ts";
 import type { Tensor } from "./tensor.ts";
 import { parseSafetensors, serializeSafetensors } from "./safetensors.ts";
-import { assertClose } from "./ops/_nn_test_util.ts";
+import { assertClose } from "./_testing.ts";
 
 const engine = await Engine.create();
 
@@ -268,13 +268,13 @@ async function replay(trace: Trace, mode: "plain" | "nodecay" | "clip"): Promise
         opt.zeroGrad();
       });
       // Float32 on both sides; the GPU may fuse multiply-adds: a few ulps.
-      assertClose(`${mode} step ${i + 1} W`, await W.read(), st.w, 1e-6, 1e-6);
-      assertClose(`${mode} step ${i + 1} B`, await B.read(), st.b, 1e-6, 1e-6);
+      assertClose(await W.read(), st.w, 1e-6, 1e-6, `${mode} step ${i + 1} W`);
+      assertClose(await B.read(), st.b, 1e-6, 1e-6, `${mode} step ${i + 1} B`);
     }
     const state = await opt.state();
     assert.equal(state[0].step, trace.steps.length);
-    assertClose(`${mode} exp_avg`, state[0].expAvg, trace.expAvgW, 1e-7, 1e-6);
-    assertClose(`${mode} exp_avg_sq`, state[0].expAvgSq, trace.expAvgSqW, 1e-9, 1e-6);
+    assertClose(state[0].expAvg, trace.expAvgW, 1e-7, 1e-6, `${mode} exp_avg`);
+    assertClose(state[0].expAvgSq, trace.expAvgSqW, 1e-9, 1e-6, `${mode} exp_avg_sq`);
   } finally {
     opt.dispose();
     W.dispose();
@@ -303,11 +303,11 @@ Deno.test("clipGradNorm() scales gradients to the global norm and returns it", a
   assert.deepEqual(total.shape, []);
   assert(Math.abs((await engine.item(total)) - 13) < 1e-5);
   const k = 6.5 / (13 + 1e-6);
-  assertClose("a.grad", await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6);
-  assertClose("b.grad", await b.grad.read(), [12 * k], 1e-6, 1e-6);
+  assertClose(await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6, "a.grad");
+  assertClose(await b.grad.read(), [12 * k], 1e-6, 1e-6, "b.grad");
   // Below the threshold nothing changes.
   const small = clipGradNorm([a, b], 100);
-  assertClose("unclipped", await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6);
+  assertClose(await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6, "unclipped");
   for (const t of [a, b, total, small]) t.dispose();
   // A gradient over several workgroup spans (5000 > 2048 elements) next to a small one.
   const big = engine.parameter(new Float32Array(5000), [50, 100], "big");
@@ -319,7 +319,7 @@ Deno.test("clipGradNorm() scales gradients to the global norm and returns it", a
   const t2 = clipGradNorm([big, a2], 1);
   assert(Math.abs((await engine.item(t2)) - want) < 1e-5 * want, `norm vs ${want}`);
   const kk = 1 / (want + 1e-6);
-  assertClose("big.grad", await big.grad.read(), gBig.map((v) => v * kk), 1e-7, 1e-5);
+  assertClose(await big.grad.read(), gBig.map((v) => v * kk), 1e-7, 1e-5, "big.grad");
   for (const t of [big, t2, a2]) t.dispose();
 });
 
@@ -446,9 +446,9 @@ Deno.test("AdamW matches a float32 CPU step for every kernel shape, with vec4 bo
       }
       const state = await opt.state();
       for (const [i, p] of params.entries()) {
-        assertClose(`${what} ${p.label}`, await p.read(), cpu[i].p, 1e-6, 1e-6);
-        assertClose(`${what} ${p.label} exp_avg`, state[i].expAvg, cpu[i].m, 1e-7, 1e-5);
-        assertClose(`${what} ${p.label} exp_avg_sq`, state[i].expAvgSq, cpu[i].v, 1e-9, 1e-5);
+        assertClose(await p.read(), cpu[i].p, 1e-6, 1e-6, `${what} ${p.label}`);
+        assertClose(state[i].expAvg, cpu[i].m, 1e-7, 1e-5, `${what} ${p.label} exp_avg`);
+        assertClose(state[i].expAvgSq, cpu[i].v, 1e-9, 1e-5, `${what} ${p.label} exp_avg_sq`);
       }
       opt.dispose();
       for (const p of params) p.dispose();
@@ -471,11 +471,11 @@ Deno.test("clipGradNorm() handles gradients with scalar tails under every kernel
     const k = 3 / (want + 1e-6);
     for (const [i, p] of ps.entries()) {
       assertClose(
-        `${JSON.stringify(kernel)} ${p.label}`,
         await p.grad!.read(),
         grads[i].map((x) => x * k),
         1e-7,
         1e-5,
+        `${JSON.stringify(kernel)} ${p.label}`,
       );
     }
     for (const t of [...ps, total]) t.dispose();

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { moments } from "../../tools/testing.ts";
 import {
   erf,
   erfinv,
@@ -12,18 +13,6 @@ import {
   normalCdf,
 } from "./init.ts";
 import { Rng } from "./rng.ts";
-
-function moments(x: ArrayLike<number>): { mean: number; std: number; min: number; max: number } {
-  let s = 0, s2 = 0, min = Infinity, max = -Infinity;
-  for (let i = 0; i < x.length; i++) {
-    s += x[i];
-    s2 += x[i] * x[i];
-    min = Math.min(min, x[i]);
-    max = Math.max(max, x[i]);
-  }
-  const mean = s / x.length;
-  return { mean, std: Math.sqrt(s2 / x.length - mean * mean), min, max };
-}
 
 Deno.test("erf() and erfinv() match reference values and invert each other", () => {
   // erf values from tables (Abramowitz & Stegun 7.1, 10+ digits).

@@ -1,18 +1,7 @@
 import assert from "node:assert/strict";
+import { moments } from "../../tools/testing.ts";
 import { Rng } from "@vmunet/tensor";
 import { initALogs, initDs, initDtProjsBias, initDtProjsWeight } from "./mamba_init.ts";
-
-function moments(x: ArrayLike<number>): { mean: number; std: number; min: number; max: number } {
-  let s = 0, s2 = 0, min = Infinity, max = -Infinity;
-  for (let i = 0; i < x.length; i++) {
-    s += x[i];
-    s2 += x[i] * x[i];
-    min = Math.min(min, x[i]);
-    max = Math.max(max, x[i]);
-  }
-  const mean = s / x.length;
-  return { mean, std: Math.sqrt(s2 / x.length - mean * mean), min, max };
-}
 
 Deno.test("SS2D inits: softplus(dt bias) is log-uniform in [1e-3, 1e-1], A_logs = ln(n+1), Ds = 1", () => {
   const bias = initDtProjsBias([4, 192], new Rng(9));
