@@ -196,6 +196,67 @@ export function rowLanes(c: number): RowLanes {
 }
 
 /**
+ * WGSL statements computing a row's `mean` and `rstd = 1/√(var + eps)` (two passes) for a
+ * row kernel: `n` lane groups, row length `c` and `eps` must be in scope, `load` reads
+ * lane group `j` of the row.
+ *
+ * @param L The row's lanes (from {@linkcode rowLanes}).
+ * @param load WGSL expression of lane group `j`, e.g. `x[base + j]`.
+ * @returns WGSL statements declaring `mean` and `rstd`.
+ */
+export function rowMoments(L: RowLanes, load: string): string {
+  return `var s = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) { s += ${load}; }
+  let mean = ${L.sum("s")} / f32(c);
+  var q = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) { let d = ${load} - mean; q += d * d; }
+  let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);`;
+}
+
+/** Params of a {@linkcode columnChunksWgsl} kernel: rows, lane groups per row, rows per chunk. */
+export const COLUMN_CHUNK_PARAMS = { rows: "u32", n: "u32", per: "u32" } as const;
+
+/**
+ * The `main` of a column-walking kernel: workgroup (lane block, row chunk), each lane walks
+ * the chunk's rows `r` at lane group `j` (row statistics are uniform loads) with the
+ * accumulators `sw`, `sb` of type `T`; dispatch it over
+ * `engine.gridRows(ceil(n / wg), chunks)` with {@linkcode COLUMN_CHUNK_PARAMS}.
+ *
+ * @param wg Workgroup size (from {@linkcode laneGroupSize}).
+ * @param T WGSL type of a lane group.
+ * @param before Statements before the row loop (`j` is valid there).
+ * @param body Statements per row `r`.
+ * @param after Statements after the loop (store the partials of `chunk`).
+ * @returns WGSL source of `main`.
+ */
+export function columnChunksWgsl(
+  wg: number,
+  T: string,
+  before: string,
+  body: string,
+  after: string,
+): string {
+  return `@compute @workgroup_size(${wg})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let rows = params.rows; let n = params.n; let per = params.per;
+  let chunk = wid.y + wid.z * nwg.y;
+  let j = wid.x * ${wg}u + li;
+  if (j >= n) { return; }
+  ${before}
+  let r1 = min(rows, (chunk + 1u) * per);
+  var sw = ${T}(0.0); var sb = ${T}(0.0);
+  for (var r = chunk * per; r < r1; r++) {
+    ${body}
+  }
+  ${after}
+}`;
+}
+
+/**
  * WGSL statements summing `v` over aligned clusters of 8 subgroup lanes (a butterfly of
  * `subgroupShuffleXor`): every lane of the cluster gets the sum in the new variable `out`.
  * Every lane must execute it (uniform control flow).

@@ -74,9 +74,12 @@ export * from "./custom_op.ts";
 export {
   chunksOf,
   clusterSum8,
+  COLUMN_CHUNK_PARAMS,
+  columnChunksWgsl,
   laneGroupSize,
   type RowLanes,
   rowLanes,
+  rowMoments,
   sumRowsPair,
 } from "./_nn_util.ts";
 export { Storage, type TapeNode } from "./tensor.ts";

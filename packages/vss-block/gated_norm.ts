@@ -12,10 +12,13 @@ import { DtypeError, type Engine, ShapeError, type Tensor } from "@vmunet/tensor
 import {
   chunksOf,
   clusterSum8,
+  COLUMN_CHUNK_PARAMS,
+  columnChunksWgsl,
   defineOp,
   formatShape,
   laneGroupSize,
   rowLanes,
+  rowMoments,
   sumRowsPair,
 } from "@vmunet/tensor/kernels";
 
@@ -63,12 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (row >= rows) { return; }
   let n = c / ${L.v}u;
   let base = row * n;
-  var s = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { s += y[base + j]; }
-  let mean = ${L.sum("s")} / f32(c);
-  var q = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { let d = y[base + j] - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);
+  ${rowMoments(L, "y[base + j]")}
   for (var j = 0u; j < n; j++) {
     let zz = z[base + j];
     out[base + j] = ((y[base + j] - mean) * rstd * w[j] + b[j]) * (zz * (1.0 / (1.0 + exp(-zz))));
@@ -160,7 +158,7 @@ function partialsKernel(engine: Engine, c: number, wg: number) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_wb_part.${L.v}.${wg}`;
   return engine.kernel(key, () => ({
-    params: { rows: "u32", n: "u32", per: "u32" },
+    params: COLUMN_CHUNK_PARAMS,
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -172,27 +170,19 @@ function partialsKernel(engine: Engine, c: number, wg: number) {
     code: /* wgsl */ `
 // Workgroup (lane block, row chunk): each lane walks the chunk's rows at one lane group of
 // channels (row statistics are uniform loads): partial ∂w = Σ dn·ŷ and ∂b = Σ dn.
-@compute @workgroup_size(${wg})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) li: u32,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-  let rows = params.rows; let n = params.n; let per = params.per;
-  let chunk = wid.y + wid.z * nwg.y;
-  let j = wid.x * ${wg}u + li;
-  if (j >= n) { return; }
-  let r1 = min(rows, (chunk + 1u) * per);
-  var sw = ${L.T}(0.0); var sb = ${L.T}(0.0);
-  for (var r = chunk * per; r < r1; r++) {
-    let i = r * n + j;
+${
+      columnChunksWgsl(
+        wg,
+        L.T,
+        "",
+        `let i = r * n + j;
     let zz = z[i];
     let dn = g[i] * (zz * (1.0 / (1.0 + exp(-zz))));
     sw += dn * (y[i] - stats[2u * r]) * stats[2u * r + 1u];
-    sb += dn;
-  }
-  pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;
-}`,
+    sb += dn;`,
+        "pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;",
+      )
+    }`,
   }));
 }
 

@@ -9,10 +9,13 @@ import { ShapeError } from "../tensor_errors.ts";
 import {
   chunksOf,
   clusterSum8,
+  COLUMN_CHUNK_PARAMS,
+  columnChunksWgsl,
   expectF32,
   expectShape,
   laneGroupSize,
   rowLanes,
+  rowMoments,
   sameEngineOf,
   sumRowsPair,
 } from "../_nn_util.ts";
@@ -187,12 +190,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let n = c / ${L.v}u;
   let base = row * n;
 ${loadRow(c, L.v, L.T)}
-  var s = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { s += X(j); }
-  let mean = ${L.sum("s")} / f32(c);
-  var q = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { let d = X(j) - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);
+  ${rowMoments(L, "X(j)")}
   for (var j = 0u; j < n; j++) { y[base + j] = (X(j) - mean) * rstd * w[j] + b[j]; }
   stats[2u * row] = mean;
   stats[2u * row + 1u] = rstd;
@@ -326,7 +324,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       : []),
   ];
   const kernel = engine.kernel(key, () => ({
-    params: { rows: "u32", n: "u32", per: "u32" },
+    params: COLUMN_CHUNK_PARAMS,
     bindings: [
       { name: "x", type: `array<${L.T}>` },
       { name: "w", type: `array<${L.T}>` },
@@ -338,28 +336,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     code: /* wgsl */ `
 // Workgroup (lane group block, row chunk): each lane walks the chunk's rows at one lane group
 // of channels; row statistics and row sums are uniform loads.
-@compute @workgroup_size(${wg})
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_index) li: u32,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-  let rows = params.rows; let n = params.n; let per = params.per;
-  let chunk = wid.y + wid.z * nwg.y;
-  let j = wid.x * ${wg}u + li;
-  if (j >= n) { return; }
-  let wj = w[j];
-  let r1 = min(rows, (chunk + 1u) * per);
-  var sw = ${L.T}(0.0); var sb = ${L.T}(0.0);
-  for (var r = chunk * per; r < r1; r++) {
-    let mean = stats[2u * r]; let rstd = stats[2u * r + 1u];
+${
+      columnChunksWgsl(
+        wg,
+        L.T,
+        "let wj = w[j];",
+        `let mean = stats[2u * r]; let rstd = stats[2u * r + 1u];
     let g = gy[r * n + j];
     let xh = (x[r * n + j] - mean) * rstd;
     ${wantWb ? "sw += g * xh; sb += g;" : ""}
-    ${wantDx ? "dx[r * n + j] = rstd * (g * wj - sums[2u * r] - xh * sums[2u * r + 1u]);" : ""}
-  }
-  ${wantWb ? "pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;" : ""}
-}`,
+    ${wantDx ? "dx[r * n + j] = rstd * (g * wj - sums[2u * r] - xh * sums[2u * r + 1u]);" : ""}`,
+        wantWb ? "pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;" : "",
+      )
+    }`,
   }));
   engine.dispatch({
     kernel,
