@@ -186,7 +186,7 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
 });
 
 /**
- * SS2D's cross-scan (SPEC §2 steps 3, 6, 7) on channels-last tensors, differentiable:
+ * SS2D's cross-scan (docs/spec.md §3.3 steps 3, 6, 7) on channels-last tensors, differentiable:
  * `y[b,h,w,d] = Σ_k scan_k(...)` at natural positions, where direction k reads `u`, its
  * slice of `delta`, and B/C from the packed projection `xDbl` (B at rows `[R, R+N)`, C at
  * `[R+N, R+2N)` of each `(b, h, w, k)` record). Softplus of `delta + deltaBias` happens
@@ -308,7 +308,7 @@ function dtSizes(s: CrossScanSizes): DtSizes {
 }
 
 /**
- * SS2D's dt-projection and cross-scan in one differentiable op (SPEC §2 steps 5–7):
+ * SS2D's dt-projection and cross-scan in one differentiable op (docs/spec.md §3.3 steps 5–7):
  * `delta[b,h,w,k,d] = Σ_r dt_projs_weight[k,d,r]·xDbl[b,h,w,k,r]`, then
  * {@linkcode crossScan}. The backward writes every element of `∂xDbl` (dt rows from the
  * dt-projection, B and C rows from the scan) with no zero-fill and no accumulation pass.

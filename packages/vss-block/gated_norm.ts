@@ -1,6 +1,6 @@
 /**
- * SS2D's output gate `LayerNorm(y) · SiLU(z)` (SPEC §2 step 8) as one differentiable op:
- * one forward kernel instead of LayerNorm, SiLU and a product, and a backward of three
+ * SS2D's output gate `LayerNorm(y) · SiLU(z)` (docs/spec.md §3.3 step 8) as one differentiable
+ * op: one forward kernel instead of LayerNorm, SiLU and a product, and a backward of three
  * dispatches (row sums; ∂y, ∂z and partial ∂weight/∂bias; their reduction) instead of
  * the three ops' seven or more. Same formulas as the separate ops (biased variance,
  * `silu(z) = z / (1 + e^{−z})`).

@@ -1,6 +1,6 @@
 /**
  * PatchEmbed2D: the 4×4 patchify convolution from NCHW input to channels-last features,
- * then LayerNorm (SPEC §1 step 1).
+ * then LayerNorm (docs/spec.md §2.3).
  *
  * @module
  */

@@ -1,6 +1,7 @@
 /**
- * The decoder's upsamplers (SPEC §1): PatchExpand2D (Linear 2D → 4D, 2×2 pixel shuffle,
- * LayerNorm(D)) and Final_PatchExpand2D (Linear d → 4d, 4×4 pixel shuffle, LayerNorm(d/4)).
+ * The decoder's upsamplers (docs/spec.md §2.5): PatchExpand2D (Linear 2D → 4D, 2×2 pixel
+ * shuffle, LayerNorm(D)) and Final_PatchExpand2D (Linear d → 4d, 4×4 pixel shuffle,
+ * LayerNorm(d/4)).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * PatchMerging2D: 2×2 neighbourhoods concatenated in the official order, LayerNorm(4C),
- * Linear(4C → 2C, no bias) (SPEC §1).
+ * Linear(4C → 2C, no bias) (docs/spec.md §2.4).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * SS2D, the 2D selective-scan mixer of a VSS block (SPEC §2), channels-last throughout:
+ * SS2D, the 2D selective-scan mixer of a VSS block (docs/spec.md §3), channels-last throughout:
  * in_proj → depthwise 3×3 conv + SiLU → one x-projection matmul for the four directions
  * over the natural layout → dt projection fused with the four-direction cross-scan
  * (index-mapped, merge fused) → LayerNorm · SiLU(z) → out_proj. No flipped or transposed copies of `(B,4,Di,L)`.
@@ -98,7 +98,7 @@ export class SS2D implements Module {
   readonly outProjWeight: Tensor;
 
   /**
-   * Creates the parameters with the official initialisation (SPEC §1–2).
+   * Creates the parameters with the official initialisation (docs/spec.md §5).
    *
    * @param f Parameter factory (engine, generator, label prefix).
    * @param options Width and state size.
@@ -160,7 +160,8 @@ export class SS2D implements Module {
   }
 
   /**
-   * SS2D on a channels-last map (SPEC §2 steps 1–8; the input is already `ln_1`-normalised).
+   * SS2D on a channels-last map (docs/spec.md §3.3 steps 1–8; the input is already
+   * `ln_1`-normalised).
    *
    * @param x `(B, H, W, C)`.
    * @returns `(B, H, W, C)`.

@@ -1,5 +1,5 @@
 /**
- * The VSS block: `x + DropPath(SS2D(LN(x)))` (SPEC §2; no MLP).
+ * The VSS block: `x + DropPath(SS2D(LN(x)))` (docs/spec.md §3.1; no MLP).
  *
  * @module
  */
