@@ -1,6 +1,6 @@
 /**
- * The VM-UNet model on the `@vmunet/tensor` engine (SPEC §1): patch embedding, four encoder
- * stages, four decoder stages with the skip additions before each PatchExpand, the final
+ * The VM-UNet model on the `@vmunet/tensor` engine (docs/spec.md §2): patch embedding, four
+ * encoder stages, four decoder stages with the skip additions before each PatchExpand, the final
  * 4× expand and 1×1 conv, the sigmoid for one class and the 1 → 3 channel repeat; its
  * parameters under the official `state_dict` keys, checkpoint loading and saving, and the
  * official losses.
@@ -242,7 +242,7 @@ export class VMUNet {
   }
 
   /**
-   * Builds the model with the official initialisation (SPEC §1–2) from a seed.
+   * Builds the model with the official initialisation (docs/spec.md §5) from a seed.
    *
    * @param engine The engine.
    * @param config The architecture (e.g. `preset("vmunet-s")`).
