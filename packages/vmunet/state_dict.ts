@@ -52,9 +52,11 @@ function vssBlock(prefix: string, c: number, dState: number): ParameterSpec[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parameterCount, parameterSpecs, preset } from "@vmunet/vmunet";
  * const specs = parameterSpecs(preset("vmunet-s"));
- * console.log(specs[0].name, parameterCount(specs)); // vmunet.patch_embed.proj.weight 27427561
+ * assert.equal(specs[0].name, "vmunet.patch_embed.proj.weight");
+ * assert.equal(parameterCount(specs), 27427561);
  * ```
  */
 export function parameterSpecs(config: VMUNetConfig): ParameterSpec[] {

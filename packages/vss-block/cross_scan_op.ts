@@ -203,6 +203,7 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { crossScan } from "@vmunet/vss-block";
  * const engine = await Engine.create();
@@ -212,7 +213,7 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
  * const xDbl = engine.zeros([B, H, W, 4, R + 2 * N]); // B = C = 0: only the D·u skip term
  * const A = engine.full([4 * Di, N], -1);
  * const y = crossScan(u, delta, xDbl, A, engine.full([4 * Di], 1), engine.zeros([4 * Di]));
- * console.log(await y.read()); // Float32Array [4, 4, 4, 4]: D·u summed over 4 directions
+ * assert.deepEqual(Array.from(await y.read()), [4, 4, 4, 4]); // D·u summed over 4 directions
  * engine.destroy();
  * ```
  */
@@ -324,6 +325,7 @@ function dtSizes(s: CrossScanSizes): DtSizes {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { ss2dScan } from "@vmunet/vss-block";
  * const engine = await Engine.create();
@@ -336,7 +338,7 @@ function dtSizes(s: CrossScanSizes): DtSizes {
  *   engine.full([4 * Di], 1),
  *   engine.zeros([4 * Di]),
  * );
- * console.log(await y.read()); // all 4: D·u summed over the 4 directions
+ * assert.ok((await y.read()).every((v) => v === 4)); // D·u summed over the 4 directions
  * engine.destroy();
  * ```
  */

@@ -55,12 +55,13 @@ export function ss2dDims(dModel: number, dState: number = 16): {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, SS2D } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const ss2d = new SS2D(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
  * const y = ss2d.forward(engine.full([1, 4, 4, 8], 0.5));
- * console.log(y.shape); // [1, 4, 4, 8]
+ * assert.deepEqual(y.shape, [1, 4, 4, 8]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
