@@ -95,7 +95,7 @@ export interface TrainConfig {
   valFraction: number;
   /** Data-loading workers (0 = main thread). */
   workers: number;
-  /** Reproduce the official fixed-angle rotation bug (SPEC §4). */
+  /** Reproduce the official fixed-angle rotation bug (docs/spec.md §11). */
   officialRotation: boolean;
   /** Train on the official soft (bilinearly resized) masks instead of binarised ones. */
   softMasks: boolean;
@@ -134,7 +134,10 @@ const BASE: Omit<TrainConfig, "preset"> = {
   reportImages: 8,
 };
 
-/** The paper's settings per dataset (SPEC §4) and the synthetic default of `deno task train`. */
+/**
+ * The paper's settings per dataset (docs/spec.md §8) and the synthetic default of
+ * `deno task train`.
+ */
 export const TRAIN_PRESETS: Readonly<Record<string, Readonly<Omit<TrainConfig, "preset">>>> = {
   synthetic: {
     ...BASE,

@@ -31,7 +31,7 @@ export interface ParamGroup {
   weightDecay?: number;
 }
 
-/** Options of {@linkcode AdamW}. Defaults are VM-UNet's config (SPEC §4). */
+/** Options of {@linkcode AdamW}. Defaults are VM-UNet's config (docs/spec.md §8). */
 export interface AdamWOptions {
   /** Learning rate (default 1e-3). */
   lr?: number;
@@ -74,6 +74,7 @@ interface Slot {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdamW, Engine, mul, sum } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const w = engine.parameter([1, -2], [2], "w");
@@ -85,7 +86,8 @@ interface Slot {
  *     opt.zeroGrad();
  *   });
  * }
- * console.log(await w.read()); // both entries moved towards 0
+ * const [a, b] = await w.read(); // both entries moved towards 0, by about lr per step
+ * assert.ok(a > 0.6 && a < 0.8 && b > -1.8 && b < -1.6);
  * await engine.close();
  * ```
  */

@@ -68,6 +68,7 @@ export interface EngineStats extends PoolStats, StreamStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { add, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const a = engine.tensor([1, 2, 3], [3], { requiresGrad: true });
@@ -76,7 +77,7 @@ export interface EngineStats extends PoolStats, StreamStats {
  *   const y = add(a, b); // broadcasting
  *   return y;
  * });
- * console.log(await loss.read()); // Float32Array [11, 12, 13]
+ * assert.deepEqual(Array.from(await loss.read()), [11, 12, 13]);
  * await engine.close(); // waits for the GPU, then destroys the device
  * ```
  *

@@ -74,11 +74,12 @@ function seededValues(count: number, seed: number): Float32Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requestGpu } from "@vmunet/tensor";
  * import { runSelfTest } from "@vmunet/tensor/kernels";
  * const gpu = await requestGpu();
  * const result = await runSelfTest(gpu.device, { subgroups: gpu.subgroups });
- * console.log(result.ok, result.maxAbsError);
+ * assert.ok(result.ok, `self-test error ${result.maxAbsError}`);
  * gpu.destroy();
  * ```
  */

@@ -238,7 +238,7 @@ const MIRROR: Record<string, string> = {
 
 /**
  * Maps VMamba ImageNet weights (`vmamba_small_e238_ema.pth`'s `model` dict) onto VM-UNet as
- * the official `VMUNet.load_from` does (SPEC §1): every key that exists in the model is
+ * the official `VMUNet.load_from` does (docs/spec.md §6.4): every key that exists in the model is
  * copied into the encoder, and `layers.i` is mirrored to `layers_up.(3−i)` for the decoder
  * (keys that exist only). PatchExpand2D, final_up and final_conv keep their initial values.
  *

@@ -34,11 +34,13 @@ const DIMS = { B: "u32", P: "u32", Ci: "u32", Co: "u32" } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { conv1x1, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 1, 2, 2]); // (B, H, W, Cin) = (1, 1, 2, 2)
  * const y = conv1x1(x, engine.tensor([1, -1], [1, 2, 1, 1]), engine.tensor([0], [1]));
- * console.log(y.shape, await y.read()); // [1, 1, 1, 2] Float32Array [-1, -1]
+ * assert.deepEqual(y.shape, [1, 1, 1, 2]); // (B, Cout, H, W)
+ * assert.deepEqual(Array.from(await y.read()), [-1, -1]);
  * engine.destroy();
  * ```
  */

@@ -23,12 +23,13 @@ import { checkConvArgs, POSITIONS_PER_CHUNK, weightBiasGrads, WG } from "./_conv
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { depthwiseConv3x3, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 2, 2, 1]);
  * const w = engine.tensor([0, 0, 0, 0, 1, 0, 0, 0, 0], [1, 1, 3, 3]); // centre tap
  * const y = depthwiseConv3x3(x, w, engine.tensor([0.5], [1]));
- * console.log(await y.read()); // Float32Array [1.5, 2.5, 3.5, 4.5]
+ * assert.deepEqual(Array.from(await y.read()), [1.5, 2.5, 3.5, 4.5]);
  * engine.destroy();
  * ```
  */
@@ -49,12 +50,14 @@ export function depthwiseConv3x3(x: Tensor, weight: Tensor, bias: Tensor): Tenso
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { depthwiseConv3x3Silu, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 2, 2, 1]);
  * const w = engine.tensor([0, 0, 0, 0, 1, 0, 0, 0, 0], [1, 1, 3, 3]); // centre tap
  * const y = depthwiseConv3x3Silu(x, w, engine.tensor([0], [1]));
- * console.log(await y.read()); // ≈ [0.731, 1.762, 2.858, 3.928]
+ * const want = [1, 2, 3, 4].map((x) => x / (1 + Math.exp(-x))); // SiLU: ≈ [0.731, 1.762, 2.858, 3.928]
+ * (await y.read()).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-5));
  * engine.destroy();
  * ```
  */

@@ -48,11 +48,13 @@ const DIMS = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, patchifyConv } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 1, 2, 2]);
  * const y = patchifyConv(x, engine.tensor([1, 1, 1, 1], [1, 1, 2, 2]), engine.tensor([0], [1]));
- * console.log(y.shape, await y.read()); // [1, 1, 1, 1] Float32Array [10]
+ * assert.deepEqual(y.shape, [1, 1, 1, 1]);
+ * assert.deepEqual(Array.from(await y.read()), [10]);
  * engine.destroy();
  * ```
  */
