@@ -137,8 +137,13 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
           io.write(usage("predict") + "\n");
           return 0;
         }
-        await runPredict(parsed, io);
-        return 0;
+        const { files, skipped } = await runPredict(parsed, io);
+        if (skipped.length === 0) return 0;
+        io.error(
+          `error: ${skipped.length} of ${files.length + skipped.length} input file(s) skipped:`,
+        );
+        for (const s of skipped) io.error(`  ${s.input}: ${s.reason}`);
+        return 1;
       }
       case "--help":
       case "-h":
