@@ -26,6 +26,7 @@ import {
   type NdArray,
   preprocessPair,
   readHdf5,
+  releaseFiles,
   resizeBilinear,
   resizeNearest,
   resolvePreprocess,
@@ -37,6 +38,7 @@ import {
 import { InvalidValueError, perClassMetrics } from "@vmunet/metrics";
 import { VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
 import type { PredictArgs } from "./cli.ts";
+import { DataFolderError, detectDataKind } from "./data.ts";
 import { argmaxClasses, inferBatch } from "./evaluate.ts";
 import type { Io } from "./io.ts";
 import { checkWeightsFinite, checkWeightsFit, loadWeightsFile, modelConfigOf } from "./model_io.ts";
@@ -126,35 +128,121 @@ async function readInput(path: string): Promise<Uint8Array> {
   }
 }
 
-async function listInputs(input: string): Promise<{ images: string[]; volumes: string[] }> {
+/** One input to predict and the name of its outputs. */
+interface PredictInput {
+  /** The file. */
+  path: string;
+  /** Image or `.npy.h5` volume. */
+  kind: "image" | "volume";
+  /** Output name (unique; may hold a sub-folder, `val/ISIC_0000001`). */
+  name: string;
+}
+
+/** Inputs named by {@linkcode outputNames} within each output sub-folder. */
+function named(kind: "image" | "volume", paths: string[], folder = ""): PredictInput[] {
+  const names = outputNames(paths);
+  return paths.map((path) => ({ path, kind, name: folder + names.get(path)! }));
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((s) => s.isDirectory, () => false);
+}
+
+async function sortedFiles(dir: string, ext: RegExp): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isFile && ext.test(e.name)) names.push(e.name);
+  return names.sort().map((n) => `${dir}/${n}`);
+}
+
+/**
+ * The inputs of a folder. A dataset folder is read as the training loader reads it: the ISIC
+ * release layout (`ISIC_<id>.jpg`, up to two folders down) gives its images and leaves the
+ * `*_segmentation.png` ground truth out; the official ISIC layout gives `val/images` and
+ * `train/images` (outputs under `val/` and `train/`); a folder of pairs gives `images/`;
+ * Synapse gives the `test_vol_h5/` volumes. Any other folder: its images and volumes.
+ */
+async function folderInputs(dir: string): Promise<{ inputs: PredictInput[]; layout?: string }> {
+  const kind = await detectDataKind(dir).catch((e) => {
+    if (e instanceof DataFolderError) return null;
+    throw e;
+  });
+  if (kind === "synapse") {
+    const volumes = `${dir}/test_vol_h5`;
+    if (!(await isDir(volumes))) {
+      throw new UsageError(
+        `--input ${dir}: a Synapse folder without test_vol_h5/ (predict reads .npy.h5 volumes)`,
+      );
+    }
+    return {
+      inputs: named("volume", await sortedFiles(volumes, VOLUME_EXT)),
+      layout: "Synapse test volumes (test_vol_h5/)",
+    };
+  }
+  if (kind === "folder") {
+    return {
+      inputs: named("image", await sortedFiles(`${dir}/images`, IMAGE_EXT)),
+      layout: "folder of pairs: images/ (masks/ left out)",
+    };
+  }
+  const splits = [];
+  for (const split of ["val", "train"]) {
+    if (await isDir(`${dir}/${split}/images`)) splits.push(split);
+  }
+  if (kind === "isic" && splits.length > 0) {
+    const inputs: PredictInput[] = [];
+    for (const split of splits) {
+      inputs.push(
+        ...named("image", await sortedFiles(`${dir}/${split}/images`, IMAGE_EXT), `${split}/`),
+      );
+    }
+    return {
+      inputs,
+      layout: `ISIC official layout: ${splits.map((s) => `${s}/images`).join(", ")} ` +
+        `(masks/ left out)`,
+    };
+  }
+  const release = await releaseFiles(dir);
+  if (release.images.size > 0) {
+    const ids = [...release.images.keys()].sort();
+    return {
+      inputs: ids.map((id) => ({ path: release.images.get(id)!, kind: "image", name: id })),
+      layout: `ISIC release layout: ${ids.length} images` +
+        (release.masks.size ? ` (${release.masks.size} *_segmentation.png masks left out)` : ""),
+    };
+  }
+  return {
+    inputs: [
+      ...named("image", await sortedFiles(dir, IMAGE_EXT)),
+      ...named("volume", await sortedFiles(dir, VOLUME_EXT)),
+    ],
+  };
+}
+
+async function listInputs(input: string): Promise<{ inputs: PredictInput[]; layout?: string }> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(input);
   } catch {
     throw new UsageError(`--input ${input}: not found`);
   }
-  const classify = (path: string, images: string[], volumes: string[]) => {
-    if (VOLUME_EXT.test(path)) volumes.push(path);
-    else if (IMAGE_EXT.test(path)) images.push(path);
-  };
-  const images: string[] = [], volumes: string[] = [];
   if (info.isDirectory) {
-    const names: string[] = [];
-    for await (const e of Deno.readDir(input)) if (e.isFile) names.push(e.name);
-    names.sort();
-    for (const n of names) classify(`${input}/${n}`, images, volumes);
-    if (images.length + volumes.length === 0) {
-      throw new UsageError(`--input ${input}: no .png, .jpg or .npy.h5 files in the folder`);
-    }
-  } else {
-    classify(input, images, volumes);
-    if (images.length + volumes.length === 0) {
+    const found = await folderInputs(input);
+    if (found.inputs.length === 0) {
       throw new UsageError(
-        `--input ${input}: unsupported file type (expected .png, .jpg, .jpeg or .npy.h5)`,
+        `--input ${input}: no .png, .jpg or .npy.h5 files in the folder${
+          found.layout ? ` (${found.layout})` : ""
+        }`,
       );
     }
+    return found;
   }
-  return { images, volumes };
+  const kind = VOLUME_EXT.test(input) ? "volume" : IMAGE_EXT.test(input) ? "image" : null;
+  if (!kind) {
+    throw new UsageError(
+      `--input ${input}: unsupported file type (expected .png, .jpg, .jpeg or .npy.h5)`,
+    );
+  }
+  return { inputs: [{ path: input, kind, name: stemOf(input) }] };
 }
 
 function percent(count: number, total: number): string {
@@ -209,6 +297,12 @@ async function predictImage(
   checkOutputFinite(output, ctx.checkpoint, path);
   const maskPath = `${outDir}/masks/${name}.png`;
   const overlayPath = `${outDir}/overlays/${name}.png`;
+  if (name.includes("/")) {
+    const folder = name.slice(0, name.lastIndexOf("/"));
+    for (const d of ["masks", "overlays"]) {
+      await Deno.mkdir(`${outDir}/${d}/${folder}`, { recursive: true });
+    }
+  }
   const planar = new Float32Array(3 * w * h);
   for (let i = 0; i < w * h; i++) {
     for (let c = 0; c < 3; c++) planar[c * w * h + i] = rgb[i * 3 + c];
@@ -344,7 +438,9 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictResu
   if (!args.checkpoint) throw new UsageError("predict: --checkpoint FILE is required");
   if (!args.input) throw new UsageError("predict: --input IMAGE|FOLDER|VOLUME.npy.h5 is required");
   const loaded = await loadWeightsFile(args.checkpoint);
-  const { images, volumes } = await listInputs(args.input);
+  const { inputs, layout } = await listInputs(args.input);
+  const images = inputs.filter((i) => i.kind === "image");
+  const volumes = inputs.filter((i) => i.kind === "volume");
   const explicit = Object.keys(args.settings).some((k) => k !== "imageSize");
   let modelConfig: VMUNetConfig = { ...loaded.modelConfig, dropPathRate: 0 };
   const base = loaded.trainConfig ??
@@ -363,8 +459,7 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictResu
     throw new UsageError(`--out ${args.out}: cannot create (${(e as Error).message})`);
   });
   await Deno.mkdir(`${args.out}/overlays`, { recursive: true });
-  const imageNames = outputNames(images);
-  const volumeNames = outputNames(volumes);
+  if (layout) io.write(`--input ${args.input}: ${layout}\n`);
   const engine = await Engine.create();
   const files: PredictedFile[] = [];
   const skipped: SkippedFile[] = [];
@@ -380,22 +475,19 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictResu
       checkpoint: args.checkpoint,
       outDir: args.out,
     };
-    const jobs = [
-      ...images.map((path) => () => predictImage(ctx, path, imageNames.get(path)!)),
-      ...volumes.map((path) => () => predictVolume(ctx, path, volumeNames.get(path)!)),
-    ];
-    const inputs = [...images, ...volumes];
-    for (const [k, job] of jobs.entries()) {
+    for (const { path, kind, name } of [...images, ...volumes]) {
       let r: PredictedFile;
       try {
-        r = await job();
+        r = kind === "image"
+          ? await predictImage(ctx, path, name)
+          : await predictVolume(ctx, path, name);
       } catch (error) {
         if (!(error instanceof DatasetError)) throw error;
-        const reason = error.message.startsWith(inputs[k])
-          ? error.message.slice(inputs[k].length).replace(/^: /, "")
+        const reason = error.message.startsWith(path)
+          ? error.message.slice(path.length).replace(/^: /, "")
           : error.message;
-        skipped.push({ input: inputs[k], reason });
-        io.error(`skipped ${inputs[k]}: ${reason}`);
+        skipped.push({ input: path, reason });
+        io.error(`skipped ${path}: ${reason}`);
         continue;
       }
       io.write(r.summary + "\n");

@@ -137,3 +137,65 @@ Deno.test("predict refuses NaN weights (the tensor named) and a non-finite outpu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Every file under `dir`, relative, sorted. */
+async function tree(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
+    if (e.isDirectory) out.push(...await tree(dir, `${prefix}${e.name}/`));
+    else out.push(`${prefix}${e.name}`);
+  }
+  return out.sort();
+}
+
+Deno.test("predict on a dataset folder reads its layout as training does: ground-truth masks are not segmented", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmunet-predict-" });
+  try {
+    await writeCheckpoint(`${dir}/w.safetensors`);
+    const png = (w: number, h: number) =>
+      encodePng({ width: w, height: h, channels: 3, data: rgb(w, h, 3) });
+    const mask = (w: number, h: number) =>
+      encodePng({ width: w, height: h, channels: 1, data: new Uint8Array(w * h).fill(255) });
+    const write = async (path: string, bytes: Uint8Array) => {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await Deno.writeFile(path, bytes);
+    };
+    // The ISIC release: images and *_segmentation.png masks side by side, one image without.
+    await write(`${dir}/release/ISIC_0000001.jpg`, encodeJpeg(rgb(36, 28, 5), 36, 28));
+    await write(`${dir}/release/ISIC_0000001_segmentation.png`, mask(36, 28));
+    await write(`${dir}/release/ISIC_0000002.png`, png(32, 32));
+    // The official layout and a folder of pairs.
+    for (const split of ["train", "val"]) {
+      await write(`${dir}/official/${split}/images/a.png`, png(32, 32));
+      await write(`${dir}/official/${split}/masks/a.png`, mask(32, 32));
+    }
+    await write(`${dir}/pairs/images/p.png`, png(32, 32));
+    await write(`${dir}/pairs/masks/p_mask.png`, mask(32, 32));
+    const predict = (input: string) =>
+      cli([
+        "predict",
+        "--checkpoint",
+        `${dir}/w.safetensors`,
+        "--input",
+        `${dir}/${input}`,
+        "--out",
+        `${dir}/out-${input}`,
+      ]);
+    const release = await predict("release");
+    assert.equal(release.code, 0, release.err);
+    assert.match(release.out, /ISIC release layout: 2 images \(1 \*_segmentation\.png masks left/);
+    assert.deepEqual(await tree(`${dir}/out-release/masks`), [
+      "ISIC_0000001.png",
+      "ISIC_0000002.png",
+    ]);
+    const official = await predict("official");
+    assert.equal(official.code, 0, official.err);
+    assert.deepEqual(await tree(`${dir}/out-official/masks`), ["train/a.png", "val/a.png"]);
+    assert.deepEqual(await tree(`${dir}/out-official/overlays`), ["train/a.png", "val/a.png"]);
+    const pairs = await predict("pairs");
+    assert.equal(pairs.code, 0, pairs.err);
+    assert.deepEqual(await tree(`${dir}/out-pairs/masks`), ["p.png"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
