@@ -132,6 +132,7 @@ Deno.test("an output folder that already holds a run asks for --resume or --forc
   try {
     await Deno.mkdir(`${runs}/x`);
     await Deno.writeTextFile(`${runs}/x/config.json`, "{}");
+    await Deno.writeTextFile(`${runs}/x/last.safetensors`, "");
     const r = await run(["train", "--runs-dir", runs, "--name", "x"]);
     assert.equal(r.code, 2);
     assert.match(
