@@ -2,19 +2,7 @@ import assert from "node:assert/strict";
 import { decodePng, encodeJpeg, encodePng } from "@vmunet/datasets";
 import { parameterSpecs, preset, serializeWeights } from "@vmunet/vmunet";
 import { outputNames } from "./predict.ts";
-
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
-
-/** Runs the command line in a child process. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code, out: text.decode(stdout), err: text.decode(stderr) };
-}
+import { cli, exists } from "./_testing.ts";
 
 /** A tiny VM-UNet checkpoint (dims 8, one block per stage), weights from `fill(key, i)`. */
 async function writeCheckpoint(
@@ -36,10 +24,6 @@ async function writeCheckpoint(
 
 function rgb(width: number, height: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * seed + 17) % 256);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 Deno.test("outputNames() keeps stems, adds the extension on a clash and never repeats a name", () => {

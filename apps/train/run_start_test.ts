@@ -4,52 +4,10 @@ import { bufferIo } from "./io.ts";
 import { main, type StepInfo } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
 import { divergenceAdvice, resolveConfig } from "./train_config.ts";
-
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
+import { cli, exists, TINY_RUN } from "./_testing.ts";
 
 /** One epoch of 24 synthetic 32×32 images (3 steps of 8), a dims-8 model, lr 0.003. */
-const TINY = [
-  "--image-size",
-  "32",
-  "--dims",
-  "8",
-  "--depths",
-  "1,1,1,1",
-  "--depths-decoder",
-  "1,1,1,1",
-  "--synthetic-count",
-  "24",
-  "--synthetic-val-count",
-  "8",
-  "--batch-size",
-  "8",
-  "--eval-batch-size",
-  "8",
-  "--workers",
-  "0",
-  "--log-every",
-  "1",
-  "--report-images",
-  "0",
-  "--lr",
-  "0.003",
-  "--epochs",
-  "1",
-];
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code, out: text.decode(stdout), err: text.decode(stderr) };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
+const TINY = [...TINY_RUN, "--synthetic-count", "24", "--lr", "0.003"];
 
 Deno.test("a bad --model or --pretrained is refused before the run folder is made", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmunet-start-" });

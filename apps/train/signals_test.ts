@@ -3,34 +3,10 @@ import { parseSafetensors } from "@vmunet/tensor/safetensors";
 import { bufferIo } from "./io.ts";
 import { main } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
+import { cliArgs, TINY_RUN } from "./_testing.ts";
 
 /** One epoch of 48 synthetic 32×32 images (6 steps of 8), a dims-8 model, no workers. */
-const TINY = [
-  "--image-size",
-  "32",
-  "--dims",
-  "8",
-  "--depths",
-  "1,1,1,1",
-  "--depths-decoder",
-  "1,1,1,1",
-  "--synthetic-count",
-  "48",
-  "--synthetic-val-count",
-  "8",
-  "--batch-size",
-  "8",
-  "--eval-batch-size",
-  "8",
-  "--workers",
-  "0",
-  "--log-every",
-  "1",
-  "--report-images",
-  "0",
-  "--epochs",
-  "1",
-];
+const TINY = [...TINY_RUN, "--synthetic-count", "48"];
 
 /** The model tensors of a checkpoint (optimizer state and metadata left out), by key. */
 async function weightBytes(path: string): Promise<Map<string, Uint8Array>> {
@@ -49,22 +25,21 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
   return text;
 }
 
-for (const signal of ["SIGTERM", "SIGHUP"] as const) {
-  Deno.test(`${signal} during training saves a checkpoint, exits ${signal === "SIGTERM" ? 143 : 129}, and --resume ends bit for bit where an uninterrupted run ends`, async () => {
-    const runs = await Deno.makeTempDir({ prefix: "vmunet-signal-" });
-    try {
+Deno.test("SIGTERM and SIGHUP during training save a checkpoint and exit 143 / 129; --resume then ends bit for bit where an uninterrupted run ends", async () => {
+  const runs = await Deno.makeTempDir({ prefix: "vmunet-signal-" });
+  try {
+    const whole = bufferIo();
+    const wholeCode = await main(["train", "--runs-dir", runs, "--name", "w", ...TINY], {
+      io: whole,
+    });
+    assert.equal(wholeCode, 0, whole.err.join("\n"));
+    const losses = async (name: string) =>
+      (await readJsonl(`${runs}/${name}/log.jsonl`)).filter((r) => r.type === "epoch")
+        .map((r) => r.losses);
+    const expected = await weightBytes(`${runs}/w/last.safetensors`);
+    for (const [signal, exitCode] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
       const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("./main.ts", import.meta.url).pathname,
-          "train",
-          "--runs-dir",
-          runs,
-          "--name",
-          "z",
-          ...TINY,
-        ],
+        args: cliArgs(["train", "--runs-dir", runs, "--name", signal, ...TINY]),
         stdout: "piped",
         stderr: "piped",
       }).spawn();
@@ -87,35 +62,30 @@ for (const signal of ["SIGTERM", "SIGHUP"] as const) {
       const { code } = await child.status;
       clearTimeout(timer);
       const err = await stderr;
-      assert.equal(code, signal === "SIGTERM" ? 143 : 129, err);
+      assert.equal(code, exitCode, err);
       assert.match(err, new RegExp(`${signal}: finishing the current step and saving`));
-      assert.match(out, /interrupted.*saved .*last\.safetensors.*--resume --name z/);
+      assert.match(
+        out,
+        new RegExp(`interrupted.*saved .*last\\.safetensors.*--resume --name ${signal}`),
+      );
       const state = JSON.parse(
-        parseSafetensors(await Deno.readFile(`${runs}/z/last.safetensors`)).metadata.train_state,
+        parseSafetensors(await Deno.readFile(`${runs}/${signal}/last.safetensors`)).metadata
+          .train_state,
       );
       assert.ok(state.globalStep >= 1 && state.globalStep <= 6, `step ${state.globalStep}`);
 
       const resumed = bufferIo();
       const resumeCode = await main(
-        ["train", "--runs-dir", runs, "--name", "z", "--resume", ...TINY],
+        ["train", "--runs-dir", runs, "--name", signal, "--resume", ...TINY],
         { io: resumed },
       );
       assert.equal(resumeCode, 0, resumed.err.join("\n"));
-      const whole = bufferIo();
-      const wholeCode = await main(["train", "--runs-dir", runs, "--name", "w", ...TINY], {
-        io: whole,
-      });
-      assert.equal(wholeCode, 0, whole.err.join("\n"));
-      const losses = async (name: string) =>
-        (await readJsonl(`${runs}/${name}/log.jsonl`)).filter((r) => r.type === "epoch")
-          .map((r) => r.losses);
-      assert.deepEqual(await losses("z"), await losses("w"));
-      const a = await weightBytes(`${runs}/z/last.safetensors`);
-      const b = await weightBytes(`${runs}/w/last.safetensors`);
-      assert.deepEqual([...a.keys()], [...b.keys()]);
-      for (const [key, bytes] of a) assert.deepEqual(bytes, b.get(key), key);
-    } finally {
-      await Deno.remove(runs, { recursive: true });
+      assert.deepEqual(await losses(signal), await losses("w"));
+      const got = await weightBytes(`${runs}/${signal}/last.safetensors`);
+      assert.deepEqual([...got.keys()], [...expected.keys()]);
+      for (const [key, bytes] of got) assert.deepEqual(bytes, expected.get(key), key);
     }
-  });
-}
+  } finally {
+    await Deno.remove(runs, { recursive: true });
+  }
+});
