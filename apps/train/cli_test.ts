@@ -3,6 +3,7 @@ import { parameterSpecs, preset, serializeWeights } from "@vmunet/vmunet";
 import { parseEvalArgs, parseTrainArgs } from "./cli.ts";
 import { bufferIo } from "./io.ts";
 import { main } from "./main.ts";
+import { cli, exists } from "./_testing.ts";
 import { resolveTrainInvocation } from "./train.ts";
 import { resolveConfig, TRAIN_PRESETS, UsageError } from "./train_config.ts";
 
@@ -239,5 +240,29 @@ Deno.test("--help prints every flag of each command", async () => {
   const t = await run(["train", "--help"]);
   for (const flag of ["--preset", "--resume", "--force", "--batch-size", "--selection"]) {
     assert.ok(t.out.includes(flag), flag);
+  }
+});
+
+Deno.test("usage errors exit 2 with one line naming the setting, before anything is made", async () => {
+  const runs = await Deno.makeTempDir();
+  try {
+    for (
+      const [flags, message] of [
+        [["--model", "vmunet-x"], /unknown model preset "vmunet-x"; valid presets: vmunet-s/],
+        [["--epochs", "1e20"], /"epochs" must be at most 100,000, got 100000000000000000000/],
+        [["--lr", "0.001", "--eta-min", "0.01"], /"etaMin" \(0\.01\) is above "lr" \(0\.001\)/],
+        [["--bacth-size", "4"], /unknown flag --bacth-size/],
+        [["--dims", "6"], /dims\[0\] = 6 must be a multiple of 4/],
+      ] as const
+    ) {
+      const r = await cli(["train", "--runs-dir", runs, "--name", "x", ...flags]);
+      assert.equal(r.code, 2, `${flags}: ${r.err}`);
+      assert.match(r.err, message);
+      assert.match(r.err, /^error: [^\n]*\(see --help\)\n$/, `${flags}: ${r.err}`);
+      assert.equal(r.out, "");
+      assert.ok(!(await exists(`${runs}/x`)));
+    }
+  } finally {
+    await Deno.remove(runs, { recursive: true });
   }
 });

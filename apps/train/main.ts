@@ -162,8 +162,7 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
       error instanceof UsageError || error instanceof RunDirError ||
       error instanceof DataFolderError
     ) {
-      io.error(`error: ${error.message}`);
-      io.error(`(see --help)`);
+      io.error(`error: ${error.message} (see --help)`);
       return EXIT_USAGE;
     }
     const e = error as Error;

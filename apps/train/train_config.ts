@@ -211,6 +211,23 @@ const INTEGER: (keyof TrainConfig)[] = [
   "reportImages",
 ];
 
+/** Upper bounds of the integer settings: beyond them a value is a typo, not a plan. */
+const INTEGER_MAX: Partial<Record<keyof TrainConfig, number>> = {
+  imageSize: 8192,
+  numClasses: 256,
+  epochs: 100_000,
+  batchSize: 65_536,
+  evalBatchSize: 65_536,
+  tMax: 100_000,
+  seed: 2 ** 32 - 1,
+  evalEvery: 100_000,
+  logEvery: 1_000_000,
+  syntheticCount: 10_000_000,
+  syntheticValCount: 10_000_000,
+  workers: 256,
+  reportImages: 1_000,
+};
+
 const NUMBER: (keyof TrainConfig)[] = [
   "lr",
   "eps",
@@ -293,6 +310,10 @@ export function validateTrainConfig(config: TrainConfig): TrainConfig {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
       throw new UsageError(`"${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
     }
+    const max = INTEGER_MAX[key];
+    if (max !== undefined && v > max) {
+      throw new UsageError(`"${key}" must be at most ${max.toLocaleString("en-US")}, got ${v}`);
+    }
   }
   for (const key of NUMBER) {
     const v = config[key];
@@ -337,6 +358,12 @@ export function validateTrainConfig(config: TrainConfig): TrainConfig {
       `"selection" must be one of official, ${SELECTIONS.join(", ")}, got ${
         JSON.stringify(config.selection)
       }`,
+    );
+  }
+  if (config.etaMin > config.lr) {
+    throw new UsageError(
+      `"etaMin" (${config.etaMin}) is above "lr" (${config.lr}): the cosine schedule would ` +
+        `raise the learning rate; give --eta-min at most --lr`,
     );
   }
   if (!(config.dropPath < 1)) throw new UsageError(`"dropPath" must be in [0, 1)`);
