@@ -266,3 +266,45 @@ Deno.test("usage errors exit 2 with one line naming the setting, before anything
     await Deno.remove(runs, { recursive: true });
   }
 });
+
+Deno.test("a raw pickle given as a checkpoint is named as such, not as a broken safetensors file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // pickle.dumps({"a": 1}, protocol=4)
+    const pickle = [
+      128,
+      4,
+      149,
+      10,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      125,
+      148,
+      140,
+      1,
+      97,
+      148,
+      75,
+      1,
+      115,
+      46,
+    ];
+    await Deno.writeFile(`${dir}/model.pkl`, new Uint8Array(pickle));
+    for (const extra of [["eval"], ["predict", "--input", dir]]) {
+      const r = await cli([...extra, "--checkpoint", `${dir}/model.pkl`]);
+      assert.equal(r.code, 1, r.err);
+      assert.match(
+        r.err,
+        /^error: CheckpointError: .*model\.pkl: not a checkpoint: a raw Python pickle \(protocol 4\), not a PyTorch \.pth archive; load it in PyTorch/,
+      );
+      assert.doesNotMatch(r.err, /SafetensorsError|\d{12}/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
