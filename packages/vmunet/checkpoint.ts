@@ -14,7 +14,7 @@ import {
 } from "@vmunet/tensor/safetensors";
 import { configFromMetadata, configToMetadata, type VMUNetConfig } from "./config.ts";
 import { parsePth, type ParsePthOptions, stateDictOf } from "./pth.ts";
-import { isZip } from "./_zip.ts";
+import { detectCheckpointFormat } from "./checkpoint_format.ts";
 import type { ParameterSpec } from "./state_dict.ts";
 
 /** One parameter whose shape differs between checkpoint and model. */
@@ -152,13 +152,22 @@ export interface CheckpointFile {
  * @param path The file.
  * @param options `.pth` options (unknown-global policy, nested key).
  * @returns The tensors, metadata and configuration when recorded.
+ * @throws {CheckpointError} naming what the file is when it is neither format (a raw
+ *   pickle, a legacy PyTorch file, an HDF5 file, an HTML page, …).
  */
 export async function readCheckpoint(
   path: string,
   options: ParsePthOptions & { key?: string } = {},
 ): Promise<CheckpointFile> {
   const bytes = await Deno.readFile(path);
-  if (isZip(bytes)) {
+  const found = detectCheckpointFormat(bytes);
+  if (found.format === "other") {
+    throw new CheckpointError(
+      path,
+      `not a checkpoint: ${found.description}${found.hint ? `; ${found.hint}` : ""}`,
+    );
+  }
+  if (found.format === "pth") {
     const tensors = stateDictOf(parsePth(bytes, path, options), options.key);
     return { source: path, format: "pth", tensors, metadata: {} };
   }

@@ -26,6 +26,7 @@
 export * from "./config.ts";
 export * from "./state_dict.ts";
 export * from "./checkpoint.ts";
+export * from "./checkpoint_format.ts";
 export * from "./pth.ts";
 export * from "./model.ts";
 export * from "./predict.ts";
