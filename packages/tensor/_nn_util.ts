@@ -213,6 +213,46 @@ export function rowMoments(L: RowLanes, load: string): string {
   let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);`;
 }
 
+/**
+ * The `main` of a row kernel, one invocation per row: binds `row`, `rows`, `c` (and `eps`
+ * when the kernel declares it), `n` lane groups and the row's first lane group `base`,
+ * returns past the last row, then runs `body`.
+ *
+ * @param wg Workgroup size.
+ * @param L The row's lanes (from {@linkcode rowLanes}).
+ * @param withEps Whether the kernel's params include `eps`.
+ * @param body WGSL statements for the row.
+ * @returns WGSL source of `main`.
+ */
+export function rowKernelWgsl(wg: number, L: RowLanes, withEps: boolean, body: string): string {
+  return `@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = lin(gid, nwg, ${wg}u);
+  let rows = params.rows; let c = params.c;${withEps ? " let eps = params.eps;" : ""}
+  if (row >= rows) { return; }
+  let n = c / ${L.v}u;
+  let base = row * n;
+${body}
+}`;
+}
+
+/**
+ * WGSL statements of a LayerNorm backward row: loads the row's saved `mean` and `rstd`
+ * (from `stats`) and sums `g = gy·w` and `g·(x − mean)` over the row into `sg`, `sgx`.
+ *
+ * @param L The row's lanes.
+ * @returns WGSL statements declaring `mean`, `rstd`, `sg` and `sgx`.
+ */
+export function rowGradSums(L: RowLanes): string {
+  return `let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
+  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) {
+    let g = gy[base + j] * w[j];
+    sg += g;
+    sgx += g * (x[base + j] - mean);
+  }`;
+}
+
 /** Params of a {@linkcode columnChunksWgsl} kernel: rows, lane groups per row, rows per chunk. */
 export const COLUMN_CHUNK_PARAMS = { rows: "u32", n: "u32", per: "u32" } as const;
 

@@ -77,6 +77,8 @@ export {
   COLUMN_CHUNK_PARAMS,
   columnChunksWgsl,
   laneGroupSize,
+  rowGradSums,
+  rowKernelWgsl,
   type RowLanes,
   rowLanes,
   rowMoments,

@@ -17,6 +17,7 @@ import {
   defineOp,
   formatShape,
   laneGroupSize,
+  rowKernelWgsl,
   rowLanes,
   rowMoments,
   sumRowsPair,
@@ -59,21 +60,20 @@ function forwardKernel(engine: Engine, c: number) {
     ],
     code: /* wgsl */ `
 // One invocation per row: mean, variance, then (ŷ·w + b)·silu(z); saves (mean, rstd).
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = lin(gid, nwg, ${WG}u);
-  let rows = params.rows; let c = params.c; let eps = params.eps;
-  if (row >= rows) { return; }
-  let n = c / ${L.v}u;
-  let base = row * n;
-  ${rowMoments(L, "y[base + j]")}
+${
+      rowKernelWgsl(
+        WG,
+        L,
+        true,
+        `  ${rowMoments(L, "y[base + j]")}
   for (var j = 0u; j < n; j++) {
     let zz = z[base + j];
     out[base + j] = ((y[base + j] - mean) * rstd * w[j] + b[j]) * (zz * (1.0 / (1.0 + exp(-zz))));
   }
   stats[2u * row] = mean;
-  stats[2u * row + 1u] = rstd;
-}`,
+  stats[2u * row + 1u] = rstd;`,
+      )
+    }`,
   }));
 }
 

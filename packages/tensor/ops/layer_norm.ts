@@ -14,6 +14,8 @@ import {
   expectF32,
   expectShape,
   laneGroupSize,
+  rowGradSums,
+  rowKernelWgsl,
   rowLanes,
   rowMoments,
   sameEngineOf,
@@ -184,19 +186,18 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
       ],
       code: /* wgsl */ `
 // One invocation per row: two passes for mean and variance, one for the output.
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = lin(gid, nwg, ${WG}u);
-  let rows = params.rows; let c = params.c; let eps = params.eps;
-  if (row >= rows) { return; }
-  let n = c / ${L.v}u;
-  let base = row * n;
-${loadRow(c, L.v, L.T)}
+${
+        rowKernelWgsl(
+          WG,
+          L,
+          true,
+          `${loadRow(c, L.v, L.T)}
   ${rowMoments(L, "X(j)")}
   for (var j = 0u; j < n; j++) { y[base + j] = (X(j) - mean) * rstd * w[j] + b[j]; }
   stats[2u * row] = mean;
-  stats[2u * row + 1u] = rstd;
-}`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
+  stats[2u * row + 1u] = rstd;`,
+        )
+      }`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
     }));
     engine.dispatch({
       kernel,
@@ -283,23 +284,16 @@ function layerNormBackward(
         ],
         code: /* wgsl */ `
 // One invocation per row: mean(g) and mean(g·x̂) with g = gy·w.
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = lin(gid, nwg, ${WG}u);
-  let rows = params.rows; let c = params.c;
-  if (row >= rows) { return; }
-  let n = c / ${L.v}u;
-  let base = row * n;
-  let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
-  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) {
-    let g = gy[base + j] * w[j];
-    sg += g;
-    sgx += g * (x[base + j] - mean);
-  }
+${
+          rowKernelWgsl(
+            WG,
+            L,
+            false,
+            `  ${rowGradSums(L)}
   sums[2u * row] = ${L.sum("sg")} / f32(c);
-  sums[2u * row + 1u] = ${L.sum("sgx")} * rstd / f32(c);
-}`,
+  sums[2u * row + 1u] = ${L.sum("sgx")} * rstd / f32(c);`,
+          )
+        }`,
       })),
       bindings: [x, weight, stats, gy, sums],
       params: { rows, c },
@@ -421,13 +415,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let valid = row0 < rows; let row = min(row0, rows - 1u);
   let n = c / ${L.v}u;
   let base = row * n;
-  let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
-  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) {
-    let g = gy[base + j] * w[j];
-    sg += g;
-    sgx += g * (x[base + j] - mean);
-  }
+  ${rowGradSums(L)}
   let mg = ${L.sum("sg")} / f32(c); let mgx = ${L.sum("sgx")} * rstd / f32(c);
   let keep = select(0.0, 1.0, valid); let slot = (row0 - lane % 8u) / 8u * n;
   for (var j = 0u; j < n; j++) {
