@@ -118,3 +118,33 @@ export function weightBiasGrads<P extends ParamDecl>(
   sumRows(engine, partials, chunks, cols, wCount, bCount, db, op);
   return [dw, db];
 }
+
+/**
+ * Records a conv's backward: when `x` needs a gradient, `input(gy, dx)` fills a new `dx`;
+ * when the weight or the bias does, `params(gy)` returns `[dw, db]`.
+ *
+ * @param op Op name.
+ * @param inputs `[x, weight, bias]`.
+ * @param y The conv's output.
+ * @param input Encodes ∂x into `dx`.
+ * @param params Encodes ∂weight and ∂bias.
+ */
+export function recordConvBackward(
+  op: string,
+  [x, weight, bias]: readonly [Tensor, Tensor, Tensor],
+  y: Tensor,
+  input: (gy: Tensor, dx: Tensor) => void,
+  params: (gy: Tensor) => [Tensor, Tensor],
+): void {
+  const engine = x.engine;
+  engine.record(op, [x, weight, bias], [y], ([gy]) => {
+    if (!gy || y.size === 0) return [null, null, null];
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = engine.empty(x.shape);
+      input(gy, dx);
+    }
+    const [dw, db] = weight.requiresGrad || bias.requiresGrad ? params(gy) : [null, null];
+    return [dx, dw, db];
+  });
+}

@@ -15,6 +15,7 @@ import {
   convConfig,
   perOutputKernel,
   POSITIONS_PER_CHUNK,
+  recordConvBackward,
   runPerOutput,
   weightBiasGrads,
 } from "./_conv.ts";
@@ -77,35 +78,30 @@ export function conv1x1(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     );
     runPerOutput(engine, kernel, [x, weight, bias, y], dims, y.size, op);
   }
-  engine.record(op, [x, weight, bias], [y], ([gy]) => {
-    if (!gy || y.size === 0) return [null, null, null];
-    let dx: Tensor | null = null;
-    if (x.requiresGrad) {
-      dx = engine.empty(x.shape);
-      const kernel = perOutputKernel(
-        engine,
-        "nn.conv1x1.bwd_x",
-        DIMS,
-        [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
-        /* wgsl */ `
+  const input = (gy: Tensor, dx: Tensor) => {
+    const kernel = perOutputKernel(
+      engine,
+      "nn.conv1x1.bwd_x",
+      DIMS,
+      [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
+      /* wgsl */ `
   // One invocation per input element (b, pixel, c): Σ_o gy[b, o, pixel]·w[o, c].
   if (i >= B * P * Ci) { return; }
   let c = i % Ci; let p = (i / Ci) % P; let b = i / (Ci * P);
   var s = 0.0;
   for (var o = 0u; o < Co; o++) { s += gy[(b * Co + o) * P + p] * w[o * Ci + c]; }
   dx[i] = s;`,
-      );
-      runPerOutput(engine, kernel, [gy, weight, dx], dims, x.size, `${op}.backward`);
-    }
-    let dw: Tensor | null = null, db: Tensor | null = null;
-    if (weight.requiresGrad || bias.requiresGrad) {
-      const { chunks, per } = chunksOf(B * P, POSITIONS_PER_CHUNK * 4);
-      const kernel = perOutputKernel(
-        engine,
-        "nn.conv1x1.bwd_w",
-        { ...DIMS, per: "u32", chunks: "u32" },
-        [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
-        /* wgsl */ `
+    );
+    runPerOutput(engine, kernel, [gy, weight, dx], dims, x.size, `${op}.backward`);
+  };
+  const params = (gy: Tensor): [Tensor, Tensor] => {
+    const { chunks, per } = chunksOf(B * P, POSITIONS_PER_CHUNK * 4);
+    const kernel = perOutputKernel(
+      engine,
+      "nn.conv1x1.bwd_w",
+      { ...DIMS, per: "u32", chunks: "u32" },
+      [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
+      /* wgsl */ `
   // One invocation per (pixel chunk, weight element (o, c) | bias o): partial sums over the
   // chunk's pixels of gy[b, o, p]·x[b, p, c] (or of gy).
   let cols = Co * Ci + Co;
@@ -124,11 +120,10 @@ export function conv1x1(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     for (var q = chunk * per; q < q1; q++) { s += gy[((q / P) * Co + o) * P + q % P]; }
   }
   part[i] = s;`,
-      );
-      const params = { ...dims, per, chunks };
-      [dw, db] = weightBiasGrads(engine, kernel, [x, gy], params, chunks, weight, Co, op);
-    }
-    return [dx, dw, db];
-  });
+    );
+    const values = { ...dims, per, chunks };
+    return weightBiasGrads(engine, kernel, [x, gy], values, chunks, weight, Co, op);
+  };
+  recordConvBackward(op, [x, weight, bias], y, input, params);
   return y;
 }

@@ -18,6 +18,7 @@ import {
   convConfig,
   perOutputKernel,
   POSITIONS_PER_CHUNK,
+  recordConvBackward,
   runPerOutput,
   weightBiasGrads,
 } from "./_conv.ts";
@@ -108,17 +109,13 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     );
     runPerOutput(engine, kernel, [x, weight, bias, y], dims, y.size, op);
   }
-  engine.record(op, [x, weight, bias], [y], ([gy]) => {
-    if (!gy || y.size === 0) return [null, null, null];
-    let dx: Tensor | null = null;
-    if (x.requiresGrad) {
-      dx = engine.empty(x.shape);
-      const kernel = perOutputKernel(
-        engine,
-        "nn.patchify.bwd_x",
-        DIMS,
-        [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
-        /* wgsl */ `
+  const input = (gy: Tensor, dx: Tensor) => {
+    const kernel = perOutputKernel(
+      engine,
+      "nn.patchify.bwd_x",
+      DIMS,
+      [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
+      /* wgsl */ `
   // One invocation per input element (b, c, row, col): each lies in exactly one patch (or in
   // the cropped border, gradient 0): dx = Σ_o gy[b, row/k, col/k, o]·w[o, c, row%k, col%k].
   if (i >= B * Ci * H * W) { return; }
@@ -131,19 +128,18 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     for (var o = 0u; o < Co; o++) { s += gy[g0 + o] * w_(o * Ci * k * k + wi); }
   }
   dx[i] = s;`,
-        "fn w_(i: u32) -> f32 { return w[i]; }",
-      );
-      runPerOutput(engine, kernel, [gy, weight, dx], dims, x.size, `${op}.backward`);
-    }
-    let dw: Tensor | null = null, db: Tensor | null = null;
-    if (weight.requiresGrad || bias.requiresGrad) {
-      const { chunks, per } = chunksOf(B * Ho * Wo, POSITIONS_PER_CHUNK * 4);
-      const kernel = perOutputKernel(
-        engine,
-        "nn.patchify.bwd_w",
-        { ...DIMS, per: "u32", chunks: "u32" },
-        [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
-        /* wgsl */ `
+      "fn w_(i: u32) -> f32 { return w[i]; }",
+    );
+    runPerOutput(engine, kernel, [gy, weight, dx], dims, x.size, `${op}.backward`);
+  };
+  const params = (gy: Tensor): [Tensor, Tensor] => {
+    const { chunks, per } = chunksOf(B * Ho * Wo, POSITIONS_PER_CHUNK * 4);
+    const kernel = perOutputKernel(
+      engine,
+      "nn.patchify.bwd_w",
+      { ...DIMS, per: "u32", chunks: "u32" },
+      [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
+      /* wgsl */ `
   // One invocation per (patch chunk, weight element j < Co·K | bias o): partial Σ over the
   // chunk's patches of gy[patch, o]·x[patch element] (or of gy for the bias).
   let K = Ci * k * k; let cols = Co * K + Co;
@@ -162,11 +158,10 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     for (var pt = chunk * per; pt < p1; pt++) { s += gy[pt * Co + o]; }
   }
   part[i] = s;`,
-      );
-      const params = { ...dims, per, chunks };
-      [dw, db] = weightBiasGrads(engine, kernel, [x, gy], params, chunks, weight, Co, op);
-    }
-    return [dx, dw, db];
-  });
+    );
+    const values = { ...dims, per, chunks };
+    return weightBiasGrads(engine, kernel, [x, gy], values, chunks, weight, Co, op);
+  };
+  recordConvBackward(op, [x, weight, bias], y, input, params);
   return y;
 }
