@@ -69,10 +69,13 @@ async function npzHeaders(file: string): Promise<Record<string, ArrayHeader>> {
         throw new MissingKeyError(file, key, `is missing (members: ${members})`);
       }
       const where = `${file}:${entry.name}`;
-      const head = parseNpyHeader(
-        await zip.readHead(entry, npyHeaderLength(await zip.readHead(entry, 12), where)),
-        where,
-      );
+      // Version 1 headers as numpy writes them end at byte 128 (a multiple of 64).
+      let bytes = await zip.readHead(entry, 128);
+      const length = npyHeaderLength(bytes, where);
+      if (length > bytes.length && bytes.length < entry.size) {
+        bytes = await zip.readHead(entry, length);
+      }
+      const head = parseNpyHeader(bytes, where);
       if (entry.size < head.dataOffset + head.dataBytes) {
         throw new DecodeError(
           where,

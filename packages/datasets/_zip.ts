@@ -103,11 +103,15 @@ export class ZipReader {
       parts.push(chunk);
       got += chunk.length;
     });
-    for (let at = 0; got < want && at < entry.compressedSize; at += 4096) {
-      const n = Math.min(4096, entry.compressedSize - at);
+    // Small reads first: a few hundred compressed bytes usually hold a file's header.
+    let at = 0, chunk = 512;
+    while (got < want && at < entry.compressedSize) {
+      const n = Math.min(chunk, entry.compressedSize - at);
       const raw = await readAt(this.#file, start + at, n, this.path);
+      at += n;
+      chunk = Math.min(2 * chunk, 1 << 16);
       try {
-        inflater.push(raw, at + n === entry.compressedSize);
+        inflater.push(raw, at === entry.compressedSize);
       } catch (e) {
         throw new DecodeError(
           this.path,
