@@ -210,6 +210,13 @@ Deno.test("openSynapse() checks every slice's headers: keys, shapes, dtype, corr
           /key "image" must be 2-D \(H,W\), got shape \(1,32,32\)/.test(e.message),
       ],
       [
+        "npy header longer than 128 bytes (deflated)",
+        encodeNpz({ image: f32(Array(40).fill(1)), label: f32([N, N], 1) }),
+        (e) =>
+          e instanceof MissingKeyError && e.key === "image" &&
+          new RegExp(`must be 2-D \\(H,W\\), got shape \\(${Array(40).fill(1)}\\)`).test(e.message),
+      ],
+      [
         "integer image",
         encodeNpz({
           image: { dtype: "uint8", shape: [N, N], data: new Uint8Array(N * N) },
