@@ -1,7 +1,8 @@
 /**
  * `deno task golden`: checks every fixture in `testdata/golden/` and in each folder of
- * `$GOLDEN_DIR` (further fixture sets, separated like `PATH`) against this implementation, one line per fixture with its largest error, and fails on
- * any miss. Which runner checks a file is decided by its name alone.
+ * `$GOLDEN_DIR` (further fixture sets, separated like `PATH`) against this implementation,
+ * one line per fixture with its largest error, and fails on any miss, or on a folder that is
+ * missing or holds no fixture. Which runner checks a file is decided by its name alone.
  *
  * Flags: `--only KIND[,KIND]` restricts to runners; `--verbose` prints every comparison;
  * `--adapter-class cpu|gpu` makes the kernel choices for that class of adapter instead of
