@@ -28,8 +28,10 @@ async function backendLine(): Promise<string> {
 
 const USAGE = `deno task doctor
 
-What this machine's WebGPU offers (adapter, features, limits) and a short self-test checked
-against the CPU. Exit code 0 only if everything works.
+What this machine's WebGPU offers (adapter, backend: a warning for the slow OpenGL one,
+features, limits), a short self-test checked against the CPU, and a one-line calibration
+(engine matmul and a plain-JS loop, with the CPU's name) to place this machine beside the
+figures in BENCHMARKS.md. Exit code 0 only if everything works.
 
   -h, --help    this text`;
 

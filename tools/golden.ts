@@ -59,7 +59,8 @@ function summarize(report: FixtureReport): string {
 
 const USAGE = `deno task golden [flags]
 
-Checks every fixture in $GOLDEN_DIR (default ../shared/golden) against this implementation.
+Checks every fixture in testdata/golden/ and in each folder of $GOLDEN_DIR (further fixture
+sets, separated like PATH) against this implementation; a missing or empty folder fails.
 
   --only KIND[,KIND]       only these runners (${RUNNERS.map((r) => r.kind).join(", ")})
   --verbose                print every comparison
