@@ -10,6 +10,7 @@ import { ScanShapeError } from "./errors.ts";
 import {
   backwardBcWgsl,
   backwardRowsWgsl,
+  cpuWorkspace,
   type DtSlot,
   forwardScanWgsl,
   forwardVec4Fits,
@@ -20,9 +21,28 @@ import {
   type KernelLayout,
   type KernelTuning,
   packBcWgsl,
+  packParamsWgsl,
   reduceParamsWgsl,
   transposeWgsl,
 } from "./_wgsl.ts";
+import {
+  applyBackwardWgsl,
+  applyForwardWgsl,
+  bcWgsl,
+  carryWgsl,
+  chunkedLayout,
+  localBackwardWgsl,
+  localForwardWgsl,
+  reduceChunkedWgsl,
+} from "./_wgsl_chunked.ts";
+import {
+  backwardDispatches,
+  forwardDispatches,
+  type KernelDispatch,
+  type ScanKernelPlan,
+  scanPlan,
+  storageBuffers,
+} from "./_plan.ts";
 
 /** Element counts each binding must hold, by role. */
 export interface CoreSizes {
@@ -70,17 +90,15 @@ export interface CoreBackwardBuffers {
   dDeltaBias: GPUBuffer;
 }
 
-const BWD_BINDINGS = 13;
-
-/** A 2-D grid of `wg`-wide workgroups covering `count` invocations (x at most 65535). */
-function flatDispatch(count: number, wg = 256): [number, number] {
-  const groups = Math.ceil(count / wg);
-  const x = Math.min(groups, 65535);
-  return [x, Math.ceil(groups / x)];
-}
-
 /** Channel-major copies the cross-scan backward runs on. */
 type ChannelMajorScratch = Record<"u" | "delta" | "dout" | "du" | "ddelta", GPUBuffer>;
+
+/** A pipeline's source: WGSL, entry point and binding kinds (`r`, `w` storage, `u` uniform). */
+interface PipelineSource {
+  code: string;
+  entryPoint: string;
+  kinds: string;
+}
 
 /** The compiled kernels of one layout and tuning. */
 export class ScanCore {
@@ -107,12 +125,12 @@ export class ScanCore {
   /** Bound in place of `state` by the forward without checkpoints. */
   #dummy: GPUBuffer | undefined;
   #packed: GPUBuffer | undefined;
-  #rk: GPUBuffer | undefined;
-  #pp: GPUBuffer | undefined;
+  /** The backward's internal workspace (carries, partial sums, packed parameters). */
+  #ws: GPUBuffer | undefined;
+  /** The chunked apply passes' direction uniforms (one 256-byte slot per direction). */
+  #directions: GPUBuffer | undefined;
   /** Cross layout, channel-major backward: transposed copies of u, Δ, dy, du, dΔ. */
   #cm: ChannelMajorScratch | undefined;
-  /** Workgroup size of the dB/dC kernel. */
-  #bcWorkgroup = 64;
   #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
 
   constructor(
@@ -124,7 +142,8 @@ export class ScanCore {
     channelMajorBackward = false,
   ) {
     this.device = device;
-    this.channelMajorBackward = channelMajorBackward && layout.kind === "cross";
+    this.channelMajorBackward = channelMajorBackward && layout.kind === "cross" &&
+      tuning.forward !== "chunked";
     this.layout = layout;
     this.tuning = tuning;
     this.sizes = sizes;
@@ -132,10 +151,15 @@ export class ScanCore {
     const dims = kernelDims(layout, tuning);
     this.dims = dims;
     const lim = device.limits;
-    if (lim.maxStorageBuffersPerShaderStage < BWD_BINDINGS) {
+    const launches = [
+      ...forwardDispatches(layout, tuning, dims, true),
+      ...backwardDispatches(layout, tuning, dims, this.channelMajorBackward),
+    ];
+    const bindings = Math.max(...launches.map(storageBuffers));
+    if (lim.maxStorageBuffersPerShaderStage < bindings) {
       throw new ScanShapeError(
         `${label}: device limit maxStorageBuffersPerShaderStage is ${lim.maxStorageBuffersPerShaderStage}, ` +
-          `the backward needs ${BWD_BINDINGS}; request the device with ` +
+          `the scan kernels need ${bindings}; request the device with ` +
           `requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage }`,
       );
     }
@@ -144,15 +168,22 @@ export class ScanCore {
         `${label}: option subgroups is true but the device was created without the "subgroups" feature`,
       );
     }
-    if (tuning.workgroupSize > lim.maxComputeInvocationsPerWorkgroup) {
+    const widest = Math.max(...launches.map((d) => d.workgroupSize));
+    if (widest > lim.maxComputeInvocationsPerWorkgroup) {
       throw new ScanShapeError(
-        `${label}: workgroupSize ${tuning.workgroupSize} exceeds maxComputeInvocationsPerWorkgroup ${lim.maxComputeInvocationsPerWorkgroup}`,
+        `${label}: a kernel needs ${widest} invocations per workgroup, above the device's ` +
+          `maxComputeInvocationsPerWorkgroup ${lim.maxComputeInvocationsPerWorkgroup} ` +
+          `(lower workgroupSize, or chunkLength for the chunked family)`,
       );
     }
-    this.stateBytes = layout.batch * dims.totalChannels * dims.chunks * dims.nv * 16;
+    const chunked = tuning.forward === "chunked";
+    this.stateBytes = chunked
+      ? chunkedLayout(layout, dims).stateFloats * 4
+      : layout.batch * dims.totalChannels * dims.chunks * dims.nv * 16;
     const maxBinding = lim.maxStorageBufferBindingSize;
     const checks: [string, number][] = [
       ["state", this.stateBytes],
+      ["workspace", this.#workspaceBytes()],
       ...Object.entries(sizes).map(([k, v]) => [k, v * 4] as [string, number]),
     ];
     for (const [name, bytes] of checks) {
@@ -163,23 +194,31 @@ export class ScanCore {
         );
       }
     }
-    // dB/dC: one invocation per (batch, group, chunk); narrower workgroups when there are
-    // few chunks (e.g. 64 at 16×16), so that both cores of a CPU adapter get work.
-    const bcCount = layout.batch * layout.groups * dims.chunks;
-    while (this.#bcWorkgroup > 8 && Math.ceil(bcCount / this.#bcWorkgroup) < 8) {
-      this.#bcWorkgroup /= 2;
-    }
+  }
+
+  /** The launch plan of forward, backward and inference forward. */
+  plan(projectedInference: boolean): ScanKernelPlan[] {
+    return scanPlan(
+      this.layout,
+      this.tuning,
+      this.dims,
+      this.channelMajorBackward,
+      projectedInference,
+    );
+  }
+
+  #workspaceBytes(): number {
+    return this.tuning.forward === "chunked"
+      ? chunkedLayout(this.layout, this.dims).workspaceFloats * 4
+      : cpuWorkspace(this.layout, this.dims).vec4s * 16;
   }
 
   /**
    * The pipeline `name`, compiled on first use from `build()`'s WGSL; `kinds` gives each
-   * binding's access ("r" read-only, "w" read-write storage) as an explicit layout, so
-   * bindings a variant does not use are still accepted.
+   * binding's type ("r" read-only, "w" read-write storage, "u" uniform) as an explicit
+   * layout, so bindings a variant does not use are still accepted.
    */
-  #pipeline(
-    name: string,
-    build: () => { code: string; entryPoint: string; kinds: string },
-  ): GPUComputePipeline {
+  #pipeline(name: string, build: () => PipelineSource): GPUComputePipeline {
     const hit = this.#pipelines.get(name);
     if (hit) return hit;
     const { code, entryPoint, kinds } = build();
@@ -189,7 +228,7 @@ export class ScanCore {
       entries: [...kinds].map((k, binding) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: k === "r" ? "read-only-storage" : "storage" },
+        buffer: { type: k === "u" ? "uniform" : k === "r" ? "read-only-storage" : "storage" },
       })),
     });
     const pipeline = this.device.createComputePipeline({
@@ -202,29 +241,46 @@ export class ScanCore {
     return pipeline;
   }
 
+  /**
+   * Encodes launch `d` of pipeline `build()` over `buffers` (a `[buffer, offset, size]`
+   * entry binds a range).
+   */
+  #launch(
+    pass: GPUComputePassEncoder,
+    d: KernelDispatch,
+    build: () => Omit<PipelineSource, "kinds">,
+    buffers: (GPUBuffer | [GPUBuffer, number, number])[],
+  ): void {
+    const pipeline = this.#pipeline(d.name, () => ({ ...build(), kinds: d.kinds }));
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, this.#group(pipeline, buffers));
+    pass.dispatchWorkgroups(...d.grid);
+  }
+
   /** The layout the backward kernels walk (channel-major copies on CPU adapters). */
   #backwardLayout(): KernelLayout {
     return this.channelMajorBackward ? { ...this.layout, channelMajor: true } : this.layout;
   }
 
   /** Encodes the B/C packing pass when the layout needs one; returns the buffers to bind. */
-  #packBC(pass: GPUComputePassEncoder, B: GPUBuffer, C: GPUBuffer): [GPUBuffer, GPUBuffer] {
-    if (this.layout.kind !== "generic") return [B, C];
+  #packBC(
+    pass: GPUComputePassEncoder,
+    plan: KernelDispatch[],
+    B: GPUBuffer,
+    C: GPUBuffer,
+  ): [GPUBuffer, GPUBuffer] {
+    const d = plan.find((p) => p.name === "pack B/C");
+    if (!d) return [B, C];
     const l = this.layout;
-    const pack = this.#pipeline("pack B/C", () => ({
-      code: packBcWgsl(l, this.tuning, this.dims),
-      entryPoint: "pack",
-      kinds: "rrw",
-    }));
-    const count = l.batch * l.groups * l.length * this.dims.packedStride;
     this.#packed ??= this.device.createBuffer({
       label: `${this.label} packed B/C`,
-      size: count * 4,
+      size: l.batch * l.groups * l.length * this.dims.packedStride * 4,
       usage: GPUBufferUsage.STORAGE,
     });
-    pass.setPipeline(pack);
-    pass.setBindGroup(0, this.#group(pack, [B, C, this.#packed]));
-    pass.dispatchWorkgroups(...flatDispatch(count));
+    this.#launch(pass, d, () => ({
+      code: packBcWgsl(l, this.tuning, this.dims),
+      entryPoint: "pack",
+    }), [B, C, this.#packed]);
     return [this.#packed, this.#packed];
   }
 
@@ -276,54 +332,88 @@ export class ScanCore {
     );
   }
 
-  #group(pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+  #group(
+    pipeline: GPUComputePipeline,
+    buffers: (GPUBuffer | [GPUBuffer, number, number])[],
+  ): GPUBindGroup {
     return this.device.createBindGroup({
       layout: this.#layouts.get(pipeline)!,
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: buffers.map((b, binding) => ({
+        binding,
+        resource: Array.isArray(b) ? { buffer: b[0], offset: b[1], size: b[2] } : { buffer: b },
+      })),
+    });
+  }
+
+  /** The direction uniform of apply dispatch `k` (generic layout: always 0). */
+  #direction(k: number): [GPUBuffer, number, number] {
+    if (!this.#directions) {
+      this.#directions = this.device.createBuffer({
+        label: `${this.label} directions`,
+        size: 4 * 256,
+        usage: GPUBufferUsage.UNIFORM,
+        mappedAtCreation: true,
+      });
+      const words = new Uint32Array(this.#directions.getMappedRange());
+      for (let i = 0; i < 4; i++) words[i * 64] = i;
+      this.#directions.unmap();
+    }
+    return [this.#directions, k * 256, 16];
+  }
+
+  /** Scratch bound as `state` when the caller keeps none (inference). */
+  #scratchState(bytes: number): GPUBuffer {
+    if (this.#dummy && this.#dummy.size < bytes) {
+      this.#dummy.destroy();
+      this.#dummy = undefined;
+    }
+    return this.#dummy ??= this.device.createBuffer({
+      label: `${this.label} unused state`,
+      size: Math.max(16, bytes),
+      usage: GPUBufferUsage.STORAGE,
     });
   }
 
   encodeForward(encoder: GPUCommandEncoder, b: CoreForwardBuffers, outName: string): void {
     this.#checkInputs(b);
     this.#check(outName, b.out, this.sizes.out);
-    const serial = this.tuning.forward === "serial-row";
-    let state = b.state;
-    // The serial-row forward has a variant without checkpoint stores; the workgroup-scan
-    // forward always writes them.
-    const pipeline = serial && !state
-      ? this.#pipeline("forward without checkpoints", () => ({
-        code: this.#serialForwardWgsl(false),
-        entryPoint: "forward",
-        kinds: "rrrrrrrww",
-      }))
-      : this.#pipeline("forward", () => ({
-        code: serial
-          ? this.#serialForwardWgsl(true)
-          : forwardScanWgsl(this.layout, this.tuning, this.dims, 64, 4),
-        entryPoint: "forward",
-        kinds: "rrrrrrrww",
-      }));
-    if (!state) {
-      // Bound in the state's place: unused by the serial-row kernel without checkpoints;
-      // scratch for the workgroup-scan forward, which always writes them.
-      state = this.#dummy ??= this.device.createBuffer({
-        label: `${this.label} unused state`,
-        size: serial ? 16 : Math.max(16, this.stateBytes),
-        usage: GPUBufferUsage.STORAGE,
-      });
-    }
+    const { layout: l, tuning: t, dims: m } = this;
+    const plan = forwardDispatches(l, t, m, b.state !== undefined);
+    const at = (name: string) => plan.find((d) => d.name === name)!;
     const pass = encoder.beginComputePass({ label: `${this.label} forward` });
-    const [pB, pC] = this.#packBC(pass, b.B, b.C);
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(
-      0,
-      this.#group(pipeline, [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, state]),
-    );
-    if (serial) {
-      pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
-    } else {
-      pass.dispatchWorkgroups(this.layout.channels, this.dims.parallelGroups, this.layout.batch);
+    const [pB, pC] = this.#packBC(pass, plan, b.B, b.C);
+    if (t.forward === "chunked") {
+      // The checkpoints double as the carry pass's scratch: inference binds internal ones.
+      const state = b.state ?? this.#scratchState(this.stateBytes);
+      this.#launch(pass, at("forward local"), () => ({
+        code: localForwardWgsl(l, t, m),
+        entryPoint: "local_forward",
+      }), [b.u, b.delta, b.A, pB, b.deltaBias, state]);
+      this.#launch(pass, at("forward carry"), () => ({
+        code: carryWgsl(l, t, m, false),
+        entryPoint: "carry",
+      }), [b.A, state]);
+      const apply = at("forward apply");
+      for (let k = 0; k < apply.dispatches; k++) {
+        this.#launch(pass, apply, () => ({
+          code: applyForwardWgsl(l, t, m),
+          entryPoint: "apply_forward",
+        }), [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, state, this.#direction(k)]);
+      }
+      pass.end();
+      return;
     }
+    const serial = t.forward === "serial-row";
+    const d = plan[plan.length - 1];
+    // The serial-row forward has a variant without checkpoint stores; the workgroup-scan
+    // forward always writes them (into scratch without a caller's state).
+    const state = b.state ?? this.#scratchState(serial ? 16 : this.stateBytes);
+    this.#launch(pass, d, () => ({
+      code: serial
+        ? this.#serialForwardWgsl(b.state !== undefined)
+        : forwardScanWgsl(l, t, m, 64, 4),
+      entryPoint: "forward",
+    }), [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, state]);
     pass.end();
   }
 
@@ -343,28 +433,12 @@ export class ScanCore {
     this.#check("dt", b.dt, dtSize);
     this.#check("dtWeight", b.dtWeight, 4 * this.layout.channels * slot.rank);
     this.#check(outName, b.out, this.sizes.out);
-    const pipeline = this.#pipeline("forward with the dt projection", () => ({
+    const [d] = forwardDispatches(this.layout, this.tuning, this.dims, false, true);
+    const pass = encoder.beginComputePass({ label: `${this.label} forward (projected Δ)` });
+    this.#launch(pass, d, () => ({
       code: forwardWgsl(this.layout, this.tuning, this.dims, false, slot),
       entryPoint: "forward",
-      kinds: "rrrrrrrwr",
-    }));
-    const pass = encoder.beginComputePass({ label: `${this.label} forward (projected Δ)` });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(
-      0,
-      this.#group(pipeline, [
-        b.u,
-        b.dt,
-        b.A,
-        b.B,
-        b.C,
-        b.D,
-        b.deltaBias,
-        b.out,
-        b.dtWeight,
-      ]),
-    );
-    pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, this.layout.batch);
+    }), [b.u, b.dt, b.A, b.B, b.C, b.D, b.deltaBias, b.out, b.dtWeight]);
     pass.end();
   }
 
@@ -388,61 +462,75 @@ export class ScanCore {
     this.#check("dC", b.dC, names.dC);
     this.#check("dD", b.dD, s.D);
     this.#check("dDeltaBias", b.dDeltaBias, s.deltaBias);
-    const l = this.layout;
-    this.#rk ??= this.device.createBuffer({
-      label: `${this.label} adjoint carries`,
-      size: this.stateBytes,
+    const { layout: l, tuning: t, dims: m } = this;
+    const ws = this.#ws ??= this.device.createBuffer({
+      label: `${this.label} backward workspace`,
+      size: this.#workspaceBytes(),
       usage: GPUBufferUsage.STORAGE,
     });
-    this.#pp ??= this.device.createBuffer({
-      label: `${this.label} dA/dD/dbias partials`,
-      size: l.batch * this.dims.totalChannels * (l.dState + 2) * 4,
-      usage: GPUBufferUsage.STORAGE,
-    });
+    const plan = backwardDispatches(l, t, m, this.channelMajorBackward);
+    const at = (name: string) => plan.find((d) => d.name === name)!;
     const pass = encoder.beginComputePass({ label: `${this.label} backward` });
-    const [pB, pC] = this.#packBC(pass, b.B, b.C);
+    const [pB, pC] = this.#packBC(pass, plan, b.B, b.C);
+    if (t.forward === "chunked") {
+      this.#launch(pass, at("backward local"), () => ({
+        code: localBackwardWgsl(l, t, m),
+        entryPoint: "local_backward",
+      }), [b.delta, b.A, pC, b.D, b.deltaBias, b.dout, ws]);
+      this.#launch(pass, at("backward carry"), () => ({
+        code: carryWgsl(l, t, m, true),
+        entryPoint: "carry",
+      }), [b.A, ws]);
+      const apply = at("backward apply");
+      for (let k = 0; k < apply.dispatches; k++) {
+        this.#launch(pass, apply, () => ({
+          code: applyBackwardWgsl(l, t, m),
+          entryPoint: "apply_backward",
+        }), [b.u, b.delta, pB, pC, b.dout, b.state, ws, b.du, b.ddelta, this.#direction(k)]);
+      }
+      this.#launch(pass, at("backward dB/dC"), () => ({
+        code: bcWgsl(l, t, m),
+        entryPoint: "backward_bc",
+      }), [b.u, b.delta, pB, pC, b.dout, b.state, ws, b.dB, b.dC]);
+      this.#launch(pass, at("reduce dA/dD/dbias"), () => ({
+        code: reduceChunkedWgsl(l, t, m),
+        entryPoint: "reduce",
+      }), [ws, b.dA, b.dD, b.dDeltaBias]);
+      pass.end();
+      return;
+    }
+    this.#launch(pass, at("pack parameters"), () => ({
+      code: packParamsWgsl(l, t, m),
+      entryPoint: "pack",
+    }), [b.A, b.D, b.deltaBias, ws]);
     let { u, delta, dout, du, ddelta } = b;
     const cm = this.channelMajorBackward;
+    const transposes = plan.filter((d) => d.name.startsWith("transpose"));
     if (cm) {
-      const L = l.length, Di = l.channels;
-      const t = this.#scratch(s.u, s.delta);
-      this.#transpose(pass, u, t.u, L, Di);
-      this.#transpose(pass, delta, t.delta, L, 4 * Di);
-      this.#transpose(pass, dout, t.dout, L, Di);
-      [u, delta, dout, du, ddelta] = [t.u, t.delta, t.dout, t.du, t.ddelta];
+      const sc = this.#scratch(s.u, s.delta);
+      this.#transpose(pass, transposes[0], u, sc.u);
+      this.#transpose(pass, transposes[1], delta, sc.delta);
+      this.#transpose(pass, transposes[2], dout, sc.dout);
+      [u, delta, dout, du, ddelta] = [sc.u, sc.delta, sc.dout, sc.du, sc.ddelta];
     }
-    // Bindings 0–8 are the same for both kernels: the inputs, dy and the checkpoints.
-    const shared = [u, delta, b.A, pB, pC, b.D, b.deltaBias, dout, b.state];
-    const rows = this.#pipeline("backward rows", () => ({
-      code: backwardRowsWgsl(this.#backwardLayout(), this.tuning, this.dims),
+    // Bindings 0–5 are the same for both kernels: the inputs, dy and the checkpoints.
+    const shared = [u, delta, pB, pC, dout, b.state];
+    this.#launch(pass, at("backward rows"), () => ({
+      code: backwardRowsWgsl(this.#backwardLayout(), t, m),
       entryPoint: "backward",
-      kinds: "rrrrrrrrrwwww",
-    }));
-    pass.setPipeline(rows);
-    pass.setBindGroup(0, this.#group(rows, [...shared, du, ddelta, this.#rk, this.#pp]));
-    pass.dispatchWorkgroups(this.dims.slices, this.dims.parallelGroups, l.batch);
-
-    const bc = this.#pipeline("backward dB/dC", () => ({
-      code: backwardBcWgsl(this.#backwardLayout(), this.tuning, this.dims, this.#bcWorkgroup),
+    }), [...shared, du, ddelta, ws]);
+    const bc = at("backward dB/dC");
+    this.#launch(pass, bc, () => ({
+      code: backwardBcWgsl(this.#backwardLayout(), t, m, bc.workgroupSize),
       entryPoint: "backward_bc",
-      kinds: "rrrrrrrrrrww",
-    }));
-    pass.setPipeline(bc);
-    pass.setBindGroup(0, this.#group(bc, [...shared, this.#rk, b.dB, b.dC]));
-    pass.dispatchWorkgroups(
-      ...flatDispatch(l.batch * l.groups * this.dims.chunks, this.#bcWorkgroup),
-    );
-    const reduce = this.#pipeline("reduce dA/dD/dbias", () => ({
-      code: reduceParamsWgsl(l, this.tuning, this.dims),
+    }), [...shared, ws, b.dB, b.dC]);
+    this.#launch(pass, at("reduce dA/dD/dbias"), () => ({
+      code: reduceParamsWgsl(l, t, m),
       entryPoint: "reduce",
-      kinds: "rwww",
-    }));
-    pass.setPipeline(reduce);
-    pass.setBindGroup(0, this.#group(reduce, [this.#pp, b.dA, b.dD, b.dDeltaBias]));
-    pass.dispatchWorkgroups(...flatDispatch(this.dims.totalChannels * (l.dState + 2)));
+    }), [ws, b.dA, b.dD, b.dDeltaBias]);
     if (cm) {
-      this.#transpose(pass, du, b.du, l.channels, l.length);
-      this.#transpose(pass, ddelta, b.ddelta, 4 * l.channels, l.length);
+      this.#transpose(pass, transposes[3], du, b.du);
+      this.#transpose(pass, transposes[4], ddelta, b.ddelta);
     }
     pass.end();
   }
@@ -464,37 +552,32 @@ export class ScanCore {
     };
   }
 
-  /** Encodes `(batch, rows, cols) → (batch, cols, rows)` from `x` into `y`. */
-  #transpose(
-    pass: GPUComputePassEncoder,
-    x: GPUBuffer,
-    y: GPUBuffer,
-    rows: number,
-    cols: number,
-  ): void {
-    const pipeline = this.#pipeline(`transpose ${rows}×${cols}`, () => ({
+  /** Encodes the transpose launch `d` (`(batch, rows, cols) → (batch, cols, rows)`). */
+  #transpose(pass: GPUComputePassEncoder, d: KernelDispatch, x: GPUBuffer, y: GPUBuffer): void {
+    const [rows, cols] = d.name.slice("transpose ".length).split("×").map(Number);
+    this.#launch(pass, d, () => ({
       code: transposeWgsl(rows, cols),
       entryPoint: "transpose",
-      kinds: "rw",
-    }));
-    // One invocation per 4×4 block when both sides are multiples of 4 (as transposeWgsl).
-    const vec = rows % 4 === 0 && cols % 4 === 0;
-    const blocks = vec ? (rows / 4) * (cols / 4) : rows * cols;
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, this.#group(pipeline, [x, y]));
-    pass.dispatchWorkgroups(...flatDispatch(blocks, 64), this.layout.batch);
+    }), [x, y]);
   }
 
   destroy(): void {
-    this.#dummy?.destroy();
-    this.#dummy = undefined;
-    for (const buffer of Object.values(this.#cm ?? {})) buffer.destroy();
-    this.#cm = undefined;
-    this.#packed?.destroy();
-    this.#packed = undefined;
-    this.#rk?.destroy();
-    this.#pp?.destroy();
-    this.#rk = undefined;
-    this.#pp = undefined;
+    for (
+      const buffer of [
+        this.#dummy,
+        this.#packed,
+        this.#ws,
+        this.#directions,
+        ...Object.values(
+          this.#cm ?? {},
+        ),
+      ]
+    ) buffer?.destroy();
+    this.#dummy =
+      this.#packed =
+      this.#ws =
+      this.#directions =
+      this.#cm =
+        undefined;
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
+import { chunkedLength } from "./_wgsl_chunked.ts";
 
 /** Options shared by the scan kernels. */
 export interface ScanKernelOptions {
@@ -15,13 +16,16 @@ export interface ScanKernelOptions {
    */
   subgroups?: boolean;
   /**
-   * Forward variant: `serial-row` (one invocation per row walks L; work-efficient, fastest on
-   * CPU adapters) or `workgroup-scan` (one workgroup per row, parallel scan over L in chunks
-   * of 256 with a carried prefix, as the CUDA kernel). Default: `serial-row` on fallback
-   * (CPU) adapters and whenever rows ≥ 2048, else `workgroup-scan`; {@linkcode autotuneForward}
-   * measures instead.
+   * Kernel family and forward variant. The CPU family: `serial-row` (one invocation per row
+   * walks L; work-efficient, fastest on CPU adapters) or `workgroup-scan` (one workgroup per
+   * row, parallel scan over L in chunks of 256 with a carried prefix), both with the
+   * row-walking backward. The GPU family `chunked`: forward and backward parallel over
+   * (batch, channel, state) and chunks of the sequence (local / carry / apply passes; see
+   * `_wgsl_chunked.ts`), hundreds of thousands of invocations per dispatch at VM-UNet's
+   * stage-1 shape. Default: `serial-row` on fallback (CPU) adapters, `chunked` when
+   * `fallbackAdapter` is false; {@linkcode autotuneForward} measures the CPU family's two.
    */
-  forward?: "serial-row" | "workgroup-scan";
+  forward?: "serial-row" | "workgroup-scan" | "chunked";
   /** Whether the adapter is a fallback (software) one; used by the default rule. */
   fallbackAdapter?: boolean;
   /** Smallest subgroup size the adapter guarantees (`adapter.info.subgroupMinSize`); default 4. */
@@ -35,7 +39,11 @@ export interface ScanKernelOptions {
    * coalesced. Default: true unless `fallbackAdapter` is false.
    */
   channelMajorBackward?: boolean;
-  /** Positions per checkpoint chunk of the backward (unrolled in the kernels); default 16, or the shortest above whose checkpoints fit one binding. */
+  /**
+   * Positions per checkpoint chunk (unrolled in the CPU family's backward); default 16, or
+   * the shortest above whose checkpoints fit one binding. The `chunked` family needs
+   * `chunkLength · dState ≤ 256` and defaults to the largest power of two ≤ 16 that fits.
+   */
   chunkLength?: number;
 }
 
@@ -44,7 +52,7 @@ export interface ResolvedTuning {
   workgroupSize: number;
   chunkLength: number;
   subgroupWidth: number;
-  forward: "serial-row" | "workgroup-scan";
+  forward: "serial-row" | "workgroup-scan" | "chunked";
   description: string;
 }
 
@@ -54,11 +62,18 @@ export function resolveTuning(
   channels: number,
   parallel: number,
   length: number,
-  rows: number,
   stateRowBytes: number,
   maxBindingBytes: number,
   options: ScanKernelOptions,
+  dState: number,
 ): ResolvedTuning {
+  const forward = options.forward ??
+    (options.fallbackAdapter !== false ? "serial-row" : "chunked");
+  if (forward !== "serial-row" && forward !== "workgroup-scan" && forward !== "chunked") {
+    throw new ScanShapeError(
+      `${label}: option forward must be "serial-row", "workgroup-scan" or "chunked", got ${forward}`,
+    );
+  }
   let wg = options.workgroupSize;
   if (wg === undefined) {
     // Largest power of two ≤ 64 that still leaves ≥ 8 workgroups to spread over the cores,
@@ -69,8 +84,13 @@ export function resolveTuning(
   // 16 positions per unrolled chunk measured fastest on lavapipe for the backward (8 and 32
   // were 5–20% slower; the per-position values of a chunk stay in registers); doubled while
   // the checkpoints would not fit one binding.
-  let chunk = options.chunkLength ?? 16;
-  if (options.chunkLength === undefined) {
+  let chunk = options.chunkLength ?? (forward === "chunked" ? chunkedLength(dState) : 16);
+  if (forward === "chunked" && chunk * dState > 256) {
+    throw new ScanShapeError(
+      `${label}: option chunkLength ${chunk} × dState ${dState} exceeds 256 (the chunked dB/dC workgroup)`,
+    );
+  }
+  if (options.chunkLength === undefined && forward !== "chunked") {
     while (chunk < 64 && Math.ceil(length / chunk) * stateRowBytes > maxBindingBytes) chunk *= 2;
     chunk = Math.min(chunk, length); // no point unrolling past L (and it costs compile time)
   }
@@ -90,21 +110,16 @@ export function resolveTuning(
       `${label}: option chunkLength must be an integer in 1..64, got ${chunk}`,
     );
   }
-  const forward = options.forward ??
-    (options.fallbackAdapter !== false || rows >= 2048 ? "serial-row" : "workgroup-scan");
-  if (forward !== "serial-row" && forward !== "workgroup-scan") {
-    throw new ScanShapeError(
-      `${label}: option forward must be "serial-row" or "workgroup-scan", got ${forward}`,
-    );
-  }
   return {
     workgroupSize: wg,
     forward,
     chunkLength: chunk,
     subgroupWidth: sgw,
-    description: `${
-      forward === "serial-row" ? `serial-row wg${wg}` : "workgroup-scan 64×4"
-    } chunk${chunk} ${sgw ? `subgroup-broadcast${sgw}` : "direct-loads"}`,
+    description: forward === "chunked"
+      ? `chunked T${chunk} local/carry/apply`
+      : `${forward === "serial-row" ? `serial-row wg${wg}` : "workgroup-scan 64×4"} chunk${chunk} ${
+        sgw ? `subgroup-broadcast${sgw}` : "direct-loads"
+      }`,
   };
 }
 

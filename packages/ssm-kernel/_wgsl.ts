@@ -57,8 +57,11 @@ export interface KernelTuning {
   serialGroups: number;
   /** Subgroup width guaranteed by the device for broadcasts of B/C; 0 = no subgroup ops. */
   subgroupWidth: number;
-  /** Forward variant: one invocation per row walking L, or a workgroup scan per row. */
-  forward: "serial-row" | "workgroup-scan";
+  /**
+   * Forward variant: one invocation per row walking L, or a workgroup scan per row (both of
+   * the CPU family, with the row-walking backward), or the GPU family `chunked`.
+   */
+  forward: "serial-row" | "workgroup-scan" | "chunked";
 }
 
 /** Derived constants shared by the generators and the host code. */
@@ -90,11 +93,17 @@ export function kernelDims(l: KernelLayout, t: KernelTuning): KernelDims {
   };
 }
 
-function u(n: number): string {
+/** A WGSL u32 literal. */
+export function u(n: number): string {
   return `${n}u`;
 }
 
-function header(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+/**
+ * The WGSL prelude of every scan kernel: shape constants, softplus and the layout's index
+ * functions. The one place where the scan kernels' WGSL header is built (a WGSL
+ * `enable` directive would go here).
+ */
+export function header(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const common = `
 const NB: u32 = ${u(l.batch)};
 const L: u32 = ${u(l.length)};
@@ -164,11 +173,13 @@ fn oC(b: u32, k: u32, p: u32) -> u32 { return iC(b, k, p); }
 `;
 }
 
-function repeat(count: number, f: (j: number) => string): string {
+/** `f(0) … f(count − 1)` joined by newlines. */
+export function repeat(count: number, f: (j: number) => string): string {
   return Array.from({ length: count }, (_, j) => f(j)).join("\n");
 }
 
-function vec4Of(parts: string[]): string {
+/** A vec4 literal of up to four WGSL expressions, zero-padded. */
+export function vec4Of(parts: string[]): string {
   while (parts.length < 4) parts.push("0.0");
   return `vec4<f32>(${parts.join(", ")})`;
 }
@@ -219,9 +230,9 @@ function loadBC(
   return out.join("\n");
 }
 
-function aLoad(j: number, n: number): string {
+function aLoad(j: number, n: number, at = (i: string) => `AA[${i}]`): string {
   const parts: string[] = [];
-  for (let e = 4 * j; e < Math.min(n, 4 * j + 4); e++) parts.push(`AA[c * N + ${u(e)}]`);
+  for (let e = 4 * j; e < Math.min(n, 4 * j + 4); e++) parts.push(at(`c * N + ${u(e)}`));
   return vec4Of(parts);
 }
 
@@ -487,6 +498,53 @@ ${repeat(m.nv, (j) => `      CK[ck + ${u(j)}] = h${j};`)}
 }
 
 /**
+ * Where the CPU-family backward keeps its internal vec4 workspace `WS`: the adjoint carries
+ * `R` (one per chunk, as the checkpoints), the per-(batch, channel) partials of dA, dD and
+ * d_delta_bias (`ppw` vec4s each: the N dA values, then `(dD, d_delta_bias, 0, 0)`), and the
+ * parameters A, D, delta_bias packed as `(A (CH·N) | D (CH) | bias (CH))` f32s, so that the
+ * backward binds 9 storage buffers (WebGPU's default limit is 8, every adapter here has 10).
+ */
+export interface CpuWorkspace {
+  /** vec4 offset of the partials. */
+  ppv: number;
+  /** vec4s per (batch, channel) partial record. */
+  ppw: number;
+  /** vec4 offset of the packed parameters. */
+  prmv: number;
+  /** Total vec4s. */
+  vec4s: number;
+}
+
+/** The CPU-family backward workspace layout. */
+export function cpuWorkspace(l: KernelLayout, m: KernelDims): CpuWorkspace {
+  const ppv = l.batch * m.totalChannels * m.chunks * m.nv;
+  const ppw = m.nv + 1;
+  const prmv = ppv + l.batch * m.totalChannels * ppw;
+  return { ppv, ppw, prmv, vec4s: prmv + Math.ceil(m.totalChannels * (l.dState + 2) / 4) };
+}
+
+/** Bindings 0–5 of both CPU-family backward kernels, and the packed-parameter accessors. */
+function backwardBindings(l: KernelLayout, m: KernelDims, wsAccess: string): string {
+  const w = cpuWorkspace(l, m);
+  return `
+@group(0) @binding(0) var<storage, read> U: array<f32>;
+@group(0) @binding(1) var<storage, read> DL: array<f32>;
+@group(0) @binding(2) var<storage, read> BB: array<f32>;
+@group(0) @binding(3) var<storage, read> CC: array<f32>;
+@group(0) @binding(4) var<storage, read> DOUT: array<f32>;
+@group(0) @binding(5) var<storage, read> CK: array<vec4<f32>>;
+@group(0) @binding(${wsAccess === "read" ? 6 : 8}) var<storage, ${wsAccess}> WS: array<vec4<f32>>;
+const PPV: u32 = ${u(w.ppv)};
+const PPW: u32 = ${u(w.ppw)};
+const PRMV: u32 = ${u(w.prmv)};
+fn prm(i: u32) -> f32 { return WS[PRMV + (i >> 2u)][i & 3u]; }
+`;
+}
+
+/** A, D, delta_bias of channel \`c\` read from the packed parameters. */
+const PRM_A = (i: string) => `prm(${i})`;
+
+/**
  * Backward over rows. Same mapping as the forward. Chunks are walked last to first; each is
  * recomputed from the saved chunk-start state (unrolled, so the states stay in registers)
  * and then walked in reverse carrying `r = ā·dh`. It writes du (accumulated over the serial
@@ -548,13 +606,9 @@ ${
         }
       }`;
   });
-  return header(l, t, m) + BINDINGS_IN + `
-@group(0) @binding(7) var<storage, read> DOUT: array<f32>;
-@group(0) @binding(8) var<storage, read> CK: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read_write> DU: array<f32>;
-@group(0) @binding(10) var<storage, read_write> DDL: array<f32>;
-@group(0) @binding(11) var<storage, read_write> RK: array<vec4<f32>>;
-@group(0) @binding(12) var<storage, read_write> PP: array<f32>;
+  return header(l, t, m) + backwardBindings(l, m, "read_write") + `
+@group(0) @binding(6) var<storage, read_write> DU: array<f32>;
+@group(0) @binding(7) var<storage, read_write> DDL: array<f32>;
 
 @compute @workgroup_size(${t.workgroupSize})
 fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
@@ -568,21 +622,21 @@ fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     let c = k * DI + d;
 ${
     repeat(m.nv, (j) =>
-      `    let a${j} = ${aLoad(j, N)};
+      `    let a${j} = ${aLoad(j, N, PRM_A)};
     let a2${j} = a${j} * LOG2E;
     var r${j} = vec4<f32>(0.0);
     var gA${j} = vec4<f32>(0.0);`)
   }
     var gD = 0.0;
     var gBias = 0.0;
-    let dc = DD[c];
-    let bias = BIAS[c];
+    let dc = prm(CH * N + c);
+    let bias = prm(CH * N + CH + c);
     for (var chi = 0u; chi < NCH; chi++) {
       let ch = NCH - 1u - chi;
       let t0 = ch * T;
       let ck = (b * CH + c) * NCH;
       if (valid) {
-${repeat(m.nv, (j) => `        RK[(ck + ch) * NV + ${u(j)}] = r${j};`)}
+${repeat(m.nv, (j) => `        WS[(ck + ch) * NV + ${u(j)}] = r${j};`)}
       }
 ${repeat(m.nv, (j) => `      var h${j} = vec4<f32>(0.0);`)}
       if (ch > 0u) {
@@ -592,10 +646,9 @@ ${fwd}
 ${rev}
     }
     if (valid) {
-      let pp = (b * CH + c) * (N + 2u);
-${repeat(N, (n) => `      PP[pp + ${u(n)}] = gA${n >> 2}.${"xyzw"[n & 3]};`)}
-      PP[pp + N] = gD;
-      PP[pp + N + 1u] = gBias;
+      let pp = PPV + (b * CH + c) * PPW;
+${repeat(m.nv, (j) => `      WS[pp + ${u(j)}] = gA${j};`)}
+      WS[pp + NV] = vec4<f32>(gD, gBias, 0.0, 0.0);
     }
   }
 }
@@ -652,12 +705,9 @@ ${
     }
     return `  if (t0 + ${u(i)} < L) {\n${lines.join("\n")}\n  }`;
   });
-  return header(l, t, m) + BINDINGS_IN + `
-@group(0) @binding(7) var<storage, read> DOUT: array<f32>;
-@group(0) @binding(8) var<storage, read> CK: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read> RK: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> DBo: array<f32>;
-@group(0) @binding(11) var<storage, read_write> DCo: array<f32>;
+  return header(l, t, m) + backwardBindings(l, m, "read") + `
+@group(0) @binding(7) var<storage, read_write> DBo: array<f32>;
+@group(0) @binding(8) var<storage, read_write> DCo: array<f32>;
 
 @compute @workgroup_size(${wgSize})
 fn backward_bc(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
@@ -671,14 +721,14 @@ fn backward_bc(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
 ${cache}
   for (var d = 0u; d < DI; d++) {
     let c = k * DI + d;
-${repeat(nv, (j) => `    let a2${j} = ${aLoad(j, N)} * LOG2E;`)}
-    let bias = BIAS[c];
+${repeat(nv, (j) => `    let a2${j} = ${aLoad(j, N, PRM_A)} * LOG2E;`)}
+    let bias = prm(CH * N + CH + c);
     let ck = (b * CH + c) * NCH;
 ${
     repeat(nv, (j) =>
       `    var h${j} = vec4<f32>(0.0);
     if (ch > 0u) { h${j} = CK[(ck + ch - 1u) * NV + ${u(j)}]; }
-    var r${j} = RK[(ck + ch) * NV + ${u(j)}];`)
+    var r${j} = WS[(ck + ch) * NV + ${u(j)}];`)
   }
 ${fwd}
 ${rev}
@@ -695,9 +745,15 @@ fn flat(lid: vec3<u32>, wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 `;
 
-/** dA, dD, d_delta_bias: one invocation per (channel, slot) sums the per-batch partials. */
+/**
+ * dA, dD, d_delta_bias: one invocation per (channel, slot) sums the per-batch partials of
+ * the CPU-family workspace (binding 0, read as f32s).
+ */
 export function reduceParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const w = cpuWorkspace(l, m);
   return header(l, t, m) + FLAT + `
+const PPV: u32 = ${u(w.ppv)};
+const PPW: u32 = ${u(w.ppw)};
 @group(0) @binding(0) var<storage, read> PP: array<f32>;
 @group(0) @binding(1) var<storage, read_write> DA: array<f32>;
 @group(0) @binding(2) var<storage, read_write> DDo: array<f32>;
@@ -711,8 +767,33 @@ fn reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let j = f % (N + 2u);
   let c = f / (N + 2u);
   var acc = 0.0;
-  for (var b = 0u; b < NB; b++) { acc = acc + PP[(b * CH + c) * (N + 2u) + j]; }
+  // dA_n at component n of the record, dD and d_delta_bias right after the NV dA vec4s.
+  let off = select(j, 4u * NV + j - N, j >= N);
+  for (var b = 0u; b < NB; b++) { acc = acc + PP[(PPV + (b * CH + c) * PPW) * 4u + off]; }
   if (j < N) { DA[c * N + j] = acc; } else if (j == N) { DDo[c] = acc; } else { DBIAS[c] = acc; }
+}
+`;
+}
+
+/**
+ * CPU family: copies A, D and delta_bias into the packed parameters of the backward
+ * workspace (binding 3, f32s from vec4 \`PRMV\`). One invocation per element.
+ */
+export function packParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const w = cpuWorkspace(l, m);
+  return header(l, t, m) + FLAT + `
+@group(0) @binding(0) var<storage, read> AA: array<f32>;
+@group(0) @binding(1) var<storage, read> DD: array<f32>;
+@group(0) @binding(2) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(3) var<storage, read_write> WSF: array<f32>;
+
+@compute @workgroup_size(256)
+fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let f = flat(lid, wg, nwg);
+  let o = ${u(w.prmv * 4)} + f;
+  if (f < CH * N) { WSF[o] = AA[f]; } else if (f < CH * N + CH) { WSF[o] = DD[f - CH * N]; }
+  else if (f < CH * (N + 2u)) { WSF[o] = BIAS[f - CH * N - CH]; }
 }
 `;
 }

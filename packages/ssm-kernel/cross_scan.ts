@@ -200,10 +200,10 @@ export class CrossScan2d {
       Di,
       batch,
       L,
-      batch * 4 * Di,
       (batch * 4 * Di) * Math.ceil(N / 4) * 16,
       device.limits.maxStorageBufferBindingSize,
       options,
+      N,
     );
     this.shape = { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot, dtSlot };
     const cm = options.channelMajorBackward ?? options.fallbackAdapter !== false;

@@ -134,10 +134,10 @@ export class SelectiveScan {
       Dg,
       G * batch,
       L,
-      batch * G * Dg,
       (batch * G * Dg) * Math.ceil(N / 4) * 16,
       device.limits.maxStorageBufferBindingSize,
       options,
+      N,
     );
     this.shape = { ...shape };
     this.variant = tuning.description;
