@@ -41,11 +41,14 @@ export interface ScanKernelPlan {
   storageBuffers: number;
 }
 
-/** A 2-D grid of `wg`-wide workgroups covering `count` invocations (x at most 65535). */
+/**
+ * A 2-D grid of `wg`-wide workgroups covering `count` invocations: x at most 65535, the
+ * rows as even as possible (so that few workgroups idle past the end).
+ */
 export function flatDispatch(count: number, wg = 256): [number, number] {
   const groups = Math.max(1, Math.ceil(count / wg));
-  const x = Math.min(groups, 65535);
-  return [x, Math.ceil(groups / x)];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
 }
 
 function flat(name: string, kinds: string, count: number, wg: number, dispatches = 1) {

@@ -10,7 +10,9 @@
  * @module
  */
 
-import { ScanCore } from "./_core.ts";
+import { type CoreSizes, ScanCore } from "./_core.ts";
+import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
+import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl.ts";
 import { runScanOnce } from "./_io.ts";
 import type { CrossScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
@@ -168,80 +170,12 @@ export class CrossScan2d {
    * @param options Tuning overrides.
    */
   constructor(device: GPUDevice, shape: CrossScan2dShape, options: ScanKernelOptions = {}) {
-    const label = "CrossScan2d";
-    for (const k of ["batch", "height", "width", "channels", "dState"] as const) {
-      positiveInt(label, k, shape[k]);
-    }
-    const { batch, height: H, width: W, channels: Di, dState: N } = shape;
-    const bSlot = shape.bSlot ?? { offset: 0, stride: N };
-    const cSlot = shape.cSlot ?? { offset: 0, stride: N };
-    for (const [name, s] of [["bSlot", bSlot], ["cSlot", cSlot]] as const) {
-      if (
-        !Number.isInteger(s.offset) || s.offset < 0 || !Number.isInteger(s.stride) || s.stride < N
-      ) {
-        throw new ScanShapeError(
-          `${label}: ${name} {offset: ${s.offset}, stride: ${s.stride}} must have an integer offset ≥ 0 and stride ≥ dState ${N}`,
-        );
-      }
-    }
-    const dtSlot = shape.dtSlot;
-    if (
-      dtSlot &&
-      (!Number.isInteger(dtSlot.rank) || dtSlot.rank < 1 || !Number.isInteger(dtSlot.offset) ||
-        dtSlot.offset < 0 || !Number.isInteger(dtSlot.stride) || dtSlot.stride < dtSlot.rank)
-    ) {
-      throw new ScanShapeError(
-        `${label}: dtSlot {offset: ${dtSlot.offset}, stride: ${dtSlot.stride}, rank: ${dtSlot.rank}} must have an integer rank ≥ 1, offset ≥ 0 and stride ≥ rank`,
-      );
-    }
-    const L = H * W;
-    const tuning = resolveTuning(
-      label,
-      Di,
-      batch,
-      L,
-      (batch * 4 * Di) * Math.ceil(N / 4) * 16,
-      device.limits.maxStorageBufferBindingSize,
-      options,
-      N,
-    );
-    this.shape = { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot, dtSlot };
-    const cm = options.channelMajorBackward ?? options.fallbackAdapter !== false;
-    this.variant = `${tuning.description} 4-directions-in-invocation${
-      cm ? " channel-major-backward" : ""
-    }`;
-    this.#bSize = slotSize(batch, L, N, bSlot);
-    this.#cSize = slotSize(batch, L, N, cSlot);
-    this.#core = new ScanCore(
-      device,
-      {
-        kind: "cross",
-        batch,
-        length: L,
-        channels: Di,
-        dState: N,
-        groups: 4,
-        height: H,
-        width: W,
-        bOffset: bSlot.offset,
-        bStride: bSlot.stride,
-        cOffset: cSlot.offset,
-        cStride: cSlot.stride,
-      },
-      { ...tuning, serialGroups: 4 },
-      {
-        u: batch * L * Di,
-        delta: batch * L * 4 * Di,
-        A: 4 * Di * N,
-        B: this.#bSize,
-        C: this.#cSize,
-        D: 4 * Di,
-        deltaBias: 4 * Di,
-        out: batch * L * Di,
-      },
-      label,
-      cm,
-    );
+    const c = crossConfig(shape, options, device.limits.maxStorageBufferBindingSize);
+    this.shape = c.shape;
+    this.variant = c.variant;
+    this.#bSize = c.sizes.B;
+    this.#cSize = c.sizes.C;
+    this.#core = new ScanCore(device, c.layout, c.tuning, c.sizes, LABEL, c.channelMajor);
     this.stateBytes = this.#core.stateBytes;
   }
 
@@ -297,10 +231,149 @@ export class CrossScan2d {
     });
   }
 
+  /**
+   * The launch plan of this configuration: every kernel of the forward, the backward and
+   * the inference forward (what SS2D runs without the tape) with its workgroup size,
+   * workgroups and invocations per dispatch.
+   *
+   * @returns One line per kernel.
+   */
+  plan(): ScanKernelPlan[] {
+    return this.#core.plan(this.#core.tuning.forward !== "chunked" && !!this.shape.dtSlot);
+  }
+
   /** Frees the internal scratch buffers. */
   destroy(): void {
     this.#core.destroy();
   }
+}
+
+const LABEL = "CrossScan2d";
+
+/** Everything a cross-scan shape resolves to (validated). */
+interface CrossConfig {
+  shape: CrossScan2d["shape"];
+  layout: KernelLayout;
+  tuning: KernelTuning;
+  sizes: CoreSizes;
+  channelMajor: boolean;
+  variant: string;
+}
+
+function crossConfig(
+  shape: CrossScan2dShape,
+  options: ScanKernelOptions,
+  maxBindingBytes: number,
+): CrossConfig {
+  const label = LABEL;
+  for (const k of ["batch", "height", "width", "channels", "dState"] as const) {
+    positiveInt(label, k, shape[k]);
+  }
+  const { batch, height: H, width: W, channels: Di, dState: N } = shape;
+  const bSlot = shape.bSlot ?? { offset: 0, stride: N };
+  const cSlot = shape.cSlot ?? { offset: 0, stride: N };
+  for (const [name, s] of [["bSlot", bSlot], ["cSlot", cSlot]] as const) {
+    if (
+      !Number.isInteger(s.offset) || s.offset < 0 || !Number.isInteger(s.stride) || s.stride < N
+    ) {
+      throw new ScanShapeError(
+        `${label}: ${name} {offset: ${s.offset}, stride: ${s.stride}} must have an integer offset ≥ 0 and stride ≥ dState ${N}`,
+      );
+    }
+  }
+  const dtSlot = shape.dtSlot;
+  if (
+    dtSlot &&
+    (!Number.isInteger(dtSlot.rank) || dtSlot.rank < 1 || !Number.isInteger(dtSlot.offset) ||
+      dtSlot.offset < 0 || !Number.isInteger(dtSlot.stride) || dtSlot.stride < dtSlot.rank)
+  ) {
+    throw new ScanShapeError(
+      `${label}: dtSlot {offset: ${dtSlot.offset}, stride: ${dtSlot.stride}, rank: ${dtSlot.rank}} must have an integer rank ≥ 1, offset ≥ 0 and stride ≥ rank`,
+    );
+  }
+  const L = H * W;
+  const tuning = resolveTuning(
+    label,
+    Di,
+    batch,
+    L,
+    (batch * 4 * Di) * Math.ceil(N / 4) * 16,
+    maxBindingBytes,
+    options,
+    N,
+  );
+  const chunked = tuning.forward === "chunked";
+  // The chunked family walks the channels-last maps (coalesced on GPUs): no copies.
+  const channelMajor = !chunked &&
+    (options.channelMajorBackward ?? options.fallbackAdapter !== false);
+  return {
+    shape: { batch, height: H, width: W, channels: Di, dState: N, bSlot, cSlot, dtSlot },
+    layout: {
+      kind: "cross",
+      batch,
+      length: L,
+      channels: Di,
+      dState: N,
+      groups: 4,
+      height: H,
+      width: W,
+      bOffset: bSlot.offset,
+      bStride: bSlot.stride,
+      cOffset: cSlot.offset,
+      cStride: cSlot.stride,
+    },
+    tuning: { ...tuning, serialGroups: 4 },
+    sizes: {
+      u: batch * L * Di,
+      delta: batch * L * 4 * Di,
+      A: 4 * Di * N,
+      B: slotSize(batch, L, N, bSlot),
+      C: slotSize(batch, L, N, cSlot),
+      D: 4 * Di,
+      deltaBias: 4 * Di,
+      out: batch * L * Di,
+    },
+    channelMajor,
+    variant: `${tuning.description} ${
+      chunked ? "one-apply-dispatch-per-direction" : "4-directions-in-invocation"
+    }${channelMajor ? " channel-major-backward" : ""}`,
+  };
+}
+
+/**
+ * The launch plan of a cross-scan without a device (as {@linkcode CrossScan2d.plan}).
+ * Its inference lines are what SS2D runs without the tape: the CPU family's forward that
+ * projects Δ itself (when the shape has `dtSlot`), the GPU family's forward without
+ * checkpoints (fed a Δ tensor).
+ *
+ * @param shape The cross-scan shape.
+ * @param options Kernel options (`fallbackAdapter: false` for the GPU family).
+ * @param maxBindingBytes The device's `maxStorageBufferBindingSize`; default 2³¹.
+ * @returns One line per kernel of the forward, the backward and the inference forward.
+ * @example
+ * ```ts
+ * import { crossScan2dPlan } from "@vmunet/ssm-kernel";
+ * const plan = crossScan2dPlan(
+ *   { batch: 1, height: 64, width: 64, channels: 192, dState: 16 },
+ *   { fallbackAdapter: false },
+ * );
+ * const least = Math.min(...plan.map((p) => p.invocations));
+ * if (least < 100_000) throw new Error(`only ${least} invocations`);
+ * ```
+ */
+export function crossScan2dPlan(
+  shape: CrossScan2dShape,
+  options: ScanKernelOptions = {},
+  maxBindingBytes: number = 2 ** 31,
+): ScanKernelPlan[] {
+  const c = crossConfig(shape, options, maxBindingBytes);
+  return scanPlan(
+    c.layout,
+    c.tuning,
+    kernelDims(c.layout, c.tuning),
+    c.channelMajor,
+    c.tuning.forward !== "chunked" && c.shape.dtSlot !== undefined,
+  );
 }
 
 /**

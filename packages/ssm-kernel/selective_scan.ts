@@ -5,12 +5,15 @@
  * @module
  */
 
-import { ScanCore } from "./_core.ts";
+import { type CoreSizes, ScanCore } from "./_core.ts";
+import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
+import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl.ts";
 import { runScanOnce } from "./_io.ts";
 import type { ScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 
 export type { ScanKernelOptions } from "./_tuning.ts";
+export type { ScanKernelPlan } from "./_plan.ts";
 
 /** Shape of a generic-layout scan. */
 export interface SelectiveScanShape {
@@ -124,53 +127,10 @@ export class SelectiveScan {
    * @param options Tuning overrides.
    */
   constructor(device: GPUDevice, shape: SelectiveScanShape, options: ScanKernelOptions = {}) {
-    const label = "SelectiveScan";
-    for (const k of ["batch", "groups", "channelsPerGroup", "length", "dState"] as const) {
-      positiveInt(label, k, shape[k]);
-    }
-    const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = shape;
-    const tuning = resolveTuning(
-      label,
-      Dg,
-      G * batch,
-      L,
-      (batch * G * Dg) * Math.ceil(N / 4) * 16,
-      device.limits.maxStorageBufferBindingSize,
-      options,
-      N,
-    );
+    const c = genericConfig(shape, options, device.limits.maxStorageBufferBindingSize);
     this.shape = { ...shape };
-    this.variant = tuning.description;
-    const CH = G * Dg;
-    this.#core = new ScanCore(
-      device,
-      {
-        kind: "generic",
-        batch,
-        length: L,
-        channels: Dg,
-        dState: N,
-        groups: G,
-        height: 0,
-        width: 0,
-        bOffset: 0,
-        bStride: 0,
-        cOffset: 0,
-        cStride: 0,
-      },
-      { ...tuning, serialGroups: 1 },
-      {
-        u: batch * CH * L,
-        delta: batch * CH * L,
-        A: CH * N,
-        B: batch * G * N * L,
-        C: batch * G * N * L,
-        D: CH,
-        deltaBias: CH,
-        out: batch * CH * L,
-      },
-      label,
-    );
+    this.variant = c.variant;
+    this.#core = new ScanCore(device, c.layout, c.tuning, c.sizes, LABEL);
     this.stateBytes = this.#core.stateBytes;
   }
 
@@ -200,10 +160,102 @@ export class SelectiveScan {
     });
   }
 
+  /**
+   * The launch plan of this configuration: every kernel of the forward, the backward and
+   * the inference forward with its workgroup size, workgroups and invocations per dispatch.
+   *
+   * @returns One line per kernel.
+   */
+  plan(): ScanKernelPlan[] {
+    return this.#core.plan(false);
+  }
+
   /** Frees the internal scratch buffers. */
   destroy(): void {
     this.#core.destroy();
   }
+}
+
+const LABEL = "SelectiveScan";
+
+/** Layout, tuning and buffer sizes of a generic-layout shape (validated). */
+function genericConfig(
+  shape: SelectiveScanShape,
+  options: ScanKernelOptions,
+  maxBindingBytes: number,
+): { layout: KernelLayout; tuning: KernelTuning; sizes: CoreSizes; variant: string } {
+  for (const k of ["batch", "groups", "channelsPerGroup", "length", "dState"] as const) {
+    positiveInt(LABEL, k, shape[k]);
+  }
+  const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = shape;
+  const tuning = resolveTuning(
+    LABEL,
+    Dg,
+    G * batch,
+    L,
+    (batch * G * Dg) * Math.ceil(N / 4) * 16,
+    maxBindingBytes,
+    options,
+    N,
+  );
+  const CH = G * Dg;
+  return {
+    layout: {
+      kind: "generic",
+      batch,
+      length: L,
+      channels: Dg,
+      dState: N,
+      groups: G,
+      height: 0,
+      width: 0,
+      bOffset: 0,
+      bStride: 0,
+      cOffset: 0,
+      cStride: 0,
+    },
+    tuning: { ...tuning, serialGroups: 1 },
+    variant: tuning.description,
+    sizes: {
+      u: batch * CH * L,
+      delta: batch * CH * L,
+      A: CH * N,
+      B: batch * G * N * L,
+      C: batch * G * N * L,
+      D: CH,
+      deltaBias: CH,
+      out: batch * CH * L,
+    },
+  };
+}
+
+/**
+ * The launch plan of a generic-layout scan without a device (as
+ * {@linkcode SelectiveScan.plan}): what each kernel launches per dispatch.
+ *
+ * @param shape The scan shape.
+ * @param options Kernel options (`fallbackAdapter: false` for the GPU family).
+ * @param maxBindingBytes The device's `maxStorageBufferBindingSize` (the CPU family's chunk
+ *   length depends on it); default 2³¹.
+ * @returns One line per kernel of the forward, the backward and the inference forward.
+ * @example
+ * ```ts
+ * import { selectiveScanPlan } from "@vmunet/ssm-kernel";
+ * const plan = selectiveScanPlan(
+ *   { batch: 1, groups: 4, channelsPerGroup: 192, length: 4096, dState: 16 },
+ *   { fallbackAdapter: false },
+ * );
+ * const least = Math.min(...plan.map((p) => p.invocations));
+ * if (least < 100_000) throw new Error(`only ${least} invocations`);
+ * ```
+ */
+export function selectiveScanPlan(
+  shape: SelectiveScanShape,
+  options: ScanKernelOptions = {},
+  maxBindingBytes: number = 2 ** 31,
+): ScanKernelPlan[] {
+  const c = genericConfig(shape, options, maxBindingBytes);
+  return scanPlan(c.layout, c.tuning, kernelDims(c.layout, c.tuning), false, false);
 }
 
 /**
