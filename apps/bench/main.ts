@@ -3,16 +3,18 @@
  * its baseline in the same run and names the adapter.
  *
  * Usage: `deno task bench [SUBJECT…] [--quick] [--json FILE] [--update-md FILE]
- * [--shapes 768x4096,…] [--batches 1,8]`
- * Subjects: `scan` (the selective scan alone), `model` (VM-UNet forward and training step;
- * `--presets vmunet-s,vmunet-t`, `--batches`, `--size`). Default: all subjects.
+ * [--shapes 768x4096,…] [--batches 1,8] [--plan] [--adapter-class auto|cpu|gpu|both]`
+ * Subjects: `scan` (the selective scan alone; `--plan` prints every scan kernel's launch
+ * plan at the stage-1 shape instead of timing, `--adapter-class` picks the kernel choices
+ * timed), `model` (VM-UNet forward and training step; `--presets vmunet-s,vmunet-t`,
+ * `--batches`, `--size`). Default: all subjects.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { requestGpu } from "@vmunet/tensor";
-import { formatRow, runScanBench, TABLE_HEADER } from "./scan.ts";
+import { formatRow, runScanBench, scanPlanTable, TABLE_HEADER } from "./scan.ts";
 import { modelBenchMarkdown, runModelBench } from "./model.ts";
 
 /** A benchmark subject: a name, its markdown section title and a runner returning records. */
@@ -22,8 +24,18 @@ interface Subject {
   run(
     quick: boolean,
     log: (line: string) => void,
-    filter: { shapes?: [number, number][]; batches?: number[]; presets?: string[]; size?: number },
+    filter: Filter,
   ): Promise<{ records: unknown[]; table: string }>;
+}
+
+/** Command-line options passed to the subjects. */
+interface Filter {
+  shapes?: [number, number][];
+  batches?: number[];
+  presets?: string[];
+  size?: number;
+  plan: boolean;
+  adapterClass?: "auto" | "cpu" | "gpu" | "both";
 }
 
 const USAGE = `deno task bench [SUBJECT…] [flags]
@@ -39,7 +51,10 @@ Flags:
   --json FILE           write every record as JSON
   --update-md FILE      replace the subject's section of a markdown file (BENCHMARKS.md)
   --shapes AxB,…        scan shapes, e.g. 768x4096,1536x1024
-  --batches N,…         model batch sizes, e.g. 1,8
+  --batches N,…         batch sizes, e.g. 1,8 (scan: default 1,8,32 on GPUs, 1 on software)
+  --plan                scan: print every scan kernel's launch plan (stage-1 shape, batch
+                        1/8/32 or --batches, both kernel choices) instead of timing
+  --adapter-class C     scan: kernel choices to time: auto (this adapter's), cpu, gpu, both
   --presets NAME,…      model presets, e.g. vmunet-s,vmunet-t
   --size N              model input side
   -h, --help            this text`;
@@ -51,6 +66,11 @@ const SUBJECTS: Subject[] = [
     name: "scan",
     section: "Selective scan",
     async run(quick, log, filter) {
+      if (filter.plan) {
+        const table = scanPlanTable(filter.batches);
+        log(table);
+        return { records: [], table };
+      }
       log(TABLE_HEADER);
       const records = await runScanBench(gpu, { quick, log, ...filter });
       return { records, table: [TABLE_HEADER, ...records.map(formatRow)].join("\n") };
@@ -106,6 +126,8 @@ function parseBenchArgs(args: string[]) {
       batches: { type: "string" },
       presets: { type: "string" },
       size: { type: "string" },
+      plan: { type: "boolean", default: false },
+      "adapter-class": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -123,6 +145,11 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log(USAGE);
     return 0;
+  }
+  const adapterClass = values["adapter-class"];
+  if (adapterClass !== undefined && !["auto", "cpu", "gpu", "both"].includes(adapterClass)) {
+    console.error(`bench: --adapter-class must be auto, cpu, gpu or both, got ${adapterClass}`);
+    return 2;
   }
   const wanted = positionals.length ? positionals : SUBJECTS.map((s) => s.name);
   const unknown = wanted.filter((w) => !SUBJECTS.some((s) => s.name === w));
@@ -142,12 +169,15 @@ async function main(): Promise<number> {
   console.log(`adapter: ${adapter}`);
   const all: unknown[] = [];
   for (const subject of SUBJECTS.filter((s) => wanted.includes(s.name))) {
-    console.log(`\n## ${subject.section}${values.quick ? " (quick)" : ""}\n`);
+    const section = values.plan && subject.name === "scan" ? "Scan launch plan" : subject.section;
+    console.log(`\n## ${section}${values.quick ? " (quick)" : ""}\n`);
     const filter = {
       shapes: values.shapes?.split(",").map((s) => s.split("x").map(Number) as [number, number]),
       batches: values.batches?.split(",").map(Number),
       presets: values.presets?.split(","),
       size: values.size === undefined ? undefined : Number(values.size),
+      plan: values.plan,
+      adapterClass: adapterClass as Filter["adapterClass"],
     };
     const { records, table } = await subject.run(values.quick, (l) => console.log(l), filter);
     all.push(...records);
@@ -155,8 +185,16 @@ async function main(): Promise<number> {
       const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
       await updateSection(
         values["update-md"],
-        subject.section,
-        `Adapter: ${adapter}. Measured ${stamp} UTC by \`deno task bench ${subject.name}\`.\n\n${table}`,
+        section,
+        values.plan && subject.name === "scan"
+          ? `Computed ${stamp} UTC by \`deno task bench scan --plan\` (no timing; the plan depends ` +
+            `on the shape and the kernel choice, not on the adapter): every kernel the selective ` +
+            `scan launches at VM-UNet's stage-1 shape (768 rows of L = 4096: 4 directions × ` +
+            `Di 192, N = 16), per dispatch. \`gpu\` is the choice for GPUs (the chunked family; ` +
+            `\`--adapter-class gpu\` forces it on a software adapter), \`cpu\` the one for CPU ` +
+            `adapters. Dispatches > 1: SS2D's four direction passes, each adding into the merged ` +
+            `output.\n\n${table}`
+          : `Adapter: ${adapter}. Measured ${stamp} UTC by \`deno task bench ${subject.name}\`.\n\n${table}`,
       );
     }
   }

@@ -9,11 +9,14 @@
 import {
   CrossScan2d,
   type ScanKernelOptions,
+  type ScanKernelPlan,
   SelectiveScan,
   selectiveScanBackwardReference,
+  selectiveScanPlan,
   selectiveScanReference,
 } from "@vmunet/ssm-kernel";
-import type { GpuContext } from "@vmunet/tensor";
+import { type GpuContext, isSoftwareAdapter } from "@vmunet/tensor";
+import { ss2dScanPlan } from "@vmunet/vss-block";
 import process from "node:process";
 
 /** One measured configuration. */
@@ -24,6 +27,8 @@ export interface ScanRecord {
   layout: "generic" | "cross2d";
   /** `fwd` or `fwd+bwd`. */
   pass: "fwd" | "fwd+bwd";
+  /** Kernel choice: `gpu` (the chunked family) or `cpu` (the serial-row family). */
+  choice: "cpu" | "gpu";
   /** Batch size. */
   batch: number;
   /** Channels G·D (4·Di for cross2d). */
@@ -34,6 +39,8 @@ export interface ScanRecord {
   dState: number;
   /** Milliseconds per call (wall clock, mean over `reps` calls in one submit). */
   ms: number;
+  /** Milliseconds per image (`ms / batch`). */
+  msPerImage: number;
   /** B·G·D·L·N / time. */
   stateUpdatesPerSecond: number;
   /** Minimal bytes moved (inputs read once, outputs written once) / time, in GB/s. */
@@ -154,13 +161,19 @@ export interface ScanBenchOptions {
   log: (line: string) => void;
   /** Restrict to these `(G·D, L)` shapes (default: the four stages). */
   shapes?: [number, number][];
-  /** Restrict to these batch sizes (default 1 and 8). */
+  /**
+   * Restrict to these batch sizes (default: 1, 8 and 32 on a GPU, 1 on a software adapter;
+   * a batch that does not fit the device's limits is reported and skipped).
+   */
   batches?: number[];
+  /** Kernel choices to time: `auto` (this adapter's), `cpu`, `gpu` or `both`; default `auto`. */
+  adapterClass?: "auto" | "cpu" | "gpu" | "both";
 }
 
 /** Runs the sweep and returns one record per (layout, shape, batch, pass). */
 export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Promise<ScanRecord[]> {
   const device = gpu.device;
+  const software = isSoftwareAdapter(gpu.adapterInfo);
   const kernelOptions: ScanKernelOptions = {
     subgroups: gpu.subgroups,
     subgroupMinSize: gpu.adapterInfo.subgroupMinSize || undefined,
@@ -169,146 +182,155 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
   const G = 4;
   const shapes: [number, number][] = opts.shapes ??
     (opts.quick ? [[64, 256], [128, 64]] : [[768, 4096], [1536, 1024], [3072, 256], [6144, 64]]);
-  const batches = opts.batches ?? (opts.quick ? [1] : [1, 8]);
+  const batches = opts.batches ?? (opts.quick || software ? [1] : [1, 8, 32]);
+  const want = opts.adapterClass ?? "auto";
+  const choices: ("cpu" | "gpu")[] = want === "both"
+    ? ["cpu", "gpu"]
+    : [want === "auto" ? (software ? "cpu" : "gpu") : want];
   const records: ScanRecord[] = [];
   const adapter = gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown";
   for (const layout of ["generic", "cross2d"] as const) {
     for (const [CH, L] of shapes) {
       for (const batch of batches) {
-        for (
-          const forward of (batch === 1 ? ["serial-row", "workgroup-scan"] : ["serial-row"]) as (
-            | "serial-row"
-            | "workgroup-scan"
-          )[]
-        ) {
-          const Dg = CH / G;
-          const side = Math.round(Math.sqrt(L));
-          let variant: string;
-          let stateBytes: number;
-          let fwd: (e: GPUCommandEncoder) => void;
-          let bwd: (e: GPUCommandEncoder) => void;
+        for (const choice of choices) {
           const made: GPUBuffer[] = [];
-          const up = (d: Float32Array | number) => {
-            const b = upload(device, d);
-            made.push(b);
-            return b;
-          };
-          let destroy: () => void;
-          if (layout === "generic") {
-            const scan = new SelectiveScan(
-              device,
-              { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N },
-              { ...kernelOptions, forward },
-            );
-            variant = scan.variant;
-            stateBytes = scan.stateBytes;
-            const inp = {
-              u: up(random(batch * CH * L, 1)),
-              delta: up(random(batch * CH * L, 2, -3, 1)),
-              A: up(random(CH * N, 3, -2, -0.1)),
-              B: up(random(batch * G * N * L, 4)),
-              C: up(random(batch * G * N * L, 5)),
-              D: up(random(CH, 6)),
-              deltaBias: up(random(CH, 7, -1, 0)),
+          try {
+            const options = { ...kernelOptions, fallbackAdapter: choice === "cpu" };
+            const Dg = CH / G;
+            const side = Math.round(Math.sqrt(L));
+            let variant: string;
+            let stateBytes: number;
+            let fwd: (e: GPUCommandEncoder) => void;
+            let bwd: (e: GPUCommandEncoder) => void;
+            const up = (d: Float32Array | number) => {
+              const b = upload(device, d);
+              made.push(b);
+              return b;
             };
-            const out = up(batch * CH * L);
-            const state = up(stateBytes / 4);
-            const g = {
-              dout: up(random(batch * CH * L, 8)),
-              du: up(batch * CH * L),
-              ddelta: up(batch * CH * L),
-              dA: up(CH * N),
-              dB: up(batch * G * N * L),
-              dC: up(batch * G * N * L),
-              dD: up(CH),
-              dDeltaBias: up(CH),
-            };
-            fwd = (e) => scan.encodeForward(e, { ...inp, out, state });
-            bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
-            destroy = () => scan.destroy();
-          } else {
-            const scan = new CrossScan2d(
-              device,
-              { batch, height: side, width: L / side, channels: Dg, dState: N },
-              { ...kernelOptions, forward },
-            );
-            variant = scan.variant;
-            stateBytes = scan.stateBytes;
-            const inp = {
-              u: up(random(batch * L * Dg, 1)),
-              delta: up(random(batch * L * CH, 2, -3, 1)),
-              A: up(random(CH * N, 3, -2, -0.1)),
-              B: up(random(batch * L * 4 * N, 4)),
-              C: up(random(batch * L * 4 * N, 5)),
-              D: up(random(CH, 6)),
-              deltaBias: up(random(CH, 7, -1, 0)),
-            };
-            const y = up(batch * L * Dg);
-            const state = up(stateBytes / 4);
-            const g = {
-              dy: up(random(batch * L * Dg, 8)),
-              du: up(batch * L * Dg),
-              ddelta: up(batch * L * CH),
-              dA: up(CH * N),
-              dB: up(batch * L * 4 * N),
-              dC: up(batch * L * 4 * N),
-              dD: up(CH),
-              dDeltaBias: up(CH),
-            };
-            fwd = (e) => scan.encodeForward(e, { ...inp, y, state });
-            bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
-            destroy = () => scan.destroy();
-          }
-          const work = batch * CH * L * N;
-          const reps = opts.quick ? 2 : Math.max(2, Math.min(20, Math.round(4e8 / work)));
-          const tf = await timeGpu(device, fwd, reps);
-          // The backward is the same for both forward variants: time fwd+bwd with the default.
-          const tfb = forward === "serial-row"
-            ? await timeGpu(device, (e) => {
+            let destroy: () => void;
+            if (layout === "generic") {
+              const scan = new SelectiveScan(
+                device,
+                { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N },
+                options,
+              );
+              variant = scan.variant;
+              stateBytes = scan.stateBytes;
+              const inp = {
+                u: up(random(batch * CH * L, 1)),
+                delta: up(random(batch * CH * L, 2, -3, 1)),
+                A: up(random(CH * N, 3, -2, -0.1)),
+                B: up(random(batch * G * N * L, 4)),
+                C: up(random(batch * G * N * L, 5)),
+                D: up(random(CH, 6)),
+                deltaBias: up(random(CH, 7, -1, 0)),
+              };
+              const out = up(batch * CH * L);
+              const state = up(stateBytes / 4);
+              const g = {
+                dout: up(random(batch * CH * L, 8)),
+                du: up(batch * CH * L),
+                ddelta: up(batch * CH * L),
+                dA: up(CH * N),
+                dB: up(batch * G * N * L),
+                dC: up(batch * G * N * L),
+                dD: up(CH),
+                dDeltaBias: up(CH),
+              };
+              fwd = (e) => scan.encodeForward(e, { ...inp, out, state });
+              bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
+              destroy = () => scan.destroy();
+            } else {
+              const scan = new CrossScan2d(
+                device,
+                { batch, height: side, width: L / side, channels: Dg, dState: N },
+                options,
+              );
+              variant = scan.variant;
+              stateBytes = scan.stateBytes;
+              const inp = {
+                u: up(random(batch * L * Dg, 1)),
+                delta: up(random(batch * L * CH, 2, -3, 1)),
+                A: up(random(CH * N, 3, -2, -0.1)),
+                B: up(random(batch * L * 4 * N, 4)),
+                C: up(random(batch * L * 4 * N, 5)),
+                D: up(random(CH, 6)),
+                deltaBias: up(random(CH, 7, -1, 0)),
+              };
+              const y = up(batch * L * Dg);
+              const state = up(stateBytes / 4);
+              const g = {
+                dy: up(random(batch * L * Dg, 8)),
+                du: up(batch * L * Dg),
+                ddelta: up(batch * L * CH),
+                dA: up(CH * N),
+                dB: up(batch * L * 4 * N),
+                dC: up(batch * L * 4 * N),
+                dD: up(CH),
+                dDeltaBias: up(CH),
+              };
+              fwd = (e) => scan.encodeForward(e, { ...inp, y, state });
+              bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
+              destroy = () => scan.destroy();
+            }
+            const work = batch * CH * L * N;
+            const reps = opts.quick ? 2 : Math.max(2, Math.min(20, Math.round(4e8 / work)));
+            const tf = await timeGpu(device, fwd, reps);
+            const tfb = await timeGpu(device, (e) => {
               fwd(e);
               bwd(e);
-            }, reps)
-            : undefined;
-          gpu.throwIfFailed();
-          const total = batch * CH;
-          const cpuRows = Math.min(total, Math.max(4, Math.ceil(2e6 / (L * N))));
-          const cpu = timeCpu(cpuRows, total, L, N);
-          const passes: [
-            "fwd" | "fwd+bwd",
-            { wall: number; cpu: number },
-            { wall: number; cpu: number },
-          ][] = [
-            ["fwd", tf, cpu.fwd],
-          ];
-          if (tfb) passes.push(["fwd+bwd", tfb, cpu.fwdBwd]);
-          for (const [pass, gpuT, refT] of passes) {
-            const ms = gpuT.wall;
-            const cpuMs = refT.wall;
-            const r: ScanRecord = {
-              subject: "scan",
-              layout,
-              pass,
-              batch,
-              channels: CH,
-              length: L,
-              dState: N,
-              ms,
-              stateUpdatesPerSecond: work / (ms / 1000),
-              gbPerSecond: bytesMoved(batch, CH, G, L, N, pass === "fwd+bwd") / (ms / 1000) / 1e9,
-              cpuMs,
-              cpuRows,
-              speedup: cpuMs / ms,
-              gpuProcessCpuMs: gpuT.cpu,
-              cpuTimeRatio: refT.cpu / gpuT.cpu,
-              variant,
-              reps,
-              adapter,
-            };
-            records.push(r);
-            opts.log(formatRow(r));
+            }, reps);
+            gpu.throwIfFailed();
+            const total = batch * CH;
+            const cpuRows = Math.min(total, Math.max(4, Math.ceil(2e6 / (L * N))));
+            const cpu = timeCpu(cpuRows, total, L, N);
+            const passes: [
+              "fwd" | "fwd+bwd",
+              { wall: number; cpu: number },
+              { wall: number; cpu: number },
+            ][] = [
+              ["fwd", tf, cpu.fwd],
+              ["fwd+bwd", tfb, cpu.fwdBwd],
+            ];
+            for (const [pass, gpuT, refT] of passes) {
+              const ms = gpuT.wall;
+              const cpuMs = refT.wall;
+              const r: ScanRecord = {
+                subject: "scan",
+                layout,
+                pass,
+                choice,
+                batch,
+                channels: CH,
+                length: L,
+                dState: N,
+                ms,
+                msPerImage: ms / batch,
+                stateUpdatesPerSecond: work / (ms / 1000),
+                gbPerSecond: bytesMoved(batch, CH, G, L, N, pass === "fwd+bwd") / (ms / 1000) / 1e9,
+                cpuMs,
+                cpuRows,
+                speedup: cpuMs / ms,
+                gpuProcessCpuMs: gpuT.cpu,
+                cpuTimeRatio: refT.cpu / gpuT.cpu,
+                variant,
+                reps,
+                adapter,
+              };
+              records.push(r);
+              opts.log(formatRow(r));
+            }
+            destroy();
+          } catch (e) {
+            // A configuration beyond the device's limits (binding size, memory) is skipped.
+            opts.log(
+              `| ${layout} | skipped | ${choice} | ${batch} | ${CH} | ${L} | ${N} | ${
+                (e as Error).message.split("\n")[0]
+              } |`,
+            );
+          } finally {
+            for (const b of made) b.destroy();
           }
-          destroy();
-          for (const b of made) b.destroy();
         }
       }
     }
@@ -318,15 +340,72 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
 
 /** Markdown table header for {@linkcode formatRow}. */
 export const TABLE_HEADER: string =
-  "| layout | pass | B | G·D | L | N | ms | state-upd/s | GB/s | CPU ref ms (rows run) | speed-up | CPU-time ratio | variant |\n" +
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+  "| layout | pass | kernels | B | G·D | L | N | ms | ms/img | state-upd/s | GB/s | CPU ref ms (rows run) | speed-up | CPU-time ratio | variant |\n" +
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /** One record as a markdown table row. */
 export function formatRow(r: ScanRecord): string {
-  return `| ${r.layout} | ${r.pass} | ${r.batch} | ${r.channels} | ${r.length} | ${r.dState} | ` +
-    `${r.ms.toFixed(1)} | ${(r.stateUpdatesPerSecond / 1e9).toFixed(2)} G | ` +
+  return `| ${r.layout} | ${r.pass} | ${r.choice} | ${r.batch} | ${r.channels} | ${r.length} | ${r.dState} | ` +
+    `${r.ms.toFixed(1)} | ${r.msPerImage.toFixed(2)} | ${
+      (r.stateUpdatesPerSecond / 1e9).toFixed(2)
+    } G | ` +
     `${r.gbPerSecond.toFixed(2)} | ${r.cpuMs.toFixed(0)} (${r.cpuRows}/${
       r.batch * r.channels
     }) | ` +
     `${r.speedup.toFixed(1)}× | ${r.cpuTimeRatio.toFixed(1)}× | ${r.variant} |`;
+}
+
+/** The stage-1 shape of VM-UNet at 256² input: 64×64 positions, Di = 192, N = 16, R = 6. */
+const STAGE1 = { height: 64, width: 64, channels: 192, dState: 16, dtRank: 6 };
+
+/**
+ * The launch plan of every scan kernel at the stage-1 shape (768 rows of L = 4096: 4
+ * directions × Di 192, N = 16) for batch 1, 8 and 32, both kernel choices: SS2D's
+ * cross-scan as the model runs it (with the dt projection that feeds it Δ) and the generic
+ * layout. No timing. The GPU choice must launch ≥ 100,000 invocations per dispatch at
+ * batch 1 (column `≥ 100k`).
+ *
+ * @param batches Batch sizes (default 1, 8, 32).
+ * @returns The markdown table.
+ */
+export function scanPlanTable(batches: number[] = [1, 8, 32]): string {
+  const rows: string[] = [
+    `| choice | layout | pass | kernel | wg | dispatches | storage buffers | ${
+      batches.map((b) => `workgroups B=${b}`).join(" | ")
+    } | ${batches.map((b) => `invocations B=${b}`).join(" | ")} | ≥ 100k at B=${batches[0]} |`,
+    `|${"---|".repeat(8 + 2 * batches.length)}`,
+  ];
+  for (const choice of ["gpu", "cpu"] as const) {
+    const cpu = choice === "cpu";
+    const plans: [string, (batch: number) => ScanKernelPlan[]][] = [
+      ["cross2d (SS2D)", (batch) => ss2dScanPlan({ batch, ...STAGE1 }, cpu)],
+      [
+        "generic",
+        (batch) =>
+          selectiveScanPlan({ batch, groups: 4, channelsPerGroup: 192, length: 4096, dState: 16 }, {
+            fallbackAdapter: cpu,
+          }),
+      ],
+    ];
+    for (const [layout, planFor] of plans) {
+      const perBatch = batches.map(planFor);
+      perBatch[0].forEach((p, i) => {
+        const lines = perBatch.map((plan) => plan[i]);
+        const scanKernel = !p.kernel.startsWith("Δ");
+        const ok = p.invocations >= 100_000
+          ? "yes"
+          : scanKernel
+          ? "**no**"
+          : "no (not a scan kernel)";
+        rows.push(
+          `| ${choice} | ${layout} | ${p.pass} | ${p.kernel} | ${p.workgroupSize} | ${p.dispatches} | ${p.storageBuffers} | ${
+            lines.map((l) => l.workgroups).join(" | ")
+          } | ${lines.map((l) => l.invocations.toLocaleString("en-US")).join(" | ")} | ${
+            cpu ? "(cpu choice)" : ok
+          } |`,
+        );
+      });
+    }
+  }
+  return rows.join("\n");
 }

@@ -130,6 +130,17 @@ export interface DtSizes {
 }
 
 /**
+ * Invocations of {@linkcode dtProjectionForward} (one per 4 positions × direction × 16
+ * channels; workgroups of {@linkcode DT_PROJECTION_WORKGROUP}).
+ */
+export function dtProjectionForwardInvocations(s: DtSizes): number {
+  return Math.ceil(s.rows / 4) * 4 * Math.ceil(s.channels / 16);
+}
+
+/** Workgroup size of the dt-projection kernels. */
+export const DT_PROJECTION_WORKGROUP = WG;
+
+/**
  * `delta (rows, 4, Di) = per-direction x_dbl[:, k, :R] · W[k]ᵀ`.
  *
  * @param engine The engine.
@@ -173,12 +184,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }`,
   }));
   const d4 = s.channels / 4;
-  const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(d4 / 4);
   engine.dispatch({
     kernel,
     bindings: [xDbl, wT, out],
     params: { rows: s.rows, R: s.dtRank, P: s.record, D4: d4 },
-    workgroups: engine.grid(n, WG),
+    workgroups: engine.grid(dtProjectionForwardInvocations(s), WG),
     op: "ss2d.dtProjection",
   });
   return out;

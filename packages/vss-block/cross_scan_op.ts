@@ -8,13 +8,21 @@
  * @module
  */
 
-import { CrossScan2d, type ScanKernelOptions } from "@vmunet/ssm-kernel";
+import {
+  CrossScan2d,
+  crossScan2dPlan,
+  type CrossScan2dShape,
+  type ScanKernelOptions,
+  type ScanKernelPlan,
+} from "@vmunet/ssm-kernel";
 import { type Engine, permute, ShapeError, type Tensor } from "@vmunet/tensor";
 import { defineOp, formatShape } from "@vmunet/tensor/kernels";
 import {
+  DT_PROJECTION_WORKGROUP,
   dtProjectionBackwardInput,
   dtProjectionBackwardWeight,
   dtProjectionForward,
+  dtProjectionForwardInvocations,
   type DtSizes,
 } from "./_dt_projection.ts";
 
@@ -58,20 +66,65 @@ function scanFor(engine: Engine, s: CrossScanSizes): CrossScan2d {
   }`;
   let scan = perDevice.get(key);
   if (!scan) {
-    const P = s.dtRank + 2 * s.dState;
-    scan = new CrossScan2d(engine.device, {
-      batch: s.batch,
-      height: s.height,
-      width: s.width,
-      channels: s.channels,
-      dState: s.dState,
-      bSlot: { offset: s.dtRank, stride: P },
-      cSlot: { offset: s.dtRank + s.dState, stride: P },
-      dtSlot: { offset: 0, stride: P, rank: s.dtRank },
-    }, scanOptions(engine));
+    scan = new CrossScan2d(engine.device, scanShape(s), scanOptions(engine));
     perDevice.set(key, scan);
   }
   return scan;
+}
+
+/** The cross-scan shape of a call: B, C and the dt rows read in place from x_dbl. */
+function scanShape(s: CrossScanSizes): CrossScan2dShape {
+  const P = s.dtRank + 2 * s.dState;
+  return {
+    batch: s.batch,
+    height: s.height,
+    width: s.width,
+    channels: s.channels,
+    dState: s.dState,
+    bSlot: { offset: s.dtRank, stride: P },
+    cSlot: { offset: s.dtRank + s.dState, stride: P },
+    dtSlot: { offset: 0, stride: P, rank: s.dtRank },
+  };
+}
+
+/**
+ * What {@linkcode ss2dScan} launches for one call of these sizes, kernel by kernel (the
+ * launch plan of `@vmunet/ssm-kernel`'s cross-scan plus the dt projection that feeds it Δ):
+ * on a CPU adapter the inference forward projects Δ inside the scan; on a GPU, and with
+ * the tape everywhere, the dt projection writes a Δ tensor first.
+ *
+ * @param s The call's sizes.
+ * @param cpuAdapter The kernel choice: `engine.isCpuAdapter`.
+ * @returns One line per kernel of the forward, the backward and the inference forward.
+ * @example
+ * ```ts
+ * import { ss2dScanPlan } from "@vmunet/vss-block";
+ * const s = { batch: 1, height: 64, width: 64, channels: 192, dState: 16, dtRank: 6 };
+ * const plan = ss2dScanPlan(s, false);
+ * const apply = plan.find((p) => p.pass === "forward" && p.kernel === "forward apply")!;
+ * if (apply.invocations < 100_000) throw new Error(`${apply.invocations}`);
+ * ```
+ */
+export function ss2dScanPlan(s: CrossScanSizes, cpuAdapter: boolean): ScanKernelPlan[] {
+  const plan = crossScan2dPlan(scanShape(s), { fallbackAdapter: cpuAdapter });
+  const invocations = dtProjectionForwardInvocations(dtSizes(s));
+  const workgroups = Math.ceil(invocations / DT_PROJECTION_WORKGROUP);
+  const delta = (pass: ScanKernelPlan["pass"]): ScanKernelPlan => ({
+    pass,
+    kernel: "Δ: dt projection (vss-block)",
+    workgroupSize: DT_PROJECTION_WORKGROUP,
+    workgroups,
+    invocations: workgroups * DT_PROJECTION_WORKGROUP,
+    dispatches: 1,
+    storageBuffers: 3,
+  });
+  const at = plan.findIndex((p) => p.pass === "inference");
+  return [
+    delta("forward"),
+    ...plan.slice(0, at),
+    ...(cpuAdapter ? [] : [delta("inference")]),
+    ...plan.slice(at),
+  ];
 }
 
 /**
