@@ -14,10 +14,13 @@ const WG = 64;
 /** Positions per partial sum of the weight gradient. */
 const POSITIONS_PER_CHUNK = 256;
 
-/** The 4×4 register block of the forward kernel, spelled out (no private arrays). */
-function unrolled(): string {
+/**
+ * The `positions`×4 register block (of vec4s) of the forward kernel, spelled out (no private
+ * arrays).
+ */
+function unrolled(positions: number): string {
   const lines: string[] = [];
-  for (let j = 0; j < 4; j++) {
+  for (let j = 0; j < positions; j++) {
     for (let q = 0; q < 4; q++) lines.push(`var a${j}${q} = vec4<f32>(0.0);`);
   }
   lines.push("for (var r = 0u; r < R; r++) {");
@@ -25,14 +28,15 @@ function unrolled(): string {
   lines.push(
     "  let w0 = WT[wb + d0]; let w1 = WT[wb + e1]; let w2 = WT[wb + e2]; let w3 = WT[wb + e3];",
   );
-  lines.push("  let x0 = X[(p0 * 4u + k) * P + r]; let x1 = X[(q1 * 4u + k) * P + r];");
-  lines.push("  let x2 = X[(q2 * 4u + k) * P + r]; let x3 = X[(q3 * 4u + k) * P + r];");
-  for (let j = 0; j < 4; j++) {
+  const pos = ["p0", "q1", "q2", "q3"], ch = ["d0", "e1", "e2", "e3"];
+  for (let j = 0; j < positions; j++) {
+    lines.push(`  let x${j} = X[(${pos[j]} * 4u + k) * P + r];`);
+  }
+  for (let j = 0; j < positions; j++) {
     lines.push("  " + [0, 1, 2, 3].map((q) => `a${j}${q} += w${q} * x${j};`).join(" "));
   }
   lines.push("}");
-  const pos = ["p0", "q1", "q2", "q3"], ch = ["d0", "e1", "e2", "e3"];
-  for (let j = 0; j < 4; j++) {
+  for (let j = 0; j < positions; j++) {
     for (let q = 0; q < 4; q++) {
       lines.push(
         `if (p0 + ${j}u < rows && d0 + ${q}u < D4) { OUT[(${pos[j]} * 4u + k) * D4 + ${
@@ -130,11 +134,20 @@ export interface DtSizes {
 }
 
 /**
- * Invocations of {@linkcode dtProjectionForward} (one per 4 positions × direction × 16
- * channels; workgroups of {@linkcode DT_PROJECTION_WORKGROUP}).
+ * Positions per invocation of {@linkcode dtProjectionForward}: 4 on CPU adapters (the
+ * weight loads serve four positions), 1 on GPUs (four times the invocations: 196,608 at
+ * VM-UNet's stage-1 shape and batch 1 instead of 49,152).
  */
-export function dtProjectionForwardInvocations(s: DtSizes): number {
-  return Math.ceil(s.rows / 4) * 4 * Math.ceil(s.channels / 16);
+export function dtProjectionPositions(cpuAdapter: boolean): 1 | 4 {
+  return cpuAdapter ? 4 : 1;
+}
+
+/**
+ * Invocations of {@linkcode dtProjectionForward} (one per `positions` positions × direction
+ * × 16 channels; workgroups of {@linkcode DT_PROJECTION_WORKGROUP}).
+ */
+export function dtProjectionForwardInvocations(s: DtSizes, positions: number): number {
+  return Math.ceil(s.rows / positions) * 4 * Math.ceil(s.channels / 16);
 }
 
 /** Workgroup size of the dt-projection kernels. */
@@ -148,6 +161,7 @@ export const DT_PROJECTION_WORKGROUP = WG;
  * @param wT `(4, R, Di)`: `dt_projs_weight` transposed.
  * @param s Sizes.
  * @param shape Shape of the output (`(B, H, W, 4, Di)`).
+ * @param positions Positions per invocation (default {@linkcode dtProjectionPositions}).
  * @returns delta.
  */
 export function dtProjectionForward(
@@ -156,9 +170,10 @@ export function dtProjectionForward(
   wT: Tensor,
   s: DtSizes,
   shape: readonly number[],
+  positions: 1 | 4 = dtProjectionPositions(engine.isCpuAdapter),
 ): Tensor {
   const out = engine.empty(shape);
-  const kernel = engine.kernel("ss2d.dt_proj.fwd", () => ({
+  const kernel = engine.kernel(`ss2d.dt_proj.fwd${positions}`, () => ({
     params: { rows: "u32", R: "u32", P: "u32", D4: "u32" },
     bindings: [
       { name: "X" },
@@ -166,21 +181,25 @@ export function dtProjectionForward(
       { name: "OUT", access: "read_write", type: "array<vec4<f32>>" },
     ],
     code: /* wgsl */ `
-// One invocation per (4 positions, direction k, 16 channels): a 4×16 block of delta.
-// Consecutive invocations take consecutive position blocks (W loads are shared by the
+// One invocation per (${positions} positions, direction k, 16 channels): a ${positions}×16 block of
+// delta. Consecutive invocations take consecutive position blocks (W loads are shared by the
 // workgroup; measured 2× faster on lavapipe than channel-fastest 4×4 blocks).
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
   let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;
-  let np = (rows + 3u) / 4u;
+  let np = (rows + ${positions - 1}u) / ${positions}u;
   let nd = (D4 + 3u) / 4u;
   if (i >= np * 4u * nd) { return; }
   let pb = i % np; let k = (i / np) % 4u; let d0 = (i / (np * 4u)) * 4u;
-  let p0 = pb * 4u;
-  let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);
+  let p0 = pb * ${positions}u;
+  ${
+      positions === 4
+        ? "let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);"
+        : ""
+    }
   let e1 = min(d0 + 1u, D4 - 1u); let e2 = min(d0 + 2u, D4 - 1u); let e3 = min(d0 + 3u, D4 - 1u);
-  ${unrolled()}
+  ${unrolled(positions)}
 }`,
   }));
   const d4 = s.channels / 4;
@@ -188,7 +207,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     kernel,
     bindings: [xDbl, wT, out],
     params: { rows: s.rows, R: s.dtRank, P: s.record, D4: d4 },
-    workgroups: engine.grid(dtProjectionForwardInvocations(s), WG),
+    workgroups: engine.grid(dtProjectionForwardInvocations(s, positions), WG),
     op: "ss2d.dtProjection",
   });
   return out;

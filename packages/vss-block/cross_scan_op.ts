@@ -23,6 +23,7 @@ import {
   dtProjectionBackwardWeight,
   dtProjectionForward,
   dtProjectionForwardInvocations,
+  dtProjectionPositions,
   type DtSizes,
 } from "./_dt_projection.ts";
 
@@ -107,7 +108,10 @@ function scanShape(s: CrossScanSizes): CrossScan2dShape {
  */
 export function ss2dScanPlan(s: CrossScanSizes, cpuAdapter: boolean): ScanKernelPlan[] {
   const plan = crossScan2dPlan(scanShape(s), { fallbackAdapter: cpuAdapter });
-  const invocations = dtProjectionForwardInvocations(dtSizes(s));
+  const invocations = dtProjectionForwardInvocations(
+    dtSizes(s),
+    dtProjectionPositions(cpuAdapter),
+  );
   const workgroups = Math.ceil(invocations / DT_PROJECTION_WORKGROUP);
   const delta = (pass: ScanKernelPlan["pass"]): ScanKernelPlan => ({
     pass,

@@ -45,8 +45,11 @@ Deno.test("the dt projection kernels match float64 loops: delta, ∂x_dbl dt row
       const wT = permute(engine.tensor(w, [4, di, r]), [0, 2, 1]);
       const gt = engine.tensor(g, [rows, 4, di]);
       const tag = `rows ${rows}, Di ${di}, R ${r}`;
-      const got = dtProjectionForward(engine, xt, wT, sizes, [rows, 4, di]);
-      assert(relMaxErr(await got.read(), delta) < 1e-5, `${tag}: delta`);
+      // Both register blocks: 4 positions per invocation (CPU adapters) and 1 (GPUs).
+      for (const positions of [4, 1] as const) {
+        const got = dtProjectionForward(engine, xt, wT, sizes, [rows, 4, di], positions);
+        assert(relMaxErr(await got.read(), delta) < 1e-5, `${tag}: delta (${positions} positions)`);
+      }
       const dxt = engine.tensor(new Float32Array(rows * 4 * p).fill(7), [rows, 4, p]);
       dtProjectionBackwardInput(engine, gt, wT, dxt, sizes);
       const gotDx = await dxt.read();
