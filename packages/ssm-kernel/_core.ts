@@ -554,7 +554,7 @@ export class ScanCore {
 
   /** Encodes the transpose launch `d` (`(batch, rows, cols) → (batch, cols, rows)`). */
   #transpose(pass: GPUComputePassEncoder, d: KernelDispatch, x: GPUBuffer, y: GPUBuffer): void {
-    const [rows, cols] = d.name.slice("transpose ".length).split("×").map(Number);
+    const [rows, cols] = d.transpose!;
     this.#launch(pass, d, () => ({
       code: transposeWgsl(rows, cols),
       entryPoint: "transpose",

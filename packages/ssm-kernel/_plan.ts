@@ -21,6 +21,8 @@ export interface KernelDispatch {
   grid: [number, number, number];
   /** Dispatches per call (the cross layout's apply passes: one per direction). */
   dispatches: number;
+  /** Transposes only: `(rows, cols)` of the `(batch, rows, cols) → (batch, cols, rows)` copy. */
+  transpose?: [number, number];
 }
 
 /** One line of a scan's launch plan. */
@@ -93,6 +95,7 @@ function transposes(l: KernelLayout, into: boolean): KernelDispatch[] {
       workgroupSize: 64,
       grid: [x, y, l.batch],
       dispatches: 1,
+      transpose: [rows, cols],
     } as KernelDispatch;
   };
   const L = l.length, Di = l.channels;
@@ -120,18 +123,11 @@ export function forwardDispatches(
     }];
   }
   if (t.forward === "chunked") {
-    const slots = applySlots(m.nv);
     return [
       ...packBc(l, m),
       flat("forward local", "rrrrrw", l.batch * m.chunks * m.totalChannels, FLAT_WG),
       perGroup("forward carry", "rw", l.batch * m.totalChannels, carryWidth(l, m)),
-      perGroup(
-        "forward apply",
-        "rrrrrrrwru",
-        Math.ceil(applySlotCount(l, m) / slots),
-        slots * m.nv,
-        l.groups / applyGroups(l),
-      ),
+      apply(l, m, "forward apply", "rrrrrrrwru"),
     ];
   }
   const serial = t.forward === "serial-row";
@@ -142,6 +138,18 @@ export function forwardDispatches(
     grid: serial ? [m.slices, m.parallelGroups, l.batch] : [l.channels, m.parallelGroups, l.batch],
     dispatches: 1,
   }];
+}
+
+/** An apply pass: `NV` invocations per slot, one dispatch per direction (cross layout). */
+function apply(l: KernelLayout, m: KernelDims, name: string, kinds: string): KernelDispatch {
+  const slots = applySlots(m.nv);
+  return perGroup(
+    name,
+    kinds,
+    Math.ceil(applySlotCount(l, m) / slots),
+    slots * m.nv,
+    l.groups / applyGroups(l),
+  );
 }
 
 /** Invocations per workgroup of the carry kernel. */
@@ -158,7 +166,6 @@ export function backwardDispatches(
 ): KernelDispatch[] {
   const CH = m.totalChannels, N = l.dState;
   if (t.forward === "chunked") {
-    const slots = applySlots(m.nv);
     return [
       ...packBc(l, m),
       flat(
@@ -168,13 +175,7 @@ export function backwardDispatches(
         FLAT_WG,
       ),
       perGroup("backward carry", "rw", l.batch * CH, carryWidth(l, m)),
-      perGroup(
-        "backward apply",
-        "rrrrrrwwwu",
-        Math.ceil(applySlotCount(l, m) / slots),
-        slots * m.nv,
-        l.groups / applyGroups(l),
-      ),
+      apply(l, m, "backward apply", "rrrrrrwwwu"),
       perGroup(
         "backward dB/dC",
         "rrrrrrrww",

@@ -1,8 +1,11 @@
 /**
- * Test helpers: a device with the limits the kernels need, seeded random data, error norms.
+ * Test helpers: a device with the limits the kernels need, seeded random data and scan
+ * inputs, error norms.
  *
  * @module
  */
+
+import type { CrossScanReferenceInputs, ScanReferenceInputs } from "./reference.ts";
 
 /** Requests a device with raised storage-buffer limits (and `subgroups` when `subgroups`). */
 export async function testDevice(subgroups = false): Promise<GPUDevice> {
@@ -54,4 +57,57 @@ export function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     r = Math.max(r, Math.abs(b[i]));
   }
   return m / Math.max(1, r);
+}
+
+/** Seeded generic-layout inputs: Δ in `deltaRange`, A in [−2, −0.05), bias in [−1, 0). */
+export function genericInputs(
+  batch: number,
+  G: number,
+  Dg: number,
+  L: number,
+  N: number,
+  seed: number,
+  deltaRange: [number, number] = [-3, 1],
+): ScanReferenceInputs {
+  const CH = G * Dg;
+  return {
+    batch,
+    groups: G,
+    channelsPerGroup: Dg,
+    length: L,
+    dState: N,
+    u: randomArray(batch * CH * L, seed),
+    delta: randomArray(batch * CH * L, seed + 1, ...deltaRange),
+    A: randomArray(CH * N, seed + 2, -2, -0.05),
+    B: randomArray(batch * G * N * L, seed + 3),
+    C: randomArray(batch * G * N * L, seed + 4),
+    D: randomArray(CH, seed + 5),
+    deltaBias: randomArray(CH, seed + 6, -1, 0),
+  };
+}
+
+/** Seeded cross-scan inputs (B and C dense `(B, H, W, 4, N)`), ranges as {@linkcode genericInputs}. */
+export function crossInputs(
+  batch: number,
+  H: number,
+  W: number,
+  Di: number,
+  N: number,
+  seed: number,
+): CrossScanReferenceInputs {
+  const L = H * W;
+  return {
+    batch,
+    height: H,
+    width: W,
+    channels: Di,
+    dState: N,
+    u: randomArray(batch * L * Di, seed),
+    delta: randomArray(batch * L * 4 * Di, seed + 1, -3, 1),
+    B: randomArray(batch * L * 4 * N, seed + 2),
+    C: randomArray(batch * L * 4 * N, seed + 3),
+    A: randomArray(4 * Di * N, seed + 4, -2, -0.05),
+    D: randomArray(4 * Di, seed + 5),
+    deltaBias: randomArray(4 * Di, seed + 6, -1, 0),
+  };
 }

@@ -236,7 +236,8 @@ function aLoad(j: number, n: number, at = (i: string) => `AA[${i}]`): string {
   return vec4Of(parts);
 }
 
-const BINDINGS_IN = `
+/** Bindings 0–6 of the forward kernels: u, Δ, A, B, C, D, delta_bias. */
+export const BINDINGS_IN = `
 @group(0) @binding(0) var<storage, read> U: array<f32>;
 @group(0) @binding(1) var<storage, read> DL: array<f32>;
 @group(0) @binding(2) var<storage, read> AA: array<f32>;

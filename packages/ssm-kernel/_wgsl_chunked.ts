@@ -32,7 +32,14 @@
  * @module
  */
 
-import { header, type KernelDims, type KernelLayout, type KernelTuning, u } from "./_wgsl.ts";
+import {
+  BINDINGS_IN,
+  header,
+  type KernelDims,
+  type KernelLayout,
+  type KernelTuning,
+  u,
+} from "./_wgsl.ts";
 
 /** Workgroup size of the flat local and reduce kernels. */
 export const FLAT_WG = 64;
@@ -130,36 +137,70 @@ const DECODE_ROW = `
   let t0 = ch * T;`;
 
 /**
- * Forward **local**: one invocation per (batch, channel, chunk) scans its chunk from a zero
- * state (N states as vec4 registers) and stores the end state and ΣΔ into `state`.
- * Bindings: U, DL, AA, BB, BIAS, ST (read-write).
+ * The local kernels' frame: one invocation per (batch, channel, chunk), flat over
+ * `FLAT_WG`-wide workgroups, N states as vec4 registers `v{j}` from zero, `ΣΔ` in `s`; the
+ * end values go to the chunk's slot of `X` (the `state` buffer or the workspace).
  */
-export function localForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+function localWgsl(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  entry: string,
+  bindings: string,
+  before: string,
+  walk: string,
+): string {
   const nv = m.nv;
   const js = Array.from({ length: nv }, (_, j) => j);
-  return common(l, t, m) + `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> AA: array<f32>;
-@group(0) @binding(3) var<storage, read> BB: array<f32>;
-@group(0) @binding(4) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> ST: array<f32>;
-
+  return common(l, t, m) + bindings + `
 @compute @workgroup_size(${FLAT_WG})
-fn local_forward(@builtin(local_invocation_id) lid: vec3<u32>,
-                 @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn ${entry}(@builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let f = flat64(lid, wg, nwg);
+${before}
   if (f >= NB * NCH * CH) { return; }
 ${DECODE_ROW}
 ${
     js.map((j) =>
       `  let a${j} = ${vecAt("AA", "c * N", `${j}u`)} * LOG2E;
-  var h${j} = vec4<f32>(0.0);`
+  var v${j} = vec4<f32>(0.0);`
     ).join("\n")
   }
   let bias = BIAS[c];
   var s = 0.0;
-  for (var i = 0u; i < T; i++) {
+${walk}
+  let o = stAt(b, c, ch);
+${
+    js.map((j) =>
+      [0, 1, 2, 3].map((e) => `  X[o + ${u(4 * j + e)}] = v${j}.${"xyzw"[e]};`).join("\n")
+    ).join("\n")
+  }
+  X[sumAt(b, c, ch)] = s;
+}
+`;
+}
+
+/**
+ * Forward **local**: scans each chunk from a zero state and stores the end state and ΣΔ
+ * into `state`. Bindings: U, DL, AA, BB, BIAS, X (`state`, read-write).
+ */
+export function localForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const js = Array.from({ length: m.nv }, (_, j) => j);
+  return localWgsl(
+    l,
+    t,
+    m,
+    "local_forward",
+    `
+@group(0) @binding(0) var<storage, read> U: array<f32>;
+@group(0) @binding(1) var<storage, read> DL: array<f32>;
+@group(0) @binding(2) var<storage, read> AA: array<f32>;
+@group(0) @binding(3) var<storage, read> BB: array<f32>;
+@group(0) @binding(4) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(5) var<storage, read_write> X: array<f32>;
+`,
+    "",
+    `  for (var i = 0u; i < T; i++) {
     let tt = t0 + i;
     if (tt >= L) { break; }
     let p = pos(k, tt);
@@ -167,61 +208,41 @@ ${
     let du = dlt * U[iU(b, k, d, p)];
     let ib = iB(b, k, p);
 ${
-    js.map((j) =>
-      `    h${j} = exp2(dlt * a${j}) * h${j} + du * ${vecAt("BB", "ib", `${j}u`, "NSB")};`
-    ).join("\n")
-  }
+      js.map((j) =>
+        `    v${j} = exp2(dlt * a${j}) * v${j} + du * ${vecAt("BB", "ib", `${j}u`, "NSB")};`
+      ).join("\n")
+    }
     s = s + dlt;
-  }
-  let o = stAt(b, c, ch);
-${
-    js.map((j) =>
-      `  ST[o + ${u(4 * j)}] = h${j}.x; ST[o + ${u(4 * j + 1)}] = h${j}.y; ST[o + ${
-        u(4 * j + 2)
-      }] = h${j}.z; ST[o + ${u(4 * j + 3)}] = h${j}.w;`
-    ).join("\n")
-  }
-  ST[sumAt(b, c, ch)] = s;
-}
-`;
+  }`,
+  );
 }
 
 /**
- * Backward **local**: one invocation per (batch, channel, chunk) runs the adjoint
- * recurrence `dh = g·C + r`, `r = ā·dh` over its chunk right to left from a zero carry and
- * stores the carry leaving its first position and ΣΔ into the workspace. Invocations below
- * `CH·(N+2)` also copy A, D, delta_bias into the workspace's packed parameters (so that
- * the later kernels bind one buffer for them). Bindings: DL, AA, CC, DD, BIAS, DOUT, WS.
+ * Backward **local**: runs the adjoint recurrence `dh = g·C + r`, `r = ā·dh` over each
+ * chunk right to left from a zero carry and stores the carry leaving its first position and
+ * ΣΔ into the workspace. Invocations below `CH·N` also copy A, D, delta_bias into the
+ * workspace's packed parameters (so that the later kernels bind one buffer for them).
+ * Bindings: DL, AA, CC, DD, BIAS, DOUT, X (the workspace, read-write).
  */
 export function localBackwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  const nv = m.nv;
-  const js = Array.from({ length: nv }, (_, j) => j);
-  return common(l, t, m) + `
+  const js = Array.from({ length: m.nv }, (_, j) => j);
+  return localWgsl(
+    l,
+    t,
+    m,
+    "local_backward",
+    `
 @group(0) @binding(0) var<storage, read> DL: array<f32>;
 @group(0) @binding(1) var<storage, read> AA: array<f32>;
 @group(0) @binding(2) var<storage, read> CC: array<f32>;
 @group(0) @binding(3) var<storage, read> DD: array<f32>;
 @group(0) @binding(4) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(5) var<storage, read> DOUT: array<f32>;
-@group(0) @binding(6) var<storage, read_write> WS: array<f32>;
-
-@compute @workgroup_size(${FLAT_WG})
-fn local_backward(@builtin(local_invocation_id) lid: vec3<u32>,
-                  @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat64(lid, wg, nwg);
-  if (f < CH * N) { WS[PA + f] = AA[f]; }
-  if (f < CH) { WS[PD + f] = DD[f]; WS[PB + f] = BIAS[f]; }
-  if (f >= NB * NCH * CH) { return; }
-${DECODE_ROW}
-${
-    js.map((j) =>
-      `  let a${j} = ${vecAt("AA", "c * N", `${j}u`)} * LOG2E;
-  var r${j} = vec4<f32>(0.0);`
-    ).join("\n")
-  }
-  let bias = BIAS[c];
-  var s = 0.0;
-  for (var ii = 0u; ii < T; ii++) {
+@group(0) @binding(6) var<storage, read_write> X: array<f32>;
+`,
+    `  if (f < CH * N) { X[PA + f] = AA[f]; }
+  if (f < CH) { X[PD + f] = DD[f]; X[PB + f] = BIAS[f]; }`,
+    `  for (var ii = 0u; ii < T; ii++) {
     let tt = t0 + T - 1u - ii;
     if (tt < L) {
       let p = pos(k, tt);
@@ -229,24 +250,14 @@ ${
       let g = DOUT[iU(b, k, d, p)];
       let ic = iC(b, k, p);
 ${
-    js.map((j) =>
-      `      r${j} = exp2(dlt * a${j}) * (g * ${vecAt("CC", "ic", `${j}u`, "NSC")} + r${j});`
-    ).join("\n")
-  }
+      js.map((j) =>
+        `      v${j} = exp2(dlt * a${j}) * (g * ${vecAt("CC", "ic", `${j}u`, "NSC")} + v${j});`
+      ).join("\n")
+    }
       s = s + dlt;
     }
-  }
-  let o = stAt(b, c, ch);
-${
-    js.map((j) =>
-      `  WS[o + ${u(4 * j)}] = r${j}.x; WS[o + ${u(4 * j + 1)}] = r${j}.y; WS[o + ${
-        u(4 * j + 2)
-      }] = r${j}.z; WS[o + ${u(4 * j + 3)}] = r${j}.w;`
-    ).join("\n")
-  }
-  WS[sumAt(b, c, ch)] = s;
-}
-`;
+  }`,
+  );
 }
 
 /**
@@ -386,14 +397,7 @@ function mergeStore(l: KernelLayout, buf: string, at: string, v: string): string
  */
 export function applyForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const wgSize = applySlots(m.nv) * m.nv;
-  return common(l, t, m) + applyConsts(l, m) + `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> AA: array<f32>;
-@group(0) @binding(3) var<storage, read> BB: array<f32>;
-@group(0) @binding(4) var<storage, read> CC: array<f32>;
-@group(0) @binding(5) var<storage, read> DD: array<f32>;
-@group(0) @binding(6) var<storage, read> BIAS: array<f32>;
+  return common(l, t, m) + applyConsts(l, m) + BINDINGS_IN + `
 @group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
 @group(0) @binding(8) var<storage, read> ST: array<f32>;
 

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   crossScan2d,
   crossScan2dBackwardReference,
-  type CrossScan2dInputs,
   crossScan2dPlan,
   crossScan2dReference,
   type ScanKernelOptions,
@@ -10,11 +9,10 @@ import {
   SelectiveScan,
   selectiveScan,
   selectiveScanBackwardReference,
-  type SelectiveScanInputs,
   selectiveScanPlan,
   selectiveScanReference,
 } from "./mod.ts";
-import { maxErr, randomArray, relL2 } from "./_testing.ts";
+import { crossInputs, genericInputs, maxErr, randomArray, relL2 } from "./_testing.ts";
 
 // The GPU family ("chunked") against the float64 reference, its launch plan, and every scan
 // kernel under a device limited to 10 storage buffers per shader stage (the Chromium
@@ -33,56 +31,6 @@ device.onuncapturederror = (e) => gpuError ??= (e as GPUUncapturedErrorEvent).er
 
 const GPU: ScanKernelOptions = { fallbackAdapter: false };
 const GRADS = ["du", "ddelta", "dA", "dB", "dC", "dD", "dDeltaBias"] as const;
-
-function generic(
-  batch: number,
-  G: number,
-  Dg: number,
-  L: number,
-  N: number,
-  seed: number,
-): SelectiveScanInputs {
-  const CH = G * Dg;
-  return {
-    batch,
-    groups: G,
-    channelsPerGroup: Dg,
-    length: L,
-    dState: N,
-    u: randomArray(batch * CH * L, seed),
-    delta: randomArray(batch * CH * L, seed + 1, -3, 1),
-    A: randomArray(CH * N, seed + 2, -2, -0.05),
-    B: randomArray(batch * G * N * L, seed + 3),
-    C: randomArray(batch * G * N * L, seed + 4),
-    D: randomArray(CH, seed + 5),
-    deltaBias: randomArray(CH, seed + 6, -1, 0),
-  };
-}
-
-function cross(
-  batch: number,
-  H: number,
-  W: number,
-  Di: number,
-  N: number,
-  seed: number,
-): CrossScan2dInputs {
-  const L = H * W;
-  return {
-    batch,
-    height: H,
-    width: W,
-    channels: Di,
-    dState: N,
-    u: randomArray(batch * L * Di, seed),
-    delta: randomArray(batch * L * 4 * Di, seed + 1, -3, 1),
-    B: randomArray(batch * L * 4 * N, seed + 2),
-    C: randomArray(batch * L * 4 * N, seed + 3),
-    A: randomArray(4 * Di * N, seed + 4, -2, -0.05),
-    D: randomArray(4 * Di, seed + 5),
-    deltaBias: randomArray(4 * Di, seed + 6, -1, 0),
-  };
-}
 
 function checkGrads(
   tag: string,
@@ -108,7 +56,7 @@ Deno.test("chunked selectiveScan() matches the float64 reference: L off the chun
   ];
   for (const [batch, G, Dg, L, N] of shapes) {
     const tag = `generic ${[batch, G, Dg, L, N]}`;
-    const x = generic(batch, G, Dg, L, N, L + N);
+    const x = genericInputs(batch, G, Dg, L, N, L + N);
     const dout = randomArray(batch * G * Dg * L, 7 + L);
     const r = await selectiveScan(device, x, dout, GPU);
     const e = maxErr(r.out, selectiveScanReference(x));
@@ -126,7 +74,7 @@ Deno.test("chunked crossScan2d() matches the flip/transpose reference: four dire
   const shapes = [[2, 3, 5, 6, 16], [1, 7, 4, 10, 8], [2, 1, 1, 3, 1], [1, 5, 7, 4, 20]];
   for (const [batch, H, W, Di, N] of shapes) {
     const tag = `cross ${[batch, H, W, Di, N]}`;
-    const x = cross(batch, H, W, Di, N, H * W + Di);
+    const x = crossInputs(batch, H, W, Di, N, H * W + Di);
     const dy = randomArray(batch * H * W * Di, 3 + Di);
     const r = await crossScan2d(device, x, dy, GPU);
     const e = maxErr(r.y, crossScan2dReference(x));
@@ -145,14 +93,14 @@ Deno.test("every scan kernel of both families runs forward and backward on a dev
     ["chunked", GPU],
   ];
   for (const [name, o] of options) {
-    const x = generic(2, 2, 3, 12, 4, 5);
+    const x = genericInputs(2, 2, 3, 12, 4, 5);
     const dout = randomArray(2 * 6 * 12, 9);
     const r = await selectiveScan(device, x, dout, o);
     assert(maxErr(r.out, selectiveScanReference(x)) <= 1e-5, `${name} generic out`);
     checkGrads(`${name} generic`, r.grads!, selectiveScanBackwardReference(x, dout));
     const inf = await selectiveScan(device, x, undefined, o);
     assert(maxErr(inf.out, selectiveScanReference(x)) <= 1e-5, `${name} generic inference`);
-    const c = cross(2, 3, 4, 4, 4, 8);
+    const c = crossInputs(2, 3, 4, 4, 4, 8);
     const dy = randomArray(2 * 12 * 4, 10);
     for (const channelMajorBackward of [false, true]) {
       const rc = await crossScan2d(device, c, dy, { ...o, channelMajorBackward });

@@ -3,46 +3,20 @@ import {
   CrossScan2d,
   crossScan2d,
   crossScan2dBackwardReference,
-  type CrossScan2dInputs,
   crossScan2dReference,
   ScanShapeError,
 } from "./mod.ts";
 import { readBack, upload } from "./_io.ts";
-import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
+import { crossInputs, maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
 const device = await testDevice(true);
 const SG = { subgroups: true, subgroupMinSize: 4, chunkLength: 4 };
-
-function inputs(
-  batch: number,
-  H: number,
-  W: number,
-  Di: number,
-  N: number,
-  seed: number,
-): CrossScan2dInputs {
-  const L = H * W;
-  return {
-    batch,
-    height: H,
-    width: W,
-    channels: Di,
-    dState: N,
-    u: randomArray(batch * L * Di, seed),
-    delta: randomArray(batch * L * 4 * Di, seed + 1, -3, 1),
-    B: randomArray(batch * L * 4 * N, seed + 2),
-    C: randomArray(batch * L * 4 * N, seed + 3),
-    A: randomArray(4 * Di * N, seed + 4, -2, -0.05),
-    D: randomArray(4 * Di, seed + 5),
-    deltaBias: randomArray(4 * Di, seed + 6, -1, 0),
-  };
-}
 
 const GRADS = ["du", "ddelta", "dB", "dC", "dA", "dD", "dDeltaBias"] as const;
 
 Deno.test("crossScan2d() matches the materialised flip/transpose reference on a non-square map with B = 2", async () => {
   for (const [batch, H, W, Di, N] of [[2, 3, 5, 6, 16], [2, 7, 4, 10, 8], [1, 1, 9, 3, 1]]) {
-    const x = inputs(batch, H, W, Di, N, 10 * H + W);
+    const x = crossInputs(batch, H, W, Di, N, 10 * H + W);
     const dy = randomArray(batch * H * W * Di, 77);
     const r = await crossScan2d(device, x, dy, SG);
     const e = maxErr(r.y, crossScan2dReference(x));
@@ -56,7 +30,7 @@ Deno.test("crossScan2d() matches the materialised flip/transpose reference on a 
 });
 
 Deno.test("crossScan2d() is exact across chunks and workgroup slices (L = 150, Di = 20, wg 8, chunk 5)", async () => {
-  const x = inputs(2, 10, 15, 20, 16, 5);
+  const x = crossInputs(2, 10, 15, 20, 16, 5);
   const dy = randomArray(2 * 150 * 20, 6);
   const r = await crossScan2d(device, x, dy, { ...SG, workgroupSize: 8, chunkLength: 5 });
   assert(maxErr(r.y, crossScan2dReference(x)) <= 1e-4);
@@ -67,7 +41,7 @@ Deno.test("crossScan2d() is exact across chunks and workgroup slices (L = 150, D
 Deno.test("crossScan2d() backward is the same on channels-last and channel-major copies", async () => {
   // L = 12 and Di = 8 take the vec4 block transposes; L = 15 and Di = 6 the scalar ones.
   for (const [H, W, Di] of [[3, 4, 8], [3, 5, 6]]) {
-    const x = inputs(2, H, W, Di, 16, 3 * H + Di);
+    const x = crossInputs(2, H, W, Di, 16, 3 * H + Di);
     const dy = randomArray(2 * H * W * Di, 11);
     const g = crossScan2dBackwardReference(x, dy);
     for (const channelMajorBackward of [false, true]) {
@@ -81,14 +55,14 @@ Deno.test("crossScan2d() backward is the same on channels-last and channel-major
 });
 
 Deno.test("crossScan2d() forward without checkpoints (no backward) matches the reference", async () => {
-  const x = inputs(2, 3, 5, 6, 16, 21);
+  const x = crossInputs(2, 3, 5, 6, 16, 21);
   const r = await crossScan2d(device, x, undefined, SG);
   assert.equal(r.grads, undefined);
   assert(maxErr(r.y, crossScan2dReference(x)) <= 1e-4);
 });
 
 Deno.test("crossScan2d() with the workgroup-scan forward matches the reference (L = 300)", async () => {
-  const x = inputs(2, 20, 15, 6, 16, 9);
+  const x = crossInputs(2, 20, 15, 6, 16, 9);
   const dy = randomArray(2 * 300 * 6, 10);
   const r = await crossScan2d(device, x, dy, { ...SG, forward: "workgroup-scan" });
   assert(maxErr(r.y, crossScan2dReference(x)) <= 1e-4);
@@ -99,7 +73,7 @@ Deno.test("crossScan2d() with the workgroup-scan forward matches the reference (
 Deno.test("CrossScan2d reads B/C from a packed x_dbl and writes dB/dC into dx_dbl slots only", async () => {
   const batch = 2, H = 3, W = 4, Di = 8, N = 4, R = 3, L = H * W;
   const P = R + 2 * N;
-  const x = inputs(batch, H, W, Di, N, 42);
+  const x = crossInputs(batch, H, W, Di, N, 42);
   const xdbl = new Float32Array(batch * L * 4 * P);
   for (let r = 0; r < batch * L * 4; r++) {
     for (let i = 0; i < R; i++) xdbl[r * P + i] = 100 + i;
@@ -214,7 +188,7 @@ Deno.test("CrossScan2d.encodeForwardProjected() projects delta from x_dbl's dt r
   // R = 3 (one subgroup load), R = 11 (three loads of a 4-wide subgroup); with and without subgroups.
   for (const [R, subgroups] of [[3, true], [11, true], [5, false]] as const) {
     const batch = 2, H = 3, W = 5, Di = 8, N = 4, L = H * W, P = R + 2 * N;
-    const x = inputs(batch, H, W, Di, N, 60 + R);
+    const x = crossInputs(batch, H, W, Di, N, 60 + R);
     const dtRows = randomArray(batch * L * 4 * R, 61 + R, -1, 1);
     const weight = randomArray(4 * Di * R, 62 + R, -0.5, 0.5);
     const xdbl = new Float32Array(batch * L * 4 * P);

@@ -9,7 +9,7 @@ import {
   type SelectiveScanInputs,
   selectiveScanReference,
 } from "./mod.ts";
-import { maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
+import { genericInputs, maxErr, randomArray, relL2, testDevice } from "./_testing.ts";
 
 const device = await testDevice(true);
 /**
@@ -17,32 +17,6 @@ const device = await testDevice(true);
  * short unrolled chunks keep shader compilation on the software adapter fast.
  */
 const SG: ScanKernelOptions = { subgroups: true, subgroupMinSize: 4, chunkLength: 4 };
-
-function inputs(
-  batch: number,
-  G: number,
-  Dg: number,
-  L: number,
-  N: number,
-  seed: number,
-  deltaRange: [number, number] = [-3, 1],
-): SelectiveScanInputs {
-  const CH = G * Dg;
-  return {
-    batch,
-    groups: G,
-    channelsPerGroup: Dg,
-    length: L,
-    dState: N,
-    u: randomArray(batch * CH * L, seed),
-    delta: randomArray(batch * CH * L, seed + 1, ...deltaRange),
-    A: randomArray(CH * N, seed + 2, -2, -0.05),
-    B: randomArray(batch * G * N * L, seed + 3),
-    C: randomArray(batch * G * N * L, seed + 4),
-    D: randomArray(CH, seed + 5),
-    deltaBias: randomArray(CH, seed + 6, -1, 0),
-  };
-}
 
 async function check(x: SelectiveScanInputs, options: ScanKernelOptions = SG, gradTol = 1e-4) {
   const CH = x.groups * x.channelsPerGroup;
@@ -65,7 +39,7 @@ Deno.test("selectiveScan() forward without checkpoints (no backward) matches the
   for (
     const [L, forward] of [[12, "serial-row"], [7, "serial-row"], [9, "workgroup-scan"]] as const
   ) {
-    const x = inputs(2, 2, 5, L, 16, 40 + L);
+    const x = genericInputs(2, 2, 5, L, 16, 40 + L);
     const r = await selectiveScan(device, x, undefined, { ...SG, forward });
     assert.equal(r.grads, undefined);
     const e = maxErr(r.out, selectiveScanReference(x));
@@ -74,43 +48,47 @@ Deno.test("selectiveScan() forward without checkpoints (no backward) matches the
 });
 
 Deno.test("selectiveScan() matches the reference for odd lengths 1, 7 and 1000", async () => {
-  await check(inputs(2, 2, 3, 1, 16, 1));
-  await check(inputs(2, 2, 3, 7, 16, 2));
-  await check(inputs(1, 2, 3, 1000, 16, 3));
+  await check(genericInputs(2, 2, 3, 1, 16, 1));
+  await check(genericInputs(2, 2, 3, 7, 16, 2));
+  await check(genericInputs(1, 2, 3, 1000, 16, 3));
 });
 
 Deno.test("selectiveScan() carries the state across many chunks for L = 5003", async () => {
   // Default tuning (the chunk length the rule picks for real shapes).
-  await check(inputs(1, 1, 2, 5003, 16, 4), { subgroups: true, subgroupMinSize: 4 }, 1e-3);
+  await check(genericInputs(1, 1, 2, 5003, 16, 4), { subgroups: true, subgroupMinSize: 4 }, 1e-3);
 });
 
 Deno.test("selectiveScan() matches the reference for N = 1, 8 and 16", async () => {
-  await check(inputs(1, 2, 3, 33, 1, 5));
-  await check(inputs(1, 2, 3, 33, 8, 6));
-  await check(inputs(1, 2, 3, 33, 16, 7));
+  await check(genericInputs(1, 2, 3, 33, 1, 5));
+  await check(genericInputs(1, 2, 3, 33, 8, 6));
+  await check(genericInputs(1, 2, 3, 33, 16, 7));
 });
 
 Deno.test("selectiveScan() matches the reference for N not a multiple of 4", async () => {
-  await check(inputs(2, 3, 2, 19, 5, 8));
+  await check(genericInputs(2, 3, 2, 19, 5, 8));
 });
 
 Deno.test("selectiveScan() stays finite and exact for extreme delta", async () => {
-  await check(inputs(1, 2, 2, 41, 16, 9, [-80, 80]));
-  await check(inputs(1, 2, 2, 41, 16, 10, [15, 60]));
-  await check(inputs(1, 2, 2, 41, 16, 11, [-1e4, -50]));
+  await check(genericInputs(1, 2, 2, 41, 16, 9, [-80, 80]));
+  await check(genericInputs(1, 2, 2, 41, 16, 10, [15, 60]));
+  await check(genericInputs(1, 2, 2, 41, 16, 11, [-1e4, -50]));
 });
 
 Deno.test("selectiveScan() is exact with several workgroup slices and odd chunk lengths", async () => {
   // 20 channels per group over workgroups of 8: a partial last workgroup, 3 dB/dC partials.
-  await check(inputs(2, 2, 20, 45, 16, 12), { ...SG, workgroupSize: 8, chunkLength: 7 });
-  await check(inputs(1, 1, 5, 30, 4, 13), { ...SG, workgroupSize: 4, chunkLength: 1 });
-  await check(inputs(1, 2, 9, 50, 16, 15), { subgroups: true, subgroupMinSize: 8, chunkLength: 6 });
+  await check(genericInputs(2, 2, 20, 45, 16, 12), { ...SG, workgroupSize: 8, chunkLength: 7 });
+  await check(genericInputs(1, 1, 5, 30, 4, 13), { ...SG, workgroupSize: 4, chunkLength: 1 });
+  await check(genericInputs(1, 2, 9, 50, 16, 15), {
+    subgroups: true,
+    subgroupMinSize: 8,
+    chunkLength: 6,
+  });
 });
 
 Deno.test("selectiveScan() with the workgroup-scan forward carries the prefix across chunks", async () => {
   // 256 positions per workgroup chunk: L = 1000 spans four, with a partial last one.
-  await check(inputs(1, 2, 3, 1000, 16, 17), { ...SG, forward: "workgroup-scan" });
-  await check(inputs(2, 1, 2, 300, 5, 18), { forward: "workgroup-scan", chunkLength: 7 });
+  await check(genericInputs(1, 2, 3, 1000, 16, 17), { ...SG, forward: "workgroup-scan" });
+  await check(genericInputs(2, 1, 2, 300, 5, 18), { forward: "workgroup-scan", chunkLength: 7 });
 });
 
 Deno.test("autotuneForward() times both forward variants and picks the faster", async () => {
@@ -134,8 +112,8 @@ Deno.test("autotuneForward() times both forward variants and picks the faster", 
 });
 
 Deno.test("selectiveScan() is exact without subgroup operations (direct loads)", async () => {
-  await check(inputs(2, 2, 3, 7, 16, 2), { chunkLength: 4 });
-  await check(inputs(1, 2, 5, 61, 5, 16), { subgroups: false, chunkLength: 3 });
+  await check(genericInputs(2, 2, 3, 7, 16, 2), { chunkLength: 4 });
+  await check(genericInputs(1, 2, 5, 61, 5, 16), { subgroups: false, chunkLength: 3 });
 });
 
 Deno.test("SelectiveScan rejects bad shapes, options and buffers with ScanShapeError", async () => {
@@ -188,7 +166,7 @@ Deno.test("SelectiveScan rejects bad shapes, options and buffers with ScanShapeE
 });
 
 Deno.test("selectiveScan() rejects host arrays of the wrong length", async () => {
-  const x = inputs(1, 2, 2, 5, 4, 14);
+  const x = genericInputs(1, 2, 2, 5, 4, 14);
   await assert.rejects(
     () => selectiveScan(device, { ...x, C: [1, 2, 3] }),
     (e: Error) => e instanceof ScanShapeError && /'C' has 3 values, expected 40/.test(e.message),
