@@ -36,7 +36,8 @@ export interface ScanKernelOptions {
    * `CrossScan2d` only: run the backward on channel-major copies of u, Δ and dy (transposed
    * in, du and dΔ transposed back), so each row is contiguous along positions. Measured ~30 %
    * less CPU time on lavapipe at VM-UNet's stage-1 shape; on GPUs channels-last keeps loads
-   * coalesced. Default: true unless `fallbackAdapter` is false.
+   * coalesced. Default: true unless `fallbackAdapter` is false. The chunked family always
+   * walks the channels-last maps (the option is ignored).
    */
   channelMajorBackward?: boolean;
   /**

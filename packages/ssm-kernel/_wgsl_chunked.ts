@@ -113,12 +113,17 @@ fn flat64(lid: vec3<u32>, wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 `;
 }
 
-/** `vec4` of elements `4j … 4j+3` (< N) of a per-state array at `base + n·stride`. */
-function vecAt(buf: string, base: string, j: string, stride = "1u"): string {
+/**
+ * `vec4` of elements `4j … 4j+3` of a per-state array at `base + n·stride`: plain loads when
+ * N is a multiple of 4, else clamped in bounds with the elements past N zero.
+ */
+function vecAt(n: number, buf: string, base: string, j: string, stride = "1u"): string {
   const parts = [0, 1, 2, 3].map((e) =>
-    `select(0.0, ${buf}[${base} + min(4u * ${j} + ${u(e)}, N - 1u) * ${stride}], 4u * ${j} + ${
-      u(e)
-    } < N)`
+    n % 4 === 0
+      ? `${buf}[${base} + (4u * ${j} + ${u(e)}) * ${stride}]`
+      : `select(0.0, ${buf}[${base} + min(4u * ${j} + ${u(e)}, N - 1u) * ${stride}], 4u * ${j} + ${
+        u(e)
+      } < N)`
   );
   return `vec4<f32>(${parts.join(", ")})`;
 }
@@ -162,7 +167,7 @@ ${before}
 ${DECODE_ROW}
 ${
     js.map((j) =>
-      `  let a${j} = ${vecAt("AA", "c * N", `${j}u`)} * LOG2E;
+      `  let a${j} = ${vecAt(l.dState, "AA", "c * N", `${j}u`)} * LOG2E;
   var v${j} = vec4<f32>(0.0);`
     ).join("\n")
   }
@@ -209,7 +214,9 @@ export function localForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims
     let ib = iB(b, k, p);
 ${
       js.map((j) =>
-        `    v${j} = exp2(dlt * a${j}) * v${j} + du * ${vecAt("BB", "ib", `${j}u`, "NSB")};`
+        `    v${j} = exp2(dlt * a${j}) * v${j} + du * ${
+          vecAt(l.dState, "BB", "ib", `${j}u`, "NSB")
+        };`
       ).join("\n")
     }
     s = s + dlt;
@@ -251,7 +258,9 @@ export function localBackwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDim
       let ic = iC(b, k, p);
 ${
       js.map((j) =>
-        `      v${j} = exp2(dlt * a${j}) * (g * ${vecAt("CC", "ic", `${j}u`, "NSC")} + v${j});`
+        `      v${j} = exp2(dlt * a${j}) * (g * ${
+          vecAt(l.dState, "CC", "ic", `${j}u`, "NSC")
+        } + v${j});`
       ).join("\n")
     }
       s = s + dlt;
@@ -407,7 +416,7 @@ var<workgroup> YS: array<f32, ${wgSize * t.chunkLength}>;
 fn apply_forward(@builtin(local_invocation_id) lid: vec3<u32>,
                  @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
 ${applyDecode(applyGroups(l))}
-  let a2 = ${vecAt("AA", "c * N", "j")} * LOG2E;
+  let a2 = ${vecAt(l.dState, "AA", "c * N", "j")} * LOG2E;
   var h = vec4<f32>(0.0);
   if (ch > 0u) { h = ${load4("ST", "stAt(b, c, ch - 1u) + 4u * j")}; }
   let bias = BIAS[c];
@@ -416,8 +425,8 @@ ${applyDecode(applyGroups(l))}
     let p = pos(k, min(tt, L - 1u));
     let dlt = select(0.0, softplus(DL[iDl(b, k, d, p)] + bias), tt < L);
     let du = dlt * U[iU(b, k, d, p)];
-    h = exp2(dlt * a2) * h + du * ${vecAt("BB", "iB(b, k, p)", "j", "NSB")};
-    YS[lid.x * T + i] = dot(h, ${vecAt("CC", "iC(b, k, p)", "j", "NSC")});
+    h = exp2(dlt * a2) * h + du * ${vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")};
+    YS[lid.x * T + i] = dot(h, ${vecAt(l.dState, "CC", "iC(b, k, p)", "j", "NSC")});
   }
   workgroupBarrier();
   let dc = DD[c];
@@ -465,7 +474,7 @@ var<workgroup> YS: array<f32, ${wgSize * T}>;
 fn apply_backward(@builtin(local_invocation_id) lid: vec3<u32>,
                   @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
 ${applyDecode(applyGroups(l))}
-  let a = ${vecAt("WS", "PA + c * N", "j")};
+  let a = ${vecAt(l.dState, "WS", "PA + c * N", "j")};
   let a2 = a * LOG2E;
   let bias = WS[PB + c];
   let dc = WS[PD + c];
@@ -479,7 +488,9 @@ ${applyDecode(applyGroups(l))}
     let dlt = select(0.0, softplus(DL[iDl(b, k, d, p)] + bias), tt < L);
     dl[i] = dlt;
     hp[i] = h;
-    h = exp2(dlt * a2) * h + (dlt * U[iU(b, k, d, p)]) * ${vecAt("BB", "iB(b, k, p)", "j", "NSB")};
+    h = exp2(dlt * a2) * h + (dlt * U[iU(b, k, d, p)]) * ${
+    vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")
+  };
   }
   var r = ${load4("WS", "stAt(b, c, ch) + 4u * j")};
   var gA = vec4<f32>(0.0);
@@ -490,10 +501,10 @@ ${applyDecode(applyGroups(l))}
     let dlt = dl[i];
     let uu = U[iU(b, k, d, p)];
     let g = select(0.0, DOUT[iU(b, k, d, p)], tt < L);
-    let bv = ${vecAt("BB", "iB(b, k, p)", "j", "NSB")};
+    let bv = ${vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")};
     let ab = exp2(dlt * a2);
     let ahp = ab * hp[i];
-    let dh = g * ${vecAt("CC", "iC(b, k, p)", "j", "NSC")} + r;
+    let dh = g * ${vecAt(l.dState, "CC", "iC(b, k, p)", "j", "NSC")} + r;
     XS[lid.x * T + i] = dot(dh, bv) * dlt;
     YS[lid.x * T + i] = dot(dh, bv * uu + a * ahp);
     gA = gA + dh * ahp * dlt;
