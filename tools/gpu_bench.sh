@@ -13,7 +13,8 @@
 # What it needs in the working tree (both gitignored; made by tools/gpu_bench_prepare.sh):
 #   .bin/deno.xz   the Deno binary, xz-compressed
 #   .gl/*.deb      the Vulkan loader (libvulkan1) for this distribution
-# Each step has its own time limit, so one stuck step cannot eat the machine's budget.
+# Each step has its own time limit (together under 10 minutes, one device command), so one
+# stuck step cannot eat the machine's budget.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,16 +85,16 @@ step() {
 }
 
 md="$OUT/BENCHMARKS.md"
-step doctor 120 deno task doctor
-step scan_plan 60 deno task bench scan --plan --update-md "$md"
+step doctor 60 deno task doctor
+step scan_plan 30 deno task bench scan --plan --update-md "$md"
 if [ "$quick" -eq 1 ]; then
   step scan 300 deno task bench scan --shapes 64x256 --batches 1 --adapter-class both \
     --json "$OUT/scan.json" --update-md "$md"
   step model 300 deno task bench model --quick --json "$OUT/model.json" --update-md "$md"
 else
-  step scan 300 deno task bench scan --shapes 768x4096 --batches 1,8,32 --adapter-class both \
+  step scan 200 deno task bench scan --shapes 768x4096 --batches 1,8,32 --adapter-class both \
     --json "$OUT/scan.json" --update-md "$md"
-  step model 420 deno task bench model --presets vmunet-s --batches 1,8,16,32 \
+  step model 270 deno task bench model --presets vmunet-s --batches 1,8,16,32 \
     --json "$OUT/model.json" --update-md "$md"
 fi
 say "results in $OUT (BENCHMARKS.md sections, *.json, one .txt per step); status $status"
