@@ -398,7 +398,9 @@ export function scanPlanTable(batches: number[] = [1, 8, 32]): string {
           ? "**no**"
           : "no (not a scan kernel)";
         rows.push(
-          `| ${choice} | ${layout} | ${p.pass} | ${p.kernel} | ${p.workgroupSize} | ${p.dispatches} | ${p.storageBuffers} | ${
+          `| ${choice} | ${layout} | ${p.pass} | ${p.kernel} | ${
+            [...new Set(lines.map((l) => l.workgroupSize))].join("/")
+          } | ${p.dispatches} | ${p.storageBuffers} | ${
             lines.map((l) => l.workgroups).join(" | ")
           } | ${lines.map((l) => l.invocations.toLocaleString("en-US")).join(" | ")} | ${
             cpu ? "(cpu choice)" : ok
