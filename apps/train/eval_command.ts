@@ -17,7 +17,7 @@ import {
   evaluateVolumes,
   type Evaluation,
   evaluationRecord,
-} from "./evaluate.ts";
+} from "@vmunet/vmunet/training";
 import type { Io } from "./io.ts";
 import { checkWeightsFit, loadWeightsFile, modelConfigOf } from "./model_io.ts";
 import { ProgressWriter } from "./progress.ts";

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { AdamW, CosineAnnealingState } from "@vmunet/tensor";
+import type { AdamW } from "@vmunet/tensor";
+import type { TrainingState } from "@vmunet/vmunet/training";
 import { type SafetensorsInput, serializeSafetensors } from "@vmunet/tensor/safetensors";
 import {
   CheckpointError,
@@ -42,24 +43,7 @@ export function modelConfigOf(config: TrainConfig): VMUNetConfig {
 }
 
 /** Where a run stands, saved with every checkpoint so that `--resume` continues exactly. */
-export interface TrainState {
-  /** Epochs completed (the next epoch to run is `epoch`, 0-based). */
-  epoch: number;
-  /** Steps already done in epoch `epoch` (non-zero when interrupted mid-epoch). */
-  stepInEpoch: number;
-  /** Optimizer steps since the start. */
-  globalStep: number;
-  /** The learning-rate schedule. */
-  scheduler: CosineAnnealingState;
-  /** The next stream of the DropPath generator. */
-  dropPathStream: number;
-  /** Per-step losses of the unfinished epoch `epoch` (its first `stepInEpoch` steps). */
-  epochLosses: number[];
-  /** The best value of the selection metric so far, and its epoch (1-based). */
-  best: { metric: string; value: number; epoch: number } | null;
-  /** Seconds spent training so far. */
-  elapsedSeconds: number;
-}
+export type TrainState = TrainingState;
 
 /** A training checkpoint read back. */
 export interface TrainCheckpoint {
@@ -202,8 +186,26 @@ export function inferModelConfig(
 }
 
 /**
- * Reads weights for evaluation: our training checkpoints or weight files (configuration from
- * the metadata), official `.pth` files (configuration inferred from the keys).
+ * The weights of a parsed checkpoint for evaluation or prediction: our training checkpoints
+ * or weight files (configuration from the metadata), official `.pth` files (configuration
+ * inferred from the keys). Works on bytes already read (the web page's dropped files too).
+ *
+ * @param file The parsed checkpoint.
+ * @returns The weights and their configuration.
+ * @throws {CheckpointError} for a file that is not VM-UNet's.
+ */
+export function weightsOf(file: CheckpointFile): LoadedWeights {
+  const [weights] = splitTensors(file.tensors);
+  const modelConfig = file.config ?? inferModelConfig(file.source, weights);
+  const trainConfig = file.metadata.train_config
+    ? JSON.parse(file.metadata.train_config) as TrainConfig
+    : undefined;
+  const epoch = file.metadata.epoch !== undefined ? Number(file.metadata.epoch) : undefined;
+  return { file, weights, modelConfig, trainConfig, epoch };
+}
+
+/**
+ * Reads weights for evaluation from a file (see {@linkcode weightsOf}).
  *
  * @param path The checkpoint.
  * @returns The weights and their configuration.
@@ -215,14 +217,7 @@ export async function loadWeightsFile(path: string): Promise<LoadedWeights> {
   } catch {
     throw new CheckpointError(path, "file not found");
   }
-  const file = await readCheckpoint(path);
-  const [weights] = splitTensors(file.tensors);
-  const modelConfig = file.config ?? inferModelConfig(path, weights);
-  const trainConfig = file.metadata.train_config
-    ? JSON.parse(file.metadata.train_config) as TrainConfig
-    : undefined;
-  const epoch = file.metadata.epoch !== undefined ? Number(file.metadata.epoch) : undefined;
-  return { file, weights, modelConfig, trainConfig, epoch };
+  return weightsOf(await readCheckpoint(path));
 }
 
 /**

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { bceDiceLoss, ceDiceLoss, type Tensor } from "@vmunet/tensor";
 import {
   type Batch,
   encodeOverlayPng,
@@ -23,86 +22,25 @@ import {
   imageDiceIou,
   perClassMetrics,
 } from "@vmunet/metrics";
-import type { VMUNet } from "@vmunet/vmunet";
-import type { ReportExample } from "./report.ts";
+import type { VMUNet } from "../model.ts";
+import { argmaxClasses, inferBatch } from "./infer.ts";
+
+/** A validation example: PNG bytes of the image, the truth overlay and the prediction overlay. */
+export interface EvaluationExample {
+  /** Sample name. */
+  name: string;
+  /** PNG of the input image. */
+  image: Uint8Array;
+  /** PNG of the ground-truth overlay. */
+  truth: Uint8Array;
+  /** PNG of the prediction overlay. */
+  prediction: Uint8Array;
+  /** Per-image Dice, shown under the prediction. */
+  dice?: number;
+}
 
 /** Called after each batch or case: done and total (cases or images). */
 export type EvalProgress = (done: number, total: number) => void;
-
-/**
- * Runs the model in evaluation mode on a batch and reads its output back: probabilities
- * `(B,1,H,W)` for one class, logits `(B,nc,H,W)` otherwise. With a target, also computes the
- * official loss on the GPU.
- *
- * @param model The model.
- * @param images `(B,C,H,W)` images.
- * @param shape `[B, C, H, W]`.
- * @param target Optional target (binary masks or labels) for the loss.
- * @param lossWeights `[BCE or CE, Dice]` weights.
- * @returns The output values and the loss (NaN without a target).
- */
-export async function inferBatch(
-  model: VMUNet,
-  images: Float32Array,
-  shape: readonly number[],
-  target?: Float32Array | Int32Array,
-  lossWeights: readonly [number, number] = [1, 1],
-): Promise<{ output: Float32Array; loss: number }> {
-  const engine = model.engine;
-  const [b, , h, w] = shape;
-  const [output, loss] = engine.noGrad(() =>
-    engine.scope(() => {
-      const x = engine.tensor(images, [...shape]);
-      const out = model.forward(x, { training: false }).output;
-      let l: Tensor | null = null;
-      if (target) {
-        l = target instanceof Float32Array
-          ? bceDiceLoss(out, engine.tensor(target, [b, 1, h, w]), {
-            wb: lossWeights[0],
-            wd: lossWeights[1],
-          })
-          : ceDiceLoss(out, engine.tensor(target, [b, h, w], { dtype: "i32" }), {
-            wce: lossWeights[0],
-            wdice: lossWeights[1],
-          });
-      }
-      return [out, l] as [Tensor, Tensor | null];
-    })
-  );
-  const values = (await output.read()) as Float32Array;
-  output.dispose();
-  let lossValue = NaN;
-  if (loss) {
-    lossValue = ((await loss.read()) as Float32Array)[0];
-    loss.dispose();
-  }
-  return { output: values, loss: lossValue };
-}
-
-/** Class ids `(B,H,W)` of logits `(B,nc,H,W)` (first maximum, as `torch.argmax`). */
-export function argmaxClasses(
-  logits: Float32Array,
-  b: number,
-  nc: number,
-  plane: number,
-): Int32Array {
-  const out = new Int32Array(b * plane);
-  for (let i = 0; i < b; i++) {
-    const base = i * nc * plane;
-    for (let p = 0; p < plane; p++) {
-      let best = 0, bestValue = logits[base + p];
-      for (let c = 1; c < nc; c++) {
-        const v = logits[base + c * plane + p];
-        if (v > bestValue) {
-          bestValue = v;
-          best = c;
-        }
-      }
-      out[i * plane + p] = best;
-    }
-  }
-  return out;
-}
 
 /** The official ISIC table row plus the validation loss. */
 export interface BinaryEvaluation {
@@ -115,7 +53,7 @@ export interface BinaryEvaluation {
   /** Pooled confusion metrics (SPEC §6). */
   metrics: BinaryMetrics;
   /** Report examples (the first images). */
-  examples: ReportExample[];
+  examples: EvaluationExample[];
 }
 
 /** Per-class Dice/HD95 means over cases (Synapse volumes, or label images as cases). */
@@ -131,7 +69,7 @@ export interface MultiClassEvaluation {
   /** Markdown of the summary. */
   markdown: string;
   /** Report examples. */
-  examples: ReportExample[];
+  examples: EvaluationExample[];
 }
 
 /** Either evaluation. */
@@ -169,7 +107,7 @@ export function makeExample(
   height: number,
   width: number,
   dice?: number,
-): ReportExample {
+): EvaluationExample {
   const display = toDisplay(image);
   const empty = new Float32Array(height * width);
   return {
@@ -211,7 +149,7 @@ export async function evaluateBatches(
   options: EvaluateBatchesOptions,
 ): Promise<Evaluation> {
   const keep = options.examples ?? 8;
-  const examples: ReportExample[] = [];
+  const examples: EvaluationExample[] = [];
   const confusion = new BinaryConfusion({ threshold: options.threshold ?? 0.5 });
   const summary = new EvaluationSummaryBuilder();
   let lossSum = 0, images = 0;
@@ -316,7 +254,7 @@ export async function evaluateVolumes(
 ): Promise<MultiClassEvaluation> {
   const summary = new EvaluationSummaryBuilder();
   const keep = options.examples ?? 8;
-  const examples: ReportExample[] = [];
+  const examples: EvaluationExample[] = [];
   const count = Math.min(volumes.length, options.limit ?? Infinity);
   const { size, numClasses: nc } = options;
   const channels = model.config.inChannels;
