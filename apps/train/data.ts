@@ -5,15 +5,14 @@
  * @module
  */
 
+import { type Dataset, SyntheticDataset } from "@vmunet/datasets";
 import {
-  type Dataset,
   openFolder,
   openIsic,
   openSynapse,
   openSynapseVolumes,
   type SynapseVolumes,
-  SyntheticDataset,
-} from "@vmunet/datasets";
+} from "@vmunet/datasets/fs";
 import type { DataKind, TrainConfig } from "./train_config.ts";
 import { UsageError } from "./train_config.ts";
 

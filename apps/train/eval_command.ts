@@ -7,7 +7,8 @@
  */
 
 import { Engine } from "@vmunet/tensor";
-import { DataLoader, SYNAPSE_CLASSES, type SynapseVolumes } from "@vmunet/datasets";
+import { DataLoader } from "@vmunet/datasets";
+import { SYNAPSE_CLASSES, type SynapseVolumes } from "@vmunet/datasets/fs";
 import { VMUNet } from "@vmunet/vmunet";
 import type { EvalArgs } from "./cli.ts";
 import { detectDataKind, openEvalData } from "./data.ts";

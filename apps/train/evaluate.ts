@@ -8,13 +8,8 @@
  */
 
 import { bceDiceLoss, ceDiceLoss, type Tensor } from "@vmunet/tensor";
-import {
-  type Batch,
-  encodeOverlayPng,
-  type SynapseVolumes,
-  volumeSlices,
-  zoomLabelsBack,
-} from "@vmunet/datasets";
+import { type Batch, encodeOverlayPng } from "@vmunet/datasets";
+import { type SynapseVolumes, volumeSlices, zoomLabelsBack } from "@vmunet/datasets/fs";
 import {
   BinaryConfusion,
   type BinaryMetrics,

@@ -17,11 +17,11 @@ import {
   describeReport,
   parameterSpecs,
   preset,
-  readCheckpoint,
   type SafetensorsEntry,
   type VMUNet,
   type VMUNetConfig,
 } from "@vmunet/vmunet";
+import { readCheckpoint } from "@vmunet/vmunet/fs";
 import type { TrainConfig } from "./train_config.ts";
 
 /** Prefix of the optimizer tensors in a training checkpoint. */

@@ -16,15 +16,14 @@ import {
   MissingKeyError,
   type NdArray,
   preprocessPair,
-  readHdf5,
   resizeBilinear,
   resizeNearest,
   resolvePreprocess,
   toGrey8,
   toRgb8,
   zoom,
-  zoomLabelsBack,
 } from "@vmunet/datasets";
+import { readHdf5, zoomLabelsBack } from "@vmunet/datasets/fs";
 import { perClassMetrics } from "@vmunet/metrics";
 import { VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
 import type { PredictArgs } from "./cli.ts";

@@ -17,6 +17,7 @@ import {
 } from "@vmunet/tensor";
 import { type Batch, DataLoader, type Dataset, stackSamples } from "@vmunet/datasets";
 import { CheckpointError, VMUNet } from "@vmunet/vmunet";
+import { readCheckpoint } from "@vmunet/vmunet/fs";
 import type { TrainArgs } from "./cli.ts";
 import { describeData, detectDataKind, openRunData, type RunData } from "./data.ts";
 import {
@@ -343,7 +344,9 @@ class Trainer {
         `resume    from ${this.lastPath}: epoch ${this.state.epoch}, step ${this.state.stepInEpoch}`,
       );
     } else if (c.pretrained) {
-      const { mapping, report } = await this.model.loadPretrainedVMamba(c.pretrained);
+      const { mapping, report } = this.model.loadPretrainedVMamba(
+        await readCheckpoint(c.pretrained),
+      );
       this.line(
         `pretrained ${c.pretrained}: ${mapping.tensors.size} tensors loaded, ${report.missing.length} ` +
           `kept at their initial values, ${mapping.dropped.length} unused`,
