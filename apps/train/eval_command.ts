@@ -7,14 +7,15 @@
  */
 
 import { Engine } from "@vmunet/tensor";
-import { DataLoader, SYNAPSE_CLASSES, type SynapseVolumes } from "@vmunet/datasets";
+import { DataLoader } from "@vmunet/datasets";
+import { SYNAPSE_CLASSES, type SynapseVolumes } from "@vmunet/datasets/fs";
 import { VMUNet } from "@vmunet/vmunet";
+import { evaluateVolumes } from "@vmunet/vmunet/fs";
 import type { EvalArgs } from "./cli.ts";
 import { detectDataKind, openEvalData } from "./data.ts";
 import {
   binaryMarkdown,
   evaluateBatches,
-  evaluateVolumes,
   type Evaluation,
   evaluationRecord,
 } from "@vmunet/vmunet/training";

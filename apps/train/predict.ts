@@ -14,10 +14,9 @@ import {
   encodeOverlayPng,
   MissingKeyError,
   type NdArray,
-  readHdf5,
   zoom,
-  zoomLabelsBack,
 } from "@vmunet/datasets";
+import { readHdf5, zoomLabelsBack } from "@vmunet/datasets/fs";
 import { perClassMetrics } from "@vmunet/metrics";
 import { VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
 import type { PredictArgs } from "./cli.ts";

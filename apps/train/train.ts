@@ -10,12 +10,12 @@
 import { type AdamW, type CosineAnnealingLR, Engine } from "@vmunet/tensor";
 import { DataLoader } from "@vmunet/datasets";
 import { VMUNet } from "@vmunet/vmunet";
+import { evaluateVolumes, readCheckpoint } from "@vmunet/vmunet/fs";
 import {
   type CheckpointRequest,
   createOptimization,
   type EpochSummary,
   evaluateBatches,
-  evaluateVolumes,
   type Evaluation,
   evaluationLine,
   evaluationRecord,
@@ -287,7 +287,9 @@ class Trainer {
         `resume    from ${this.lastPath}: epoch ${this.state.epoch}, step ${this.state.stepInEpoch}`,
       );
     } else if (c.pretrained) {
-      const { mapping, report } = await this.model.loadPretrainedVMamba(c.pretrained);
+      const { mapping, report } = this.model.loadPretrainedVMamba(
+        await readCheckpoint(c.pretrained),
+      );
       this.line(
         `pretrained ${c.pretrained}: ${mapping.tensors.size} tensors loaded, ${report.missing.length} ` +
           `kept at their initial values, ${mapping.dropped.length} unused`,

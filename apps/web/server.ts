@@ -94,6 +94,7 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     (request) => {
       const path = new URL(request.url).pathname;
       const body = files.get(path);
+      if (path === "/favicon.ico") return new Response(null, { status: 204 });
       if (body === undefined) return new Response("not found", { status: 404 });
       const ext = path === "/" ? "html" : path.split(".").pop()!;
       return new Response(body as BodyInit, {

@@ -72,7 +72,7 @@ function hdf5Summary(e: unknown): string {
  * for a missing key.
  * @example
  * ```ts
- * import { readHdf5, writeHdf5 } from "@vmunet/datasets";
+ * import { readHdf5, writeHdf5 } from "@vmunet/datasets/fs";
  * const path = await Deno.makeTempFile({ suffix: ".h5" });
  * await writeHdf5(path, { image: { dtype: "float32", shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) } });
  * const { image } = await readHdf5(path, ["image"]);
@@ -169,7 +169,7 @@ function toNdData(path: string, key: string, value: unknown): NdData {
  * @returns Resolves when the file is closed.
  * @example
  * ```ts
- * import { writeHdf5 } from "@vmunet/datasets";
+ * import { writeHdf5 } from "@vmunet/datasets/fs";
  * const path = await Deno.makeTempFile({ suffix: ".h5" });
  * await writeHdf5(path, { label: { dtype: "float32", shape: [1], data: new Float32Array([1]) } });
  * await Deno.remove(path);

@@ -100,17 +100,28 @@ export interface GpuContext {
   close(): Promise<void>;
 }
 
+/** The few calls of Deno's namespace that {@linkcode ensureRuntimeDir} makes. */
+interface DenoRuntimeDir {
+  build: { os: string };
+  env: { get(key: string): string | undefined; set(key: string, value: string): void };
+  makeTempDirSync(options: { prefix: string }): string;
+  chmodSync(path: string, mode: number): void;
+}
+
 /**
  * Mesa's Vulkan drivers print a warning when `XDG_RUNTIME_DIR` is unset or not a private
- * folder; give the process a private temporary one before the first adapter request.
+ * folder; give the process a private temporary one before the first adapter request. Found
+ * by feature detection (no `Deno` global in a browser: nothing happens there), so the package
+ * type-checks and bundles for the browser.
  */
 function ensureRuntimeDir(): void {
-  if (typeof Deno === "undefined" || Deno.build.os !== "linux") return;
+  const deno = (globalThis as { Deno?: DenoRuntimeDir }).Deno;
+  if (deno === undefined || deno.build.os !== "linux") return;
   try {
-    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
-    const dir = Deno.makeTempDirSync({ prefix: "vmunet-xdg-" });
-    Deno.chmodSync(dir, 0o700);
-    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    if (deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = deno.makeTempDirSync({ prefix: "vmunet-xdg-" });
+    deno.chmodSync(dir, 0o700);
+    deno.env.set("XDG_RUNTIME_DIR", dir);
   } catch {
     // Without env/write permission the warning stays; it is harmless.
   }

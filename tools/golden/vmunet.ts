@@ -8,7 +8,8 @@
  * @module
  */
 
-import { Engine, readSafetensors, type Tensor } from "@vmunet/tensor";
+import { Engine, type Tensor } from "@vmunet/tensor";
+import { readSafetensors } from "@vmunet/tensor/fs";
 import { configFromMetadata, VMUNet } from "@vmunet/vmunet";
 import type { FixtureReport, GoldenRunner, RunOptions } from "./runner.ts";
 import { compareForward, compareGradient, compareScalar, type Comparison } from "./tolerance.ts";

@@ -8,10 +8,9 @@
  */
 
 import type { Engine } from "@vmunet/tensor";
-import { describeReport, VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
-import { checkWeightsFit, weightsOf } from "../../train/model_io.ts";
+import { describeReport, parseCheckpoint, VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
+import { checkWeightsFit, weightsOf } from "../../train/checkpoint_format.ts";
 import type { TrainConfig } from "../../train/train_config.ts";
-import { parseCheckpoint } from "./_parse_checkpoint.ts";
 
 /** A model ready to segment, with what is known about it. */
 export interface PageModel {

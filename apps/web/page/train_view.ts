@@ -18,8 +18,8 @@ import {
   type TrainingState,
 } from "@vmunet/vmunet/training";
 import type { Engine } from "@vmunet/tensor";
-import { openRunData } from "../../train/data.ts";
-import { modelConfigOf, serializeTrainCheckpoint } from "../../train/model_io.ts";
+import { syntheticData } from "../../train/synthetic_data.ts";
+import { modelConfigOf, serializeTrainCheckpoint } from "../../train/checkpoint_format.ts";
 import { lineChartSvg } from "../../train/report.ts";
 import { resolveConfig, type TrainConfig } from "../../train/train_config.ts";
 import type { PageModel } from "./checkpoint.ts";
@@ -38,6 +38,8 @@ export function pageTrainConfig(settings: PageTrainSettings = {}): TrainConfig {
 export interface PageTrainHistory {
   /** The last step loss at each readback, with x = epochs done (fractional). */
   losses: [number, number][];
+  /** Mean training loss per epoch. */
+  epochLoss: [number, number][];
   /** Validation Dice per epoch. */
   dice: [number, number][];
   /** Validation loss per epoch. */
@@ -79,7 +81,7 @@ export async function trainInPage(
   signal: AbortSignal,
   hooks: TrainViewHooks,
 ): Promise<PageTrainResult> {
-  const data = await openRunData(config);
+  const data = syntheticData(config);
   const model = VMUNet.create(engine, modelConfigOf(config), { seed: config.seed });
   const { optimizer, scheduler, state } = createOptimization(model, config);
   const loader = new DataLoader(data.train, {
@@ -88,12 +90,12 @@ export async function trainInPage(
     shuffle: true,
     workers: 0,
   });
-  const valLoader = new DataLoader(data.val!, {
+  const valLoader = new DataLoader(data.val, {
     batchSize: config.evalBatchSize,
     shuffle: false,
     workers: 0,
   });
-  const history: PageTrainHistory = { losses: [], dice: [], valLoss: [] };
+  const history: PageTrainHistory = { losses: [], epochLoss: [], dice: [], valLoss: [] };
   let saved: TrainingState = state;
   const loop = new TrainingLoop({
     model,
@@ -116,11 +118,15 @@ export async function trainInPage(
           }${p.imagesPerSecond ? `, ${p.imagesPerSecond.toFixed(1)} images/s` : ""}`,
         );
       },
+      epochEnd: (e) => {
+        history.epochLoss.push([e.epoch, e.trainLoss]);
+        hooks.curves(history);
+      },
       validate: (epoch) => {
         hooks.status(`epoch ${epoch}/${config.epochs}: validating…`);
         return evaluateBatches(model, valLoader.epoch(0), {
           numClasses: config.numClasses,
-          total: data.val!.length,
+          total: data.val.length,
           lossWeights: config.lossWeights,
           examples: 0,
         });
@@ -164,7 +170,10 @@ export async function trainInPage(
  * @returns Two `<svg>` strings.
  */
 export function curvesSvg(h: PageTrainHistory): string {
-  return lineChartSvg("Training loss", [{ name: "train", points: h.losses }]) +
+  return lineChartSvg("Training loss", [
+    { name: "train (readbacks)", points: h.losses },
+    { name: "epoch mean", points: h.epochLoss },
+  ]) +
     lineChartSvg("Validation", [
       { name: "Dice", points: h.dice },
       { name: "loss", points: h.valLoss },
