@@ -5,6 +5,7 @@
  */
 
 import { DeviceLostError, GpuError, GpuValidationError, NoAdapterError } from "./errors.ts";
+import { probeSubgroupsDirective } from "./_subgroups.ts";
 
 /** Limits raised to what the adapter offers; the rest keep WebGPU's defaults. */
 const RAISED_LIMITS: readonly string[] = [
@@ -78,8 +79,14 @@ export interface GpuContext {
   readonly adapterInfo: AdapterDescription;
   /** Features enabled on the device. */
   readonly features: ReadonlySet<string>;
-  /** Whether subgroup operations may be used in WGSL (without `enable subgroups;` under Deno). */
+  /** Whether subgroup operations may be used in WGSL (the device has the `subgroups` feature). */
   readonly subgroups: boolean;
+  /**
+   * Whether WGSL using subgroup builtins must start with `enable subgroups;`: probed on the
+   * device when it is acquired (the WGSL specification and Chrome require the directive,
+   * Deno's wgpu refuses it).
+   */
+  readonly subgroupsDirective: boolean;
   /** Whether `shader-f16` is enabled. */
   readonly shaderF16: boolean;
   /** Whether `timestamp-query` is enabled. */
@@ -210,12 +217,13 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuCo
   if (!device) {
     throw new GpuError(`requestDevice failed: ${String(lastError)}`, { cause: lastError });
   }
-  return wrapDevice(adapter, device, options.onError);
+  return wrapDevice(adapter, device, await probeSubgroupsDirective(device), options.onError);
 }
 
 function wrapDevice(
   adapter: GPUAdapter,
   device: GPUDevice,
+  subgroupsDirective: boolean,
   onError?: (error: GpuError) => void,
 ): GpuContext {
   let failure: GpuError | undefined;
@@ -244,6 +252,7 @@ function wrapDevice(
     adapterInfo: describeAdapter(adapter),
     features,
     subgroups: features.has("subgroups"),
+    subgroupsDirective,
     shaderF16: features.has("shader-f16"),
     timestampQuery: features.has("timestamp-query"),
     limits: limitsOf(device.limits),
