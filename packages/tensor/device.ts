@@ -36,6 +36,12 @@ export interface RequestGpuOptions {
   trySubgroups?: boolean;
   /** Called for every uncaptured GPU error and for a device loss (default: none; see `failure`). */
   onError?: (error: GpuError) => void;
+  /**
+   * The limits to request, instead of the default request (the adapter's maxima of the
+   * buffer, binding and workgroup limits): exactly these are requested and every other limit
+   * keeps WebGPU's default — e.g. to run under the limits a browser's adapter offers.
+   */
+  requiredLimits?: Record<string, number>;
 }
 
 /** Adapter identity as reported by `adapter.info`. */
@@ -190,10 +196,11 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuCo
   if (!adapter) throw new NoAdapterError("`navigator.gpu.requestAdapter()` returned null.");
 
   const adapterLimits = limitsOf(adapter.limits);
-  const requiredLimits: Record<string, number> = {};
+  let requiredLimits: Record<string, number> = {};
   for (const key of RAISED_LIMITS) {
     if (adapterLimits[key] !== undefined) requiredLimits[key] = adapterLimits[key];
   }
+  if (options.requiredLimits) requiredLimits = { ...options.requiredLimits };
   const listed = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   const attempts: string[][] = [];
   if (options.trySubgroups !== false && !listed.includes("subgroups")) {
