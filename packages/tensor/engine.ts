@@ -10,6 +10,7 @@ import { type GpuContext, isSoftwareAdapter, requestGpu } from "./device.ts";
 import { type Dtype, Storage, type TapeNode, Tensor } from "./tensor.ts";
 import { formatShape, GradError, ShapeError, TensorError } from "./tensor_errors.ts";
 import { runBackward } from "./_autograd.ts";
+import { withSubgroupsDirective } from "./_subgroups.ts";
 
 /** Access mode of a storage binding of a kernel. */
 export type BindingAccess = "read" | "read_write";
@@ -287,7 +288,8 @@ export class Engine {
     const s = typeof spec === "function" ? spec() : spec;
     const access = s.bindings.map((b) => b.access ?? "read");
     const { bgl, pl } = this.#layout(access);
-    const module = this.device.createShaderModule({ code: prelude(s.bindings) + s.code, label: k });
+    const code = withSubgroupsDirective(prelude(s.bindings) + s.code, this.gpu.subgroupsDirective);
+    const module = this.device.createShaderModule({ code, label: k });
     const pipeline = this.device.createComputePipeline({
       layout: pl,
       compute: { module, entryPoint: "main" },

@@ -51,6 +51,7 @@ function scanOptions(engine: Engine): ScanKernelOptions {
   const info = engine.gpu.adapterInfo;
   return {
     subgroups: engine.gpu.subgroups,
+    subgroupsDirective: engine.gpu.subgroupsDirective,
     subgroupMinSize: info.subgroupMinSize || undefined,
     fallbackAdapter: engine.isCpuAdapter,
   };
