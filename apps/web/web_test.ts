@@ -14,7 +14,11 @@ import { parseSafetensors } from "@vmunet/tensor/safetensors";
 import { discoverFixtures, goldenDir, goldenFixturesAbsent } from "../../tools/golden.ts";
 import { vmunetRunner, weightsPathOf } from "../../tools/golden/vmunet.ts";
 import { compareForward } from "../../tools/golden/tolerance.ts";
+import { Engine } from "@vmunet/tensor";
+import { VMUNet } from "@vmunet/vmunet";
+import { segmentImage } from "@vmunet/vmunet/training";
 import { bufferIo } from "../train/io.ts";
+import { loadWeightsFile } from "../train/model_io.ts";
 import { main } from "../train/main.ts";
 import { startWebServer, type WebServer } from "./server.ts";
 
@@ -90,7 +94,13 @@ const TINY = [
 
 interface PageApi {
   idle(): Promise<unknown>;
-  results(): { name: string; maskPng: string; milliseconds: number; scores?: { dice: number } }[];
+  results(): {
+    name: string;
+    maskPng: string;
+    probabilities: string | null;
+    milliseconds: number;
+    scores?: { dice: number };
+  }[];
   history(): {
     losses: [number, number][];
     dice: [number, number][];
@@ -105,9 +115,13 @@ function fromBase64(text: string): Uint8Array {
 }
 
 /** An RGB PNG of a synthetic lesion cropped to a non-square size, and its mask. */
-function syntheticPngs(width: number, height: number): { image: Uint8Array; mask: Uint8Array } {
+function syntheticPngs(
+  width: number,
+  height: number,
+  index = 3,
+): { image: Uint8Array; mask: Uint8Array } {
   const size = Math.max(width, height);
-  const s = generateSyntheticSample(7, 3, size);
+  const s = generateSyntheticSample(7, index, size);
   const rgb = new Uint8Array(width * height * 3);
   const mask = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
@@ -122,6 +136,33 @@ function syntheticPngs(width: number, height: number): { image: Uint8Array; mask
     image: encodePng({ width, height, channels: 3, data: rgb }),
     mask: encodePng({ width, height, channels: 1, data: mask }),
   };
+}
+
+/** Foreground probabilities of an image by the package's segmentImage in Deno (lavapipe). */
+async function denoProbabilities(checkpoint: string, png: Uint8Array): Promise<Float32Array> {
+  const loaded = await loadWeightsFile(checkpoint);
+  const engine = await Engine.create();
+  try {
+    const model = VMUNet.create(engine, { ...loaded.modelConfig, dropPathRate: 0 });
+    model.loadStateDict(loaded.weights, { source: checkpoint });
+    const s = await segmentImage(model, decodePng(png, "lesion.png"), {
+      size: loaded.trainConfig!.imageSize,
+    });
+    return s.probabilities!;
+  } finally {
+    await engine.close();
+  }
+}
+
+/** A threshold in the middle of the widest gap between sorted probabilities (30–70 %). */
+function widestGapThreshold(p: Float32Array): number {
+  const sorted = Float64Array.from(p).sort();
+  let best = { gap: -1, at: 0.5 };
+  for (let i = Math.floor(0.3 * sorted.length); i < Math.floor(0.7 * sorted.length); i++) {
+    const gap = sorted[i + 1] - sorted[i];
+    if (gap > best.gap) best = { gap, at: (sorted[i] + sorted[i + 1]) / 2 };
+  }
+  return best.at;
 }
 
 async function seconds<T>(label: string, fn: () => Promise<T>): Promise<T> {
@@ -207,18 +248,16 @@ Deno.test({
         const { image, mask } = syntheticPngs(45, 37);
         await Deno.writeFile(`${work}/lesion.png`, image);
         await Deno.writeFile(`${work}/lesion_mask.png`, mask);
+        // A model this small predicts no foreground at 0.5; the threshold is put in the widest
+        // gap between the probabilities (computed here by the same package function), so the
+        // mask has both classes and no pixel sits on the edge.
+        const deno = await denoProbabilities(checkpoint, image);
+        const threshold = widestGapThreshold(deno);
         const pio = bufferIo();
+        const predictArgs = ["--checkpoint", checkpoint, "--input", `${work}/lesion.png`];
         assert.equal(
           await main(
-            [
-              "predict",
-              "--checkpoint",
-              checkpoint,
-              "--input",
-              `${work}/lesion.png`,
-              "--out",
-              `${work}/pred`,
-            ],
+            ["predict", ...predictArgs, "--out", `${work}/pred`, "--threshold", String(threshold)],
             { io: pio },
           ),
           0,
@@ -226,6 +265,7 @@ Deno.test({
         );
         const cli = decodePng(await Deno.readFile(`${work}/pred/masks/lesion.png`), "cli mask");
         await seconds("(b) load the checkpoint and segment in the page", async () => {
+          await page.fill("#threshold", String(threshold));
           await page.setInputFiles("#checkpoint-file", checkpoint);
           await waitIdle(page);
           await page.setInputFiles("#image-file", [
@@ -242,12 +282,27 @@ Deno.test({
         const web = decodePng(fromBase64(r.maskPng), "page mask");
         assert.equal(web.width, 45);
         assert.equal(web.height, 37);
-        let differ = 0;
-        for (let i = 0; i < web.data.length; i++) if (web.data[i] !== cli.data[i]) differ++;
+        const probs = new Float32Array(fromBase64(r.probabilities!).buffer);
+        let maxDiff = 0;
+        for (let i = 0; i < probs.length; i++) {
+          maxDiff = Math.max(maxDiff, Math.abs(probs[i] - deno[i]));
+        }
+        let differ = 0, fg = 0;
+        for (let i = 0; i < web.data.length; i++) {
+          if (web.data[i] !== cli.data[i]) differ++;
+          if (cli.data[i] > 0) fg++;
+        }
         console.log(
-          `    page mask vs deno task predict: ${differ} of ${web.data.length} pixels differ; ` +
-            `${r.milliseconds.toFixed(0)} ms in the page; Dice ${r.scores?.dice.toFixed(4)}`,
+          `    threshold ${
+            threshold.toPrecision(6)
+          }: CLI foreground ${fg} of ${cli.data.length}; ` +
+            `page mask vs deno task predict: ${differ} pixels differ; probabilities ` +
+            `max|page − Deno| ${maxDiff.toExponential(2)}; ${
+              r.milliseconds.toFixed(0)
+            } ms in the ` +
+            `page; Dice ${r.scores?.dice.toFixed(4)}`,
         );
+        assert.ok(fg > 0 && fg < cli.data.length, "the CLI mask must have both classes");
         assert.equal(differ, 0, `${differ} pixels differ from the CLI's mask`);
         assert.ok(r.scores && r.scores.dice >= 0 && r.scores.dice <= 1);
         assert.match(await page.textContent(".result .info") ?? "", /Dice [\d.]+ · IoU [\d.]+/);
@@ -294,6 +349,24 @@ Deno.test({
           await page.setInputFiles("#image-file", [`${work}/lesion.png`]);
           await waitIdle(page);
           assert.equal(await page.locator(".result").count(), 2);
+          // README's screenshot: WEB_SCREENSHOT=docs/web.png, and WEB_SCREENSHOT_CHECKPOINT=a
+          // checkpoint of the default run, so that the shown masks come from a trained model.
+          const better = Deno.env.get("WEB_SCREENSHOT_CHECKPOINT");
+          if (better) {
+            await page.fill("#threshold", "0.5");
+            await page.setInputFiles("#checkpoint-file", better);
+            await waitIdle(page);
+            const shown: string[] = [];
+            for (const [i, [w, h]] of [[96, 80], [64, 64], [120, 90]].entries()) {
+              const { image, mask } = syntheticPngs(w, h, 11 + i);
+              await Deno.writeFile(`${work}/case${i}.png`, image);
+              await Deno.writeFile(`${work}/case${i}_mask.png`, mask);
+              shown.push(`${work}/case${i}.png`, `${work}/case${i}_mask.png`);
+            }
+            await page.setInputFiles("#image-file", shown);
+            await waitIdle(page);
+            assert.equal(await page.textContent("#errors"), "");
+          }
           const shot = Deno.env.get("WEB_SCREENSHOT") ?? `${work}/web.png`;
           await page.screenshot({ path: shot, fullPage: true });
           assert.ok((await Deno.stat(shot)).size > 1000);

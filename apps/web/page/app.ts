@@ -195,11 +195,14 @@ function bytesToBase64(bytes: Uint8Array): string {
 const api = {
   /** Resolves when pending actions are done. */
   idle: (): Promise<unknown> => busy,
-  /** Segmented images: name, mask PNG (base64), milliseconds, scores. */
+  /** Segmented images: name, mask PNG and probabilities (base64), milliseconds, scores. */
   results: () =>
     results.map((r) => ({
       name: r.name,
       maskPng: bytesToBase64(r.maskPng),
+      probabilities: r.segmentation.probabilities
+        ? bytesToBase64(new Uint8Array(r.segmentation.probabilities.buffer))
+        : null,
       milliseconds: r.milliseconds,
       scores: r.scores,
     })),
