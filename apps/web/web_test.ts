@@ -10,7 +10,11 @@
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { decodePng, encodePng, generateSyntheticSample } from "@vmunet/datasets";
-import { parseSafetensors } from "@vmunet/tensor/safetensors";
+import {
+  parseSafetensors,
+  type SafetensorsInput,
+  serializeSafetensors,
+} from "@vmunet/tensor/safetensors";
 import { discoverFixtures, goldenDir, goldenFixturesAbsent } from "../../tools/golden.ts";
 import { vmunetRunner, weightsPathOf } from "../../tools/golden/vmunet.ts";
 import { compareForward } from "../../tools/golden/tolerance.ts";
@@ -381,6 +385,33 @@ Deno.test({
         console.log(`    shown: ${text.split("\n")[0]}`);
         assert.match(text, /loading broken\.safetensors: .*broken\.safetensors/);
         assert.match(await page.textContent("#model-status") ?? "", /was not loaded/);
+
+        // A checkpoint whose recorded configuration (dims 16) is not its tensors' (dims 8):
+        // strict loading names the keys at fault; non-strict loads what fits and lists the rest.
+        const good = parseSafetensors(await Deno.readFile(`${work}/run/best.safetensors`));
+        const tensors: Record<string, SafetensorsInput> = {};
+        for (const [key, entry] of good.tensors) {
+          if (!key.startsWith("optimizer.")) {
+            tensors[key] = { dtype: "F32", shape: entry.shape, data: good.float32(key) };
+          }
+        }
+        const metadata = { ...good.metadata, dims: "16" };
+        delete (metadata as Record<string, string>).train_config;
+        await Deno.writeFile(`${work}/wrong.safetensors`, serializeSafetensors(tensors, metadata));
+        await page.setInputFiles("#checkpoint-file", `${work}/wrong.safetensors`);
+        await waitIdle(page);
+        const wrong = await page.locator("#errors .error").last().textContent() ?? "";
+        console.log(`    shown: ${wrong.split("\n").slice(0, 2).join(" | ")}`);
+        assert.match(wrong, /wrong\.safetensors: was saved for another model configuration/);
+        assert.match(wrong, /shape mismatch for vmunet\.\S+: model \[/);
+        await page.uncheck("#strict");
+        await page.setInputFiles("#checkpoint-file", `${work}/wrong.safetensors`);
+        await waitIdle(page);
+        assert.equal(await page.textContent("#errors"), "");
+        const report = await page.textContent("#model-report") ?? "";
+        console.log(`    non-strict: ${report.split("\n")[0]}`);
+        assert.match(report, /parameters loaded \(non-strict\)\nshape mismatch for vmunet\./);
+        await page.check("#strict");
       });
       assert.deepEqual(errors, [], `uncaught page errors: ${errors.join("; ")}`);
     } finally {
