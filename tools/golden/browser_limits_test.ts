@@ -5,9 +5,9 @@
  *
  * {@linkcode BROWSER_LIMITS}: `maxStorageBuffersPerShaderStage` 10 — what Chromium's
  * SwiftShader adapter offers (WebGPU's default, which many browsers' adapters keep, is 8;
- * the kernels above 8 are listed in ARCHITECTURE.md). Every other limit stays at WebGPU's
- * default: the fixture's shapes provably need nothing more (they pass with exactly these
- * limits), so a kernel that starts needing a raised limit fails here.
+ * the kernels above 8 are listed in ARCHITECTURE.md, "In a browser"). Every other limit
+ * stays at WebGPU's default: the fixture's shapes provably need nothing more (they pass with
+ * exactly these limits), so a kernel that starts needing a raised limit fails here.
  *
  * @module
  */
