@@ -510,11 +510,14 @@ export class TrainingLoop {
     for (let epoch = this.state.epoch; epoch < s.epochs; epoch++) {
       const epochStart = performance.now();
       const lr = this.optimizer.lr;
-      const { losses, images, stopped } = await this.#trainEpoch(epoch);
-      if (stopped && this.state.stepInEpoch < stepsPerEpoch) {
+      const trained = await this.#trainEpoch(epoch);
+      const { losses, images } = trained;
+      if (trained.stopped && this.state.stepInEpoch < stepsPerEpoch) {
         await this.#checkpoint(false);
         return { stopped: true, step: this.state.stepInEpoch, stepsPerEpoch };
       }
+      // A stop during the epoch's last readback still ends the run here, without validation.
+      const stopped = trained.stopped || (this.#o.signal?.aborted ?? false);
       const seconds = (performance.now() - epochStart) / 1000;
       const trainLoss = losses.reduce((a, b) => a + b, 0) / losses.length;
       this.scheduler.step();
