@@ -328,10 +328,13 @@ Deno.test({
           await seconds("(c) a 100-epoch run stopped by the button", async () => {
             await page.click("#train-start");
             await page.waitForFunction(
-              () => /step [1-9]/.test(document.querySelector("#train-status")?.textContent ?? ""),
+              () =>
+                /step [1-9]/.test(document.querySelector("#train-status")?.textContent ?? "") ||
+                document.querySelector("#errors")?.childElementCount,
               null,
               { timeout: 120_000 },
             );
+            assert.equal(await page.textContent("#errors"), "");
             await page.click("#train-stop");
             await page.waitForSelector("#train-status[data-state=done]", {
               state: "attached",
@@ -377,7 +380,8 @@ Deno.test({
         await Deno.writeFile(`${work}/broken.safetensors`, new TextEncoder().encode("not a model"));
         await page.setInputFiles("#checkpoint-file", `${work}/broken.safetensors`);
         await waitIdle(page);
-        const text = await page.textContent("#errors .error") ?? "";
+        const text = await page.locator("#errors .error", { hasText: "broken.safetensors" })
+          .first().textContent() ?? "";
         console.log(`    shown: ${text.split("\n")[0]}`);
         assert.match(text, /loading broken\.safetensors: .*broken\.safetensors/);
         assert.match(await page.textContent("#model-status") ?? "", /was not loaded/);
