@@ -221,12 +221,16 @@ function main(): void {
   catchUncaught();
   onDrop($("checkpoint-drop"), (files) => files[0] && loadCheckpointFile(files[0]));
   $<HTMLInputElement>("checkpoint-file").onchange = (e) => {
-    const file = (e.target as HTMLInputElement).files?.[0];
+    const input = e.target as HTMLInputElement;
+    const file = input.files?.[0];
     if (file) loadCheckpointFile(file);
+    input.value = ""; // the same file may be chosen again (e.g. after unticking "strict")
   };
   onDrop($("image-drop"), (files) => segmentFiles(files));
   $<HTMLInputElement>("image-file").onchange = (e) => {
-    segmentFiles([...((e.target as HTMLInputElement).files ?? [])]);
+    const input = e.target as HTMLInputElement;
+    segmentFiles([...(input.files ?? [])]);
+    input.value = "";
   };
   $("opacity").oninput = applyOpacity;
   setupTraining();

@@ -107,7 +107,7 @@ export async function trainInPage(
     settings: config,
     signal,
     hooks: {
-      progress: (p) => {
+      progress: async (p) => {
         if (p.lossRead) {
           history.losses.push([p.epoch + p.step / p.stepsPerEpoch, p.loss]);
           hooks.curves(history);
@@ -117,6 +117,8 @@ export async function trainInPage(
             Number.isNaN(p.loss) ? "…" : p.loss.toFixed(4)
           }${p.imagesPerSecond ? `, ${p.imagesPerSecond.toFixed(1)} images/s` : ""}`,
         );
+        // Let the browser paint and handle the stop button between steps.
+        await new Promise((resolve) => setTimeout(resolve, 0));
       },
       epochEnd: (e) => {
         history.epochLoss.push([e.epoch, e.trainLoss]);

@@ -211,8 +211,11 @@ export interface CheckpointRequest {
 export interface TrainingHooks {
   /** After each optimizer step (before any readback). */
   afterStep?: (info: StepInfo) => void;
-  /** After each step, with the losses read so far. */
-  progress?: (p: StepProgress) => void;
+  /**
+   * After each step, with the losses read so far. A returned promise is awaited (a page yields
+   * to the browser here, so that it can paint and take a click on its stop button).
+   */
+  progress?: (p: StepProgress) => void | Promise<void>;
   /** After each epoch (also a stopped one), before validation. */
   epochEnd?: (e: EpochSummary) => void | Promise<void>;
   /** Validation of the model (called after epochs as `evalEvery` says); none: no validation. */
@@ -465,7 +468,7 @@ export class TrainingLoop {
         const elapsed = (readTime - epochStart) / 1000;
         const done = synced - skip;
         const perStep = done > 0 ? elapsed / done : undefined;
-        this.#hooks.progress?.({
+        await this.#hooks.progress?.({
           epoch,
           step,
           stepsPerEpoch,
