@@ -8,13 +8,18 @@
  */
 
 import type { AdamW, CosineAnnealingState } from "@vmunet/tensor";
-import { type SafetensorsInput, serializeSafetensors } from "@vmunet/tensor/safetensors";
+import {
+  decodeValues,
+  type SafetensorsInput,
+  serializeSafetensors,
+} from "@vmunet/tensor/safetensors";
 import {
   CheckpointError,
   type CheckpointFile,
   compareStateDict,
   configToMetadata,
   describeReport,
+  mapPretrainedVMamba,
   parameterSpecs,
   preset,
   type SafetensorsEntry,
@@ -244,6 +249,79 @@ export function checkWeightsFit(
       source,
       `was saved for another model configuration:\n${describeReport(report)}`,
       report,
+    );
+  }
+}
+
+/**
+ * Checks `--pretrained` before a run folder is made: the file is read, mapped onto the model
+ * as `VMUNet.loadPretrainedVMamba` maps it (the official `load_from`), and refused when no key
+ * maps or a mapped key has another shape.
+ *
+ * @param path The VMamba checkpoint.
+ * @param config The run's architecture.
+ * @throws {CheckpointError} naming the file: missing, unreadable, not VMamba's, or of another
+ *   width.
+ */
+export async function checkPretrained(path: string, config: VMUNetConfig): Promise<void> {
+  try {
+    await Deno.stat(path);
+  } catch {
+    throw new CheckpointError(path, "--pretrained: file not found");
+  }
+  const file = await readCheckpoint(path);
+  const specs = parameterSpecs(config);
+  const mapping = mapPretrainedVMamba(file.tensors, specs);
+  if (mapping.tensors.size === 0) {
+    throw new CheckpointError(
+      path,
+      `--pretrained: none of its ${file.tensors.size} tensors maps onto VM-UNet (expected ` +
+        `VMamba ImageNet weights such as vmamba_small_e238_ema.pth; found e.g. ${
+          [...file.tensors.keys()].slice(0, 3).join(", ")
+        })`,
+    );
+  }
+  const report = compareStateDict(specs, mapping.tensors);
+  if (report.mismatched.length > 0) {
+    throw new CheckpointError(
+      path,
+      `--pretrained: its weights do not fit this configuration (${report.mismatched.length} shape mismatches, e.g. ${
+        report.mismatched.slice(0, 3).map((m) => `${m.name} model [${m.expected}] file [${m.got}]`)
+          .join(", ")
+      })`,
+      report,
+    );
+  }
+}
+
+/**
+ * Checks that every weight is finite: a checkpoint holding NaN or ±Inf (saved from a diverged
+ * run) would predict silently wrong masks.
+ *
+ * @param source The file name.
+ * @param weights The checkpoint's weights.
+ * @throws {CheckpointError} naming the first tensor and flat index holding a non-finite value.
+ */
+export function checkWeightsFinite(
+  source: string,
+  weights: ReadonlyMap<string, SafetensorsEntry>,
+): void {
+  const bad: string[] = [];
+  for (const [key, entry] of weights) {
+    const values = decodeValues(entry);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        bad.push(`${key}[${i}] = ${values[i]}`);
+        break;
+      }
+    }
+  }
+  if (bad.length > 0) {
+    throw new CheckpointError(
+      source,
+      `holds non-finite weights (a diverged run?) in ${bad.length} tensor(s): ${
+        bad.slice(0, 5).join(", ")
+      }${bad.length > 5 ? ", …" : ""}; it cannot give meaningful predictions`,
     );
   }
 }

@@ -30,6 +30,7 @@ import {
 } from "./evaluate.ts";
 import type { Io } from "./io.ts";
 import {
+  checkPretrained,
   loadOptimizerState,
   modelConfigOf,
   readTrainCheckpoint,
@@ -41,6 +42,7 @@ import { renderReport, type ReportExample, type Series } from "./report.ts";
 import { appendJsonl, prepareRunDir, readJsonl, RunDirError, writeAtomic } from "./run_dir.ts";
 import {
   applySettings,
+  divergenceAdvice,
   resolveConfig,
   TRAIN_PRESETS,
   type TrainConfig,
@@ -394,14 +396,15 @@ class Trainer {
     const bad = values.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
       const where = `epoch ${epoch + 1}, step ${from + bad + 1}`;
-      const keep = this.state.epoch > 0 || this.state.stepInEpoch > 0
+      const saved = this.state.epoch > 0 || this.state.stepInEpoch > 0;
+      const keep = saved
         ? `the last good checkpoint ${this.lastPath} (epoch ${this.state.epoch}) is kept`
         : "no checkpoint was written yet";
+      const advice = divergenceAdvice(this.config, saved, this.runDir.split("/").pop()!);
       throw new NonFiniteLossError(
         `training loss became ${values[bad]} at ${where} (lr ${
           this.optimizer.lr.toExponential(3)
-        }): stopped; ${keep}. Continue it with --resume --max-grad-norm 1, or start again with ` +
-          `a lower --lr.`,
+        }): stopped; ${keep}. ${advice}`,
       );
     }
     return values;
@@ -737,29 +740,27 @@ export async function runTrain(
   try {
     // Data first (a missing folder or a bad layout), then the run folder, then the GPU.
     await trainer.openData();
+    if (config.pretrained && !args.resume) {
+      await checkPretrained(config.pretrained, modelConfigOf(config));
+    }
     const paramsGuess = 4 * 3 * 2 ** 20 * (config.model === "vmunet-s" ? 28 : 2);
     const resuming = await prepareRunDir(runDir, {
       resume: args.resume,
       force: args.force,
       minFreeBytes: Math.max(64 * 2 ** 20, 3 * paramsGuess),
+      note: (line) => trainer.line(line),
     });
-    if (args.resume) {
-      try {
-        await Deno.stat(`${runDir}/last.safetensors`);
-      } catch {
-        throw new RunDirError(`--resume: ${runDir} has no last.safetensors checkpoint`);
-      }
-    } else {
+    if (!resuming) {
       await writeAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
     }
-    await trainer.setup(resuming && args.resume);
+    await trainer.setup(resuming);
     if (trainer.state.epoch >= config.epochs) {
       trainer.line(
         `${runDir} already finished ${trainer.state.epoch} epochs; raise --epochs to continue`,
       );
       return { code: 0, runDir };
     }
-    if (args.resume) {
+    if (resuming) {
       await writeAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
     }
     return await trainer.run();
