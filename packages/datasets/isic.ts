@@ -114,7 +114,7 @@ export interface ReleaseFiles {
  * @throws {DatasetLayoutError} when the folder does not exist.
  * @example
  * ```ts
- * import { releaseFiles } from "@vmunet/datasets";
+ * import { releaseFiles } from "@vmunet/datasets/fs";
  * const root = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${root}/ISIC_0000001.jpg`, "");
  * await Deno.writeTextFile(`${root}/ISIC_0000001_segmentation.png`, "");
