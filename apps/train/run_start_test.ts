@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { encodeNpz, type NdArray, writeHdf5 } from "@vmunet/datasets";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
 import { bufferIo } from "./io.ts";
 import { main, type StepInfo } from "./main.ts";
@@ -50,6 +51,73 @@ Deno.test("a bad --model or --pretrained is refused before the run folder is mad
     assert.equal(other.code, 1, other.err);
     assert.match(other.err, /none of its 1 tensors maps onto VM-UNet .*fc\.weight/);
     assert.ok(!(await exists(`${dir}/runs/x`)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a Synapse folder with a bad slice or volume is refused before the run folder is made, naming the file and key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmunet-start-" });
+  const f32 = (shape: number[]): NdArray => ({
+    dtype: "float32",
+    shape,
+    data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+  });
+  try {
+    await Deno.mkdir(`${dir}/data/train_npz`, { recursive: true });
+    await Deno.mkdir(`${dir}/data/test_vol_h5`);
+    for (let i = 0; i < 3; i++) {
+      await Deno.writeFile(
+        `${dir}/data/train_npz/case0005_slice00${i}.npz`,
+        encodeNpz({ image: f32([32, 32]), label: f32([32, 32]) }),
+      );
+    }
+    const volume = `${dir}/data/test_vol_h5/case0001.npy.h5`;
+    await writeHdf5(volume, { image: f32([2, 32, 32]), label: f32([2, 32, 32]) });
+    const train = async () => {
+      const io = bufferIo();
+      const code = await main([
+        "train",
+        "--preset",
+        "synapse",
+        "--data",
+        `${dir}/data`,
+        "--runs-dir",
+        `${dir}/runs`,
+        "--name",
+        "s",
+        "--image-size",
+        "32",
+        "--dims",
+        "8",
+        "--workers",
+        "0",
+      ], { io });
+      return { code, err: io.err.join("\n") };
+    };
+    const bad = `${dir}/data/train_npz/case0005_slice001.npz`;
+    await Deno.writeFile(bad, encodeNpz({ image: f32([32, 32]) }));
+    const missing = await train();
+    assert.equal(missing.code, 1, missing.err);
+    assert.match(
+      missing.err,
+      /MissingKeyError: .*\/train_npz\/case0005_slice001\.npz: key "label" is missing \(members: image\.npy\)/,
+    );
+    assert.ok(!(await exists(`${dir}/runs/s`)));
+    await Deno.writeFile(bad, encodeNpz({ image: f32([32, 32]), label: f32([32, 24]) }));
+    const shape = await train();
+    assert.equal(shape.code, 1, shape.err);
+    assert.match(
+      shape.err,
+      /case0005_slice001\.npz: key "label" has shape \(32,24\), image has \(32,32\)/,
+    );
+    assert.ok(!(await exists(`${dir}/runs/s`)));
+    await Deno.writeFile(bad, encodeNpz({ image: f32([32, 32]), label: f32([32, 32]) }));
+    await writeHdf5(volume, { image: f32([2, 32, 32]), label: f32([3, 32, 32]) });
+    const vol = await train();
+    assert.equal(vol.code, 1, vol.err);
+    assert.match(vol.err, /case0001\.npy\.h5: key "label" has shape \(3,32,32\), image has/);
+    assert.ok(!(await exists(`${dir}/runs/s`)));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
