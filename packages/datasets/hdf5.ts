@@ -154,7 +154,7 @@ export function readHdf5(
  * for a missing key or an unsupported dtype.
  * @example
  * ```ts
- * import { readHdf5Headers, writeHdf5 } from "@vmunet/datasets";
+ * import { readHdf5Headers, writeHdf5 } from "@vmunet/datasets/fs";
  * const path = await Deno.makeTempFile({ suffix: ".h5" });
  * await writeHdf5(path, { image: { dtype: "float32", shape: [1, 2], data: new Float32Array(2) } });
  * const { image } = await readHdf5Headers(path, ["image"]);
