@@ -7,7 +7,24 @@
 
 import { GpuError, requestGpu, runSelfTest } from "@vmunet/tensor";
 
+const USAGE = `deno task doctor
+
+What this machine's WebGPU offers (adapter, features, limits) and a short self-test checked
+against the CPU. Exit code 0 only if everything works.
+
+  -h, --help    this text`;
+
 async function main(): Promise<number> {
+  if (Deno.args.length > 0) {
+    if (Deno.args.length === 1 && ["--help", "-h"].includes(Deno.args[0])) {
+      console.log(USAGE);
+      return 0;
+    }
+    console.error(
+      `doctor: unexpected argument "${Deno.args[0]}"; doctor takes no flags (see --help)`,
+    );
+    return 2;
+  }
   console.log(`deno        ${Deno.version.deno} (v8 ${Deno.version.v8}, ${Deno.build.target})`);
   let gpu;
   try {

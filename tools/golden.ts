@@ -71,15 +71,40 @@ function summarize(report: FixtureReport): string {
     (failed.length ? `  failed: ${failed.join(", ")}` : "");
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
+const USAGE = `deno task golden [flags]
+
+Checks every fixture in $GOLDEN_DIR (default ../shared/golden) against this implementation.
+
+  --only KIND[,KIND]       only these runners (${RUNNERS.map((r) => r.kind).join(", ")})
+  --verbose                print every comparison
+  --adapter-class CLASS    auto (default) | cpu | gpu: the kernels chosen for that class
+  -h, --help               this text`;
+
+function parseGoldenArgs(args: string[]) {
+  return parseArgs({
+    args,
     options: {
       only: { type: "string" },
       verbose: { type: "boolean", default: false },
       "adapter-class": { type: "string", default: "auto" },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseGoldenArgs>;
+  try {
+    parsed = parseGoldenArgs(Deno.args);
+  } catch (error) {
+    console.error(`golden: ${(error as Error).message.split(". ")[0]} (see --help)`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const adapterClass = values["adapter-class"];
   if (adapterClass !== "auto" && adapterClass !== "cpu" && adapterClass !== "gpu") {
     console.error(`golden: --adapter-class must be auto, cpu or gpu, got '${adapterClass}'`);

@@ -26,7 +26,25 @@ interface Subject {
   ): Promise<{ records: unknown[]; table: string }>;
 }
 
-const gpu = await requestGpu();
+const USAGE = `deno task bench [SUBJECT…] [flags]
+
+Speed tables, each beside its baseline measured in the same run.
+
+Subjects (default: all):
+  scan                  the selective scan alone against its CPU reference
+  model                 VM-UNet forward and training step
+
+Flags:
+  --quick               small shapes, one iteration (a smoke run)
+  --json FILE           write every record as JSON
+  --update-md FILE      replace the subject's section of a markdown file (BENCHMARKS.md)
+  --shapes AxB,…        scan shapes, e.g. 768x4096,1536x1024
+  --batches N,…         model batch sizes, e.g. 1,8
+  --presets NAME,…      model presets, e.g. vmunet-s,vmunet-t
+  --size N              model input side
+  -h, --help            this text`;
+
+let gpu: Awaited<ReturnType<typeof requestGpu>>;
 
 const SUBJECTS: Subject[] = [
   {
@@ -76,9 +94,9 @@ async function updateSection(file: string, title: string, body: string): Promise
   await Deno.writeTextFile(file, text);
 }
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
+function parseBenchArgs(args: string[]) {
+  return parseArgs({
+    args,
     allowPositionals: true,
     options: {
       quick: { type: "boolean", default: false },
@@ -88,16 +106,35 @@ async function main(): Promise<number> {
       batches: { type: "string" },
       presets: { type: "string" },
       size: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseBenchArgs>;
+  try {
+    parsed = parseBenchArgs(Deno.args);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message.split(". ")[0]} (see --help)`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const wanted = positionals.length ? positionals : SUBJECTS.map((s) => s.name);
   const unknown = wanted.filter((w) => !SUBJECTS.some((s) => s.name === w));
   if (unknown.length) {
     console.error(
-      `unknown subject(s) ${unknown.join(", ")}; known: ${SUBJECTS.map((s) => s.name).join(", ")}`,
+      `bench: unknown subject(s) ${unknown.join(", ")}; known: ${
+        SUBJECTS.map((s) => s.name).join(", ")
+      } (see --help)`,
     );
     return 2;
   }
+  gpu = await requestGpu();
   const info = gpu.adapterInfo;
   const adapter = `${info.description || info.device} (${info.vendor}${
     info.isFallbackAdapter ? ", fallback/software" : ""

@@ -152,9 +152,10 @@ function randomInput(engine: Engine, shape: number[], seed: number): Tensor {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { runModelBench } from "./model.ts";
  * const r = await runModelBench({ presets: ["vmunet-t"], batches: [1], size: 64 });
- * console.log(r.rows[0].forwardMsPerImage);
+ * assert.ok(r.rows[0].forwardMsPerImage > 0);
  * ```
  */
 export async function runModelBench(options: ModelBenchOptions = {}): Promise<ModelBenchResult> {

@@ -10,7 +10,11 @@
 
 import type { AdamW } from "@vmunet/tensor";
 import type { TrainingState } from "@vmunet/vmunet/training";
-import { type SafetensorsInput, serializeSafetensors } from "@vmunet/tensor/safetensors";
+import {
+  decodeValues,
+  type SafetensorsInput,
+  serializeSafetensors,
+} from "@vmunet/tensor/safetensors";
 import {
   CheckpointError,
   type CheckpointFile,
@@ -202,6 +206,38 @@ export function checkWeightsFit(
       source,
       `was saved for another model configuration:\n${describeReport(report)}`,
       report,
+    );
+  }
+}
+
+/**
+ * Checks that every weight is finite: a checkpoint holding NaN or ±Inf (saved from a diverged
+ * run) would predict silently wrong masks.
+ *
+ * @param source The file name.
+ * @param weights The checkpoint's weights.
+ * @throws {CheckpointError} naming the first tensor and flat index holding a non-finite value.
+ */
+export function checkWeightsFinite(
+  source: string,
+  weights: ReadonlyMap<string, SafetensorsEntry>,
+): void {
+  const bad: string[] = [];
+  for (const [key, entry] of weights) {
+    const values = decodeValues(entry);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        bad.push(`${key}[${i}] = ${values[i]}`);
+        break;
+      }
+    }
+  }
+  if (bad.length > 0) {
+    throw new CheckpointError(
+      source,
+      `holds non-finite weights (a diverged run?) in ${bad.length} tensor(s): ${
+        bad.slice(0, 5).join(", ")
+      }${bad.length > 5 ? ", …" : ""}; it cannot give meaningful predictions`,
     );
   }
 }

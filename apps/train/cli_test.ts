@@ -3,6 +3,7 @@ import { parameterSpecs, preset, serializeWeights } from "@vmunet/vmunet";
 import { parseEvalArgs, parseTrainArgs } from "./cli.ts";
 import { bufferIo } from "./io.ts";
 import { main } from "./main.ts";
+import { cli, exists } from "./_testing.ts";
 import { resolveTrainInvocation } from "./train.ts";
 import { resolveConfig, TRAIN_PRESETS, UsageError } from "./train_config.ts";
 
@@ -132,6 +133,7 @@ Deno.test("an output folder that already holds a run asks for --resume or --forc
   try {
     await Deno.mkdir(`${runs}/x`);
     await Deno.writeTextFile(`${runs}/x/config.json`, "{}");
+    await Deno.writeTextFile(`${runs}/x/last.safetensors`, "");
     const r = await run(["train", "--runs-dir", runs, "--name", "x"]);
     assert.equal(r.code, 2);
     assert.match(
@@ -238,5 +240,71 @@ Deno.test("--help prints every flag of each command", async () => {
   const t = await run(["train", "--help"]);
   for (const flag of ["--preset", "--resume", "--force", "--batch-size", "--selection"]) {
     assert.ok(t.out.includes(flag), flag);
+  }
+});
+
+Deno.test("usage errors exit 2 with one line naming the setting, before anything is made", async () => {
+  const runs = await Deno.makeTempDir();
+  try {
+    for (
+      const [flags, message] of [
+        [["--model", "vmunet-x"], /unknown model preset "vmunet-x"; valid presets: vmunet-s/],
+        [["--epochs", "1e20"], /"epochs" must be at most 100,000, got 100000000000000000000/],
+        [["--lr", "0.001", "--eta-min", "0.01"], /"etaMin" \(0\.01\) is above "lr" \(0\.001\)/],
+        [["--bacth-size", "4"], /unknown flag --bacth-size/],
+        [["--dims", "6"], /dims\[0\] = 6 must be a multiple of 4/],
+      ] as const
+    ) {
+      const r = await cli(["train", "--runs-dir", runs, "--name", "x", ...flags]);
+      assert.equal(r.code, 2, `${flags}: ${r.err}`);
+      assert.match(r.err, message);
+      assert.match(r.err, /^error: [^\n]*\(see --help\)\n$/, `${flags}: ${r.err}`);
+      assert.equal(r.out, "");
+      assert.ok(!(await exists(`${runs}/x`)));
+    }
+  } finally {
+    await Deno.remove(runs, { recursive: true });
+  }
+});
+
+Deno.test("a raw pickle given as a checkpoint is named as such, not as a broken safetensors file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // pickle.dumps({"a": 1}, protocol=4)
+    const pickle = [
+      128,
+      4,
+      149,
+      10,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      125,
+      148,
+      140,
+      1,
+      97,
+      148,
+      75,
+      1,
+      115,
+      46,
+    ];
+    await Deno.writeFile(`${dir}/model.pkl`, new Uint8Array(pickle));
+    for (const extra of [["eval"], ["predict", "--input", dir]]) {
+      const r = await cli([...extra, "--checkpoint", `${dir}/model.pkl`]);
+      assert.equal(r.code, 1, r.err);
+      assert.match(
+        r.err,
+        /^error: CheckpointError: .*model\.pkl: not a checkpoint: a raw Python pickle \(protocol 4\), not a PyTorch \.pth archive; load it in PyTorch/,
+      );
+      assert.doesNotMatch(r.err, /SafetensorsError|\d{12}/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -3,11 +3,20 @@
  * (`.npy.h5`) with a checkpoint, writing mask PNGs (and a `.npy` label volume for volumes)
  * and colour overlays, with one summary line per file.
  *
+ * Masks are named after their input without its extension (`a.jpg` → `masks/a.png`); when
+ * two inputs share that name (`a.jpg` and `a.png`), both keep their extension
+ * (`masks/a.jpg.png`, `masks/a.png.png`) so that no input's mask replaces another's. A file
+ * that cannot be read is skipped and reported, the others are still predicted, and the
+ * command ends with a summary of what was skipped (exit code 1). Non-finite weights or
+ * outputs stop the command: such masks would be silently wrong.
+ *
  * @module
  */
 
 import { Engine } from "@vmunet/tensor";
 import {
+  DatasetError,
+  DecodeError,
   decodeImage,
   encodeMaskPng,
   encodeNpy,
@@ -16,10 +25,11 @@ import {
   type NdArray,
   zoom,
 } from "@vmunet/datasets";
-import { readHdf5, zoomLabelsBack } from "@vmunet/datasets/fs";
-import { perClassMetrics } from "@vmunet/metrics";
+import { readHdf5, releaseFiles, zoomLabelsBack } from "@vmunet/datasets/fs";
+import { InvalidValueError, perClassMetrics } from "@vmunet/metrics";
 import { VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
 import type { PredictArgs } from "./cli.ts";
+import { DataFolderError, detectDataKind } from "./data.ts";
 import {
   argmaxClasses,
   inferBatch,
@@ -28,7 +38,7 @@ import {
   segmentImage,
 } from "@vmunet/vmunet/training";
 import type { Io } from "./io.ts";
-import { checkWeightsFit, loadWeightsFile, modelConfigOf } from "./model_io.ts";
+import { checkWeightsFinite, checkWeightsFit, loadWeightsFile, modelConfigOf } from "./model_io.ts";
 import { writeAtomic } from "./run_dir.ts";
 import { applySettings, resolveConfig, UsageError } from "./train_config.ts";
 
@@ -45,40 +55,191 @@ export interface PredictedFile {
   summary: string;
 }
 
-function stemOf(path: string): string {
-  const base = path.split(/[\\/]/).pop()!;
-  return base.replace(VOLUME_EXT, "").replace(/\.[^.]+$/, "");
+/** An input file that was not predicted, and why. */
+export interface SkippedFile {
+  /** The input file. */
+  input: string;
+  /** Why it was skipped (the decoder's message). */
+  reason: string;
 }
 
-async function listInputs(input: string): Promise<{ images: string[]; volumes: string[] }> {
+/** What `predict` did. */
+export interface PredictResult {
+  /** The predicted files, in order. */
+  files: PredictedFile[];
+  /** The files that could not be read (bad or truncated images, unreadable volumes). */
+  skipped: SkippedFile[];
+}
+
+function baseName(path: string): string {
+  return path.split(/[\\/]/).pop()!;
+}
+
+function stemOf(path: string): string {
+  return baseName(path).replace(VOLUME_EXT, "").replace(/\.[^.]+$/, "");
+}
+
+/**
+ * The output name of each input: its stem, or its whole file name where two inputs share a
+ * stem (compared without case, for case-insensitive file systems), then `-2`, `-3`, … for any
+ * name still taken. No two inputs get the same name.
+ *
+ * @param paths Input files.
+ * @returns The output name of each path.
+ */
+export function outputNames(paths: readonly string[]): Map<string, string> {
+  const key = (name: string) => name.toLowerCase();
+  const stemCount = new Map<string, number>();
+  for (const p of paths) stemCount.set(key(stemOf(p)), (stemCount.get(key(stemOf(p))) ?? 0) + 1);
+  const taken = new Set<string>();
+  const names = new Map<string, string>();
+  for (const p of paths) {
+    const first = stemCount.get(key(stemOf(p)))! > 1 ? baseName(p) : stemOf(p);
+    let name = first;
+    for (let k = 2; taken.has(key(name)); k++) name = `${first}-${k}`;
+    taken.add(key(name));
+    names.set(p, name);
+  }
+  return names;
+}
+
+/**
+ * Refuses a model output holding NaN or ±Inf (the check `eval` makes through the metrics):
+ * thresholded, it would become an all-background mask without a word.
+ */
+function checkOutputFinite(output: Float32Array, checkpoint: string, input: string): void {
+  const i = output.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) {
+    throw new InvalidValueError(
+      `${checkpoint} gives a non-finite output (${output[i]} at flat index ${i}) on ${input}: ` +
+        `its masks would be wrong; predict with a checkpoint from before the run diverged`,
+    );
+  }
+}
+
+async function readInput(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw new DecodeError(path, `cannot read file: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** One input to predict and the name of its outputs. */
+interface PredictInput {
+  /** The file. */
+  path: string;
+  /** Image or `.npy.h5` volume. */
+  kind: "image" | "volume";
+  /** Output name (unique; may hold a sub-folder, `val/ISIC_0000001`). */
+  name: string;
+}
+
+/** Inputs named by {@linkcode outputNames} within each output sub-folder. */
+function named(kind: "image" | "volume", paths: string[], folder = ""): PredictInput[] {
+  const names = outputNames(paths);
+  return paths.map((path) => ({ path, kind, name: folder + names.get(path)! }));
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((s) => s.isDirectory, () => false);
+}
+
+async function sortedFiles(dir: string, ext: RegExp): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isFile && ext.test(e.name)) names.push(e.name);
+  return names.sort().map((n) => `${dir}/${n}`);
+}
+
+/**
+ * The inputs of a folder. A dataset folder is read as the training loader reads it: the ISIC
+ * release layout (`ISIC_<id>.jpg`, up to two folders down) gives its images and leaves the
+ * `*_segmentation.png` ground truth out; the official ISIC layout gives `val/images` and
+ * `train/images` (outputs under `val/` and `train/`); a folder of pairs gives `images/`;
+ * Synapse gives the `test_vol_h5/` volumes. Any other folder: its images and volumes.
+ */
+async function folderInputs(dir: string): Promise<{ inputs: PredictInput[]; layout?: string }> {
+  const kind = await detectDataKind(dir).catch((e) => {
+    if (e instanceof DataFolderError) return null;
+    throw e;
+  });
+  if (kind === "synapse") {
+    const volumes = `${dir}/test_vol_h5`;
+    if (!(await isDir(volumes))) {
+      throw new UsageError(
+        `--input ${dir}: a Synapse folder without test_vol_h5/ (predict reads .npy.h5 volumes)`,
+      );
+    }
+    return {
+      inputs: named("volume", await sortedFiles(volumes, VOLUME_EXT)),
+      layout: "Synapse test volumes (test_vol_h5/)",
+    };
+  }
+  if (kind === "folder") {
+    return {
+      inputs: named("image", await sortedFiles(`${dir}/images`, IMAGE_EXT)),
+      layout: "folder of pairs: images/ (masks/ left out)",
+    };
+  }
+  const splits = [];
+  for (const split of ["val", "train"]) {
+    if (await isDir(`${dir}/${split}/images`)) splits.push(split);
+  }
+  if (kind === "isic" && splits.length > 0) {
+    const inputs: PredictInput[] = [];
+    for (const split of splits) {
+      inputs.push(
+        ...named("image", await sortedFiles(`${dir}/${split}/images`, IMAGE_EXT), `${split}/`),
+      );
+    }
+    return {
+      inputs,
+      layout: `ISIC official layout: ${splits.map((s) => `${s}/images`).join(", ")} ` +
+        `(masks/ left out)`,
+    };
+  }
+  const release = await releaseFiles(dir);
+  if (release.images.size > 0) {
+    const ids = [...release.images.keys()].sort();
+    return {
+      inputs: ids.map((id) => ({ path: release.images.get(id)!, kind: "image", name: id })),
+      layout: `ISIC release layout: ${ids.length} images` +
+        (release.masks.size ? ` (${release.masks.size} *_segmentation.png masks left out)` : ""),
+    };
+  }
+  return {
+    inputs: [
+      ...named("image", await sortedFiles(dir, IMAGE_EXT)),
+      ...named("volume", await sortedFiles(dir, VOLUME_EXT)),
+    ],
+  };
+}
+
+async function listInputs(input: string): Promise<{ inputs: PredictInput[]; layout?: string }> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(input);
   } catch {
     throw new UsageError(`--input ${input}: not found`);
   }
-  const classify = (path: string, images: string[], volumes: string[]) => {
-    if (VOLUME_EXT.test(path)) volumes.push(path);
-    else if (IMAGE_EXT.test(path)) images.push(path);
-  };
-  const images: string[] = [], volumes: string[] = [];
   if (info.isDirectory) {
-    const names: string[] = [];
-    for await (const e of Deno.readDir(input)) if (e.isFile) names.push(e.name);
-    names.sort();
-    for (const n of names) classify(`${input}/${n}`, images, volumes);
-    if (images.length + volumes.length === 0) {
-      throw new UsageError(`--input ${input}: no .png, .jpg or .npy.h5 files in the folder`);
-    }
-  } else {
-    classify(input, images, volumes);
-    if (images.length + volumes.length === 0) {
+    const found = await folderInputs(input);
+    if (found.inputs.length === 0) {
       throw new UsageError(
-        `--input ${input}: unsupported file type (expected .png, .jpg, .jpeg or .npy.h5)`,
+        `--input ${input}: no .png, .jpg or .npy.h5 files in the folder${
+          found.layout ? ` (${found.layout})` : ""
+        }`,
       );
     }
+    return found;
   }
-  return { images, volumes };
+  const kind = VOLUME_EXT.test(input) ? "volume" : IMAGE_EXT.test(input) ? "image" : null;
+  if (!kind) {
+    throw new UsageError(
+      `--input ${input}: unsupported file type (expected .png, .jpg, .jpeg or .npy.h5)`,
+    );
+  }
+  return { inputs: [{ path: input, kind, name: stemOf(input) }] };
 }
 
 function percent(count: number, total: number): string {
@@ -91,19 +252,35 @@ function classCounts(labels: Int32Array, nc: number): number[] {
   return counts;
 }
 
+/** What every prediction needs besides its input. */
+interface PredictContext {
+  model: VMUNet;
+  config: VMUNetConfig;
+  size: number;
+  batchSize: number;
+  threshold: number;
+  checkpoint: string;
+  outDir: string;
+}
+
 async function predictImage(
-  model: VMUNet,
-  size: number,
-  threshold: number,
+  ctx: PredictContext,
   path: string,
-  outDir: string,
+  name: string,
 ): Promise<PredictedFile> {
-  const raster = await decodeImage(await Deno.readFile(path), path);
+  const { model, size, threshold, outDir } = ctx;
+  const raster = await decodeImage(await readInput(path), path);
   const s = await segmentImage(model, raster, { size, threshold });
+  checkOutputFinite(s.output, ctx.checkpoint, path);
   const { width: w, height: h } = s;
-  const stem = stemOf(path);
-  const maskPath = `${outDir}/masks/${stem}.png`;
-  const overlayPath = `${outDir}/overlays/${stem}.png`;
+  const maskPath = `${outDir}/masks/${name}.png`;
+  const overlayPath = `${outDir}/overlays/${name}.png`;
+  if (name.includes("/")) {
+    const folder = name.slice(0, name.lastIndexOf("/"));
+    for (const d of ["masks", "overlays"]) {
+      await Deno.mkdir(`${outDir}/${d}/${folder}`, { recursive: true });
+    }
+  }
   let summary: string;
   if (s.probabilities) {
     let fg = 0;
@@ -124,14 +301,11 @@ async function predictImage(
 }
 
 async function predictVolume(
-  model: VMUNet,
-  config: VMUNetConfig,
-  size: number,
-  batchSize: number,
-  threshold: number,
+  ctx: PredictContext,
   path: string,
-  outDir: string,
+  name: string,
 ): Promise<PredictedFile> {
+  const { model, config, size, batchSize, threshold, outDir } = ctx;
   let arrays: Record<string, NdArray>;
   let hasLabel = true;
   try {
@@ -149,9 +323,10 @@ async function predictVolume(
   const nc = config.numClasses;
   const plane = h * w;
   const data = Float32Array.from(image.data);
+  const bad = data.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new MissingKeyError(path, "image", `holds ${data[bad]} at flat index ${bad}`);
   const pred = new Int32Array(d * plane);
-  const stem = stemOf(path);
-  const caseDir = `${outDir}/${stem}`;
+  const caseDir = `${outDir}/${name}`;
   await Deno.mkdir(`${caseDir}/masks`, { recursive: true });
   await Deno.mkdir(`${caseDir}/overlays`, { recursive: true });
   const outputs: string[] = [];
@@ -168,6 +343,7 @@ async function predictVolume(
       }
     }
     const { output } = await inferBatch(model, input, [n, config.inChannels, size, size]);
+    checkOutputFinite(output, ctx.checkpoint, path);
     for (let i = 0; i < n; i++) {
       let labels: Int32Array;
       if (nc === 1) {
@@ -190,7 +366,7 @@ async function predictVolume(
       outputs.push(maskPath, overlayPath);
     }
   }
-  const npyPath = `${outDir}/${stem}.npy`;
+  const npyPath = `${outDir}/${name}.npy`;
   await writeAtomic(npyPath, encodeNpy({ dtype: "int32", shape: [d, h, w], data: pred }));
   outputs.unshift(npyPath);
   const counts = classCounts(pred, Math.max(2, nc));
@@ -214,18 +390,22 @@ async function predictVolume(
 }
 
 /**
- * Runs `predict`.
+ * Runs `predict`: every readable input is predicted; unreadable ones are reported on the
+ * error stream as they come and returned in `skipped`.
  *
  * @param args Parsed arguments.
  * @param io Output sink.
- * @returns What was written, per input file.
- * @throws {UsageError} for missing flags or inputs; checkpoint errors naming the keys.
+ * @returns What was written per input file, and what was skipped.
+ * @throws {UsageError} for missing flags or inputs; {@linkcode CheckpointError} for weights
+ *   that do not fit or are not finite; {@linkcode InvalidValueError} for a non-finite output.
  */
-export async function runPredict(args: PredictArgs, io: Io): Promise<PredictedFile[]> {
+export async function runPredict(args: PredictArgs, io: Io): Promise<PredictResult> {
   if (!args.checkpoint) throw new UsageError("predict: --checkpoint FILE is required");
   if (!args.input) throw new UsageError("predict: --input IMAGE|FOLDER|VOLUME.npy.h5 is required");
   const loaded = await loadWeightsFile(args.checkpoint);
-  const { images, volumes } = await listInputs(args.input);
+  const { inputs, layout } = await listInputs(args.input);
+  const images = inputs.filter((i) => i.kind === "image");
+  const volumes = inputs.filter((i) => i.kind === "volume");
   const explicit = Object.keys(args.settings).some((k) => k !== "imageSize");
   let modelConfig: VMUNetConfig = { ...loaded.modelConfig, dropPathRate: 0 };
   const base = loaded.trainConfig ??
@@ -239,41 +419,47 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictedFi
     modelConfig.inChannels = volumes.length > 0 && images.length === 0 ? 1 : 3;
   }
   checkWeightsFit(args.checkpoint, modelConfig, loaded.weights);
+  checkWeightsFinite(args.checkpoint, loaded.weights);
   await Deno.mkdir(`${args.out}/masks`, { recursive: true }).catch((e) => {
     throw new UsageError(`--out ${args.out}: cannot create (${(e as Error).message})`);
   });
   await Deno.mkdir(`${args.out}/overlays`, { recursive: true });
+  if (layout) io.write(`--input ${args.input}: ${layout}\n`);
   const engine = await Engine.create();
-  const results: PredictedFile[] = [];
+  const files: PredictedFile[] = [];
+  const skipped: SkippedFile[] = [];
   try {
     const model = VMUNet.create(engine, modelConfig, { seed: 0 });
     model.loadStateDict(loaded.weights, { source: args.checkpoint });
-    for (const path of images) {
-      const r = await predictImage(
-        model,
-        config.imageSize,
-        args.threshold,
-        path,
-        args.out,
-      );
+    const ctx: PredictContext = {
+      model,
+      config: modelConfig,
+      size: config.imageSize,
+      batchSize: config.evalBatchSize,
+      threshold: args.threshold,
+      checkpoint: args.checkpoint,
+      outDir: args.out,
+    };
+    for (const { path, kind, name } of [...images, ...volumes]) {
+      let r: PredictedFile;
+      try {
+        r = kind === "image"
+          ? await predictImage(ctx, path, name)
+          : await predictVolume(ctx, path, name);
+      } catch (error) {
+        if (!(error instanceof DatasetError)) throw error;
+        const reason = error.message.startsWith(path)
+          ? error.message.slice(path.length).replace(/^: /, "")
+          : error.message;
+        skipped.push({ input: path, reason });
+        io.error(`skipped ${path}: ${reason}`);
+        continue;
+      }
       io.write(r.summary + "\n");
-      results.push(r);
-    }
-    for (const path of volumes) {
-      const r = await predictVolume(
-        model,
-        modelConfig,
-        config.imageSize,
-        config.evalBatchSize,
-        args.threshold,
-        path,
-        args.out,
-      );
-      io.write(r.summary + "\n");
-      results.push(r);
+      files.push(r);
     }
   } finally {
     await engine.close();
   }
-  return results;
+  return { files, skipped };
 }

@@ -26,24 +26,39 @@ export interface PrepareRunDirOptions {
   force?: boolean;
   /** Free bytes required on the folder's file system (default 256 MiB). */
   minFreeBytes?: number;
+  /** Told when a folder without a checkpoint is started over. */
+  note?: (line: string) => void;
+}
+
+/** The checkpoint a run folder resumes from. */
+export const LAST_CHECKPOINT = "last.safetensors";
+
+/** The files a run writes, removed when a run that never saved a checkpoint starts over. */
+const RUN_FILES = ["config.json", "log.jsonl", "report.html", "best.safetensors"];
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /**
  * Creates (or reopens, with `resume`) a run folder and checks that it is writable and has
- * room, before any training work starts.
+ * room, before any training work starts. A folder whose run stopped before its first
+ * checkpoint (only `config.json`, perhaps a log) holds nothing to keep: it is started over,
+ * with or without `resume`.
  *
  * @param dir The run folder.
  * @param options `resume`, `force` and the free-space requirement.
- * @returns Whether the folder already held a run (`true` when resuming).
- * @throws {RunDirError} if a run exists without `resume`/`force`, if `resume` finds nothing
- *   to resume, or if the folder is unwritable or its disk is full.
+ * @returns Whether training continues from the folder's checkpoint (`resume` and one exists).
+ * @throws {RunDirError} if a run with a checkpoint exists without `resume`/`force`, if
+ *   `resume` finds no run, or if the folder is unwritable or its disk is full.
  */
 export async function prepareRunDir(
   dir: string,
   options: PrepareRunDirOptions = {},
 ): Promise<boolean> {
-  const existing = await Deno.stat(join(dir, "config.json")).then(() => true, () => false);
-  if (existing && !options.resume && !options.force) {
+  const existing = await exists(join(dir, "config.json"));
+  const checkpoint = existing && await exists(join(dir, LAST_CHECKPOINT));
+  if (checkpoint && !options.resume && !options.force) {
     throw new RunDirError(
       `${dir} already holds a run: pass --resume to continue it or --force to replace it`,
     );
@@ -53,6 +68,11 @@ export async function prepareRunDir(
   }
   if (existing && options.force && !options.resume) {
     await Deno.remove(dir, { recursive: true });
+  } else if (existing && !checkpoint) {
+    options.note?.(
+      `${dir} holds a run that stopped before its first checkpoint: starting it over`,
+    );
+    for (const f of RUN_FILES) await Deno.remove(join(dir, f)).catch(() => {});
   }
   try {
     await Deno.mkdir(dir, { recursive: true });
@@ -77,7 +97,7 @@ export async function prepareRunDir(
     if (error instanceof RunDirError) throw error;
     // statfs unavailable on this platform: the atomic writes still protect the checkpoints.
   }
-  return existing;
+  return checkpoint && options.resume === true;
 }
 
 /**

@@ -13,6 +13,7 @@ Deno.test("prepareRunDir() reports a disk without room for the checkpoints befor
     );
     assert.equal(await prepareRunDir(`${dir}/ok`), false);
     await Deno.writeTextFile(`${dir}/ok/config.json`, "{}");
+    await Deno.writeTextFile(`${dir}/ok/last.safetensors`, "");
     assert.equal(await prepareRunDir(`${dir}/ok`, { resume: true }), true);
     await Deno.writeTextFile(`${dir}/ok/old.txt`, "x");
     await prepareRunDir(`${dir}/ok`, { force: true });

@@ -30,6 +30,7 @@ import type { TrainArgs } from "./cli.ts";
 import { describeData, detectDataKind, openRunData, type RunData } from "./data.ts";
 import type { Io } from "./io.ts";
 import {
+  checkPretrained,
   loadOptimizerState,
   modelConfigOf,
   readTrainCheckpoint,
@@ -41,6 +42,7 @@ import { renderReport, type ReportExample, type Series } from "./report.ts";
 import { appendJsonl, prepareRunDir, readJsonl, RunDirError, writeAtomic } from "./run_dir.ts";
 import {
   applySettings,
+  divergenceAdvice,
   resolveConfig,
   TRAIN_PRESETS,
   type TrainConfig,
@@ -566,29 +568,27 @@ export async function runTrain(
   try {
     // Data first (a missing folder or a bad layout), then the run folder, then the GPU.
     await trainer.openData();
+    if (config.pretrained && !args.resume) {
+      await checkPretrained(config.pretrained, modelConfigOf(config));
+    }
     const paramsGuess = 4 * 3 * 2 ** 20 * (config.model === "vmunet-s" ? 28 : 2);
     const resuming = await prepareRunDir(runDir, {
       resume: args.resume,
       force: args.force,
       minFreeBytes: Math.max(64 * 2 ** 20, 3 * paramsGuess),
+      note: (line) => trainer.line(line),
     });
-    if (args.resume) {
-      try {
-        await Deno.stat(`${runDir}/last.safetensors`);
-      } catch {
-        throw new RunDirError(`--resume: ${runDir} has no last.safetensors checkpoint`);
-      }
-    } else {
+    if (!resuming) {
       await writeAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
     }
-    await trainer.setup(resuming && args.resume);
+    await trainer.setup(resuming);
     if (trainer.state.epoch >= config.epochs) {
       trainer.line(
         `${runDir} already finished ${trainer.state.epoch} epochs; raise --epochs to continue`,
       );
       return { code: 0, runDir };
     }
-    if (args.resume) {
+    if (resuming) {
       await writeAtomic(`${runDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
     }
     return await trainer.run();
@@ -597,11 +597,12 @@ export async function runTrain(
     if (error instanceof NonFiniteLossError) {
       trainer.progress.done();
       const state = trainer.state;
-      const keep = state.epoch > 0 || state.stepInEpoch > 0
+      const saved = state.epoch > 0 || state.stepInEpoch > 0;
+      const keep = saved
         ? `the last good checkpoint ${trainer.lastPath} (epoch ${state.epoch}) is kept`
         : "no checkpoint was written yet";
-      const message = `${error.message}: stopped; ${keep}. Continue it with --resume ` +
-        `--max-grad-norm 1, or start again with a lower --lr.`;
+      const advice = divergenceAdvice(config, saved, trainer.runName);
+      const message = `${error.message}: stopped; ${keep}. ${advice}`;
       io.error(`error: ${message}`);
       await appendJsonl(`${runDir}/log.jsonl`, {
         type: "error",

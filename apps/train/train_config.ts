@@ -5,6 +5,9 @@
  * @module
  */
 
+import { ConfigError } from "@vmunet/vmunet";
+import { modelConfigOf } from "./model_io.ts";
+
 /** Raised for an unknown flag, preset or invalid value; the message lists the valid ones. */
 export class UsageError extends Error {
   /** Creates the error. */
@@ -93,7 +96,7 @@ export interface TrainConfig {
   valFraction: number;
   /** Data-loading workers (0 = main thread). */
   workers: number;
-  /** Reproduce the official fixed-angle rotation bug (SPEC §4). */
+  /** Reproduce the official fixed-angle rotation bug (docs/spec.md §11). */
   officialRotation: boolean;
   /** Train on the official soft (bilinearly resized) masks instead of binarised ones. */
   softMasks: boolean;
@@ -132,7 +135,10 @@ const BASE: Omit<TrainConfig, "preset"> = {
   reportImages: 8,
 };
 
-/** The paper's settings per dataset (SPEC §4) and the synthetic default of `deno task train`. */
+/**
+ * The paper's settings per dataset (docs/spec.md §8) and the synthetic default of
+ * `deno task train`.
+ */
 export const TRAIN_PRESETS: Readonly<Record<string, Readonly<Omit<TrainConfig, "preset">>>> = {
   synthetic: {
     ...BASE,
@@ -202,6 +208,23 @@ const INTEGER: (keyof TrainConfig)[] = [
   "workers",
   "reportImages",
 ];
+
+/** Upper bounds of the integer settings: beyond them a value is a typo, not a plan. */
+const INTEGER_MAX: Partial<Record<keyof TrainConfig, number>> = {
+  imageSize: 8192,
+  numClasses: 256,
+  epochs: 100_000,
+  batchSize: 65_536,
+  evalBatchSize: 65_536,
+  tMax: 100_000,
+  seed: 2 ** 32 - 1,
+  evalEvery: 100_000,
+  logEvery: 1_000_000,
+  syntheticCount: 10_000_000,
+  syntheticValCount: 10_000_000,
+  workers: 256,
+  reportImages: 1_000,
+};
 
 const NUMBER: (keyof TrainConfig)[] = [
   "lr",
@@ -285,6 +308,10 @@ export function validateTrainConfig(config: TrainConfig): TrainConfig {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
       throw new UsageError(`"${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
     }
+    const max = INTEGER_MAX[key];
+    if (max !== undefined && v > max) {
+      throw new UsageError(`"${key}" must be at most ${max.toLocaleString("en-US")}, got ${v}`);
+    }
   }
   for (const key of NUMBER) {
     const v = config[key];
@@ -331,6 +358,12 @@ export function validateTrainConfig(config: TrainConfig): TrainConfig {
       }`,
     );
   }
+  if (config.etaMin > config.lr) {
+    throw new UsageError(
+      `"etaMin" (${config.etaMin}) is above "lr" (${config.lr}): the cosine schedule would ` +
+        `raise the learning rate; give --eta-min at most --lr`,
+    );
+  }
   if (!(config.dropPath < 1)) throw new UsageError(`"dropPath" must be in [0, 1)`);
   if (!(config.valFraction < 1)) throw new UsageError(`"valFraction" must be in [0, 1)`);
   const pair = (key: "betas" | "lossWeights", max: number) => {
@@ -367,5 +400,52 @@ export function validateTrainConfig(config: TrainConfig): TrainConfig {
   if (config.data === "synapse" && config.numClasses < 2) {
     throw new UsageError(`synapse data needs numClasses ≥ 2 (9 organs + background)`);
   }
+  try {
+    modelConfigOf(config);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
   return config;
+}
+
+/** A value a tenth of `x`, printed with at most 3 significant digits (`5e-4`, `0.1`). */
+function tenth(x: number): string {
+  return String(Number((x / 10).toPrecision(3)));
+}
+
+/**
+ * What to do after a run's loss became NaN or infinite, limited to what can work: `--resume`
+ * only when a checkpoint exists (and only with a change, since a resumed run repeats the same
+ * steps bit for bit and only `maxGradNorm` may change when resuming); `--max-grad-norm 1`
+ * only when clipping is off or looser; otherwise a smaller clip or a lower `--lr` from the
+ * start.
+ *
+ * @param config The run's configuration.
+ * @param hasCheckpoint Whether the run folder holds a checkpoint to resume from.
+ * @param name The run's name (`--name`).
+ * @returns One sentence of advice.
+ * @example
+ * ```ts
+ * import { divergenceAdvice, resolveConfig } from "./train_config.ts";
+ * const advice = divergenceAdvice(resolveConfig("synthetic"), false, "x");
+ * if (advice.includes("--resume") || !advice.includes("--lr 0.0005")) throw new Error(advice);
+ * ```
+ */
+export function divergenceAdvice(
+  config: TrainConfig,
+  hasCheckpoint: boolean,
+  name: string,
+): string {
+  const clip = config.maxGradNorm;
+  const tighter = clip > 0 && clip <= 1 ? tenth(clip) : "1";
+  const clipNote = clip > 0 ? ` (now ${clip})` : " (clipping is off now)";
+  const lower = `--lr ${tenth(config.lr)}`;
+  if (!hasCheckpoint) {
+    return `Start again with a lower learning rate (the same command starts the run over), ` +
+      `e.g. ${lower}${clip > 0 && clip <= 1 ? "" : ", or with --max-grad-norm 1"}.`;
+  }
+  return `Resuming unchanged would repeat the same steps; continue it with --resume --name ` +
+    `${name} --max-grad-norm ${tighter}${clipNote}, or start again with a lower learning ` +
+    `rate (${lower} --force).`;
 }

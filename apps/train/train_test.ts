@@ -5,33 +5,22 @@ import { parseSafetensors } from "@vmunet/tensor/safetensors";
 import { bufferIo } from "./io.ts";
 import { main, type StepInfo } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
+import { cliArgs, exists, TINY_RUN } from "./_testing.ts";
 
-/** A tiny synthetic run: 24 images of 32×32 (3 steps of 8), 8 validation images, dims 8. */
+/**
+ * The shared tiny run with 24 images (3 steps of 8), a cosine schedule over 3 epochs from lr
+ * 0.003, a log record every 2 steps and 2 report images (later flags win).
+ */
 const TINY = [
-  "--image-size",
-  "32",
-  "--dims",
-  "8",
-  "--depths",
-  "1,1,1,1",
-  "--depths-decoder",
-  "1,1,1,1",
+  ...TINY_RUN,
   "--synthetic-count",
   "24",
-  "--synthetic-val-count",
-  "8",
-  "--batch-size",
-  "8",
-  "--eval-batch-size",
-  "8",
   "--t-max",
   "3",
   "--lr",
   "0.003",
   "--eta-min",
   "0.00003",
-  "--workers",
-  "0",
   "--log-every",
   "2",
   "--report-images",
@@ -51,10 +40,6 @@ async function train(runs: string, name: string, extra: string[], options = {}) 
 
 function epochLosses(records: Rec[]): number[][] {
   return records.filter((r) => r.type === "epoch").map((r) => r.losses as number[]);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 Deno.test("train runs end to end, resumes bit for bit (after an epoch and mid-epoch), then eval and predict read its checkpoints", async () => {
@@ -130,7 +115,7 @@ Deno.test("train runs end to end, resumes bit for bit (after an epoch and mid-ep
     assert.equal(c1State.epoch, 1);
     assert.equal(c1State.stepInEpoch, 1);
     assert.deepEqual(c1State.epochLosses, [lossesA[1][0]]);
-    const c2 = await train(runs, "c", ["--resume"]);
+    const c2 = await train(runs, "c", ["--epochs", "3", "--resume"]);
     assert.equal(c2.code, 0, c2.err);
     assert.deepEqual(epochLosses(await readJsonl(`${runs}/c/log.jsonl`)), lossesA);
 
@@ -223,19 +208,7 @@ Deno.test("Ctrl-C (SIGINT) saves a checkpoint and exits with code 130", async ()
   const runs = await Deno.makeTempDir({ prefix: "vmunet-train-" });
   try {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("./main.ts", import.meta.url).pathname,
-        "train",
-        "--runs-dir",
-        runs,
-        "--name",
-        "z",
-        ...TINY,
-        "--epochs",
-        "100",
-      ],
+      args: cliArgs(["train", "--runs-dir", runs, "--name", "z", ...TINY, "--epochs", "100"]),
       stdout: "piped",
       stderr: "piped",
     }).spawn();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { inflateSync } from "fflate";
+import { Inflate, inflateSync } from "fflate";
 import { DecodeError } from "./errors.ts";
 
 /** One file entry of a zip archive. */
@@ -72,22 +72,69 @@ export class ZipReader {
     }
   }
 
-  /** Reads and inflates one entry. */
-  async read(entry: ZipEntry): Promise<Uint8Array> {
+  async #dataStart(entry: ZipEntry): Promise<number> {
     const head = await readAt(this.#file, entry.localOffset, 30, this.path);
     const v = new DataView(head.buffer);
     if (v.getUint32(0, true) !== 0x04034b50) {
       throw new DecodeError(this.path, `corrupt zip: no local header for ${entry.name}`);
     }
-    const start = entry.localOffset + 30 + v.getUint16(26, true) + v.getUint16(28, true);
-    const raw = await readAt(this.#file, start, entry.compressedSize, this.path);
-    if (entry.method === 0) return raw;
-    if (entry.method !== 8) {
+    if (entry.method !== 0 && entry.method !== 8) {
       throw new DecodeError(
         this.path,
         `entry ${entry.name} uses unsupported compression method ${entry.method}`,
       );
     }
+    return entry.localOffset + 30 + v.getUint16(26, true) + v.getUint16(28, true);
+  }
+
+  /**
+   * Reads the first `length` bytes of an entry (fewer when it is shorter), inflating only
+   * as much of a deflated entry as they need.
+   */
+  async readHead(entry: ZipEntry, length: number): Promise<Uint8Array> {
+    const start = await this.#dataStart(entry);
+    const want = Math.min(length, entry.size);
+    if (entry.method === 0) {
+      return await readAt(this.#file, start, Math.min(want, entry.compressedSize), this.path);
+    }
+    const parts: Uint8Array[] = [];
+    let got = 0;
+    const inflater = new Inflate((chunk) => {
+      parts.push(chunk);
+      got += chunk.length;
+    });
+    // Small reads first: a few hundred compressed bytes usually hold a file's header.
+    let at = 0, chunk = 512;
+    while (got < want && at < entry.compressedSize) {
+      const n = Math.min(chunk, entry.compressedSize - at);
+      const raw = await readAt(this.#file, start + at, n, this.path);
+      at += n;
+      chunk = Math.min(2 * chunk, 1 << 16);
+      try {
+        inflater.push(raw, at === entry.compressedSize);
+      } catch (e) {
+        throw new DecodeError(
+          this.path,
+          `corrupt zip entry ${entry.name}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+    }
+    const out = new Uint8Array(Math.min(got, want));
+    let o = 0;
+    for (const p of parts) {
+      if (o >= out.length) break;
+      out.set(p.subarray(0, out.length - o), o);
+      o += p.length;
+    }
+    return out;
+  }
+
+  /** Reads and inflates one entry. */
+  async read(entry: ZipEntry): Promise<Uint8Array> {
+    const start = await this.#dataStart(entry);
+    const raw = await readAt(this.#file, start, entry.compressedSize, this.path);
+    if (entry.method === 0) return raw;
     try {
       const out = inflateSync(raw, { out: new Uint8Array(entry.size) });
       if (out.length !== entry.size) {

@@ -62,6 +62,49 @@ function hdf5Summary(e: unknown): string {
     .join("; ");
 }
 
+type H5Dataset = InstanceType<H5["Dataset"]>;
+
+/** Opens `path` and hands `use` each of `keys` as a dataset; the file is closed after. */
+async function withDatasets<T>(
+  path: string,
+  keys: readonly string[],
+  use: (key: string, dataset: H5Dataset) => T,
+): Promise<Record<string, T>> {
+  await checkSignature(path);
+  const h5wasm = await init();
+  let file: InstanceType<H5["File"]>;
+  try {
+    file = new h5wasm.File(path, "r");
+  } catch (e) {
+    throw new DecodeError(path, `corrupt or truncated HDF5 file: ${hdf5Summary(e)}`, { cause: e });
+  }
+  try {
+    const out: Record<string, T> = {};
+    for (const key of keys) {
+      let entity;
+      try {
+        entity = file.get(key);
+      } catch (e) {
+        throw new DecodeError(path, `cannot open HDF5 object "${key}": ${hdf5Summary(e)}`, {
+          cause: e,
+        });
+      }
+      if (!(entity instanceof h5wasm.Dataset)) {
+        const present = file.keys().join(", ") || "none";
+        throw new MissingKeyError(
+          path,
+          key,
+          entity ? "is not a dataset" : `is missing (datasets: ${present})`,
+        );
+      }
+      out[key] = use(key, entity);
+    }
+    return out;
+  } finally {
+    file.close();
+  }
+}
+
 /**
  * Reads datasets from an HDF5 file.
  *
@@ -80,53 +123,53 @@ function hdf5Summary(e: unknown): string {
  * await Deno.remove(path);
  * ```
  */
-export async function readHdf5(
+export function readHdf5(
   path: string,
   keys: readonly string[],
 ): Promise<Record<string, NdArray>> {
-  await checkSignature(path);
-  const h5wasm = await init();
-  let file: InstanceType<H5["File"]>;
-  try {
-    file = new h5wasm.File(path, "r");
-  } catch (e) {
-    throw new DecodeError(path, `corrupt or truncated HDF5 file: ${hdf5Summary(e)}`, { cause: e });
-  }
-  try {
-    const out: Record<string, NdArray> = {};
-    for (const key of keys) {
-      let entity;
-      try {
-        entity = file.get(key);
-      } catch (e) {
-        throw new DecodeError(path, `cannot open HDF5 object "${key}": ${hdf5Summary(e)}`, {
-          cause: e,
-        });
-      }
-      if (!(entity instanceof h5wasm.Dataset)) {
-        const present = file.keys().join(", ") || "none";
-        throw new MissingKeyError(
-          path,
-          key,
-          entity ? "is not a dataset" : `is missing (datasets: ${present})`,
-        );
-      }
-      let value;
-      try {
-        value = entity.value;
-      } catch (e) {
-        throw new DecodeError(path, `cannot read HDF5 dataset "${key}": ${hdf5Summary(e)}`, {
-          cause: e,
-        });
-      }
-      const shape = entity.shape ?? [];
-      const dtype = entity.dtype;
-      out[key] = { dtype: dtypeName(path, key, dtype), shape, data: toNdData(path, key, value) };
+  return withDatasets(path, keys, (key, dataset) => {
+    let value;
+    try {
+      value = dataset.value;
+    } catch (e) {
+      throw new DecodeError(path, `cannot read HDF5 dataset "${key}": ${hdf5Summary(e)}`, {
+        cause: e,
+      });
     }
-    return out;
-  } finally {
-    file.close();
-  }
+    return {
+      dtype: dtypeName(path, key, dataset.dtype),
+      shape: dataset.shape ?? [],
+      data: toNdData(path, key, value),
+    };
+  });
+}
+
+/**
+ * Reads the dtype and shape of datasets of an HDF5 file, not their values.
+ *
+ * @param path File path.
+ * @param keys Dataset names.
+ * @returns Dtype name (as in {@linkcode NdArray.dtype}) and shape by key.
+ * @throws {DecodeError} for a missing, non-HDF5 or corrupt file; {@linkcode MissingKeyError}
+ * for a missing key or an unsupported dtype.
+ * @example
+ * ```ts
+ * import { readHdf5Headers, writeHdf5 } from "@vmunet/datasets/fs";
+ * const path = await Deno.makeTempFile({ suffix: ".h5" });
+ * await writeHdf5(path, { image: { dtype: "float32", shape: [1, 2], data: new Float32Array(2) } });
+ * const { image } = await readHdf5Headers(path, ["image"]);
+ * if (image.dtype !== "float32" || image.shape.join() !== "1,2") throw new Error();
+ * await Deno.remove(path);
+ * ```
+ */
+export function readHdf5Headers(
+  path: string,
+  keys: readonly string[],
+): Promise<Record<string, { dtype: string; shape: number[] }>> {
+  return withDatasets(path, keys, (key, dataset) => ({
+    dtype: dtypeName(path, key, dataset.dtype),
+    shape: dataset.shape ?? [],
+  }));
 }
 
 function dtypeName(path: string, key: string, dtype: unknown): string {

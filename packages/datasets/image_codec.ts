@@ -2,8 +2,8 @@
  * PNG and JPEG decoding and PNG writing. PNG goes through `fast-png` (8/16-bit grey, grey+alpha,
  * RGB, RGBA and palette images, 1/2/4-bit depths unpacked). JPEG (baseline and progressive)
  * goes through `@jsquash/jpeg`, MozJPEG compiled to WebAssembly: a libjpeg-turbo derivative
- * whose pixels equal PIL's (libjpeg-turbo) on the test files; `jpeg-js` only encodes test
- * fixtures. Decoded rasters are interleaved (`H,W,channels`) like the files; the datasets
+ * whose pixels equal PIL's (libjpeg-turbo) on the test files; `jpeg-js` encodes test fixtures
+ * and decodes the CMYK/YCCK JPEGs that MozJPEG cannot convert to RGB. Decoded rasters are interleaved (`H,W,channels`) like the files; the datasets
  * convert them to planar float tensors.
  *
  * @module
@@ -134,6 +134,8 @@ export function decodePng(bytes: Uint8Array, file: string): RasterImage {
 /**
  * Decodes a baseline or progressive JPEG file to RGB with MozJPEG (greyscale JPEGs are
  * replicated to RGB and EXIF orientation is ignored, like PIL's `Image.open(…).convert("RGB")`).
+ * CMYK and YCCK JPEGs (Photoshop, print workflows) are converted to RGB as PIL converts them,
+ * with the Adobe convention of inverted samples.
  *
  * @param bytes The file's bytes.
  * @param file Name used in error messages.
@@ -151,11 +153,12 @@ export async function decodeJpeg(bytes: Uint8Array, file: string): Promise<Raste
   if (!isJpeg(bytes)) throw new DecodeError(file, "not a JPEG file (no SOI marker)");
   // libjpeg only warns about a missing end (and pads the image with grey): check it first.
   if (!hasEndOfImage(bytes)) throw new DecodeError(file, "truncated JPEG: no end-of-image marker");
-  const size = imageSize(bytes, file);
-  if (!size) throw new DecodeError(file, "corrupt or truncated JPEG: no frame header");
-  if (size[0] * size[1] > 400e6) {
-    throw new DecodeError(file, `JPEG of ${size[0]}×${size[1]} exceeds 400 megapixels`);
+  const frame = jpegFrame(bytes, file);
+  if (!frame) throw new DecodeError(file, "corrupt or truncated JPEG: no frame header");
+  if (frame.width * frame.height > 400e6) {
+    throw new DecodeError(file, `JPEG of ${frame.width}×${frame.height} exceeds 400 megapixels`);
   }
+  if (frame.components === 4) return decodeCmykJpeg(bytes, file, frame);
   initJpeg();
   let img: { width: number; height: number; data: Uint8ClampedArray };
   jpegMessages.length = 0;
@@ -235,27 +238,98 @@ export function imageSize(bytes: Uint8Array, file: string): [number, number] | n
     return [view.getUint32(16), view.getUint32(20)];
   }
   if (isJpeg(bytes)) {
-    let p = 2;
-    while (p + 9 < bytes.length) {
-      if (bytes[p] !== 0xff) {
-        throw new DecodeError(file, `corrupt JPEG: expected a marker at byte ${p}`);
-      }
-      const marker = bytes[p + 1];
-      if (marker === 0xff) {
-        p++;
-        continue;
-      }
-      const len = view.getUint16(p + 2);
-      if (
-        marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc
-      ) {
-        return [view.getUint16(p + 7), view.getUint16(p + 5)];
-      }
-      p += 2 + len;
-    }
-    return null;
+    const frame = jpegFrame(bytes, file);
+    return frame && [frame.width, frame.height];
   }
   throw new DecodeError(file, "neither a PNG nor a JPEG file (unknown signature)");
+}
+
+/** A JPEG's frame header (SOF): size and number of colour components. */
+interface JpegFrame {
+  width: number;
+  height: number;
+  /** 1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK. */
+  components: number;
+}
+
+/** The frame header of a JPEG, or `null` when it is not within `bytes`. */
+function jpegFrame(bytes: Uint8Array, file: string): JpegFrame | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let p = 2;
+  while (p + 9 < bytes.length) {
+    if (bytes[p] !== 0xff) {
+      throw new DecodeError(file, `corrupt JPEG: expected a marker at byte ${p}`);
+    }
+    const marker = bytes[p + 1];
+    if (marker === 0xff) {
+      p++;
+      continue;
+    }
+    const len = view.getUint16(p + 2);
+    if (
+      marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc
+    ) {
+      return {
+        width: view.getUint16(p + 7),
+        height: view.getUint16(p + 5),
+        components: bytes[p + 9],
+      };
+    }
+    p += 2 + len;
+  }
+  return null;
+}
+
+/**
+ * An Adobe APP14 marker with transform 0: put first, it makes a 4-component JPEG read with the
+ * Adobe convention (inverted CMYK samples, what Photoshop and PIL write and PIL assumes); a
+ * later Adobe marker of the file itself (e.g. YCCK, transform 2) still takes precedence.
+ */
+const ADOBE_APP14 = [
+  0xff,
+  0xee,
+  0x00,
+  0x0e,
+  ...[..."Adobe"].map((c) => c.charCodeAt(0)),
+  0x00,
+  0x64,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+];
+
+/**
+ * Decodes a CMYK or YCCK JPEG to RGB as PIL's `convert("RGB")` does: R = (255 − C)(255 − K)/255
+ * with the Adobe convention. MozJPEG's WebAssembly build cannot convert four components to
+ * RGB, so these go through `jpeg-js` (pixels within a few levels of libjpeg's).
+ */
+function decodeCmykJpeg(bytes: Uint8Array, file: string, frame: JpegFrame): RasterImage {
+  const marked = new Uint8Array(bytes.length + ADOBE_APP14.length);
+  marked.set(bytes.subarray(0, 2));
+  marked.set(ADOBE_APP14, 2);
+  marked.set(bytes.subarray(2), 2 + ADOBE_APP14.length);
+  let img: { width: number; height: number; data: Uint8Array };
+  try {
+    img = jpeg.decode(marked, {
+      useTArray: true,
+      formatAsRGBA: false,
+      tolerantDecoding: false,
+      maxResolutionInMP: 400,
+      maxMemoryUsageInMB: 4096,
+    });
+  } catch (e) {
+    throw new DecodeError(file, `corrupt CMYK JPEG: ${(e as Error).message}`, { cause: e });
+  }
+  const { width, height } = img;
+  if (width !== frame.width || height !== frame.height || img.data.length !== width * height * 3) {
+    throw new DecodeError(
+      file,
+      `CMYK JPEG decoded to ${img.data.length} bytes for ${width}×${height} RGB`,
+    );
+  }
+  return { file, width, height, channels: 3, bitDepth: 8, data: img.data };
 }
 
 /**

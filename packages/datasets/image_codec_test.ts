@@ -163,3 +163,29 @@ Deno.test("corrupt, truncated and unknown image files raise DecodeError naming t
     );
   }
 });
+
+Deno.test("a CMYK JPEG (Adobe, inverted) decodes to PIL's RGB within 2 levels; without its Adobe marker too", async () => {
+  const bytes = await Deno.readFile(new URL("./testdata/cmyk.jpg", import.meta.url));
+  const ref = JSON.parse(
+    await Deno.readTextFile(new URL("./testdata/cmyk.json", import.meta.url)),
+  ) as { width: number; height: number; rgb: number[] };
+  const img = await decodeImage(bytes, "cmyk.jpg");
+  assert.deepEqual([img.width, img.height, img.channels, img.bitDepth], [16, 8, 3, 8]);
+  let worst = 0, sum = 0;
+  for (let i = 0; i < ref.rgb.length; i++) {
+    const d = Math.abs(img.data[i] - ref.rgb[i]);
+    worst = Math.max(worst, d);
+    sum += d;
+  }
+  assert.ok(worst <= 2, `max |ours - PIL| = ${worst}`);
+  assert.ok(sum / ref.rgb.length <= 0.75, `mean |ours - PIL| = ${sum / ref.rgb.length}`);
+  // The same file without its APP14 marker: PIL assumes the Adobe convention, and so do we.
+  const app14 = bytes.findIndex((b, i) => b === 0xff && bytes[i + 1] === 0xee);
+  assert.ok(app14 > 0);
+  const len = (bytes[app14 + 2] << 8) | bytes[app14 + 3];
+  const bare = new Uint8Array([...bytes.subarray(0, app14), ...bytes.subarray(app14 + 2 + len)]);
+  assert.deepEqual((await decodeImage(bare, "bare.jpg")).data, img.data);
+  // A truncated CMYK JPEG is still refused.
+  const cut = new Uint8Array([...bytes.subarray(0, 300), 0xff, 0xd9]);
+  await assert.rejects(decodeImage(cut, "cut.jpg"), /cut\.jpg: corrupt CMYK JPEG/);
+});

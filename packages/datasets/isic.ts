@@ -96,8 +96,36 @@ async function collect(dir: string, depth: number, out: string[]): Promise<void>
   }
 }
 
-/** Finds ISIC release images and masks under `root` and pairs them by ISIC id. */
-export async function releasePairs(root: string): Promise<FilePair[]> {
+/** The ISIC release files under a folder, by ISIC id. */
+export interface ReleaseFiles {
+  /** `ISIC_<id>.jpg|png` images by id (`ISIC_0000000`). */
+  images: Map<string, string>;
+  /** `ISIC_<id>_segmentation.png` ground-truth masks by id. */
+  masks: Map<string, string>;
+}
+
+/**
+ * Finds the ISIC release images and ground-truth masks up to two folders below `root`
+ * (`ISIC_<id>.jpg` and `ISIC_<id>_segmentation.png`), without pairing them: the test inputs
+ * of a release come without masks.
+ *
+ * @param root The folder.
+ * @returns Images and masks by ISIC id.
+ * @throws {DatasetLayoutError} when the folder does not exist.
+ * @example
+ * ```ts
+ * import { releaseFiles } from "@vmunet/datasets/fs";
+ * const root = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${root}/ISIC_0000001.jpg`, "");
+ * await Deno.writeTextFile(`${root}/ISIC_0000001_segmentation.png`, "");
+ * const { images, masks } = await releaseFiles(root);
+ * if (images.size !== 1 || !masks.get("ISIC_0000001")?.endsWith("_segmentation.png")) {
+ *   throw new Error("expected one image and its mask");
+ * }
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function releaseFiles(root: string): Promise<ReleaseFiles> {
   if (!(await isDir(root))) throw new DatasetLayoutError(root, "folder not found");
   const files: string[] = [];
   await collect(root, 2, files);
@@ -112,6 +140,12 @@ export async function releasePairs(root: string): Promise<FilePair[]> {
     m = /^(ISIC_\d+)\.(jpe?g|png)$/i.exec(base);
     if (m) images.set(m[1], f);
   }
+  return { images, masks };
+}
+
+/** Finds ISIC release images and masks under `root` and pairs them by ISIC id. */
+export async function releasePairs(root: string): Promise<FilePair[]> {
+  const { images, masks } = await releaseFiles(root);
   if (images.size === 0) {
     throw new DatasetLayoutError(
       root,

@@ -13,11 +13,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DataLoader, SyntheticDataset } from "@vmunet/datasets";
  * const dataset = new SyntheticDataset({ count: 8, size: 32, seed: 42 });
  * const loader = new DataLoader(dataset, { batchSize: 4, seed: 42, workers: 0 });
  * for await (const batch of loader.epoch(0)) {
- *   console.log(batch.size, batch.channels, batch.height, batch.width); // 4 3 32 32
+ *   assert.deepEqual([batch.size, batch.channels, batch.height, batch.width], [4, 3, 32, 32]);
  * }
  * await loader.close();
  * ```

@@ -91,6 +91,113 @@ const DTYPES: Record<string, DtypeInfo> = {
   },
 };
 
+/** The header of a `.npy` file: what the array holds and where its data starts. */
+export interface NpyHeader {
+  /** NumPy dtype name, as in {@linkcode NdArray.dtype}. */
+  dtype: string;
+  /** Dimensions. */
+  shape: number[];
+  /** Whether the data is in Fortran (column-major) order. */
+  fortranOrder: boolean;
+  /** Whether the values are little endian. */
+  littleEndian: boolean;
+  /** Bytes per value. */
+  itemSize: number;
+  /** Offset of the data: the magic, version, header length and header. */
+  dataOffset: number;
+  /** Bytes of data the shape and dtype call for. */
+  dataBytes: number;
+}
+
+function headerBounds(bytes: Uint8Array, file: string): { start: number; end: number } {
+  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+  if (bytes.length < 10 || !magic.every((b, i) => bytes[i] === b)) {
+    throw new DecodeError(file, "not a .npy file (bad magic)");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6];
+  if (major === 1) return { start: 10, end: 10 + view.getUint16(8, true) };
+  if (major === 2 || major === 3) {
+    if (bytes.length < 12) throw new DecodeError(file, "truncated .npy header");
+    return { start: 12, end: 12 + view.getUint32(8, true) };
+  }
+  throw new DecodeError(file, `unsupported .npy format version ${major}`);
+}
+
+/**
+ * The number of bytes of a `.npy` file up to the end of its header (where the data starts),
+ * from the file's first 12 bytes (10 suffice for version 1).
+ *
+ * @param bytes The start of the file.
+ * @param file Name used in error messages.
+ * @returns The data offset.
+ * @throws {DecodeError} for a bad magic or an unknown format version.
+ * @example
+ * ```ts
+ * import { encodeNpy, npyHeaderLength } from "@vmunet/datasets";
+ * const bytes = encodeNpy({ dtype: "uint8", shape: [3], data: new Uint8Array(3) });
+ * if (npyHeaderLength(bytes.subarray(0, 12), "a.npy") !== bytes.length - 3) throw new Error();
+ * ```
+ */
+export function npyHeaderLength(bytes: Uint8Array, file: string): number {
+  return headerBounds(bytes, file).end;
+}
+
+/**
+ * Parses the header of a `.npy` file without reading its data: `bytes` needs to hold only
+ * the first {@linkcode npyHeaderLength} bytes.
+ *
+ * @param bytes The start of the file (or all of it).
+ * @param file Name used in error messages.
+ * @returns The dtype, shape, order and data offset.
+ * @throws {DecodeError} for a bad magic, a truncated or malformed header or an unsupported
+ * dtype.
+ * @example
+ * ```ts
+ * import { encodeNpy, parseNpyHeader } from "@vmunet/datasets";
+ * const bytes = encodeNpy({ dtype: "float32", shape: [2, 3], data: new Float32Array(6) });
+ * const h = parseNpyHeader(bytes.subarray(0, 128), "a.npy");
+ * if (h.shape.join() !== "2,3" || h.dtype !== "float32" || h.dataBytes !== 24) throw new Error();
+ * ```
+ */
+export function parseNpyHeader(bytes: Uint8Array, file: string): NpyHeader {
+  return parseHeader(bytes, file).header;
+}
+
+function parseHeader(bytes: Uint8Array, file: string): { header: NpyHeader; info: DtypeInfo } {
+  const { start, end } = headerBounds(bytes, file);
+  if (end > bytes.length) throw new DecodeError(file, "truncated .npy header");
+  const text = new TextDecoder().decode(bytes.subarray(start, end));
+  const descr = /'descr'\s*:\s*'([^']+)'/.exec(text)?.[1];
+  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(text)?.[1];
+  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
+  if (descr === undefined || fortran === undefined || shapeText === undefined) {
+    throw new DecodeError(file, `malformed .npy header ${JSON.stringify(text.trim())}`);
+  }
+  const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new DecodeError(file, `bad shape (${shapeText}) in .npy header`);
+  }
+  const order = descr[0];
+  const info = DTYPES[descr.slice(1)];
+  if (!info || !"<>|=".includes(order)) {
+    throw new DecodeError(
+      file,
+      `unsupported dtype '${descr}' (supported: bool, (u)int8/16/32/64, float32/64)`,
+    );
+  }
+  const head: NpyHeader = {
+    dtype: info.name,
+    shape,
+    fortranOrder: fortran === "True",
+    littleEndian: order !== ">",
+    itemSize: info.size,
+    dataOffset: end,
+    dataBytes: shape.reduce((a, b) => a * b, 1) * info.size,
+  };
+  return { header: head, info };
+}
+
 /**
  * Parses a `.npy` file.
  *
@@ -106,52 +213,16 @@ const DTYPES: Record<string, DtypeInfo> = {
  * ```
  */
 export function parseNpy(bytes: Uint8Array, file: string): NdArray {
-  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
-  if (bytes.length < 10 || !magic.every((b, i) => bytes[i] === b)) {
-    throw new DecodeError(file, "not a .npy file (bad magic)");
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const major = bytes[6];
-  let headerLen: number, start: number;
-  if (major === 1) {
-    headerLen = view.getUint16(8, true);
-    start = 10;
-  } else if (major === 2 || major === 3) {
-    if (bytes.length < 12) throw new DecodeError(file, "truncated .npy header");
-    headerLen = view.getUint32(8, true);
-    start = 12;
-  } else {
-    throw new DecodeError(file, `unsupported .npy format version ${major}`);
-  }
-  if (start + headerLen > bytes.length) throw new DecodeError(file, "truncated .npy header");
-  const header = new TextDecoder().decode(bytes.subarray(start, start + headerLen));
-  const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    throw new DecodeError(file, `malformed .npy header ${JSON.stringify(header.trim())}`);
-  }
-  const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
-  if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new DecodeError(file, `bad shape (${shapeText}) in .npy header`);
-  }
-  const order = descr[0];
-  const info = DTYPES[descr.slice(1)];
-  if (!info || !"<>|=".includes(order)) {
-    throw new DecodeError(
-      file,
-      `unsupported dtype '${descr}' (supported: bool, (u)int8/16/32/64, float32/64)`,
-    );
-  }
-  const littleEndian = order !== ">";
+  const { header: head, info } = parseHeader(bytes, file);
+  const { shape, littleEndian, dataOffset: offset } = head;
   const n = shape.reduce((a, b) => a * b, 1);
-  const offset = start + headerLen;
-  if (offset + n * info.size > bytes.length) {
+  if (offset + head.dataBytes > bytes.length) {
     throw new DecodeError(
       file,
       `truncated .npy data: ${bytes.length - offset} bytes for ${n} × ${info.size}`,
     );
   }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const data = info.make(n);
   const nativeLe = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   if (littleEndian === nativeLe && info.make(0).BYTES_PER_ELEMENT === info.size) {
@@ -161,7 +232,7 @@ export function parseNpy(bytes: Uint8Array, file: string): NdArray {
     for (let i = 0; i < n; i++) data[i] = info.read(view, offset + i * info.size, littleEndian);
   }
   const array = { dtype: info.name, shape, data };
-  return fortran === "True" ? fortranToC(array) : array;
+  return head.fortranOrder ? fortranToC(array) : array;
 }
 
 function fortranToC(a: NdArray): NdArray {

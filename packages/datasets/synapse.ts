@@ -13,7 +13,12 @@
  */
 
 import { isDir, join, listFiles, readFile } from "./_fs.ts";
-import { DatasetLayoutError, DatasetOptionError, MissingKeyError } from "./errors.ts";
+import {
+  checkSynapsePair,
+  validateSliceHeaders,
+  validateVolumeHeaders,
+} from "./_synapse_headers.ts";
+import { DatasetLayoutError, DatasetOptionError } from "./errors.ts";
 import { readHdf5 } from "./hdf5.ts";
 import { type NdArray, readNpz } from "./npy.ts";
 import { Rng } from "./random.ts";
@@ -51,6 +56,11 @@ export interface SynapseOptions {
   channels?: 1 | 3;
   /** Seed of the augmentation (default 42). */
   seed?: number;
+  /**
+   * Check every file's headers when opening (default true): the npz members `image` and
+   * `label` (float image, equal shapes) or the HDF5 datasets, without reading the arrays.
+   */
+  validate?: boolean;
 }
 
 async function resolveListDir(root: string, listDir?: string): Promise<string | null> {
@@ -73,13 +83,6 @@ async function readList(path: string): Promise<string[]> {
   const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
   if (names.length === 0) throw new DatasetLayoutError(path, "empty list file");
   return names;
-}
-
-function plane2d(file: string, key: string, a: NdArray): [number, number] {
-  if (a.shape.length !== 2) {
-    throw new MissingKeyError(file, key, `must be 2-D (H,W), got shape (${a.shape.join(",")})`);
-  }
-  return [a.shape[0], a.shape[1]];
 }
 
 function toLabels(file: string, label: NdArray): Int32Array {
@@ -189,7 +192,10 @@ export class SynapseSliceDataset implements Dataset {
     this.augment = options.augment ?? true;
     this.channels = options.channels ?? 1;
     this.seed = options.seed ?? 42;
-    this.spec = { kind: "synapse", options: { ...options } as Record<string, unknown> };
+    this.spec = {
+      kind: "synapse",
+      options: { ...options, validate: false } as Record<string, unknown>,
+    };
   }
 
   /** Number of slices. */
@@ -202,11 +208,8 @@ export class SynapseSliceDataset implements Dataset {
     const file = this.files[index];
     if (!file) throw new DatasetOptionError("index", `${index} is outside [0, ${this.length})`);
     const arrays = readNpz(await readFile(file), file, ["image", "label"]);
-    const [h, w] = plane2d(file, "image", arrays.image);
-    const [lh, lw] = plane2d(file, "label", arrays.label);
-    if (lh !== h || lw !== w) {
-      throw new MissingKeyError(file, "label", `has shape (${lh},${lw}), image has (${h},${w})`);
-    }
+    checkSynapsePair(file, arrays.image, arrays.label, 2);
+    const [h, w] = arrays.image.shape;
     const image = Float32Array.from(arrays.image.data);
     const label = toLabels(file, arrays.label);
     const aug = this.augment
@@ -237,7 +240,8 @@ export class SynapseSliceDataset implements Dataset {
  * @param options Folder and transform options.
  * @returns The dataset (images `(1,224,224)`, labels `Int32Array (224,224)` by default).
  * @throws {DatasetLayoutError} for a missing folder, an empty list or a listed slice without
- * its npz file.
+ * its npz file; with `validate`, {@linkcode MissingKeyError} or {@linkcode DecodeError} naming
+ * the first slice whose headers are bad.
  * @example
  * ```ts
  * import { encodeNpz } from "@vmunet/datasets";
@@ -284,6 +288,7 @@ export async function openSynapse(options: SynapseOptions): Promise<SynapseSlice
       throw new DatasetLayoutError(f, `slice "${names[i]}" from the list has no npz file`);
     }
   }));
+  if (options.validate ?? true) await validateSliceHeaders(files);
   return new SynapseSliceDataset(names, files, options);
 }
 
@@ -336,20 +341,7 @@ export class SynapseVolumes {
     const file = this.files[index];
     if (!file) throw new DatasetOptionError("index", `${index} is outside [0, ${this.length})`);
     const { image, label } = await readHdf5(file, ["image", "label"]);
-    if (image.shape.length !== 3) {
-      throw new MissingKeyError(
-        file,
-        "image",
-        `must be 3-D (D,H,W), got (${image.shape.join(",")})`,
-      );
-    }
-    if (label.shape.join() !== image.shape.join()) {
-      throw new MissingKeyError(
-        file,
-        "label",
-        `has shape (${label.shape.join(",")}), image has (${image.shape.join(",")})`,
-      );
-    }
+    checkSynapsePair(file, image, label, 3);
     const [depth, height, width] = image.shape;
     return {
       name: this.names[index],
@@ -409,12 +401,14 @@ export function zoomLabelsBack(
 /**
  * Opens the Synapse test volumes listed in `test_vol.txt` (or every `test_vol_h5/*.npy.h5`).
  *
- * @param options `root` and optional `listDir`.
+ * @param options `root`, optional `listDir` and `validate` (default true: check every
+ * volume's HDF5 dataset headers now).
  * @returns The volumes (read lazily).
- * @throws {DatasetLayoutError} for a missing folder or a listed case without its file.
+ * @throws {DatasetLayoutError} for a missing folder or a listed case without its file; with
+ * `validate`, {@linkcode MissingKeyError} or {@linkcode DecodeError} naming the first bad volume.
  */
 export async function openSynapseVolumes(
-  options: Pick<SynapseOptions, "root" | "listDir">,
+  options: Pick<SynapseOptions, "root" | "listDir" | "validate">,
 ): Promise<SynapseVolumes> {
   const dir = join(options.root, "test_vol_h5");
   if (!(await isDir(dir))) {
@@ -438,5 +432,6 @@ export async function openSynapseVolumes(
       throw new DatasetLayoutError(f, `case "${names[i]}" from the list has no .npy.h5 file`);
     }
   }));
+  if (options.validate ?? true) await validateVolumeHeaders(files);
   return new SynapseVolumes(names, files);
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { DatasetLayoutError, MissingKeyError } from "./errors.ts";
+import { zipSync } from "fflate";
+import { ZipReader } from "./_zip.ts";
+import { DatasetLayoutError, DecodeError, MissingKeyError } from "./errors.ts";
 import { writeHdf5 } from "./hdf5.ts";
-import { encodeNpz } from "./npy.ts";
+import { encodeNpy, encodeNpz, type NdArray } from "./npy.ts";
 import {
   drawSynapseAugmentation,
   openSynapse,
@@ -128,13 +130,13 @@ Deno.test("Synapse test volumes iterate slice by slice at 224-style size with fu
   });
 });
 
-Deno.test("Synapse errors: missing HDF5 key, listed slice without file, npz without label", async () => {
+Deno.test("Synapse errors when read unchecked (validate: false): missing HDF5 key, npz without label; listed slice without file", async () => {
   await withTemp(async (root) => {
     await synapseLayout(root);
     await writeHdf5(`${root}/test_vol_h5/case0002.npy.h5`, {
       image: { dtype: "float32", shape: [1, 2, 2], data: new Float32Array(4) },
     });
-    const vols = await openSynapseVolumes({ root });
+    const vols = await openSynapseVolumes({ root, validate: false });
     await assert.rejects(
       vols.read(1),
       (e) =>
@@ -145,7 +147,7 @@ Deno.test("Synapse errors: missing HDF5 key, listed slice without file, npz with
       `${root}/train_npz/case0005_slice001.npz`,
       encodeNpz({ image: { dtype: "float32", shape: [2, 2], data: new Float32Array(4) } }),
     );
-    const ds = await openSynapse({ root, size: 8 });
+    const ds = await openSynapse({ root, size: 8, validate: false });
     await assert.rejects(
       ds.get(1),
       (e) =>
@@ -164,6 +166,159 @@ Deno.test("Synapse errors: missing HDF5 key, listed slice without file, npz with
           e.message,
         ),
     );
+  });
+});
+
+const f32 = (shape: number[], fill = 0.5): NdArray => ({
+  dtype: "float32",
+  shape,
+  data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(fill),
+});
+
+Deno.test("openSynapse() checks every slice's headers: keys, shapes, dtype, corrupt zip or npy", async () => {
+  await withTemp(async (root) => {
+    await synapseLayout(root);
+    const bad = `${root}/train_npz/case0005_slice002.npz`;
+    // Real numpy files pass: np.savez (stored) and np.savez_compressed (deflated), 6×7.
+    for (const name of ["numpy_slice.npz", "numpy_slice_compressed.npz"]) {
+      await Deno.copyFile(new URL(`./testdata/${name}`, import.meta.url), bad);
+      const ds = await openSynapse({ root, size: 8 });
+      assert.equal((await ds.get(2)).mask.length, 64);
+      assert.equal(ds.spec.options.validate, false); // workers do not check again
+    }
+    const npy = (a: NdArray) => encodeNpy(a);
+    const cases: [string, Uint8Array, (e: unknown) => boolean][] = [
+      [
+        "no label",
+        encodeNpz({ image: f32([N, N]) }),
+        (e) =>
+          e instanceof MissingKeyError && e.file === bad && e.key === "label" &&
+          /slice002\.npz: key "label" is missing \(members: image\.npy\)/.test(e.message),
+      ],
+      [
+        "label shape differs",
+        encodeNpz({ image: f32([N, N]), label: f32([N, N - 1], 1) }),
+        (e) =>
+          e instanceof MissingKeyError && e.file === bad && e.key === "label" &&
+          /key "label" has shape \(32,31\), image has \(32,32\)/.test(e.message),
+      ],
+      [
+        "3-D image",
+        encodeNpz({ image: f32([1, N, N]), label: f32([1, N, N], 1) }),
+        (e) =>
+          e instanceof MissingKeyError && e.key === "image" &&
+          /key "image" must be 2-D \(H,W\), got shape \(1,32,32\)/.test(e.message),
+      ],
+      [
+        "npy header longer than 128 bytes (deflated)",
+        encodeNpz({ image: f32(Array(40).fill(1)), label: f32([N, N], 1) }),
+        (e) =>
+          e instanceof MissingKeyError && e.key === "image" &&
+          new RegExp(`must be 2-D \\(H,W\\), got shape \\(${Array(40).fill(1)}\\)`).test(e.message),
+      ],
+      [
+        "integer image",
+        encodeNpz({
+          image: { dtype: "uint8", shape: [N, N], data: new Uint8Array(N * N) },
+          label: f32([N, N], 1),
+        }),
+        (e) =>
+          e instanceof MissingKeyError && e.key === "image" &&
+          /key "image" has dtype uint8; Synapse images are float/.test(e.message),
+      ],
+      [
+        "truncated file",
+        encodeNpz({ image: f32([N, N]), label: f32([N, N], 1) }).subarray(0, 300),
+        (e) =>
+          e instanceof DecodeError && e.file === bad &&
+          /not a zip archive or truncated/.test(e.message),
+      ],
+      [
+        "truncated npy data (stored)",
+        zipSync({
+          "image.npy": npy(f32([N, N])).subarray(0, 128 + 4 * N * N - 8),
+          "label.npy": npy(f32([N, N], 1)),
+        }, { level: 0 }),
+        (e) =>
+          e instanceof DecodeError && e.file === `${bad}:image.npy` &&
+          /truncated \.npy data: 4088 bytes for shape \(32,32\) float32 \(4096 bytes\)/
+            .test(e.message),
+      ],
+      [
+        "not an npy member",
+        zipSync({ "image.npy": npy(f32([N, N])), "label.npy": new Uint8Array(64).fill(7) }),
+        (e) =>
+          e instanceof DecodeError && e.file === `${bad}:label.npy` &&
+          /not a \.npy file \(bad magic\)/.test(e.message),
+      ],
+    ];
+    for (const [what, bytes, check] of cases) {
+      await Deno.writeFile(bad, bytes);
+      await assert.rejects(openSynapse({ root }), check, what);
+    }
+  });
+});
+
+Deno.test("openSynapseVolumes() checks every volume's HDF5 headers: keys, shapes, dtype", async () => {
+  await withTemp(async (root) => {
+    await synapseLayout(root);
+    const bad = `${root}/test_vol_h5/case0002.npy.h5`;
+    await writeHdf5(bad, { image: f32([3, N, N]) });
+    await assert.rejects(
+      openSynapseVolumes({ root }),
+      (e) =>
+        e instanceof MissingKeyError && e.file === bad && e.key === "label" &&
+        /case0002\.npy\.h5: key "label" is missing \(datasets: image\)/.test(e.message),
+    );
+    await writeHdf5(bad, { image: f32([3, N, N]), label: f32([2, N, N], 1) });
+    await assert.rejects(
+      openSynapseVolumes({ root }),
+      (e) =>
+        e instanceof MissingKeyError && e.key === "label" &&
+        /key "label" has shape \(2,32,32\), image has \(3,32,32\)/.test(e.message),
+    );
+    await Deno.writeFile(bad, new Uint8Array(100));
+    await assert.rejects(
+      openSynapseVolumes({ root }),
+      (e) => e instanceof DecodeError && e.file === bad && /not an HDF5 file/.test(e.message),
+    );
+  });
+});
+
+Deno.test("ZipReader.readHead() returns an entry's first bytes, stored or deflated, inflating only a prefix", async () => {
+  await withTemp(async (root) => {
+    const data = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
+    for (const level of [0, 6] as const) {
+      await Deno.writeFile(`${root}/a.zip`, zipSync({ "a.bin": data }, { level }));
+      const zip = await ZipReader.open(`${root}/a.zip`);
+      try {
+        const [entry] = zip.entries;
+        assert.deepEqual(await zip.readHead(entry, 100), data.subarray(0, 100));
+        assert.deepEqual(await zip.readHead(entry, 70000), data.subarray(0, 70000));
+        assert.equal((await zip.readHead(entry, 2 << 20)).length, 1 << 20);
+      } finally {
+        zip.close();
+      }
+    }
+    // The second half of the deflate stream is garbage: the whole entry cannot be read, its
+    // head still can (only a prefix was inflated).
+    const bytes = zipSync({ "a.bin": data }, { level: 6 });
+    const zip0 = await ZipReader.open(`${root}/a.zip`);
+    const size = zip0.entries[0].compressedSize;
+    zip0.close();
+    bytes.fill(0xff, 35 + (size >> 1), 35 + size);
+    await Deno.writeFile(`${root}/a.zip`, bytes);
+    const zip = await ZipReader.open(`${root}/a.zip`);
+    try {
+      const [entry] = zip.entries;
+      assert.deepEqual(await zip.readHead(entry, 100), data.subarray(0, 100));
+      await assert.rejects(
+        zip.read(entry),
+        (e) => e instanceof DecodeError && /corrupt zip entry a\.bin/.test(e.message),
+      );
+    } finally {
+      zip.close();
+    }
   });
 });
 

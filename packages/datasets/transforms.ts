@@ -235,7 +235,7 @@ export interface NormalizeConstants {
   std: number;
 }
 
-/** The official `myNormalize` constants (SPEC §4). */
+/** The official `myNormalize` constants (docs/spec.md §9.1). */
 export const ISIC_NORMALIZATION: {
   readonly isic18: { readonly train: NormalizeConstants; readonly test: NormalizeConstants };
   readonly isic17: { readonly train: NormalizeConstants; readonly test: NormalizeConstants };

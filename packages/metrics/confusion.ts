@@ -57,9 +57,10 @@ function ratio(numerator: number, denominator: number): number {
  * @returns The counts with `miou`, `dsc`, `accuracy`, `sensitivity` and `specificity`.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { binaryMetricsFromCounts } from "@vmunet/metrics";
  * const m = binaryMetricsFromCounts({ tp: 3, tn: 5, fp: 1, fn: 1 });
- * console.log(m.dsc); // 0.75
+ * assert.equal(m.dsc, 0.75);
  * ```
  */
 export function binaryMetricsFromCounts(counts: ConfusionCounts): BinaryMetrics {
@@ -133,12 +134,14 @@ function nanError(label: string, which: string, index: number): InvalidValueErro
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BinaryConfusion } from "@vmunet/metrics";
  * const acc = new BinaryConfusion();
  * acc.update(new Float32Array([0.9, 0.2, 0.7, 0.1]), new Float32Array([1, 0, 0, 0]));
  * acc.update(new Float32Array([0.4, 0.6]), new Float32Array([1, 1]));
  * const m = acc.metrics();
- * console.log(m.tp, m.fp, m.fn, m.tn, m.dsc); // 2 1 1 2 0.6666666666666666
+ * assert.deepEqual([m.tp, m.fp, m.fn, m.tn], [2, 1, 1, 2]);
+ * assert.ok(Math.abs(m.dsc - 2 / 3) < 1e-12);
  * ```
  */
 export class BinaryConfusion {
@@ -231,9 +234,11 @@ export interface ImageScores extends ConfusionCounts {
  * @throws {InvalidValueError} when a value is NaN.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { imageDiceIou } from "@vmunet/metrics";
  * const s = imageDiceIou([0.9, 0.8, 0.1, 0.3], [1, 0, 1, 0]);
- * console.log(s.dice, s.iou); // 0.5 0.3333333333333333
+ * assert.equal(s.dice, 0.5);
+ * assert.ok(Math.abs(s.iou - 1 / 3) < 1e-12);
  * ```
  */
 export function imageDiceIou(

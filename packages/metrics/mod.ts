@@ -15,20 +15,21 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BinaryConfusion, EvaluationSummaryBuilder, perClassMetrics } from "@vmunet/metrics";
  *
  * const isic = new BinaryConfusion();
  * isic.update(new Float32Array([0.9, 0.4, 0.6, 0.1]), new Float32Array([1, 1, 0, 0]));
- * console.log(isic.metrics().dsc); // 0.5
+ * assert.equal(isic.metrics().dsc, 0.5);
  *
  * // A (D, H, W) label volume with classes 0..2.
  * const shape = [2, 3, 3];
  * const gt = new Int32Array(18).fill(1, 0, 6).fill(2, 9, 12);
  * const pred = new Int32Array(18).fill(1, 0, 5).fill(2, 9, 13);
  * const classes = perClassMetrics({ data: pred, shape }, { data: gt, shape }, { classes: 3 });
- * console.log(classes.map((c) => c.dice.toFixed(3))); // [ "0.909", "0.857" ]
+ * assert.deepEqual(classes.map((c) => c.dice.toFixed(3)), ["0.909", "0.857"]);
  * const summary = new EvaluationSummaryBuilder({ classNames: ["liver", "spleen"] });
- * console.log(summary.addCase("case0001", classes).summary().mean.dice.toFixed(3)); // 0.883
+ * assert.equal(summary.addCase("case0001", classes).summary().mean.dice.toFixed(3), "0.883");
  * ```
  *
  * @module

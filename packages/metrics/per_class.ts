@@ -113,11 +113,14 @@ function computed(
  * @throws {InvalidOptionError} for a bad class count or spacing.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { perClassMetrics } from "@vmunet/metrics";
  * const pred = { data: [1, 1, 0, 2, 2, 0], shape: [1, 2, 3] };
  * const gt = { data: [1, 0, 0, 2, 2, 2], shape: [1, 2, 3] };
  * const [c1, c2] = perClassMetrics(pred, gt, { classes: 3 });
- * console.log(c1.dice, c1.hd95, c2.dice); // 0.6666666666666666 0.8999999999999999 0.8
+ * assert.ok(Math.abs(c1.dice - 2 / 3) < 1e-12);
+ * assert.ok(Math.abs(c1.hd95 - 0.9) < 1e-12);
+ * assert.ok(Math.abs(c2.dice - 0.8) < 1e-12);
  * ```
  */
 export function perClassMetrics(
@@ -168,9 +171,10 @@ export function perClassMetrics(
  * @throws {InvalidValueError} for a NaN value.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { binaryCaseMetrics } from "@vmunet/metrics";
  * const m = binaryCaseMetrics({ data: [1, 0], shape: [2] }, { data: [0, 0], shape: [2] });
- * console.log(m.dice, m.hd95, m.emptyCase); // 1 0 truth-empty
+ * assert.deepEqual([m.dice, m.hd95, m.emptyCase], [1, 0, "truth-empty"]);
  * ```
  */
 export function binaryCaseMetrics(
@@ -204,8 +208,9 @@ export function binaryCaseMetrics(
  * @throws {InvalidValueError} for a NaN value.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { diceCoefficient } from "@vmunet/metrics";
- * console.log(diceCoefficient([1, 1, 0, 0], [0, 1, 1, 0])); // 0.5
+ * assert.equal(diceCoefficient([1, 1, 0, 0], [0, 1, 1, 0]), 0.5);
  * ```
  */
 export function diceCoefficient(result: ArrayLike<number>, reference: ArrayLike<number>): number {

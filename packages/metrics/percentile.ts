@@ -18,8 +18,9 @@ import { InvalidOptionError, InvalidValueError } from "./errors.ts";
  * @throws {InvalidValueError} for a NaN in the sample.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { percentile } from "@vmunet/metrics";
- * console.log(percentile([1, 2, 3, 4], 95)); // 3.8499999999999996
+ * assert.ok(Math.abs(percentile([1, 2, 3, 4], 95) - 3.85) < 1e-12);
  * ```
  */
 export function percentile(values: ArrayLike<number>, q: number): number {

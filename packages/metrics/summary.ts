@@ -96,13 +96,14 @@ export interface SummaryOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EvaluationSummaryBuilder, perClassMetrics } from "@vmunet/metrics";
  * const gt = { data: [1, 1, 2, 2], shape: [2, 2] };
  * const summary = new EvaluationSummaryBuilder({ classNames: ["spleen", "liver"] })
  *   .addCase("case0001", perClassMetrics({ data: [1, 1, 2, 0], shape: [2, 2] }, gt, { classes: 3 }))
  *   .addCase("case0002", perClassMetrics(gt, gt, { classes: 3 }));
- * console.log(summary.summary().organs[1].dice.toFixed(4)); // 0.8333
- * console.log(summary.toMarkdown().split("\n")[0]); // | Organ | Dice (%) | HD95 | HD | ASD | ASSD |
+ * assert.equal(summary.summary().organs[1].dice.toFixed(4), "0.8333");
+ * assert.equal(summary.toMarkdown().split("\n")[0], "| Organ | Dice (%) | HD95 | HD | ASD | ASSD |");
  * ```
  */
 export class EvaluationSummaryBuilder {

@@ -98,10 +98,11 @@ function distancesBothWays(
  * @throws {ShapeMismatchError} when the shapes differ.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { surfaceDistances } from "@vmunet/metrics";
  * const a = { data: [1, 0, 0, 0], shape: [4] };
  * const b = { data: [0, 0, 0, 1], shape: [4] };
- * console.log(surfaceDistances(a, b, { spacing: 0.5 })); // Float64Array(1) [ 1.5 ]
+ * assert.deepEqual(surfaceDistances(a, b, { spacing: 0.5 }), new Float64Array([1.5]));
  * ```
  */
 export function surfaceDistances(
@@ -123,11 +124,13 @@ export function surfaceDistances(
  * @throws {ShapeMismatchError} when the shapes differ.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { surfaceDistanceMetrics } from "@vmunet/metrics";
  * const pred = { data: [0, 1, 1, 0, 0, 0], shape: [2, 3] };
  * const gt = { data: [0, 0, 0, 0, 1, 1], shape: [2, 3] };
  * const m = surfaceDistanceMetrics(pred, gt);
- * console.log(m.hausdorff, m.hd95); // 1 1
+ * assert.equal(m.hausdorff, 1);
+ * assert.equal(m.hd95, 1);
  * ```
  */
 export function surfaceDistanceMetrics(
@@ -149,10 +152,11 @@ export function surfaceDistanceMetrics(
  * @throws {EmptyObjectError} when either mask is empty.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hd95 } from "@vmunet/metrics";
  * const a = { data: [1, 1, 1, 0, 0, 0, 0], shape: [7] };
  * const b = { data: [0, 0, 0, 0, 0, 1, 0], shape: [7] };
- * console.log(hd95(a, b)); // 4.8 (pooled distances [3, 3, 5])
+ * assert.ok(Math.abs(hd95(a, b) - 4.8) < 1e-12); // pooled distances [3, 3, 5]
  * ```
  */
 export function hd95(result: Volume, reference: Volume, options: SurfaceOptions = {}): number {
@@ -169,10 +173,11 @@ export function hd95(result: Volume, reference: Volume, options: SurfaceOptions 
  * @throws {EmptyObjectError} when either mask is empty.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hausdorffDistance } from "@vmunet/metrics";
  * const a = { data: [1, 0, 0, 0, 0, 0], shape: [2, 3] };
  * const b = { data: [0, 0, 0, 0, 0, 1], shape: [2, 3] };
- * console.log(hausdorffDistance(a, b, { spacing: [3, 2] })); // 5
+ * assert.equal(hausdorffDistance(a, b, { spacing: [3, 2] }), 5);
  * ```
  */
 export function hausdorffDistance(
@@ -193,10 +198,11 @@ export function hausdorffDistance(
  * @throws {EmptyObjectError} when either mask is empty.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { averageSurfaceDistance } from "@vmunet/metrics";
  * const a = { data: [1, 1, 0, 0], shape: [4] };
  * const b = { data: [0, 0, 0, 1], shape: [4] };
- * console.log(averageSurfaceDistance(a, b)); // 2.5
+ * assert.equal(averageSurfaceDistance(a, b), 2.5);
  * ```
  */
 export function averageSurfaceDistance(
@@ -218,10 +224,11 @@ export function averageSurfaceDistance(
  * @throws {EmptyObjectError} when either mask is empty.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { averageSymmetricSurfaceDistance } from "@vmunet/metrics";
  * const a = { data: [1, 1, 0, 0], shape: [4] };
  * const b = { data: [0, 0, 0, 1], shape: [4] };
- * console.log(averageSymmetricSurfaceDistance(a, b)); // 2.3333333333333335
+ * assert.ok(Math.abs(averageSymmetricSurfaceDistance(a, b) - 7 / 3) < 1e-12);
  * ```
  */
 export function averageSymmetricSurfaceDistance(
@@ -240,9 +247,10 @@ export function averageSymmetricSurfaceDistance(
  * @returns A 0/1 array of the same length.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { binarySurface } from "@vmunet/metrics";
  * const s = binarySurface({ data: [0, 1, 1, 1, 1], shape: [5] });
- * console.log(Array.from(s)); // [ 0, 1, 0, 0, 1 ]
+ * assert.deepEqual(Array.from(s), [0, 1, 0, 0, 1]);
  * ```
  */
 export function binarySurface(mask: Volume): Uint8Array {
@@ -272,9 +280,10 @@ export function binarySurface(mask: Volume): Uint8Array {
  * @throws {InvalidValueError} for a NaN input value.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { euclideanDistanceTransform } from "@vmunet/metrics";
  * const d = euclideanDistanceTransform({ data: [0, 1, 1, 1], shape: [2, 2] }, { spacing: [2, 1] });
- * console.log(Array.from(d)); // [ 0, 1, 2, 2.23606797749979 ]
+ * assert.deepEqual(Array.from(d), [0, 1, 2, Math.sqrt(5)]);
  * ```
  */
 export function euclideanDistanceTransform(

@@ -34,13 +34,15 @@ function isCross(s: SelectiveScanShape | CrossScan2dShape): s is CrossScan2dShap
  * @returns The choice and the measured times.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { autotuneForward } from "@vmunet/ssm-kernel";
  * const adapter = await navigator.gpu.requestAdapter();
  * const device = await adapter!.requestDevice({
  *   requiredLimits: { maxStorageBuffersPerShaderStage: adapter!.limits.maxStorageBuffersPerShaderStage },
  * });
  * const r = await autotuneForward(device, { batch: 1, groups: 1, channelsPerGroup: 8, length: 64, dState: 4 });
- * console.log(r.forward, r.msPerCall);
+ * assert.ok(r.forward === "serial-row" || r.forward === "workgroup-scan");
+ * assert.ok(r.msPerCall[r.forward] > 0);
  * device.destroy();
  * ```
  */

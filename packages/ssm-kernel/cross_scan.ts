@@ -131,6 +131,7 @@ function slotSize(batch: number, L: number, N: number, s: PackedSlot): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CrossScan2d } from "@vmunet/ssm-kernel";
  * const adapter = await navigator.gpu.requestAdapter();
  * const device = await adapter!.requestDevice({
@@ -141,7 +142,8 @@ function slotSize(batch: number, L: number, N: number, s: PackedSlot): number {
  *   batch: 1, height: 3, width: 5, channels: 8, dState: N,
  *   bSlot: { offset: R, stride: R + 2 * N }, cSlot: { offset: R + N, stride: R + 2 * N },
  * });
- * console.log(scan.variant, scan.stateBytes);
+ * assert.equal(typeof scan.variant, "string"); // e.g. "serial-row wg64 chunk32"
+ * assert.ok(scan.stateBytes > 0); // allocate the checkpoint buffer with this size
  * scan.destroy();
  * device.destroy();
  * ```
@@ -334,6 +336,7 @@ export interface CrossScan2dResult {
  * @returns `y` and, with `dy`, the gradients.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crossScan2d } from "@vmunet/ssm-kernel";
  * const adapter = await navigator.gpu.requestAdapter();
  * const device = await adapter!.requestDevice({
@@ -344,7 +347,7 @@ export interface CrossScan2dResult {
  *   u: [1], delta: [0, 0, 0, 0], B: [0, 0, 0, 0], C: [0, 0, 0, 0],
  *   A: [-1, -1, -1, -1], D: [1, 1, 1, 1], deltaBias: [0, 0, 0, 0],
  * });
- * console.log(r.y[0]); // 4
+ * assert.equal(r.y[0], 4); // four directions, each D·u
  * device.destroy();
  * ```
  */

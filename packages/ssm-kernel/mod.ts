@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectiveScan, selectiveScanReference } from "@vmunet/ssm-kernel";
  * const adapter = await navigator.gpu.requestAdapter();
  * const device = await adapter!.requestDevice({
@@ -17,7 +18,7 @@
  * };
  * const gpu = await selectiveScan(device, x);
  * const cpu = selectiveScanReference(x);
- * console.log(Math.max(...gpu.out.map((v, i) => Math.abs(v - cpu[i])))); // < 1e-5
+ * assert.ok(Math.max(...gpu.out.map((v, i) => Math.abs(v - cpu[i]))) < 1e-5);
  * device.destroy();
  * ```
  *

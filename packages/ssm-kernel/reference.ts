@@ -1,7 +1,7 @@
 /**
  * Float64 CPU reference of the selective scan (forward and backward), exactly as
  * `selective_scan_ref` of mamba_ssm computes it with `delta_softplus = true` and grouped
- * `B`/`C` (SPEC §3.1, §3.3). It is the numerical baseline of the GPU kernels and of the
+ * `B`/`C` (docs/spec.md §4.1, §4.3). It is the numerical baseline of the GPU kernels and of the
  * benchmark.
  *
  * @module
@@ -69,12 +69,14 @@ function sigmoid(x: number): number {
  * @returns `out`, row-major `(B, G·D, L)`.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectiveScanReference } from "@vmunet/ssm-kernel";
  * const out = selectiveScanReference({
  *   batch: 1, groups: 1, channelsPerGroup: 1, length: 2, dState: 1,
  *   u: [1, 1], delta: [0, 0], A: [-1], B: [1, 1], C: [1, 1], D: [0], deltaBias: [0],
  * });
- * console.log(out); // Δ = ln 2, ā = 1/2: h = [ln 2, 1.5·ln 2]
+ * // Δ = ln 2, ā = 1/2: y = h = [ln 2, 1.5·ln 2]
+ * assert.ok(Math.abs(out[0] - Math.LN2) < 1e-12 && Math.abs(out[1] - 1.5 * Math.LN2) < 1e-12);
  * ```
  */
 export function selectiveScanReference(x: ScanReferenceInputs): Float64Array {
@@ -104,19 +106,20 @@ export function selectiveScanReference(x: ScanReferenceInputs): Float64Array {
 }
 
 /**
- * Backward scan in float64: the gradients of `sum(out · dout)` (SPEC §3.3).
+ * Backward scan in float64: the gradients of `sum(out · dout)` (docs/spec.md §4.3).
  *
  * @param x The inputs of the forward.
  * @param dout `dout (B, G·D, L)`, the gradient arriving at `out`.
  * @returns Every input's gradient.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectiveScanBackwardReference } from "@vmunet/ssm-kernel";
  * const g = selectiveScanBackwardReference({
  *   batch: 1, groups: 1, channelsPerGroup: 1, length: 1, dState: 1,
  *   u: [2], delta: [0], A: [-1], B: [1], C: [1], D: [0.5], deltaBias: [0],
  * }, [1]);
- * console.log(g.dD[0]); // Σ dout·u = 2
+ * assert.equal(g.dD[0], 2); // Σ dout·u
  * ```
  */
 export function selectiveScanBackwardReference(
@@ -230,7 +233,7 @@ export interface CrossScanGradients {
   dDeltaBias: Float64Array;
 }
 
-/** Natural (row-major) position of scan position `t` in direction `k` (SPEC §2 step 3). */
+/** Natural (row-major) position of scan position `t` in direction `k` (docs/spec.md §3.3 step 3). */
 export function crossScanPosition(k: number, t: number, height: number, width: number): number {
   const L = height * width;
   const s = k >= 2 ? L - 1 - t : t;
@@ -284,13 +287,14 @@ function toGeneric(x: CrossScanReferenceInputs): ScanReferenceInputs {
  * @returns `y (B, H, W, Di)`.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crossScan2dReference } from "@vmunet/ssm-kernel";
  * const y = crossScan2dReference({
  *   batch: 1, height: 1, width: 1, channels: 1, dState: 1,
  *   u: [1], delta: [0, 0, 0, 0], B: [0, 0, 0, 0], C: [0, 0, 0, 0],
  *   A: [-1, -1, -1, -1], D: [1, 1, 1, 1], deltaBias: [0, 0, 0, 0],
  * });
- * console.log(y[0]); // 4: four directions, each D·u
+ * assert.equal(y[0], 4); // four directions, each D·u
  * ```
  */
 export function crossScan2dReference(x: CrossScanReferenceInputs): Float64Array {
@@ -318,13 +322,14 @@ export function crossScan2dReference(x: CrossScanReferenceInputs): Float64Array 
  * @returns Every input's gradient in its input's layout.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crossScan2dBackwardReference } from "@vmunet/ssm-kernel";
  * const g = crossScan2dBackwardReference({
  *   batch: 1, height: 1, width: 1, channels: 1, dState: 1,
  *   u: [1], delta: [0, 0, 0, 0], B: [0, 0, 0, 0], C: [0, 0, 0, 0],
  *   A: [-1, -1, -1, -1], D: [1, 1, 1, 1], deltaBias: [0, 0, 0, 0],
  * }, [1]);
- * console.log(g.du[0]); // Σ_k D_k = 4
+ * assert.equal(g.du[0], 4); // Σ_k D_k
  * ```
  */
 export function crossScan2dBackwardReference(

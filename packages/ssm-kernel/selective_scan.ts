@@ -95,13 +95,15 @@ export interface SelectiveScanBackwardBuffers {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SelectiveScan } from "@vmunet/ssm-kernel";
  * const adapter = await navigator.gpu.requestAdapter();
  * const device = await adapter!.requestDevice({
  *   requiredLimits: { maxStorageBuffersPerShaderStage: adapter!.limits.maxStorageBuffersPerShaderStage },
  * });
  * const scan = new SelectiveScan(device, { batch: 1, groups: 1, channelsPerGroup: 4, length: 8, dState: 4 });
- * console.log(scan.variant, scan.stateBytes);
+ * assert.equal(typeof scan.variant, "string"); // e.g. "serial-row wg64 chunk32"
+ * assert.ok(scan.stateBytes > 0); // allocate the checkpoint buffer with this size
  * scan.destroy();
  * device.destroy();
  * ```
@@ -238,6 +240,7 @@ export interface SelectiveScanResult {
  * @returns `out` and, with `dout`, the gradients.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectiveScan } from "@vmunet/ssm-kernel";
  * const adapter = await navigator.gpu.requestAdapter();
  * const device = await adapter!.requestDevice({
@@ -247,7 +250,7 @@ export interface SelectiveScanResult {
  *   batch: 1, groups: 1, channelsPerGroup: 1, length: 2, dState: 1,
  *   u: [1, 1], delta: [0, 0], A: [-1], B: [1, 1], C: [1, 1], D: [0], deltaBias: [0],
  * });
- * console.log(r.out); // ≈ [0.693, 1.040]
+ * assert.ok(Math.abs(r.out[0] - Math.LN2) < 1e-5 && Math.abs(r.out[1] - 1.5 * Math.LN2) < 1e-5);
  * device.destroy();
  * ```
  */

@@ -24,7 +24,7 @@ export interface ParamGroup {
   weightDecay?: number;
 }
 
-/** Options of {@linkcode AdamW}. Defaults are VM-UNet's config (SPEC §4). */
+/** Options of {@linkcode AdamW}. Defaults are VM-UNet's config (docs/spec.md §8). */
 export interface AdamWOptions {
   /** Learning rate (default 1e-3). */
   lr?: number;
@@ -88,6 +88,7 @@ interface Slot {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdamW, Engine, mul, sum } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const w = engine.parameter([1, -2], [2], "w");
@@ -99,7 +100,8 @@ interface Slot {
  *     opt.zeroGrad();
  *   });
  * }
- * console.log(await w.read()); // both entries moved towards 0
+ * const [a, b] = await w.read(); // both entries moved towards 0, by about lr per step
+ * assert.ok(a > 0.6 && a < 0.8 && b > -1.8 && b < -1.6);
  * await engine.close();
  * ```
  */
@@ -603,12 +605,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { clipGradNorm, Engine, mul, sum } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const w = engine.parameter([3, 4], [2], "w");
  * sum(mul(w, engine.tensor([1, 1], [2]))).backward(); // grad [1, 1]
  * const total = clipGradNorm([w], 1);
- * console.log(await total.read(), await w.grad!.read()); // [√2], [0.7071, 0.7071]
+ * assert.ok(Math.abs((await total.read())[0] - Math.SQRT2) < 1e-6); // the norm before clipping
+ * (await w.grad!.read()).forEach((g) => assert.ok(Math.abs(g - Math.SQRT1_2) < 1e-5));
  * await engine.close();
  * ```
  */

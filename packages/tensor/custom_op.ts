@@ -66,6 +66,7 @@ export type CustomOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor[];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineOp, Engine, grid1d, type Tensor } from "@vmunet/tensor";
  * // y = x·k, with a hand-written kernel and a backward that reuses it.
  * const scale: (inputs: readonly Tensor[], attrs: { k: number }) => Tensor[] = defineOp<{ k: number }>({
@@ -94,7 +95,8 @@ export type CustomOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor[];
  * const x = engine.tensor([1, 2, 3], [3], { requiresGrad: true });
  * const [y] = scale([x], { k: 3 });
  * y.backward(engine.tensor([1, 1, 1], [3]));
- * console.log(await y.read(), await x.grad!.read()); // [3, 6, 9] [3, 3, 3]
+ * assert.deepEqual(Array.from(await y.read()), [3, 6, 9]);
+ * assert.deepEqual(Array.from(await x.grad!.read()), [3, 3, 3]);
  * engine.destroy();
  * ```
  *

@@ -178,9 +178,10 @@ function limitsOf(source: GPUSupportedLimits): Record<string, number> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requestGpu } from "@vmunet/tensor";
  * const gpu = await requestGpu();
- * console.log(gpu.adapterInfo.description, gpu.limits.maxStorageBufferBindingSize);
+ * assert.ok(gpu.limits.maxStorageBufferBindingSize >= 128 * 2 ** 20); // raised to the adapter's
  * await gpu.close();
  * ```
  */

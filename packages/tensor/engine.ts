@@ -166,6 +166,7 @@ function prelude(bindings: readonly KernelBinding[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { add, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const a = engine.tensor([1, 2, 3], [3], { requiresGrad: true });
@@ -174,7 +175,7 @@ function prelude(bindings: readonly KernelBinding[]): string {
  *   const y = add(a, b); // broadcasting
  *   return y;
  * });
- * console.log(await loss.read()); // Float32Array [11, 12, 13]
+ * assert.deepEqual(Array.from(await loss.read()), [11, 12, 13]);
  * await engine.close(); // waits for the GPU, then destroys the device
  * ```
  *

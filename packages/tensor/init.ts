@@ -2,7 +2,7 @@
  * Parameter initialisers with PyTorch/timm semantics, drawing from the seeded
  * {@linkcode Rng} on the CPU and returning `Float32Array`s (upload them into tensors).
  *
- * VM-UNet (SPEC §1–2): every `nn.Linear` weight gets {@linkcode initTruncNormal} with
+ * VM-UNet (docs/spec.md §5): every `nn.Linear` weight gets {@linkcode initTruncNormal} with
  * std 0.02; convolutions keep PyTorch's default {@linkcode initKaimingUniform} (a = √5)
  * and {@linkcode initFanInUniform} for their bias; LayerNorm weight/bias are ones/zeros;
  * SS2D's `dt_projs_weight`, `dt_projs_bias`, `A_logs` and `Ds` have the special
@@ -142,9 +142,10 @@ export interface TruncNormalOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initTruncNormal, Rng } from "@vmunet/tensor";
  * const w = initTruncNormal([96, 384], new Rng(42), { std: 0.02 });
- * console.log(w.length); // 36864
+ * assert.equal(w.length, 36864);
  * ```
  */
 export function initTruncNormal(
@@ -215,9 +216,10 @@ export function fanIn(shape: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initKaimingUniform, Rng } from "@vmunet/tensor";
  * const w = initKaimingUniform([96, 3, 4, 4], new Rng(0)); // patch-embed conv
- * console.log(Math.max(...w.map(Math.abs)) <= 1 / Math.sqrt(48)); // true
+ * assert.ok(Math.max(...w.map(Math.abs)) <= 1 / Math.sqrt(48)); // U(±1/√fan_in)
  * ```
  */
 export function initKaimingUniform(

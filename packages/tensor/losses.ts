@@ -1,5 +1,5 @@
 /**
- * VM-UNet's losses exactly as the official `utils.py` (SPEC §4), forward and backward on
+ * VM-UNet's losses exactly as the official `utils.py` (docs/spec.md §7), forward and backward on
  * the GPU, each a scalar tensor (shape `[]`) without readback:
  *
  * - binary (ISIC, sigmoid output): {@linkcode bceLoss} (`nn.BCELoss`, log clamped at −100),
@@ -89,13 +89,17 @@ export interface BceDiceWeights {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bceDiceLoss, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const p = engine.tensor([0.5, 0.5], [1, 2], { requiresGrad: true });
  * const t = engine.tensor([1, 0], [1, 2]);
  * const loss = bceDiceLoss(p, t); // ln 2 + 1/3
  * loss.backward();
- * console.log(await loss.read(), await p.grad!.read());
+ * assert.ok(Math.abs((await loss.read())[0] - (Math.LN2 + 1 / 3)) < 1e-5);
+ * // ∂BCE/∂p = [−1, 1], ∂Dice/∂p = [−4/9, 2/9]
+ * const want = [-1 - 4 / 9, 1 + 2 / 9];
+ * (await p.grad!.read()).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-5));
  * engine.destroy();
  * ```
  */
@@ -258,13 +262,15 @@ export interface CeDiceWeights {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ceDiceLoss, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const z = engine.tensor([2, 0, -1, 1], [1, 2, 1, 2], { requiresGrad: true });
  * const y = engine.tensor([0, 1], [1, 1, 2], { dtype: "i32" });
  * const loss = ceDiceLoss(z, y);
  * loss.backward();
- * console.log(await loss.read(), (await z.grad!.read()).length); // ≈ 0.224 (CE 0.181 + nDice 0.043), 4
+ * assert.ok(Math.abs((await loss.read())[0] - 0.224) < 1e-3); // CE 0.181 + nDice 0.043
+ * assert.equal((await z.grad!.read()).length, 4);
  * engine.destroy();
  * ```
  */

@@ -42,10 +42,11 @@ export interface CosineAnnealingState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CosineAnnealingLR } from "@vmunet/tensor";
  * const sched = new CosineAnnealingLR({ baseLr: 1e-3, tMax: 50, etaMin: 1e-5 });
  * for (let e = 0; e < 50; e++) sched.step();
- * console.log(sched.lr.toExponential(3)); // 1.000e-5 (the minimum, epoch 51)
+ * assert.equal(sched.lr.toExponential(3), "1.000e-5"); // the minimum, epoch 51
  * ```
  */
 export class CosineAnnealingLR {
@@ -129,7 +130,7 @@ export class CosineAnnealingLR {
 }
 
 /**
- * The closed form `etaMin + (baseLr − etaMin)·(1 + cos(π·epoch/tMax))/2` (SPEC §4), which
+ * The closed form `etaMin + (baseLr − etaMin)·(1 + cos(π·epoch/tMax))/2` (docs/spec.md §8), which
  * the recursive {@linkcode CosineAnnealingLR} follows up to float64 rounding drift.
  *
  * @param baseLr Initial lr.

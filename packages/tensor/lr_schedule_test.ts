@@ -63,7 +63,7 @@ Deno.test("CosineAnnealingLR follows PyTorch's chained recursion, periodic past 
       );
     }
   }
-  // SPEC §4: epoch e (1-based) uses the lr after e-1 steps: minima at e = 51, 151, 251.
+  // docs/spec.md §8: epoch e (1-based) uses the lr after e-1 steps: minima at e = 51, 151, 251.
   assert.equal(TORCH_T50[50], 1e-5);
   const short = new CosineAnnealingLR({ baseLr: 0.1, tMax: 3, etaMin: 0.001 });
   const lrs = [short.lr];

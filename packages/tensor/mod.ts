@@ -20,6 +20,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, mean, mul, sub } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const w = engine.parameter([0.5, -1], [2], "w");
@@ -31,7 +32,8 @@
  *   l.backward();
  *   return l; // survives the scope; every other temporary is disposed
  * });
- * console.log(await loss.read(), await w.grad!.read());
+ * assert.equal((await loss.read())[0], 8.625); // mean of [-0.5, -3, 0.5, -5]²
+ * assert.deepEqual(Array.from(await w.grad!.read()), [0.5, -13]);
  * engine.destroy();
  * ```
  *

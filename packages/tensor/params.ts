@@ -9,9 +9,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Params } from "@vmunet/tensor";
  * const p = new Params().u(1024).f(0.5).i(-1);
- * console.log(p.view.length); // 3
+ * assert.equal(p.view.length, 3);
  * ```
  */
 export class Params {

@@ -38,9 +38,10 @@ function mulhi(a: number, b: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { philox4x32 } from "@vmunet/tensor";
  * const bits = philox4x32([0, 0, 0, 0], [0, 0]);
- * console.log(bits[0].toString(16)); // 6627e8d5 (Random123 known answer)
+ * assert.equal(bits[0].toString(16), "6627e8d5"); // Random123 known answer
  * ```
  */
 export function philox4x32(
@@ -101,8 +102,9 @@ export function uniformFromBits(bits: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomBits } from "@vmunet/tensor";
- * console.log(randomBits(42, 0, 6).length); // 6
+ * assert.equal(randomBits(42, 0, 6).length, 6);
  * ```
  */
 export function randomBits(seed: number, stream: number, count: number): Uint32Array {
@@ -166,11 +168,12 @@ export function randomNormal(seed: number, stream: number, count: number): Float
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "@vmunet/tensor";
  * const rng = new Rng(42);
  * const u = rng.uniform(4); // stream 0
  * const z = rng.normal(3); // stream 1
- * console.log(u.length, z.length, rng.stream); // 4 3 2
+ * assert.deepEqual([u.length, z.length, rng.stream], [4, 3, 2]);
  * ```
  */
 export class Rng {

@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSafetensors, serializeSafetensors } from "@vmunet/tensor/safetensors";
  * const bytes = serializeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
  * const file = parseSafetensors(bytes);
- * console.log(file.get("w").shape); // [2]
+ * assert.deepEqual(file.get("w").shape, [2]);
  * ```
  *
  * @module

@@ -75,10 +75,11 @@ function seededValues(count: number, seed: number): Float32Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requestGpu, runSelfTest } from "@vmunet/tensor";
  * const gpu = await requestGpu();
  * const result = await runSelfTest(gpu.device, { subgroups: gpu.subgroups });
- * console.log(result.ok, result.maxAbsError);
+ * assert.ok(result.ok, `self-test error ${result.maxAbsError}`);
  * gpu.destroy();
  * ```
  */

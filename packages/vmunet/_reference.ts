@@ -1,5 +1,5 @@
 /**
- * Float64 CPU reference of the whole official VM-UNet forward (SPEC §1), composed from the
+ * Float64 CPU reference of the whole official VM-UNet forward (docs/spec.md §2), composed from the
  * block references of `@vmunet/vss-block/reference`; for tests.
  *
  * @module

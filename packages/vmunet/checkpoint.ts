@@ -14,7 +14,7 @@ import {
 } from "@vmunet/tensor/safetensors";
 import { configFromMetadata, configToMetadata, type VMUNetConfig } from "./config.ts";
 import { parsePth, type ParsePthOptions, stateDictOf } from "./pth.ts";
-import { isZip } from "./_zip.ts";
+import { detectCheckpointFormat } from "./checkpoint_format.ts";
 import type { ParameterSpec } from "./state_dict.ts";
 
 /** One parameter whose shape differs between checkpoint and model. */
@@ -164,15 +164,24 @@ export interface CheckpointFile {
  * @param source Name for error messages (the path or the dropped file's name).
  * @param options `.pth` options (unknown-global policy, nested key).
  * @returns The tensors, metadata and configuration when recorded.
- * @throws {PthError | ZipError | PickleError} for a refused `.pth`; `SafetensorsError` for a
- *   malformed safetensors file; each names `source`.
+ * @throws {CheckpointError} naming what the file is when it is neither format (a raw
+ *   pickle, a legacy PyTorch file, an HDF5 file, an HTML page, …); `PthError`, `ZipError` or
+ *   `PickleError` for a refused `.pth`; `SafetensorsError` for a malformed safetensors file;
+ *   each names `source`.
  */
 export async function parseCheckpoint(
   bytes: Uint8Array,
   source: string,
   options: ParsePthOptions & { key?: string } = {},
 ): Promise<CheckpointFile> {
-  if (isZip(bytes)) {
+  const found = detectCheckpointFormat(bytes);
+  if (found.format === "other") {
+    throw new CheckpointError(
+      source,
+      `not a checkpoint: ${found.description}${found.hint ? `; ${found.hint}` : ""}`,
+    );
+  }
+  if (found.format === "pth") {
     const tensors = await stateDictOf(await parsePth(bytes, source, options), options.key);
     return { source, format: "pth", tensors, metadata: {} };
   }
@@ -234,7 +243,7 @@ const MIRROR: Record<string, string> = {
 
 /**
  * Maps VMamba ImageNet weights (`vmamba_small_e238_ema.pth`'s `model` dict) onto VM-UNet as
- * the official `VMUNet.load_from` does (SPEC §1): every key that exists in the model is
+ * the official `VMUNet.load_from` does (docs/spec.md §6.4): every key that exists in the model is
  * copied into the encoder, and `layers.i` is mirrored to `layers_up.(3−i)` for the decoder
  * (keys that exist only). PatchExpand2D, final_up and final_conv keep their initial values.
  *

@@ -13,7 +13,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** The architecture hyper-parameters of VM-UNet (SPEC §1–2). */
+/** The architecture hyper-parameters of VM-UNet (docs/spec.md §2.1). */
 export interface VMUNetConfig {
   /** Stage widths: a number d means [d, 2d, 4d, 8d]. */
   dims: number | number[];

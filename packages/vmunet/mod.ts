@@ -8,13 +8,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { parameterCount, parameterSpecs, preset, VMUNet } from "@vmunet/vmunet";
- * console.log(parameterCount(parameterSpecs(preset("vmunet-s")))); // 27427561
+ * assert.equal(parameterCount(parameterSpecs(preset("vmunet-s"))), 27427561);
  * const engine = await Engine.create();
  * const model = VMUNet.create(engine, preset("vmunet-t", { dims: 8 }), { seed: 1 });
  * const { output } = model.forward(engine.full([1, 3, 32, 32], 1), { training: false });
- * console.log(output.shape); // [1, 1, 32, 32]
+ * assert.deepEqual(output.shape, [1, 1, 32, 32]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
@@ -25,6 +26,7 @@
 export * from "./config.ts";
 export * from "./state_dict.ts";
 export * from "./checkpoint.ts";
+export * from "./checkpoint_format.ts";
 export * from "./pth.ts";
 export * from "./model.ts";
 export * from "./predict.ts";

@@ -34,11 +34,12 @@ const WG = 256;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { resizeBilinear } from "@vmunet/vmunet";
  * const engine = await Engine.create();
  * const y = resizeBilinear(engine.tensor([1, 2, 3, 4], [1, 1, 2, 2]), 4, 4);
- * console.log(await y.read()); // first row 1, 1.25, 1.75, 2 (as PyTorch)
+ * assert.deepEqual(Array.from((await y.read()).subarray(0, 4)), [1, 1.25, 1.75, 2]); // first row, as PyTorch
  * engine.destroy();
  * ```
  */
@@ -161,13 +162,14 @@ export interface Prediction {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { predict, preset, VMUNet } from "@vmunet/vmunet";
  * const engine = await Engine.create();
  * const model = VMUNet.create(engine, preset("vmunet-t", { dims: 8 }), { seed: 0 });
  * const image = engine.full([2, 3, 45, 70], 100); // any size
  * const { labels } = predict(engine, model, image, { inputSize: [32, 32] });
- * console.log(labels.shape); // [2, 45, 70]
+ * assert.deepEqual(labels.shape, [2, 45, 70]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```

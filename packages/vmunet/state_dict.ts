@@ -1,6 +1,6 @@
 /**
  * The official `VMUNet.state_dict()` layout: every parameter name and shape, in the order
- * PyTorch lists them (SPEC §1–2), derived from a configuration.
+ * PyTorch lists them (docs/spec.md §6.1), derived from a configuration.
  *
  * @module
  */
@@ -15,7 +15,7 @@ export interface ParameterSpec {
   shape: number[];
 }
 
-/** SS2D sizes for a block of width `c` (SPEC §2): inner width, dt rank, state size. */
+/** SS2D sizes for a block of width `c` (docs/spec.md §3.2): inner width, dt rank, state size. */
 export function ss2dSizes(
   c: number,
   dState: number,
@@ -52,9 +52,11 @@ function vssBlock(prefix: string, c: number, dState: number): ParameterSpec[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parameterCount, parameterSpecs, preset } from "@vmunet/vmunet";
  * const specs = parameterSpecs(preset("vmunet-s"));
- * console.log(specs[0].name, parameterCount(specs)); // vmunet.patch_embed.proj.weight 27427561
+ * assert.equal(specs[0].name, "vmunet.patch_embed.proj.weight");
+ * assert.equal(parameterCount(specs), 27427561);
  * ```
  */
 export function parameterSpecs(config: VMUNetConfig): ParameterSpec[] {

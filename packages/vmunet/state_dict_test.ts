@@ -7,7 +7,7 @@ import { parameterCount, parameterSpecs } from "./state_dict.ts";
 Deno.test("vmunet-s has the paper's 27,427,561 parameters (1 class) and 27,427,761 (9)", () => {
   assert.equal(parameterCount(parameterSpecs(preset("vmunet-s"))), 27_427_561);
   assert.equal(parameterCount(parameterSpecs(preset("vmunet-s", { numClasses: 9 }))), 27_427_761);
-  // SPEC §1: the [2,2,9,2]/[2,9,2,2] code default has 44,273,833.
+  // docs/spec.md §2.9: the [2,2,9,2]/[2,9,2,2] code default has 44,273,833.
   const big = preset("vmunet-s", { depths: [2, 2, 9, 2], depthsDecoder: [2, 9, 2, 2] });
   assert.equal(parameterCount(parameterSpecs(big)), 44_273_833);
 });

@@ -198,7 +198,7 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
 });
 
 /**
- * SS2D's cross-scan (SPEC §2 steps 3, 6, 7) on channels-last tensors, differentiable:
+ * SS2D's cross-scan (docs/spec.md §3.3 steps 3, 6, 7) on channels-last tensors, differentiable:
  * `y[b,h,w,d] = Σ_k scan_k(...)` at natural positions, where direction k reads `u`, its
  * slice of `delta`, and B/C from the packed projection `xDbl` (B at rows `[R, R+N)`, C at
  * `[R+N, R+2N)` of each `(b, h, w, k)` record). Softplus of `delta + deltaBias` happens
@@ -215,6 +215,7 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { crossScan } from "@vmunet/vss-block";
  * const engine = await Engine.create();
@@ -224,7 +225,7 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
  * const xDbl = engine.zeros([B, H, W, 4, R + 2 * N]); // B = C = 0: only the D·u skip term
  * const A = engine.full([4 * Di, N], -1);
  * const y = crossScan(u, delta, xDbl, A, engine.full([4 * Di], 1), engine.zeros([4 * Di]));
- * console.log(await y.read()); // Float32Array [4, 4, 4, 4]: D·u summed over 4 directions
+ * assert.deepEqual(Array.from(await y.read()), [4, 4, 4, 4]); // D·u summed over 4 directions
  * engine.destroy();
  * ```
  */
@@ -321,7 +322,7 @@ function dtSizes(s: CrossScanSizes): DtSizes {
 }
 
 /**
- * SS2D's dt-projection and cross-scan in one differentiable op (SPEC §2 steps 5–7):
+ * SS2D's dt-projection and cross-scan in one differentiable op (docs/spec.md §3.3 steps 5–7):
  * `delta[b,h,w,k,d] = Σ_r dt_projs_weight[k,d,r]·xDbl[b,h,w,k,r]`, then
  * {@linkcode crossScan}. The backward writes every element of `∂xDbl` (dt rows from the
  * dt-projection, B and C rows from the scan) with no zero-fill and no accumulation pass.
@@ -337,6 +338,7 @@ function dtSizes(s: CrossScanSizes): DtSizes {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { ss2dScan } from "@vmunet/vss-block";
  * const engine = await Engine.create();
@@ -349,7 +351,7 @@ function dtSizes(s: CrossScanSizes): DtSizes {
  *   engine.full([4 * Di], 1),
  *   engine.zeros([4 * Di]),
  * );
- * console.log(await y.read()); // all 4: D·u summed over the 4 directions
+ * assert.ok((await y.read()).every((v) => v === 4)); // D·u summed over the 4 directions
  * engine.destroy();
  * ```
  */

@@ -1,6 +1,6 @@
 /**
- * SS2D's output gate `LayerNorm(y) · SiLU(z)` (SPEC §2 step 8) as one differentiable op:
- * one forward kernel instead of LayerNorm, SiLU and a product, and a backward of three
+ * SS2D's output gate `LayerNorm(y) · SiLU(z)` (docs/spec.md §3.3 step 8) as one differentiable
+ * op: one forward kernel instead of LayerNorm, SiLU and a product, and a backward of three
  * dispatches (row sums; ∂y, ∂z and partial ∂weight/∂bias; their reduction) instead of
  * the three ops' seven or more. Same formulas as the separate ops (biased variance,
  * `silu(z) = z / (1 + e^{−z})`).
@@ -275,12 +275,14 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { gatedNorm } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const y = engine.tensor([1, 2, 3, 4], [1, 4]);
  * const out = gatedNorm(y, engine.full([1, 4], 20), engine.full([4], 1), engine.zeros([4]));
- * console.log(await out.read()); // ≈ 20·[-1.34, -0.45, 0.45, 1.34]
+ * const want = [-1.3416, -0.4472, 0.4472, 1.3416].map((v) => 20 * v); // LayerNorm(y)·SiLU(20)
+ * (await out.read()).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-2));
  * engine.destroy();
  * ```
  */

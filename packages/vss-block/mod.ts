@@ -13,13 +13,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng, sum } from "@vmunet/tensor";
  * import { ParameterFactory, VSSBlock } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const block = new VSSBlock(new ParameterFactory(engine, new Rng(42)), { dModel: 8, dState: 4 });
  * const x = engine.full([1, 4, 4, 8], 0.25);
  * engine.scope(() => sum(block.forward(x)).backward());
- * console.log(block.selfAttention.aLogs.grad!.shape); // [64, 4]
+ * assert.deepEqual(block.selfAttention.aLogs.grad!.shape, [64, 4]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```

@@ -93,10 +93,12 @@ export function prefixed(name: string, params: [string, Tensor][]): [string, Ten
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "@vmunet/tensor";
  * import { initLinearWeight } from "@vmunet/vss-block";
  * const w = initLinearWeight([384, 96], new Rng(0));
- * console.log(w.length, Math.max(...w.map(Math.abs)) < 0.2); // 36864 true
+ * assert.equal(w.length, 36864);
+ * assert.ok(Math.max(...w.map(Math.abs)) < 0.2); // trunc normal, std 0.02, cut at ±2
  * ```
  */
 export function initLinearWeight(

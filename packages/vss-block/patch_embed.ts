@@ -1,6 +1,6 @@
 /**
  * PatchEmbed2D: the 4×4 patchify convolution from NCHW input to channels-last features,
- * then LayerNorm (SPEC §1 step 1).
+ * then LayerNorm (docs/spec.md §2.3).
  *
  * @module
  */
@@ -34,11 +34,12 @@ export interface PatchEmbed2DOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, PatchEmbed2D } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const embed = new PatchEmbed2D(new ParameterFactory(engine, new Rng(0)), { embedDim: 8 });
- * console.log(embed.forward(engine.full([2, 3, 16, 8], 1)).shape); // [2, 4, 2, 8]
+ * assert.deepEqual(embed.forward(engine.full([2, 3, 16, 8], 1)).shape, [2, 4, 2, 8]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```

@@ -1,6 +1,7 @@
 /**
- * The decoder's upsamplers (SPEC §1): PatchExpand2D (Linear 2D → 4D, 2×2 pixel shuffle,
- * LayerNorm(D)) and Final_PatchExpand2D (Linear d → 4d, 4×4 pixel shuffle, LayerNorm(d/4)).
+ * The decoder's upsamplers (docs/spec.md §2.5): PatchExpand2D (Linear 2D → 4D, 2×2 pixel
+ * shuffle, LayerNorm(D)) and Final_PatchExpand2D (Linear d → 4d, 4×4 pixel shuffle,
+ * LayerNorm(d/4)).
  *
  * @module
  */
@@ -93,11 +94,12 @@ export abstract class ExpandBase implements Module {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, PatchExpand2D } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const up = new PatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
- * console.log(up.forward(engine.full([1, 2, 3, 16], 1)).shape); // [1, 4, 6, 8]
+ * assert.deepEqual(up.forward(engine.full([1, 2, 3, 16], 1)).shape, [1, 4, 6, 8]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
@@ -120,11 +122,12 @@ export class PatchExpand2D extends ExpandBase {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { FinalPatchExpand2D, ParameterFactory } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const up = new FinalPatchExpand2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
- * console.log(up.forward(engine.full([1, 2, 3, 8], 1)).shape); // [1, 8, 12, 2]
+ * assert.deepEqual(up.forward(engine.full([1, 2, 3, 8], 1)).shape, [1, 8, 12, 2]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```

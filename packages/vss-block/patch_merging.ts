@@ -1,6 +1,6 @@
 /**
  * PatchMerging2D: 2×2 neighbourhoods concatenated in the official order, LayerNorm(4C),
- * Linear(4C → 2C, no bias) (SPEC §1).
+ * Linear(4C → 2C, no bias) (docs/spec.md §2.4).
  *
  * @module
  */
@@ -47,11 +47,12 @@ export function mergePatches(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, PatchMerging2D } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const merge = new PatchMerging2D(new ParameterFactory(engine, new Rng(0)), { dim: 8 });
- * console.log(merge.forward(engine.full([1, 4, 6, 8], 1)).shape); // [1, 2, 3, 16]
+ * assert.deepEqual(merge.forward(engine.full([1, 4, 6, 8], 1)).shape, [1, 2, 3, 16]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```

@@ -1,6 +1,6 @@
 /**
  * Float64 CPU references of the blocks, written literally from the official PyTorch code
- * (SPEC §1–2): the scan builds the four direction sequences with explicit flips and
+ * (docs/spec.md §2–3): the scan builds the four direction sequences with explicit flips and
  * transposes, projects each with its own weights, runs `selective_scan_ref` per row and
  * merges as `o0 + rev(o2) + T(o1) + T(rev(o3))`. Slow and simple; for tests and for
  * localising mismatches against the golden fixtures.
@@ -88,7 +88,7 @@ const siluRef = (v: number) => v / (1 + Math.exp(-v));
 const softplusRef = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
 
 /**
- * SS2D (SPEC §2) on `(B, H, W, C)` — the input already normalised by `ln_1`.
+ * SS2D (docs/spec.md §3) on `(B, H, W, C)` — the input already normalised by `ln_1`.
  *
  * @param x `(B, H, W, C)`.
  * @param p Parameters of `self_attention` by suffix (`in_proj.weight`, …).

@@ -51,11 +51,13 @@ const splitOp = defineOp<{ sizes: readonly number[] }>({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine } from "@vmunet/tensor";
  * import { splitRows } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const [a, b] = splitRows(engine.tensor([1, 2, 3, 4, 5, 6], [3, 2]), [1, 2]);
- * console.log(await a.read(), await b.read()); // [1, 2] [3, 4, 5, 6]
+ * assert.deepEqual(Array.from(await a.read()), [1, 2]);
+ * assert.deepEqual(Array.from(await b.read()), [3, 4, 5, 6]);
  * engine.destroy();
  * ```
  */

@@ -1,5 +1,5 @@
 /**
- * SS2D, the 2D selective-scan mixer of a VSS block (SPEC §2), channels-last throughout:
+ * SS2D, the 2D selective-scan mixer of a VSS block (docs/spec.md §3), channels-last throughout:
  * in_proj → depthwise 3×3 conv + SiLU → one x-projection matmul for the four directions
  * over the natural layout → dt projection fused with the four-direction cross-scan
  * (index-mapped, merge fused) → LayerNorm · SiLU(z) → out_proj. No flipped or transposed copies of `(B,4,Di,L)`.
@@ -55,12 +55,13 @@ export function ss2dDims(dModel: number, dState: number = 16): {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, SS2D } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const ss2d = new SS2D(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
  * const y = ss2d.forward(engine.full([1, 4, 4, 8], 0.5));
- * console.log(y.shape); // [1, 4, 4, 8]
+ * assert.deepEqual(y.shape, [1, 4, 4, 8]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
@@ -98,7 +99,7 @@ export class SS2D implements Module {
   readonly outProjWeight: Tensor;
 
   /**
-   * Creates the parameters with the official initialisation (SPEC §1–2).
+   * Creates the parameters with the official initialisation (docs/spec.md §5).
    *
    * @param f Parameter factory (engine, generator, label prefix).
    * @param options Width and state size.
@@ -160,7 +161,8 @@ export class SS2D implements Module {
   }
 
   /**
-   * SS2D on a channels-last map (SPEC §2 steps 1–8; the input is already `ln_1`-normalised).
+   * SS2D on a channels-last map (docs/spec.md §3.3 steps 1–8; the input is already
+   * `ln_1`-normalised).
    *
    * @param x `(B, H, W, C)`.
    * @returns `(B, H, W, C)`.

@@ -1,5 +1,5 @@
 /**
- * The VSS block: `x + DropPath(SS2D(LN(x)))` (SPEC §2; no MLP).
+ * The VSS block: `x + DropPath(SS2D(LN(x)))` (docs/spec.md §3.1; no MLP).
  *
  * @module
  */
@@ -32,12 +32,13 @@ export interface VSSBlockOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, VSSBlock } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const block = new VSSBlock(new ParameterFactory(engine, new Rng(0)), { dModel: 8, dState: 4 });
- * console.log(block.namedParameters().length); // 13
- * console.log(block.forward(engine.full([1, 4, 4, 8], 0.5)).shape); // [1, 4, 4, 8]
+ * assert.equal(block.namedParameters().length, 13);
+ * assert.deepEqual(block.forward(engine.full([1, 4, 4, 8], 0.5)).shape, [1, 4, 4, 8]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```

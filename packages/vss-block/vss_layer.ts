@@ -53,13 +53,14 @@ function blockParameters(blocks: readonly VSSBlock[]): [string, Tensor][] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, VSSLayer } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const layer = new VSSLayer(new ParameterFactory(engine, new Rng(0)), {
  *   dim: 8, depth: 1, dState: 4, downsample: true,
  * });
- * console.log(layer.forward(engine.full([1, 4, 4, 8], 1)).shape); // [1, 2, 2, 16]
+ * assert.deepEqual(layer.forward(engine.full([1, 4, 4, 8], 1)).shape, [1, 2, 2, 16]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```
@@ -110,13 +111,14 @@ export class VSSLayer implements Module {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, Rng } from "@vmunet/tensor";
  * import { ParameterFactory, VSSLayerUp } from "@vmunet/vss-block";
  * const engine = await Engine.create();
  * const layer = new VSSLayerUp(new ParameterFactory(engine, new Rng(0)), {
  *   dim: 8, depth: 1, dState: 4, upsample: true,
  * });
- * console.log(layer.forward(engine.full([1, 2, 2, 16], 1)).shape); // [1, 4, 4, 8]
+ * assert.deepEqual(layer.forward(engine.full([1, 2, 2, 16], 1)).shape, [1, 4, 4, 8]);
  * await engine.sync(); // let the GPU finish before destroying the device
  * engine.destroy();
  * ```

@@ -1,5 +1,5 @@
 /**
- * The golden runner for `metrics_*.safetensors` (../shared/golden/README.md): dispatches on
+ * The golden runner for `metrics_*.safetensors` (docs/golden.md): dispatches on
  * the `kind` metadata, reads every input and expectation from the file, and checks
  * `@vmunet/metrics` against it.
  *

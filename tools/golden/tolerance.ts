@@ -1,5 +1,5 @@
 /**
- * The tolerances of the golden fixtures (../shared/golden/README.md), as comparisons that
+ * The tolerances of the golden fixtures (docs/golden.md), as comparisons that
  * return the measured error beside the bound.
  *
  * @module

@@ -51,12 +51,13 @@ const POSITIONS_PER_CHUNK = 256;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { depthwiseConv3x3, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 2, 2, 1]);
  * const w = engine.tensor([0, 0, 0, 0, 1, 0, 0, 0, 0], [1, 1, 3, 3]); // centre tap
  * const y = depthwiseConv3x3(x, w, engine.tensor([0.5], [1]));
- * console.log(await y.read()); // Float32Array [1.5, 2.5, 3.5, 4.5]
+ * assert.deepEqual(Array.from(await y.read()), [1.5, 2.5, 3.5, 4.5]);
  * engine.destroy();
  * ```
  */
@@ -77,12 +78,14 @@ export function depthwiseConv3x3(x: Tensor, weight: Tensor, bias: Tensor): Tenso
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { depthwiseConv3x3Silu, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 2, 2, 1]);
  * const w = engine.tensor([0, 0, 0, 0, 1, 0, 0, 0, 0], [1, 1, 3, 3]); // centre tap
  * const y = depthwiseConv3x3Silu(x, w, engine.tensor([0], [1]));
- * console.log(await y.read()); // ≈ [0.731, 1.762, 2.858, 3.928]
+ * const want = [1, 2, 3, 4].map((x) => x / (1 + Math.exp(-x))); // SiLU: ≈ [0.731, 1.762, 2.858, 3.928]
+ * (await y.read()).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-5));
  * engine.destroy();
  * ```
  */
@@ -365,11 +368,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, patchifyConv } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 1, 2, 2]);
  * const y = patchifyConv(x, engine.tensor([1, 1, 1, 1], [1, 1, 2, 2]), engine.tensor([0], [1]));
- * console.log(y.shape, await y.read()); // [1, 1, 1, 1] Float32Array [10]
+ * assert.deepEqual(y.shape, [1, 1, 1, 1]);
+ * assert.deepEqual(Array.from(await y.read()), [10]);
  * engine.destroy();
  * ```
  */
@@ -538,11 +543,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { conv1x1, Engine } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4], [1, 1, 2, 2]); // (B, H, W, Cin) = (1, 1, 2, 2)
  * const y = conv1x1(x, engine.tensor([1, -1], [1, 2, 1, 1]), engine.tensor([0], [1]));
- * console.log(y.shape, await y.read()); // [1, 1, 1, 2] Float32Array [-1, -1]
+ * assert.deepEqual(y.shape, [1, 1, 1, 2]); // (B, Cout, H, W)
+ * assert.deepEqual(Array.from(await y.read()), [-1, -1]);
  * engine.destroy();
  * ```
  */

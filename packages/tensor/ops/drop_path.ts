@@ -63,11 +63,13 @@ export function dropPathScales(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dropPath, Engine, Rng } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.full([4, 2], 1);
  * const y = dropPath(x, { p: 0.5, rng: new Rng(0) });
- * console.log(await y.read()); // each row either [2, 2] or [0, 0]
+ * const v = await y.read(); // each row either [2, 2] (kept, scaled by 1/(1 − p)) or [0, 0]
+ * for (let r = 0; r < 4; r++) assert.ok(v[2 * r] === v[2 * r + 1] && (v[2 * r] === 2 || v[2 * r] === 0));
  * engine.destroy();
  * ```
  */
@@ -106,13 +108,15 @@ export function dropPath(x: Tensor, options: DropPathOptions): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, residualDropPath, Rng } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const y = residualDropPath(engine.full([4, 2], 1), engine.full([4, 2], 1), {
  *   p: 0.5,
  *   rng: new Rng(0),
  * });
- * console.log(await y.read()); // each row either [3, 3] or [1, 1]
+ * const v = await y.read(); // each row either [3, 3] or [1, 1]
+ * for (let r = 0; r < 4; r++) assert.ok(v[2 * r] === v[2 * r + 1] && (v[2 * r] === 3 || v[2 * r] === 1));
  * engine.destroy();
  * ```
  */

@@ -48,9 +48,11 @@ function binary(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { add, Engine } from "@vmunet/tensor";
  * const e = await Engine.create();
- * console.log(await add(e.tensor([1, 2], [2, 1]), e.tensor([10, 20, 30], [3])).read());
+ * const y = await add(e.tensor([1, 2], [2, 1]), e.tensor([10, 20, 30], [3])).read(); // (2,1) + (3) → (2,3)
+ * assert.deepEqual(Array.from(y), [11, 21, 31, 12, 22, 32]);
  * // Float32Array [11, 21, 31, 12, 22, 32]
  * e.destroy();
  * ```

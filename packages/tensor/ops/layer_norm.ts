@@ -118,11 +118,13 @@ function loadRow(c: number, v: number, T: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, layerNorm } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const x = engine.tensor([1, 2, 3, 4, 6, 8], [2, 3]);
  * const y = layerNorm(x, engine.tensor([1, 1, 1], [3]), engine.tensor([0, 0, 0], [3]), 1e-5);
- * console.log(await y.read()); // ≈ [-1.22, 0, 1.22, -1.22, 0, 1.22]
+ * const want = [-1.2247, 0, 1.2247, -1.2247, 0, 1.2247]; // (x − mean)/√(var + eps) per row
+ * (await y.read()).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-3));
  * engine.destroy();
  * ```
  */

@@ -255,11 +255,12 @@ function matmulShapes(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, matmul } from "@vmunet/tensor";
  * const e = await Engine.create();
  * const a = e.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
  * const b = e.tensor([1, 0, 0, 1, 1, 1], [2, 3]);
- * console.log(await matmul(a, b, { transB: true }).read()); // a·bᵀ = [4, 5, 10, 11]
+ * assert.deepEqual(Array.from(await matmul(a, b, { transB: true }).read()), [1, 6, 4, 15]); // a·bᵀ
  * e.destroy();
  * ```
  *

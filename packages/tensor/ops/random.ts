@@ -62,10 +62,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, randomUniformTensor, Rng } from "@vmunet/tensor";
  * const engine = await Engine.create();
  * const u = randomUniformTensor(engine, [2, 3], new Rng(42));
- * console.log(await u.read()); // six numbers in [0, 1)
+ * const v = await u.read();
+ * assert.equal(v.length, 6);
+ * assert.ok(v.every((x) => x >= 0 && x < 1));
  * engine.destroy();
  * ```
  */

@@ -164,10 +164,11 @@ function reduceOp(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, sum } from "@vmunet/tensor";
  * const e = await Engine.create();
  * const x = e.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
- * console.log(await sum(x, 1).read()); // Float32Array [6, 15]
+ * assert.deepEqual(Array.from(await sum(x, 1).read()), [6, 15]);
  * e.destroy();
  * ```
  *

@@ -103,9 +103,11 @@ function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Engine, softmax } from "@vmunet/tensor";
  * const e = await Engine.create();
- * console.log(await softmax(e.tensor([0, Math.log(3)], [1, 2]), -1).read()); // [0.25, 0.75]
+ * const p = await softmax(e.tensor([0, Math.log(3)], [1, 2]), -1).read();
+ * assert.ok(Math.abs(p[0] - 0.25) < 1e-6 && Math.abs(p[1] - 0.75) < 1e-6);
  * e.destroy();
  * ```
  *

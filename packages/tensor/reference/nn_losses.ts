@@ -1,5 +1,5 @@
 /**
- * Float64 CPU references of VM-UNet's losses (SPEC §4), each returning the loss and its
+ * Float64 CPU references of VM-UNet's losses (docs/spec.md §7), each returning the loss and its
  * gradient with respect to the prediction (probabilities or logits), with PyTorch's
  * semantics (BCE log clamp at −100, BCE backward's 1e-12 floor).
  *

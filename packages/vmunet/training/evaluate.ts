@@ -2,7 +2,7 @@
  * Evaluation with the paper's metrics: binary datasets (ISIC, synthetic, binary folders:
  * pooled confusion → mIoU, DSC, Acc, Sen, Spe, plus the validation loss), label folders
  * (per-image per-class Dice/HD95) and Synapse test volumes (per-case per-organ Dice and
- * HD95, slices zoomed to the input size and the prediction zoomed back, SPEC §6).
+ * HD95, slices zoomed to the input size and the prediction zoomed back, docs/spec.md §10).
  *
  * @module
  */
@@ -44,7 +44,7 @@ export interface BinaryEvaluation {
   images: number;
   /** Mean of the per-batch losses weighted by batch size (the official per-image mean). */
   loss: number;
-  /** Pooled confusion metrics (SPEC §6). */
+  /** Pooled confusion metrics (docs/spec.md §10). */
   metrics: BinaryMetrics;
   /** Report examples (the first images). */
   examples: EvaluationExample[];

@@ -46,6 +46,8 @@ export interface ImageSegmentation {
   labels: Int32Array;
   /** The image as planar RGB `(3, H, W)` in [0, 255], for overlays. */
   rgb: Float32Array;
+  /** The model's output at its input size: `(1, nc, size, size)` probabilities or logits. */
+  output: Float32Array;
 }
 
 /**
@@ -99,11 +101,11 @@ export async function segmentImage(
   if (numClasses === 1) {
     const probabilities = resizeBilinear(output, 1, size, size, h, w) as Float32Array;
     const labels = Int32Array.from(probabilities, (v) => (v >= threshold ? 1 : 0));
-    return { width: w, height: h, threshold, probabilities, labels, rgb };
+    return { width: w, height: h, threshold, probabilities, labels, rgb, output };
   }
   const small = argmaxClasses(output, 1, numClasses, size * size);
   const labels = resizeNearest(small, 1, size, size, h, w) as Int32Array;
-  return { width: w, height: h, threshold, probabilities: null, labels, rgb };
+  return { width: w, height: h, threshold, probabilities: null, labels, rgb, output };
 }
 
 /**

@@ -1,0 +1,56 @@
+/**
+ * Helpers of the train app's tests: the command line in a child process and a tiny run.
+ *
+ * @module
+ */
+
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
+
+/** A tiny synthetic run: 32×32 images, a dims-8 model with one block per stage, no workers. */
+export const TINY_RUN: readonly string[] = [
+  "--image-size",
+  "32",
+  "--dims",
+  "8",
+  "--depths",
+  "1,1,1,1",
+  "--depths-decoder",
+  "1,1,1,1",
+  "--synthetic-val-count",
+  "8",
+  "--batch-size",
+  "8",
+  "--eval-batch-size",
+  "8",
+  "--workers",
+  "0",
+  "--log-every",
+  "1",
+  "--report-images",
+  "0",
+  "--epochs",
+  "1",
+];
+
+/** The `deno run` arguments of the command line with `args`. */
+export function cliArgs(args: readonly string[]): string[] {
+  return ["run", "-A", MAIN, ...args];
+}
+
+/** Runs the command line in a child process to its end. */
+export async function cli(
+  args: readonly string[],
+): Promise<{ code: number; out: string; err: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: cliArgs(args),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code, out: text.decode(stdout), err: text.decode(stderr) };
+}
+
+/** Whether a path exists. */
+export async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}

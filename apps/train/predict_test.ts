@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { decodePng, encodeJpeg, encodePng } from "@vmunet/datasets";
+import { parameterSpecs, preset, serializeWeights } from "@vmunet/vmunet";
+import { outputNames } from "./predict.ts";
+import { cli, exists } from "./_testing.ts";
+
+/** A tiny VM-UNet checkpoint (dims 8, one block per stage), weights from `fill(key, i)`. */
+async function writeCheckpoint(
+  path: string,
+  fill: (key: string, i: number) => number = (_, i) => ((i * 37) % 11 - 5) / 50,
+): Promise<void> {
+  const config = preset("vmunet-t", {
+    dims: 8,
+    depths: [1, 1, 1, 1],
+    depthsDecoder: [1, 1, 1, 1],
+  });
+  const specs = parameterSpecs(config);
+  const values = new Map(specs.map((s) => {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    return [s.name, Float32Array.from({ length: n }, (_, i) => fill(s.name, i))];
+  }));
+  await Deno.writeFile(path, serializeWeights(config, values, specs));
+}
+
+function rgb(width: number, height: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * seed + 17) % 256);
+}
+
+Deno.test("outputNames() keeps stems, adds the extension on a clash and never repeats a name", () => {
+  const names = outputNames(["d/a.jpg", "d/a.png", "d/b.png", "d/A.JPEG", "d/a.jpg.png", "d/c.h5"]);
+  assert.deepEqual([...names.values()], ["a.jpg", "a.png", "b", "A.JPEG", "a.jpg-2", "c"]);
+});
+
+Deno.test("predict on a folder: a.jpg and a.png keep separate masks, bad files are skipped and reported, exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmunet-predict-" });
+  try {
+    await writeCheckpoint(`${dir}/w.safetensors`);
+    const input = `${dir}/in`;
+    await Deno.mkdir(input);
+    await Deno.writeFile(`${input}/a.jpg`, encodeJpeg(rgb(40, 24, 3), 40, 24));
+    await Deno.writeFile(
+      `${input}/a.png`,
+      encodePng({ width: 32, height: 32, channels: 3, data: rgb(32, 32, 5) }),
+    );
+    const b = encodePng({ width: 20, height: 36, channels: 3, data: rgb(20, 36, 7) });
+    await Deno.writeFile(`${input}/b.png`, b);
+    await Deno.writeFile(`${input}/broken.png`, b.slice(0, 40)); // truncated
+    await Deno.writeFile(`${input}/c.jpg`, new TextEncoder().encode("not a jpeg"));
+    const r = await cli([
+      "predict",
+      "--checkpoint",
+      `${dir}/w.safetensors`,
+      "--input",
+      input,
+      "--out",
+      `${dir}/out`,
+    ]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /skipped .*broken\.png: corrupt or truncated PNG/);
+    assert.match(r.err, /2 of 5 input file\(s\) skipped:\n {2}.*broken\.png: .*\n {2}.*c\.jpg: /);
+    assert.equal(r.out.trim().split("\n").length, 3, r.out);
+    const size = async (name: string) => {
+      const m = decodePng(await Deno.readFile(`${dir}/out/masks/${name}`), name);
+      return [m.width, m.height];
+    };
+    assert.deepEqual(await size("a.jpg.png"), [40, 24]);
+    assert.deepEqual(await size("a.png.png"), [32, 32]);
+    assert.deepEqual(await size("b.png"), [20, 36]);
+    assert.ok(!(await exists(`${dir}/out/masks/a.png`)));
+    assert.ok(await exists(`${dir}/out/overlays/a.jpg.png`));
+    assert.ok(await exists(`${dir}/out/overlays/a.png.png`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("predict refuses NaN weights (the tensor named) and a non-finite output: exit 1, no masks", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmunet-predict-" });
+  try {
+    await writeCheckpoint(
+      `${dir}/nan.safetensors`,
+      (key, i) => key === "vmunet.final_conv.bias" ? NaN : ((i % 7) - 3) / 40,
+    );
+    await Deno.writeFile(
+      `${dir}/x.png`,
+      encodePng({ width: 32, height: 32, channels: 3, data: rgb(32, 32, 3) }),
+    );
+    const r = await cli([
+      "predict",
+      "--checkpoint",
+      `${dir}/nan.safetensors`,
+      "--input",
+      `${dir}/x.png`,
+      "--out",
+      `${dir}/out`,
+    ]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(
+      r.err,
+      /CheckpointError: .*nan\.safetensors: holds non-finite weights .*vmunet\.final_conv\.bias\[0\] = NaN/,
+    );
+    assert.ok(!(await exists(`${dir}/out/masks/x.png`)));
+    // Finite weights so large that the output overflows: the output check refuses it.
+    await writeCheckpoint(`${dir}/huge.safetensors`, () => 3e37);
+    const h = await cli([
+      "predict",
+      "--checkpoint",
+      `${dir}/huge.safetensors`,
+      "--input",
+      `${dir}/x.png`,
+      "--out",
+      `${dir}/out`,
+    ]);
+    assert.equal(h.code, 1, h.err);
+    assert.match(
+      h.err,
+      /InvalidValueError: .*huge\.safetensors gives a non-finite output \((NaN|-?Infinity) at flat index \d+\) on .*x\.png/,
+    );
+    assert.ok(!(await exists(`${dir}/out/masks/x.png`)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Every file under `dir`, relative, sorted. */
+async function tree(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
+    if (e.isDirectory) out.push(...await tree(dir, `${prefix}${e.name}/`));
+    else out.push(`${prefix}${e.name}`);
+  }
+  return out.sort();
+}
+
+Deno.test("predict on a dataset folder reads its layout as training does: ground-truth masks are not segmented", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmunet-predict-" });
+  try {
+    await writeCheckpoint(`${dir}/w.safetensors`);
+    const png = (w: number, h: number) =>
+      encodePng({ width: w, height: h, channels: 3, data: rgb(w, h, 3) });
+    const mask = (w: number, h: number) =>
+      encodePng({ width: w, height: h, channels: 1, data: new Uint8Array(w * h).fill(255) });
+    const write = async (path: string, bytes: Uint8Array) => {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await Deno.writeFile(path, bytes);
+    };
+    // The ISIC release: images and *_segmentation.png masks side by side, one image without.
+    await write(`${dir}/release/ISIC_0000001.jpg`, encodeJpeg(rgb(36, 28, 5), 36, 28));
+    await write(`${dir}/release/ISIC_0000001_segmentation.png`, mask(36, 28));
+    await write(`${dir}/release/ISIC_0000002.png`, png(32, 32));
+    // The official layout and a folder of pairs.
+    for (const split of ["train", "val"]) {
+      await write(`${dir}/official/${split}/images/a.png`, png(32, 32));
+      await write(`${dir}/official/${split}/masks/a.png`, mask(32, 32));
+    }
+    await write(`${dir}/pairs/images/p.png`, png(32, 32));
+    await write(`${dir}/pairs/masks/p_mask.png`, mask(32, 32));
+    const predict = (input: string) =>
+      cli([
+        "predict",
+        "--checkpoint",
+        `${dir}/w.safetensors`,
+        "--input",
+        `${dir}/${input}`,
+        "--out",
+        `${dir}/out-${input}`,
+      ]);
+    const release = await predict("release");
+    assert.equal(release.code, 0, release.err);
+    assert.match(release.out, /ISIC release layout: 2 images \(1 \*_segmentation\.png masks left/);
+    assert.deepEqual(await tree(`${dir}/out-release/masks`), [
+      "ISIC_0000001.png",
+      "ISIC_0000002.png",
+    ]);
+    const official = await predict("official");
+    assert.equal(official.code, 0, official.err);
+    assert.deepEqual(await tree(`${dir}/out-official/masks`), ["train/a.png", "val/a.png"]);
+    assert.deepEqual(await tree(`${dir}/out-official/overlays`), ["train/a.png", "val/a.png"]);
+    const pairs = await predict("pairs");
+    assert.equal(pairs.code, 0, pairs.err);
+    assert.deepEqual(await tree(`${dir}/out-pairs/masks`), ["p.png"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
