@@ -5,7 +5,8 @@
  * @module
  */
 
-import { GpuError, requestGpu, runSelfTest } from "@vmunet/tensor";
+import { GpuError, requestGpu } from "@vmunet/tensor";
+import { runSelfTest } from "@vmunet/tensor/kernels";
 
 const USAGE = `deno task doctor
 

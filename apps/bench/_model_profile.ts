@@ -8,7 +8,8 @@
  */
 
 import { CrossScan2d } from "@vmunet/ssm-kernel";
-import { type DispatchOptions, type Engine, Tensor } from "@vmunet/tensor";
+import { type Engine, Tensor } from "@vmunet/tensor";
+import type { DispatchOptions } from "@vmunet/tensor/kernels";
 
 /** Time attributed to one op (kernel family). */
 export interface ProfileRow {
@@ -51,7 +52,11 @@ export async function profileOps(
       ? new Uint8Array(
         params.buffer.slice(params.byteOffset, params.byteOffset + params.byteLength),
       )
-      : [...params];
+      : Array.isArray(params)
+      ? [...params]
+      : Object.fromEntries(
+        Object.entries(params).map(([k, v]) => [k, typeof v === "number" ? v : Array.from(v)]),
+      ) as Record<string, number | number[]>;
     recorded.push({
       kind: "dispatch",
       op: detail ? describe(options) : options.op ?? options.kernel.key,
@@ -116,8 +121,6 @@ function describe(options: DispatchOptions): string {
     const wg = options.workgroups;
     return `${op} [${options.kernel.key.slice(0, 40)}] wg ${wg.join("x")}`;
   }
-  const w = ArrayBuffer.isView(p)
-    ? new Uint32Array(p.buffer.slice(p.byteOffset, p.byteOffset + 12))
-    : p;
-  return `${options.kernel.key} ${w[0]}x${w[1]}x${w[2]}`;
+  const named = p as Record<string, unknown>;
+  return `${options.kernel.key} ${named.M}x${named.N}x${named.K}`;
 }

@@ -13,6 +13,7 @@ import { Rng } from "./random.ts";
 import type { Dataset, DatasetSpec, Sample } from "./sample.ts";
 import type { NormalizeConstants } from "./transforms.ts";
 import { linearTaps } from "./_linear_taps.ts";
+import { roundHalfEven } from "./_round.ts";
 
 /** One image file and its mask file. */
 export interface FilePair {
@@ -142,12 +143,6 @@ export function drawPairAugmentation(
     vflip,
     angle: rotate ? (p.rotation === "official" ? p.officialAngle : perSample) : null,
   };
-}
-
-/** Rounds half to even (C's nearbyint, as in PyTorch's nearest grid sampler). */
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 
 import { DatasetOptionError } from "./errors.ts";
+import { roundHalfEven } from "./_round.ts";
 
 /** Any planar numeric array the transforms accept and return (same type out as in). */
 export type Planes = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -72,12 +73,6 @@ export function flipVertical<T extends Planes>(
     }
   }
   return out;
-}
-
-/** Rounds half to even, like C's `nearbyint` in PyTorch's nearest grid sampler. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Small helpers shared by the nn ops, losses and optimizer: a params builder, argument
+ * Small helpers shared by the nn ops, losses and optimizer: argument
  * checks with typed errors, and a partial-sum reduction kernel (WGSL has no float atomics,
  * so column sums over many rows are written as per-chunk partials and reduced here), plus
  * the WGSL building blocks of row kernels (lane width, 8-lane cluster sums, lane groups).
@@ -8,33 +8,9 @@
  * @module
  */
 
-import { type Engine, grid1d } from "./engine.ts";
+import type { Engine } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
-
-/** Params words of a dispatch: u32 and f32 values packed in order. */
-export class Words {
-  #u = new Uint32Array(64);
-  #f = new Float32Array(this.#u.buffer);
-  #n = 0;
-
-  /** Appends u32 words. */
-  u(...values: number[]): this {
-    for (const v of values) this.#u[this.#n++] = v >>> 0;
-    return this;
-  }
-
-  /** Appends f32 words. */
-  f(...values: number[]): this {
-    for (const v of values) this.#f[this.#n++] = v;
-    return this;
-  }
-
-  /** The packed words. */
-  get words(): Uint32Array {
-    return this.#u.subarray(0, this.#n);
-  }
-}
 
 /** Throws a {@linkcode DtypeError} unless every tensor is `f32`. */
 export function expectF32(op: string, ...ts: [string, Tensor][]): void {
@@ -104,26 +80,26 @@ export function sumRows(
   op: string,
   outOffset = 0,
 ): void {
-  const kernel = engine.kernel(() => ({
-    key: "nn.sum_rows",
+  const kernel = engine.kernel("nn.sum_rows", () => ({
+    params: { rows: "u32", stride: "u32", col0: "u32", cols: "u32", outOffset: "u32" },
     bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per column j: out[off + j] = sum over r of part[r * stride + col0 + j].
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = lin(gid, nwg, ${REDUCE_WG}u);
-  let rows = pu(0u); let stride = pu(1u); let col0 = pu(2u);
-  if (j >= pu(3u)) { return; }
+  let rows = params.rows; let stride = params.stride; let col0 = params.col0;
+  if (j >= params.cols) { return; }
   var s = 0.0;
   for (var r = 0u; r < rows; r++) { s += part[r * stride + col0 + j]; }
-  out[pu(4u) + j] = s;
+  out[params.outOffset + j] = s;
 }`,
-  }), "nn.sum_rows");
+  }));
   engine.dispatch({
     kernel,
     bindings: [partials, out],
-    params: [rows, stride, colOffset, cols, outOffset],
-    workgroups: grid1d(cols, REDUCE_WG),
+    params: { rows, stride, col0: colOffset, cols, outOffset },
+    workgroups: engine.grid(cols, REDUCE_WG),
     op,
   });
 }
@@ -153,8 +129,8 @@ export function sumRowsPair(
   const outB = engine.empty([cols]);
   const { v, T } = rowLanes(cols);
   const key = `nn.sum_rows_pair.${v}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: { rows: "u32", n: "u32" },
     bindings: [
       { name: "ab", type: `array<${T}>` },
       { name: "oa", access: "read_write", type: `array<${T}>` },
@@ -165,7 +141,7 @@ export function sumRowsPair(
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${REDUCE_WG}u);
-  let rows = pu(0u); let n = pu(1u);
+  let rows = params.rows; let n = params.n;
   if (i >= 2u * n) { return; }
   let j = i % n;
   let base = select(rows * n, 0u, i < n);
@@ -173,13 +149,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var r = 0u; r < rows; r++) { s += ab[base + r * n + j]; }
   if (i < n) { oa[j] = s; } else { ob[j] = s; }
 }`,
-  }), key);
+  }));
   const n = cols / v;
   engine.dispatch({
     kernel,
     bindings: [ab, outA, outB],
-    params: [rows, n],
-    workgroups: grid1d(2 * n, REDUCE_WG),
+    params: { rows, n },
+    workgroups: engine.grid(2 * n, REDUCE_WG),
     op,
   });
   return [outA, outB];
@@ -211,6 +187,107 @@ export function rowLanes(c: number): RowLanes {
   return c % 4 === 0
     ? { v: 4, T: "vec4<f32>", sum: (e) => `dot(${e}, vec4<f32>(1.0))` }
     : { v: 1, T: "f32", sum: (e) => e };
+}
+
+/**
+ * WGSL statements computing a row's `mean` and `rstd = 1/√(var + eps)` (two passes) for a
+ * row kernel: `n` lane groups, row length `c` and `eps` must be in scope, `load` reads
+ * lane group `j` of the row.
+ *
+ * @param L The row's lanes (from {@linkcode rowLanes}).
+ * @param load WGSL expression of lane group `j`, e.g. `x[base + j]`.
+ * @returns WGSL statements declaring `mean` and `rstd`.
+ */
+export function rowMoments(L: RowLanes, load: string): string {
+  return `var s = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) { s += ${load}; }
+  let mean = ${L.sum("s")} / f32(c);
+  var q = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) { let d = ${load} - mean; q += d * d; }
+  let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);`;
+}
+
+/**
+ * The `main` of a row kernel, one invocation per row: binds `row`, `rows`, `c` (and `eps`
+ * when the kernel declares it), `n` lane groups and the row's first lane group `base`,
+ * returns past the last row, then runs `body`.
+ *
+ * @param wg Workgroup size.
+ * @param L The row's lanes (from {@linkcode rowLanes}).
+ * @param withEps Whether the kernel's params include `eps`.
+ * @param body WGSL statements for the row.
+ * @returns WGSL source of `main`.
+ */
+export function rowKernelWgsl(wg: number, L: RowLanes, withEps: boolean, body: string): string {
+  return `@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = lin(gid, nwg, ${wg}u);
+  let rows = params.rows; let c = params.c;${withEps ? " let eps = params.eps;" : ""}
+  if (row >= rows) { return; }
+  let n = c / ${L.v}u;
+  let base = row * n;
+${body}
+}`;
+}
+
+/**
+ * WGSL statements of a LayerNorm backward row: loads the row's saved `mean` and `rstd`
+ * (from `stats`) and sums `g = gy·w` and `g·(x − mean)` over the row into `sg`, `sgx`.
+ *
+ * @param L The row's lanes.
+ * @returns WGSL statements declaring `mean`, `rstd`, `sg` and `sgx`.
+ */
+export function rowGradSums(L: RowLanes): string {
+  return `let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
+  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
+  for (var j = 0u; j < n; j++) {
+    let g = gy[base + j] * w[j];
+    sg += g;
+    sgx += g * (x[base + j] - mean);
+  }`;
+}
+
+/** Params of a {@linkcode columnChunksWgsl} kernel: rows, lane groups per row, rows per chunk. */
+export const COLUMN_CHUNK_PARAMS = { rows: "u32", n: "u32", per: "u32" } as const;
+
+/**
+ * The `main` of a column-walking kernel: workgroup (lane block, row chunk), each lane walks
+ * the chunk's rows `r` at lane group `j` (row statistics are uniform loads) with the
+ * accumulators `sw`, `sb` of type `T`; dispatch it over
+ * `engine.gridRows(ceil(n / wg), chunks)` with {@linkcode COLUMN_CHUNK_PARAMS}.
+ *
+ * @param wg Workgroup size (from {@linkcode laneGroupSize}).
+ * @param T WGSL type of a lane group.
+ * @param before Statements before the row loop (`j` is valid there).
+ * @param body Statements per row `r`.
+ * @param after Statements after the loop (store the partials of `chunk`).
+ * @returns WGSL source of `main`.
+ */
+export function columnChunksWgsl(
+  wg: number,
+  T: string,
+  before: string,
+  body: string,
+  after: string,
+): string {
+  return `@compute @workgroup_size(${wg})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let rows = params.rows; let n = params.n; let per = params.per;
+  let chunk = wid.y + wid.z * nwg.y;
+  let j = wid.x * ${wg}u + li;
+  if (j >= n) { return; }
+  ${before}
+  let r1 = min(rows, (chunk + 1u) * per);
+  var sw = ${T}(0.0); var sb = ${T}(0.0);
+  for (var r = chunk * per; r < r1; r++) {
+    ${body}
+  }
+  ${after}
+}`;
 }
 
 /**

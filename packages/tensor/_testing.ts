@@ -1,5 +1,6 @@
 /**
- * Test helpers (not exported by the package): seeded data and an op checker that compares
+ * Test helpers (not exported by the package): seeded data (the shared `tools/testing.ts`
+ * plus Philox normals) and an op checker that compares
  * a GPU op's forward with a float64 reference and its backward with finite differences of
  * that reference.
  *
@@ -9,59 +10,16 @@
 import type { Engine } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { finiteDifferenceGrads, type Nd } from "./reference/ndarray.ts";
+import { randomNormal } from "./rng.ts";
+import { assertClose, seeded } from "../../tools/testing.ts";
 
-/** Seeded uniform values in [lo, hi) (mulberry32). */
-export function seeded(count: number, seed: number, lo = -1, hi = 1): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = lo + (hi - lo) * u;
-  }
-  return out;
-}
+export { assertClose, maxViolation, seeded } from "../../tools/testing.ts";
 
-/** Largest |a − b| / (atol + rtol·|b|) over the elements; ≤ 1 means within tolerance. */
-export function maxViolation(
-  a: ArrayLike<number>,
-  b: ArrayLike<number>,
-  atol: number,
-  rtol: number,
-): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    const v = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]));
-    if (!(v <= worst)) worst = Number.isNaN(v) ? Infinity : v;
-  }
-  return worst;
-}
-
-/** Throws with the worst element when `actual` is not within tolerance of `expected`. */
-export function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  atol: number,
-  rtol: number,
-  what: string,
-): void {
-  if (actual.length !== expected.length) {
-    throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
-  }
-  for (let i = 0; i < actual.length; i++) {
-    const diff = Math.abs(actual[i] - expected[i]);
-    if (!(diff <= atol + rtol * Math.abs(expected[i]))) {
-      throw new Error(
-        `${what}: element ${i} is ${actual[i]}, expected ${
-          expected[i]
-        } (|diff| ${diff} > ${atol} + ${rtol}·|expected|)`,
-      );
-    }
-  }
+/** Deterministic standard-normal test data (float64) from the Philox stream `stream`. */
+export function normals(n: number, stream: number, scale = 1, seed = 1234): Float64Array {
+  const z = randomNormal(seed, stream, n);
+  for (let i = 0; i < n; i++) z[i] *= scale;
+  return z;
 }
 
 /** What {@linkcode checkOp} compares. */

@@ -7,14 +7,21 @@
  * @module
  */
 
-import { type Bindable, type Engine, grid1d, type Kernel } from "./engine.ts";
+import type { Engine, Kernel } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
-import { Words } from "./_nn_util.ts";
 import type { SafetensorsInput } from "./safetensors.ts";
+import {
+  type AdamWKernelOptions,
+  arrayType,
+  bindPart,
+  type KernelShape,
+  kernelShape,
+  parts,
+} from "./_vector_parts.ts";
+import { gradNormCoefficient } from "./grad_norm.ts";
 
-/** Invocations of the one-workgroup kernel that combines the norm's partial sums. */
-const NORM_WG = 64;
+export type { AdamWKernelOptions } from "./_vector_parts.ts";
 
 /** A group of parameters sharing a weight decay (PyTorch's param groups). */
 export interface ParamGroup {
@@ -38,27 +45,6 @@ export interface AdamWOptions {
   maxGradNorm?: number;
   /** Shape of the update and norm kernels (defaults measured fastest on lavapipe). */
   kernel?: AdamWKernelOptions;
-}
-
-/**
- * Tuning knobs of the optimizer's kernels. The update does the same operations per element
- * in the same order under every shape; only the summation order of the gradient norm
- * changes. Defaults (fastest on lavapipe, BENCHMARKS.md "AdamW"): `vec4` loads, one vector
- * per invocation, 256 invocations per workgroup, 16 vectors per invocation in the norm's
- * partial sums.
- */
-export interface AdamWKernelOptions {
-  /**
-   * Elements per load and store: 4 (`vec4`, default) or 1. With 4, the last 1–3 elements of
-   * a tensor whose size is not a multiple of 4 are updated by a second, scalar dispatch.
-   */
-  vectorWidth?: 1 | 4;
-  /** Vectors each invocation of the update updates, grid-strided (default 1). */
-  vectorsPerInvocation?: number;
-  /** Invocations per workgroup of the update, norm and scale kernels (default 256). */
-  workgroupSize?: number;
-  /** Consecutive vectors each invocation sums for the gradient norm (default 16). */
-  normVectorsPerInvocation?: number;
 }
 
 /** Per-parameter optimizer state as plain arrays. */
@@ -218,23 +204,25 @@ export class AdamW {
       s.step++;
       const bc1 = 1 - b1 ** s.step;
       const bc2 = 1 - b2 ** s.step;
-      const floats = [
-        1 - this.lr * s.weightDecay,
-        b1,
-        1 - b1,
-        b2,
-        1 - b2,
-        this.lr / bc1,
-        Math.sqrt(bc2),
-        this.eps,
-      ];
       const clip = coef ?? g;
       for (const part of parts(p.size, shape.vec)) {
         engine.dispatch({
           kernel: updateKernel(engine, part.width, shape.per, shape.wg),
           bindings: [p, g, s.m, s.v!].map((t) => bindPart(t, part, "AdamW.step")).concat(clip),
-          params: new Words().u(part.count, coef ? 1 : 0, part.start).f(...floats).words,
-          workgroups: grid1d(Math.ceil(part.count / shape.per), shape.wg),
+          params: {
+            n: part.count,
+            clipped: coef ? 1 : 0,
+            start: part.start,
+            decay: 1 - this.lr * s.weightDecay,
+            beta1: b1,
+            oneMinusBeta1: 1 - b1,
+            beta2: b2,
+            oneMinusBeta2: 1 - b2,
+            stepSize: this.lr / bc1,
+            sqrtBc2: Math.sqrt(bc2),
+            eps: this.eps,
+          },
+          workgroups: engine.grid(Math.ceil(part.count / shape.per), shape.wg),
           op: "AdamW.step",
         });
       }
@@ -345,86 +333,37 @@ export class AdamW {
   }
 }
 
-/** {@linkcode AdamWKernelOptions} with the defaults filled in. */
-interface KernelShape {
-  vec: 1 | 4;
-  per: number;
-  wg: number;
-  normPer: number;
-}
-
-function kernelShape(op: string, options: AdamWKernelOptions = {}): KernelShape {
-  const {
-    vectorWidth = 4,
-    vectorsPerInvocation = 1,
-    workgroupSize = 256,
-    normVectorsPerInvocation = 16,
-  } = options;
-  if (vectorWidth !== 1 && vectorWidth !== 4) {
-    throw new RangeError(`${op}: kernel.vectorWidth must be 1 or 4, got ${vectorWidth}`);
-  }
-  for (
-    const [name, value, max] of [
-      ["vectorsPerInvocation", vectorsPerInvocation, 64],
-      ["workgroupSize", workgroupSize, 1024],
-      ["normVectorsPerInvocation", normVectorsPerInvocation, 4096],
-    ] as const
-  ) {
-    if (!(Number.isInteger(value) && value >= 1 && value <= max)) {
-      throw new RangeError(`${op}: kernel.${name} must be an integer in [1, ${max}], got ${value}`);
-    }
-  }
-  return {
-    vec: vectorWidth,
-    per: vectorsPerInvocation,
-    wg: workgroupSize,
-    normPer: normVectorsPerInvocation,
-  };
-}
-
-/** One dispatch's share of a tensor: `count` elements of `width` floats from element `start`. */
-interface Part {
-  width: 1 | 4;
-  count: number;
-  start: number;
-}
-
 /**
- * How the kernels cover `n` elements: `vec4` whole vec4s (when `vec` is 4) and a scalar tail
- * from the first element they leave, as one dispatch each (empty parts left out).
+ * Params of the update: n (vectors), whether the gradient is clipped, start (first vector),
+ * decay = 1 − lr·wd, β1, 1 − β1, β2, 1 − β2, the step size lr/bc1, √bc2, ε.
  */
-function parts(n: number, vec: 1 | 4): Part[] {
-  const vectors = vec === 4 ? Math.floor(n / 4) : 0;
-  const out: Part[] = [];
-  if (vectors > 0) out.push({ width: 4, count: vectors, start: 0 });
-  if (vectors * 4 < n) out.push({ width: 1, count: n - vectors * 4, start: vectors * 4 });
-  return out;
-}
-
-/** The binding of `t` for a part: its first `count` vec4s, or the whole buffer as scalars. */
-function bindPart(t: Tensor, part: Part, op: string): Bindable | Tensor {
-  return part.width === 4 ? vec4Range(t, part.count, op) : t;
-}
-
-/** A tensor's first `vectors` vec4 as a binding (its buffer may be longer). */
-function vec4Range(t: Tensor, vectors: number, op: string): Bindable {
-  return { buffer: t.storageFor(op).buffer, offset: 0, size: vectors * 16 };
-}
-
-function arrayType(vec: 1 | 4): string {
-  return vec === 4 ? "array<vec4<f32>>" : "array<f32>";
-}
+const UPDATE_PARAMS = {
+  n: "u32",
+  clipped: "u32",
+  start: "u32",
+  decay: "f32",
+  beta1: "f32",
+  oneMinusBeta1: "f32",
+  beta2: "f32",
+  oneMinusBeta2: "f32",
+  stepSize: "f32",
+  sqrtBc2: "f32",
+  eps: "f32",
+} as const;
 
 /**
  * The fused AdamW update on `vec`-wide elements, `per` vectors per invocation, grid-strided.
- * Params: n (vectors), clip?, start (first vector), decay = 1 − lr·wd, β1, 1 − β1, β2,
- * 1 − β2, lr/bc1, √bc2, ε.
  */
-function updateKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
+function updateKernel(
+  engine: Engine,
+  vec: 1 | 4,
+  per: number,
+  wg: number,
+): Kernel<typeof UPDATE_PARAMS> {
   const key = `nn.adamw.v${vec}x${per}.wg${wg}`;
   const type = arrayType(vec);
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
+    params: UPDATE_PARAMS,
     bindings: [
       { name: "p", access: "read_write", type },
       { name: "g", type },
@@ -439,18 +378,18 @@ function updateKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kern
 // it lane by lane instead of once per SIMD batch.
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = pu(0u);
-  let clipped = pu(1u) != 0u;
+  let n = params.n;
+  let clipped = params.clipped != 0u;
   let scale = clip[1];
-  let start = pu(2u);
-  let decay = pf(3u);
-  let beta1 = pf(4u);
-  let oneMinusBeta1 = pf(5u);
-  let beta2 = pf(6u);
-  let oneMinusBeta2 = pf(7u);
-  let negStepSize = -pf(8u);
-  let sqrtBc2 = pf(9u);
-  let eps = pf(10u);
+  let start = params.start;
+  let decay = params.decay;
+  let beta1 = params.beta1;
+  let oneMinusBeta1 = params.oneMinusBeta1;
+  let beta2 = params.beta2;
+  let oneMinusBeta2 = params.oneMinusBeta2;
+  let negStepSize = -params.stepSize;
+  let sqrtBc2 = params.sqrtBc2;
+  let eps = params.eps;
   let j0 = lin(gid, nwg, ${wg}u);
   let stride = nwg.x * nwg.y * ${wg}u;
   for (var k = 0u; k < ${per}u; k++) {
@@ -469,184 +408,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
 }`,
-  }), key);
-}
-
-/**
- * Partial sums of g² of `vec`-wide elements, `per` consecutive vectors per invocation, each
- * written to its own slot (no float atomics, no workgroup memory, no barrier).
- * Params: n (vectors), slot0, start (first vector).
- */
-function sqsumKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
-  const key = `nn.grad_sqsum.v${vec}x${per}.wg${wg}`;
-  return engine.kernel(() => ({
-    key,
-    bindings: [{ name: "g", type: arrayType(vec) }, { name: "out", access: "read_write" }],
-    code: /* wgsl */ `
-// Invocation j sums x² over vectors [j·${per}, (j + 1)·${per}) ∩ [0, n) from \`start\` and
-// writes out[slot0 + j] (invocations past the end write nothing).
-@compute @workgroup_size(${wg})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = pu(0u);
-  let slot0 = pu(1u);
-  let start = pu(2u);
-  let j = lin(gid, nwg, ${wg}u);
-  let i0 = j * ${per}u;
-  let i1 = min(n, i0 + ${per}u);
-  var s = ${vec === 4 ? "vec4<f32>(0.0)" : "0.0"};
-  for (var i = i0; i < i1; i++) { let x = g[start + i]; s += x * x; }
-  if (i0 < n) { out[slot0 + j] = ${vec === 4 ? "(s.x + s.y) + (s.z + s.w)" : "s"}; }
-}`,
-  }), key);
-}
-
-/** In-place `g ← g·coef[1]` on `vec`-wide elements. Params: n (vectors), start. */
-function scaleKernel(engine: Engine, vec: 1 | 4, per: number, wg: number): Kernel {
-  const key = `nn.grad_scale.v${vec}x${per}.wg${wg}`;
-  return engine.kernel(() => ({
-    key,
-    bindings: [{ name: "g", access: "read_write", type: arrayType(vec) }, { name: "coef" }],
-    code: /* wgsl */ `
-// Invocation j scales vectors j + k·stride (k < ${per}); the factor is read before the branch.
-@compute @workgroup_size(${wg})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = pu(0u);
-  let start = pu(1u);
-  let c = coef[1];
-  let j0 = lin(gid, nwg, ${wg}u);
-  let stride = nwg.x * nwg.y * ${wg}u;
-  for (var k = 0u; k < ${per}u; k++) {
-    let j = j0 + k * stride;
-    if (j < n) { g[start + j] = g[start + j] * c; }
-  }
-}`,
-  }), key);
-}
-
-/**
- * `[‖g‖₂ over all gradients, min(1, maxNorm/(‖g‖ + 1e-6))]` on the GPU (a `[2]` tensor):
- * per gradient one partial-sum dispatch over its vec4 body (and one over a 1–3 element
- * scalar tail), each invocation writing its own slot, then one combining dispatch (no float
- * atomics, no readback).
- */
-function gradNormCoefficient(
-  engine: Engine,
-  grads: readonly Tensor[],
-  maxNorm: number,
-  shape: KernelShape,
-): Tensor {
-  const { vec, normPer: per, wg } = shape;
-  // Slots: one per invocation of each dispatch that does work.
-  const work = grads.map((g) => parts(g.size, vec));
-  const used = work.flat().reduce((a, part) => a + Math.ceil(part.count / per), 0);
-  const slots = Math.max(1, used);
-  const partials = engine.empty([slots]);
-  if (used === 0) engine.fill(partials, 0);
-  let slot0 = 0;
-  grads.forEach((g, i) => {
-    for (const part of work[i]) {
-      const invocations = Math.ceil(part.count / per);
-      engine.dispatch({
-        kernel: sqsumKernel(engine, part.width, per, wg),
-        bindings: [bindPart(g, part, "clipGradNorm"), partials],
-        params: [part.count, slot0, part.start],
-        workgroups: grid1d(invocations, wg),
-        op: "clipGradNorm",
-      });
-      slot0 += invocations;
-    }
-  });
-  const out = engine.empty([2]);
-  const fin = engine.kernel(() => ({
-    key: "nn.grad_clip_coef",
-    bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
-    code: /* wgsl */ `
-var<workgroup> red: array<f32, ${NORM_WG}>;
-// One workgroup: total = √(Σ partial sums of g²), then min(1, max/(total + 1e-6)).
-@compute @workgroup_size(${NORM_WG})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = pu(0u);
-  let maxNorm = pf(1u);
-  var s = 0.0;
-  for (var i = lid.x; i < n; i += ${NORM_WG}u) { s += part[i]; }
-  red[lid.x] = s;
-  workgroupBarrier();
-  for (var w = ${NORM_WG / 2}u; w > 0u; w = w / 2u) {
-    if (lid.x < w) { red[lid.x] += red[lid.x + w]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) {
-    let total = sqrt(red[0]);
-    out[0] = total;
-    out[1] = min(maxNorm / (total + 1e-6), 1.0);
-  }
-}`,
-  }), "nn.grad_clip_coef");
-  engine.dispatch({
-    kernel: fin,
-    bindings: [partials, out],
-    params: new Words().u(slots).f(maxNorm).words,
-    workgroups: [1],
-    op: "clipGradNorm",
-  });
-  partials.dispose();
-  return out;
-}
-
-/**
- * Scales every gradient in place so that their global L2 norm is at most `maxNorm`, as
- * `torch.nn.utils.clip_grad_norm_` (factor `min(1, maxNorm/(‖g‖ + 1e-6))`), on the GPU
- * without readback.
- *
- * @param params Parameters whose `.grad` is clipped (those without one are skipped).
- * @param maxNorm The threshold.
- * @param kernel Kernel shape (as {@linkcode AdamWOptions.kernel}; defaults measured on lavapipe).
- * @returns The total norm before clipping, a scalar tensor (read it only if needed).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { clipGradNorm, Engine, mul, sum } from "@vmunet/tensor";
- * const engine = await Engine.create();
- * const w = engine.parameter([3, 4], [2], "w");
- * sum(mul(w, engine.tensor([1, 1], [2]))).backward(); // grad [1, 1]
- * const total = clipGradNorm([w], 1);
- * assert.ok(Math.abs((await total.read())[0] - Math.SQRT2) < 1e-6); // the norm before clipping
- * (await w.grad!.read()).forEach((g) => assert.ok(Math.abs(g - Math.SQRT1_2) < 1e-5));
- * await engine.close();
- * ```
- */
-export function clipGradNorm(
-  params: readonly Tensor[],
-  maxNorm: number,
-  kernel: AdamWKernelOptions = {},
-): Tensor {
-  if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
-  const shape = kernelShape("clipGradNorm", kernel);
-  const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
-  if (grads.length === 0) throw new TensorError("clipGradNorm", "no parameter has a gradient");
-  const engine = grads[0].engine;
-  const coef = gradNormCoefficient(engine, grads, maxNorm, shape);
-  for (const g of grads) {
-    for (const part of parts(g.size, shape.vec)) {
-      engine.dispatch({
-        kernel: scaleKernel(engine, part.width, shape.per, shape.wg),
-        bindings: [bindPart(g, part, "clipGradNorm"), coef],
-        params: [part.count, part.start],
-        workgroups: grid1d(Math.ceil(part.count / shape.per), shape.wg),
-        op: "clipGradNorm",
-      });
-    }
-  }
-  const total = engine.view(coef, [2]);
-  coef.dispose();
-  return viewFirst(engine, total);
-}
-
-/** A `[]` tensor of element 0 of a `[2]` tensor (copy; disposes the input). */
-function viewFirst(engine: Engine, t: Tensor): Tensor {
-  const out = engine.empty([]);
-  engine.commandEncoder().copyBufferToBuffer(t.buffer, 0, out.buffer, 0, 4);
-  t.dispose();
-  return out;
+  }));
 }

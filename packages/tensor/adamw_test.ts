@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
-import { AdamW, clipGradNorm } from "./adamw.ts";
+import { AdamW } from "./adamw.ts";
+import { clipGradNorm } from "./grad_norm.ts";
 import { Engine } from "./engine.ts";
 import { TensorError } from "./tensor_errors.ts";
 import type { Tensor } from "./tensor.ts";
 import { parseSafetensors, serializeSafetensors } from "./safetensors.ts";
-import { assertClose } from "./ops/_nn_test_util.ts";
+import { assertClose } from "./_testing.ts";
 
 const engine = await Engine.create();
 
+/** Parameters after each step and W's moments at the end, from the inputs {@linkcode INPUTS}. */
 interface Trace {
-  w0: number[];
-  b0: number[];
-  steps: { gw: number[]; gb: number[]; w: number[]; b: number[] }[];
+  steps: { w: number[]; b: number[] }[];
   expAvgW: number[];
   expAvgSqW: number[];
 }
@@ -19,13 +19,20 @@ interface Trace {
 // Generated once with torch 1.13 (Debian python3-torch): W (2, 3) and B (4) float32,
 // AdamW(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05), four steps with the
 // gradients below set by hand; parameters after each step and W's moments at the end.
-const TORCH_ADAMW: Trace = {
+const INPUTS = {
   w0: [0.661, 0.267, 0.062, 0.621, -0.452, -0.166],
   b0: [-1.523, 0.382, -1.028, -0.563],
+  grads: [
+    { gw: [-0.892, -0.058, -0.196, -0.966, 0.422, 0.267], gb: [-0.421, -0.511, -1.573, -0.123] },
+    { gw: [7.174, -3.663, 3.197, -2.554, 0.651, -0.958], gb: [2.758, 5.057, 0.821, -1.976] },
+    { gw: [-2.724, 1.627, 0.331, -6.777, 1.82, -0.415], gb: [2.493, -0.743, -2.409, 0.71] },
+    { gw: [1.143, 2.759, -2.532, 3.518, -2.737, 1.813], gb: [1.165, -3.327, -2.21, 2.542] },
+  ],
+};
+
+const TORCH_ADAMW: Trace = {
   steps: [
     {
-      gw: [-0.892, -0.058, -0.196, -0.966, 0.422, 0.267],
-      gb: [-0.421, -0.511, -1.573, -0.123],
       w: [
         0.6706694960594177,
         0.27686646580696106,
@@ -37,8 +44,6 @@ const TORCH_ADAMW: Trace = {
       b: [-1.5122385025024414, 0.39180898666381836, -1.0174859762191772, -0.5527185201644897],
     },
     {
-      gw: [7.174, -3.663, 3.197, -2.554, 0.651, -0.958],
-      gb: [2.758, 5.057, 0.821, -1.976],
       w: [
         0.6637759804725647,
         0.28427448868751526,
@@ -50,8 +55,6 @@ const TORCH_ADAMW: Trace = {
       b: [-1.5178279876708984, 0.38488268852233887, -1.0144821405410767, -0.5445990562438965],
     },
     {
-      gw: [-2.724, 1.627, 0.331, -6.777, 1.82, -0.415],
-      gb: [2.493, -0.743, -2.409, 0.71],
       w: [
         0.660953938961029,
         0.28686925768852234,
@@ -63,8 +66,6 @@ const TORCH_ADAMW: Trace = {
       b: [-1.524983525276184, 0.38046684861183167, -1.0076866149902344, -0.5407775640487671],
     },
     {
-      gw: [1.143, 2.759, -2.532, 3.518, -2.737, 1.813],
-      gb: [1.165, -3.327, -2.21, 2.542],
       w: [
         0.6577543616294861,
         0.2852751612663269,
@@ -94,90 +95,23 @@ const TORCH_ADAMW: Trace = {
   ],
 };
 
-// Same, with B in a group with weight_decay=0.
+// Same, with B in a group with weight_decay=0: W follows the same trajectory, B this one.
+const NODECAY_B: number[][] = [
+  [-1.5130000114440918, 0.3919999897480011, -1.0180000066757202, -0.5530000329017639],
+  [-1.5193456411361694, 0.3852696120738983, -1.0155049562454224, -0.5451569557189941],
+  [-1.527260184288025, 0.38104623556137085, -1.0092166662216187, -0.5416077971458435],
+  [-1.5351786613464355, 0.3813047409057617, -1.0016200542449951, -0.544234573841095],
+];
+
 const TORCH_ADAMW_NODECAY_B: Trace = {
-  w0: [0.661, 0.267, 0.062, 0.621, -0.452, -0.166],
-  b0: [-1.523, 0.382, -1.028, -0.563],
-  steps: [
-    {
-      gw: [-0.892, -0.058, -0.196, -0.966, 0.422, 0.267],
-      gb: [-0.421, -0.511, -1.573, -0.123],
-      w: [
-        0.6706694960594177,
-        0.27686646580696106,
-        0.07196899503469467,
-        0.6306894421577454,
-        -0.46177396178245544,
-        -0.17591699957847595,
-      ],
-      b: [-1.5130000114440918, 0.3919999897480011, -1.0180000066757202, -0.5530000329017639],
-    },
-    {
-      gw: [7.174, -3.663, 3.197, -2.554, 0.651, -0.958],
-      gb: [2.758, 5.057, 0.821, -1.976],
-      w: [
-        0.6637759804725647,
-        0.28427448868751526,
-        0.06491538882255554,
-        0.6397041082382202,
-        -0.4714316427707672,
-        -0.17045870423316956,
-      ],
-      b: [-1.5193456411361694, 0.3852696120738983, -1.0155049562454224, -0.5451569557189941],
-    },
-    {
-      gw: [-2.724, 1.627, 0.331, -6.777, 1.82, -0.415],
-      gb: [2.493, -0.743, -2.409, 0.71],
-      w: [
-        0.660953938961029,
-        0.28686925768852234,
-        0.05883007124066353,
-        0.6480040550231934,
-        -0.48006877303123474,
-        -0.16408143937587738,
-      ],
-      b: [-1.527260184288025, 0.38104623556137085, -1.0092166662216187, -0.5416077971458435],
-    },
-    {
-      gw: [1.143, 2.759, -2.532, 3.518, -2.737, 1.813],
-      gb: [1.165, -3.327, -2.21, 2.542],
-      w: [
-        0.6577543616294861,
-        0.2852751612663269,
-        0.05849888175725937,
-        0.6515188217163086,
-        -0.4793742597103119,
-        -0.16636452078819275,
-      ],
-      b: [-1.5351786613464355, 0.3813047409057617, -1.0016200542449951, -0.544234573841095],
-    },
-  ],
-  expAvgW: [
-    0.3852072060108185,
-    0.12139882892370224,
-    0.021258607506752014,
-    -0.5354254245758057,
-    -0.02640518918633461,
-    0.08581630140542984,
-  ],
-  expAvgSqW: [
-    0.06087587773799896,
-    0.02365066669881344,
-    0.016759155318140984,
-    0.06569836288690567,
-    0.01140076108276844,
-    0.004446026869118214,
-  ],
+  ...TORCH_ADAMW,
+  steps: TORCH_ADAMW.steps.map((st, i) => ({ ...st, b: NODECAY_B[i] })),
 };
 
 // Same as the first, with torch.nn.utils.clip_grad_norm_([W, B], 1.0) before every step.
 const TORCH_ADAMW_CLIP1: Trace = {
-  w0: [0.661, 0.267, 0.062, 0.621, -0.452, -0.166],
-  b0: [-1.523, 0.382, -1.028, -0.563],
   steps: [
     {
-      gw: [-0.892, -0.058, -0.196, -0.966, 0.422, 0.267],
-      gb: [-0.421, -0.511, -1.573, -0.123],
       w: [
         0.6706694960594177,
         0.27686646580696106,
@@ -189,8 +123,6 @@ const TORCH_ADAMW_CLIP1: Trace = {
       b: [-1.5122385025024414, 0.39180898666381836, -1.0174859762191772, -0.5527185201644897],
     },
     {
-      gw: [7.174, -3.663, 3.197, -2.554, 0.651, -0.958],
-      gb: [2.758, 5.057, 0.821, -1.976],
       w: [
         0.6674979329109192,
         0.2846689820289612,
@@ -202,8 +134,6 @@ const TORCH_ADAMW_CLIP1: Trace = {
       b: [-1.5133922100067139, 0.38794565200805664, -1.0110960006713867, -0.543360710144043],
     },
     {
-      gw: [-2.724, 1.627, 0.331, -6.777, 1.82, -0.415],
-      gb: [2.493, -0.743, -2.409, 0.71],
       w: [
         0.6676010489463806,
         0.2866891920566559,
@@ -215,8 +145,6 @@ const TORCH_ADAMW_CLIP1: Trace = {
       b: [-1.518068790435791, 0.38602450489997864, -1.004004955291748, -0.5392575860023499],
     },
     {
-      gw: [1.143, 2.759, -2.532, 3.518, -2.737, 1.813],
-      gb: [1.165, -3.327, -2.21, 2.542],
       w: [
         0.6666198372840881,
         0.2839478552341461,
@@ -247,8 +175,8 @@ const TORCH_ADAMW_CLIP1: Trace = {
 };
 
 async function replay(trace: Trace, mode: "plain" | "nodecay" | "clip"): Promise<void> {
-  const W = engine.parameter(trace.w0, [2, 3], "W");
-  const B = engine.parameter(trace.b0, [4], "B");
+  const W = engine.parameter(INPUTS.w0, [2, 3], "W");
+  const B = engine.parameter(INPUTS.b0, [4], "B");
   const opt = mode === "nodecay"
     ? new AdamW([{ params: [W] }, { params: [B], weightDecay: 0 }], { lr: 0.01, weightDecay: 0.05 })
     : new AdamW([W, B], {
@@ -261,19 +189,19 @@ async function replay(trace: Trace, mode: "plain" | "nodecay" | "clip"): Promise
   try {
     for (const [i, st] of trace.steps.entries()) {
       engine.scope(() => {
-        W.grad = engine.keep(engine.tensor(st.gw, [2, 3]));
-        B.grad = engine.keep(engine.tensor(st.gb, [4]));
+        W.grad = engine.keep(engine.tensor(INPUTS.grads[i].gw, [2, 3]));
+        B.grad = engine.keep(engine.tensor(INPUTS.grads[i].gb, [4]));
         opt.step();
         opt.zeroGrad();
       });
       // Float32 on both sides; the GPU may fuse multiply-adds: a few ulps.
-      assertClose(`${mode} step ${i + 1} W`, await W.read(), st.w, 1e-6, 1e-6);
-      assertClose(`${mode} step ${i + 1} B`, await B.read(), st.b, 1e-6, 1e-6);
+      assertClose(await W.read(), st.w, 1e-6, 1e-6, `${mode} step ${i + 1} W`);
+      assertClose(await B.read(), st.b, 1e-6, 1e-6, `${mode} step ${i + 1} B`);
     }
     const state = await opt.state();
     assert.equal(state[0].step, trace.steps.length);
-    assertClose(`${mode} exp_avg`, state[0].expAvg, trace.expAvgW, 1e-7, 1e-6);
-    assertClose(`${mode} exp_avg_sq`, state[0].expAvgSq, trace.expAvgSqW, 1e-9, 1e-6);
+    assertClose(state[0].expAvg, trace.expAvgW, 1e-7, 1e-6, `${mode} exp_avg`);
+    assertClose(state[0].expAvgSq, trace.expAvgSqW, 1e-9, 1e-6, `${mode} exp_avg_sq`);
   } finally {
     opt.dispose();
     W.dispose();
@@ -302,11 +230,11 @@ Deno.test("clipGradNorm() scales gradients to the global norm and returns it", a
   assert.deepEqual(total.shape, []);
   assert(Math.abs((await engine.item(total)) - 13) < 1e-5);
   const k = 6.5 / (13 + 1e-6);
-  assertClose("a.grad", await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6);
-  assertClose("b.grad", await b.grad.read(), [12 * k], 1e-6, 1e-6);
+  assertClose(await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6, "a.grad");
+  assertClose(await b.grad.read(), [12 * k], 1e-6, 1e-6, "b.grad");
   // Below the threshold nothing changes.
   const small = clipGradNorm([a, b], 100);
-  assertClose("unclipped", await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6);
+  assertClose(await a.grad.read(), [3 * k, 4 * k], 1e-6, 1e-6, "unclipped");
   for (const t of [a, b, total, small]) t.dispose();
   // A gradient over several workgroup spans (5000 > 2048 elements) next to a small one.
   const big = engine.parameter(new Float32Array(5000), [50, 100], "big");
@@ -318,7 +246,7 @@ Deno.test("clipGradNorm() scales gradients to the global norm and returns it", a
   const t2 = clipGradNorm([big, a2], 1);
   assert(Math.abs((await engine.item(t2)) - want) < 1e-5 * want, `norm vs ${want}`);
   const kk = 1 / (want + 1e-6);
-  assertClose("big.grad", await big.grad.read(), gBig.map((v) => v * kk), 1e-7, 1e-5);
+  assertClose(await big.grad.read(), gBig.map((v) => v * kk), 1e-7, 1e-5, "big.grad");
   for (const t of [big, t2, a2]) t.dispose();
 });
 
@@ -445,9 +373,9 @@ Deno.test("AdamW matches a float32 CPU step for every kernel shape, with vec4 bo
       }
       const state = await opt.state();
       for (const [i, p] of params.entries()) {
-        assertClose(`${what} ${p.label}`, await p.read(), cpu[i].p, 1e-6, 1e-6);
-        assertClose(`${what} ${p.label} exp_avg`, state[i].expAvg, cpu[i].m, 1e-7, 1e-5);
-        assertClose(`${what} ${p.label} exp_avg_sq`, state[i].expAvgSq, cpu[i].v, 1e-9, 1e-5);
+        assertClose(await p.read(), cpu[i].p, 1e-6, 1e-6, `${what} ${p.label}`);
+        assertClose(state[i].expAvg, cpu[i].m, 1e-7, 1e-5, `${what} ${p.label} exp_avg`);
+        assertClose(state[i].expAvgSq, cpu[i].v, 1e-9, 1e-5, `${what} ${p.label} exp_avg_sq`);
       }
       opt.dispose();
       for (const p of params) p.dispose();
@@ -470,11 +398,11 @@ Deno.test("clipGradNorm() handles gradients with scalar tails under every kernel
     const k = 3 / (want + 1e-6);
     for (const [i, p] of ps.entries()) {
       assertClose(
-        `${JSON.stringify(kernel)} ${p.label}`,
         await p.grad!.read(),
         grads[i].map((x) => x * k),
         1e-7,
         1e-5,
+        `${JSON.stringify(kernel)} ${p.label}`,
       );
     }
     for (const t of [...ps, total]) t.dispose();

@@ -67,24 +67,24 @@ export type CustomOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor[];
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { defineOp, Engine, grid1d, type Tensor } from "@vmunet/tensor";
+ * import { Engine, type Tensor } from "@vmunet/tensor";
+ * import { defineOp } from "@vmunet/tensor/kernels";
  * // y = x·k, with a hand-written kernel and a backward that reuses it.
  * const scale: (inputs: readonly Tensor[], attrs: { k: number }) => Tensor[] = defineOp<{ k: number }>({
  *   name: "scale",
  *   forward(engine, [x], { k }) {
- *     const kernel = engine.kernel({
- *       key: "example.scale",
+ *     const kernel = engine.kernel("example.scale", () => ({
+ *       params: { n: "u32", k: "f32" },
  *       bindings: [{ name: "x" }, { name: "y", access: "read_write" }],
  *       code: `@compute @workgroup_size(64)
  * fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
  *   let i = lin(gid, nwg, 64u);
- *   if (i < pu(0u)) { y[i] = x[i] * pf(1u); }
+ *   if (i < params.n) { y[i] = x[i] * params.k; }
  * }`,
- *     });
+ *     }));
  *     const y = engine.empty(x.shape);
- *     const params = new Uint32Array([x.size, 0]);
- *     new Float32Array(params.buffer)[1] = k;
- *     engine.dispatch({ kernel, bindings: [x, y], params, workgroups: grid1d(x.size, 64) });
+ *     const params = { n: x.size, k };
+ *     engine.dispatch({ kernel, bindings: [x, y], params, workgroups: engine.grid(x.size, 64) });
  *     return { outputs: [y] };
  *   },
  *   backward({ gradOutputs: [g], attrs }): Tensor[] {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ADAPTER_HELP, NoAdapterError, requestGpu, runSelfTest, withErrorScope } from "./mod.ts";
+import { ADAPTER_HELP, NoAdapterError, requestGpu } from "./mod.ts";
+import { runSelfTest, withErrorScope } from "./kernels.ts";
 import { GpuValidationError } from "./errors.ts";
 
 Deno.test("requestGpu() reports a missing adapter with install instructions", async () => {

@@ -1,73 +1,29 @@
 /**
- * The `Engine`: pipeline cache, buffer pool, one long-lived command encoder and compute
- * pass, a params ring buffer, scopes for memory discipline, and the autograd tape.
+ * The `Engine`: a thin facade over the kernel cache (`kernel_cache.ts`), the command stream
+ * (`command_stream.ts`: encoder, pass, params ring, flush, readback), the tensor factories
+ * and scopes (`tensor_factory.ts`, `scopes.ts`) and the tape (`tape.ts`).
  *
  * @module
  */
 
 import { BufferPool, type PoolStats } from "./buffer_pool.ts";
 import { type GpuContext, isSoftwareAdapter, requestGpu } from "./device.ts";
-import { type Dtype, Storage, type TapeNode, Tensor } from "./tensor.ts";
-import { formatShape, GradError, ShapeError, TensorError } from "./tensor_errors.ts";
-import { runBackward } from "./_autograd.ts";
-import { withSubgroupsDirective } from "./_subgroups.ts";
+import { type Kernel, KernelCache, type KernelSpec } from "./kernel_cache.ts";
+import type { ParamDecl } from "./kernel_params.ts";
+import { CommandStream, type DispatchOptions, type StreamStats } from "./command_stream.ts";
+import { Scopes } from "./scopes.ts";
+import { TensorFactory, type TensorOptions } from "./tensor_factory.ts";
+import { Tape } from "./tape.ts";
+import { grid1d, gridRows } from "./grid.ts";
+import type { Dtype, Tensor } from "./tensor.ts";
+import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 
-/** Access mode of a storage binding of a kernel. */
-export type BindingAccess = "read" | "read_write";
-
-/** One storage buffer a kernel binds (bindings 1, 2, … in order; binding 0 is the params). */
-export interface KernelBinding {
-  /** The WGSL variable name. */
-  name: string;
-  /** `"read"` for inputs (default), `"read_write"` for outputs. */
-  access?: BindingAccess;
-  /** WGSL type of the variable (default `array<f32>`), e.g. `array<vec4<f32>>`, `array<i32>`. */
-  type?: string;
-}
-
-/** What {@linkcode Engine.kernel} compiles. */
-export interface KernelSpec {
-  /** Cache key: the same key always means the same WGSL (compiled once). */
-  key: string;
-  /** Storage buffers, bound at bindings 1…n of group 0 in this order. */
-  bindings: readonly KernelBinding[];
-  /**
-   * WGSL source with an `@compute fn main`. The engine prepends the binding declarations and
-   * the params accessors `pu(i) -> u32`, `pi(i) -> i32`, `pf(i) -> f32` (word `i` of this
-   * dispatch's params, at most {@linkcode PARAMS_WORDS} words) and
-   * `lin(gid, nwg, wg) -> u32` (linear invocation index of a {@linkcode grid1d} dispatch).
-   */
-  code: string;
-}
-
-/** A compiled kernel (pipeline plus its bind group layout), cached by key. */
-export interface Kernel {
-  /** The cache key. */
-  readonly key: string;
-  /** The compute pipeline (entry point `main`). */
-  readonly pipeline: GPUComputePipeline;
-  /** Layout of group 0: params at binding 0, then the storage bindings. */
-  readonly layout: GPUBindGroupLayout;
-  /** Access of bindings 1…n (also the layout's key). */
-  readonly access: readonly BindingAccess[];
-}
-
-/** A buffer argument of a dispatch: a tensor, a whole GPUBuffer, or a range of one. */
-export type Bindable = Tensor | GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
-
-/** Arguments of {@linkcode Engine.dispatch}. */
-export interface DispatchOptions {
-  /** The kernel (from {@linkcode Engine.kernel}). */
-  kernel: Kernel;
-  /** One buffer per kernel binding, in order. */
-  bindings: readonly Bindable[];
-  /** Params words (u32/i32 numbers, or a typed array whose bytes are copied); ≤ 64 words. */
-  params?: ArrayBufferView | readonly number[];
-  /** Workgroup counts `[x, y, z]` (missing ones are 1). */
-  workgroups: readonly number[];
-  /** Op name quoted in errors (default: the kernel key). */
-  op?: string;
-}
+export type { BindingAccess, Kernel, KernelBinding, KernelSpec } from "./kernel_cache.ts";
+export { PARAMS_WORDS } from "./kernel_cache.ts";
+export type { ParamDecl, ParamType, ParamValue, ParamValues } from "./kernel_params.ts";
+export type { Bindable, DispatchOptions, StreamStats } from "./command_stream.ts";
+export type { TensorOptions } from "./tensor_factory.ts";
+export { grid1d, gridRows } from "./grid.ts";
 
 /** Options of {@linkcode Engine}. */
 export interface EngineOptions {
@@ -102,63 +58,9 @@ export interface EngineOptions {
 const EXIT_EVENTS = ["unload", "error", "unhandledrejection"] as const;
 
 /** Counters returned by {@linkcode Engine.stats}. */
-export interface EngineStats extends PoolStats {
-  /** Dispatches recorded so far. */
-  dispatches: number;
-  /** Submits so far. */
-  submits: number;
+export interface EngineStats extends PoolStats, StreamStats {
   /** Compiled pipelines. */
   pipelines: number;
-  /** Bind groups served from the cache. */
-  bindGroupHits: number;
-  /** Bind groups created. */
-  bindGroupMisses: number;
-}
-
-/** Options of tensor factories. */
-export interface TensorOptions {
-  /** Element type (default `f32`). */
-  dtype?: Dtype;
-  /** Whether gradients flow to it (default false). */
-  requiresGrad?: boolean;
-  /** Name quoted in errors. */
-  label?: string;
-}
-
-/** Words of params one dispatch may carry (one 256-byte slot). */
-export const PARAMS_WORDS = 64;
-const SLOT_BYTES = 256;
-
-/**
- * Workgroup counts covering `n` invocations of a 1-D kernel of `workgroupSize`, split over x
- * and y when more than 65535 workgroups are needed. Kernels recover the linear index with
- * `lin(gid, nwg, workgroupSize)`.
- *
- * @param n Invocations needed.
- * @param workgroupSize Invocations per workgroup.
- * @returns `[x, y, 1]`.
- */
-export function grid1d(n: number, workgroupSize: number): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(n / workgroupSize));
-  const x = Math.min(groups, 65535);
-  return [x, Math.ceil(groups / x), 1];
-}
-
-function prelude(bindings: readonly KernelBinding[]): string {
-  const lines = [
-    "@group(0) @binding(0) var<storage, read> _params: array<u32>;",
-    "fn pu(i: u32) -> u32 { return _params[i]; }",
-    "fn pi(i: u32) -> i32 { return bitcast<i32>(_params[i]); }",
-    "fn pf(i: u32) -> f32 { return bitcast<f32>(_params[i]); }",
-    "fn lin(gid: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }",
-  ];
-  bindings.forEach((b, i) => {
-    const access = b.access === "read_write" ? "read_write" : "read";
-    lines.push(
-      `@group(0) @binding(${i + 1}) var<storage, ${access}> ${b.name}: ${b.type ?? "array<f32>"};`,
-    );
-  });
-  return lines.join("\n") + "\n";
 }
 
 /**
@@ -200,25 +102,13 @@ export class Engine {
    * per-adapter kernel choice of the packages reads this one flag.
    */
   readonly isCpuAdapter: boolean;
-  #kernels = new Map<string, Kernel>();
-  #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
-  #bindGroups = new Map<string, GPUBindGroup>();
-  #bufferIds = new WeakMap<GPUBuffer, number>();
-  #nextBufferId = 1;
-  #encoder: GPUCommandEncoder | null = null;
-  #pass: GPUComputePassEncoder | null = null;
-  #paramsGpu: GPUBuffer;
-  #paramsCpu: Uint32Array;
-  #slots: number;
-  #slot = 0;
-  #scopes: Set<Tensor>[] = [];
-  #noGrad = 0;
-  #dispatches = 0;
-  #submits = 0;
-  #bgHits = 0;
-  #bgMisses = 0;
-  /** Submits known to have finished on the GPU (a sync or a read waited for them). */
-  #settledSubmits = 0;
+  /** The device's `maxComputeWorkgroupsPerDimension` (every grid of {@linkcode grid} fits it). */
+  readonly maxWorkgroupsPerDimension: number;
+  readonly #kernels: KernelCache;
+  readonly #stream: CommandStream;
+  readonly #scopes = new Scopes();
+  readonly #factory: TensorFactory;
+  readonly #tape = new Tape();
   #destroyed = false;
   #exitGuard: (() => void) | null = null;
 
@@ -247,13 +137,15 @@ export class Engine {
     // shared-memory one as well, so "auto" takes the register family with a per-adapter
     // tile, and the shared-memory family stays selectable with { matmul: "tiled" }.
     this.matmulVariant = pick === "auto" ? "register" : pick;
-    this.#slots = options.paramsSlots ?? 4096;
-    this.#paramsCpu = new Uint32Array((this.#slots * SLOT_BYTES) / 4);
-    this.#paramsGpu = this.device.createBuffer({
-      size: this.#slots * SLOT_BYTES,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-      label: "engine-params-ring",
-    });
+    this.maxWorkgroupsPerDimension = gpu.device.limits.maxComputeWorkgroupsPerDimension;
+    this.#kernels = new KernelCache(gpu.device, gpu.subgroupsDirective);
+    this.#stream = new CommandStream(
+      gpu,
+      this.pool,
+      options.paramsSlots ?? 4096,
+      (op) => this.#checkAlive(op),
+    );
+    this.#factory = new TensorFactory(this, (t) => this.#scopes.track(t));
     if (options.waitOnExit ?? true) {
       const guard = () => this.#waitAtExit();
       this.#exitGuard = guard;
@@ -275,59 +167,49 @@ export class Engine {
   // ---------------------------------------------------------------- kernels and dispatch
 
   /**
-   * Compiles a kernel once per key (later calls return the cached one without reading
-   * `spec.code` again — pass a function to avoid building the string).
+   * Compiles a kernel once per key (later calls return the cached one without building the
+   * spec again). Give the key once: `kernel(key, () => ({ bindings, code }))`, or a whole
+   * spec `kernel({ key, bindings, code })`.
    *
-   * @param spec The kernel, or a function returning it (called on a cache miss only).
-   * @param key The cache key when `spec` is a function.
+   * @param keyOrSpec The cache key (then `build` makes the spec), or the whole spec.
+   * @param build Returns the bindings and code (called on a cache miss only).
    * @returns The compiled kernel.
    */
-  kernel(spec: KernelSpec | (() => KernelSpec), key?: string): Kernel {
-    const k = key ?? (spec as KernelSpec).key;
-    const hit = this.#kernels.get(k);
-    if (hit) return hit;
-    const s = typeof spec === "function" ? spec() : spec;
-    const access = s.bindings.map((b) => b.access ?? "read");
-    const { bgl, pl } = this.#layout(access);
-    const code = withSubgroupsDirective(prelude(s.bindings) + s.code, this.gpu.subgroupsDirective);
-    const module = this.device.createShaderModule({ code, label: k });
-    const pipeline = this.device.createComputePipeline({
-      layout: pl,
-      compute: { module, entryPoint: "main" },
-      label: k,
-    });
-    const kernel: Kernel = { key: k, pipeline, layout: bgl, access };
-    this.#kernels.set(k, kernel);
-    return kernel;
-  }
-
-  #layout(access: readonly BindingAccess[]): { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout } {
-    const key = access.map((a) => (a === "read" ? "r" : "w")).join("");
-    let hit = this.#layouts.get(key);
-    if (!hit) {
-      const entries: GPUBindGroupLayoutEntry[] = [{
-        binding: 0,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: "read-only-storage", hasDynamicOffset: true, minBindingSize: SLOT_BYTES },
-      }];
-      access.forEach((a, i) =>
-        entries.push({
-          binding: i + 1,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: a === "read" ? "read-only-storage" : "storage" },
-        })
-      );
-      const bgl = this.device.createBindGroupLayout({ entries, label: `layout-${key}` });
-      hit = { bgl, pl: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }) };
-      this.#layouts.set(key, hit);
+  kernel<P extends ParamDecl = ParamDecl>(
+    keyOrSpec: string | KernelSpec<P>,
+    build?: () => Omit<KernelSpec<P>, "key">,
+  ): Kernel<P> {
+    if (typeof keyOrSpec === "string") {
+      if (!build) throw new TypeError(`Engine.kernel("${keyOrSpec}"): missing build function`);
+      return this.#kernels.kernel(keyOrSpec, build);
     }
-    return hit;
+    return this.#kernels.kernel(keyOrSpec.key, () => keyOrSpec);
   }
 
-  #bufferId(buffer: GPUBuffer): number {
-    let id = this.#bufferIds.get(buffer);
-    if (id === undefined) this.#bufferIds.set(buffer, id = this.#nextBufferId++);
-    return id;
+  /**
+   * Workgroup counts covering `n` invocations of a 1-D kernel of `workgroupSize` on this
+   * device (split over x and y past `maxComputeWorkgroupsPerDimension`; kernels recover the
+   * linear index with `lin(gid, nwg, workgroupSize)`).
+   *
+   * @param n Invocations needed.
+   * @param workgroupSize Invocations per workgroup.
+   * @returns `[x, y, 1]`.
+   */
+  grid(n: number, workgroupSize: number): [number, number, number] {
+    return grid1d(n, workgroupSize, this.maxWorkgroupsPerDimension);
+  }
+
+  /**
+   * Workgroup counts `[x, y, z]` for `x` workgroups along x and `rows` along a split axis
+   * (over y, then z, within this device's limit); kernels recover the row as
+   * `wid.y + wid.z * nwg.y`.
+   *
+   * @param x Workgroups along x.
+   * @param rows Workgroups needed along the split axis.
+   * @returns `[x, y, z]`.
+   */
+  gridRows(x: number, rows: number): [number, number, number] {
+    return gridRows(x, rows, this.maxWorkgroupsPerDimension);
   }
 
   /**
@@ -338,12 +220,7 @@ export class Engine {
    * @returns The open compute pass.
    */
   computePass(): GPUComputePassEncoder {
-    if (!this.#pass) {
-      this.#checkAlive("dispatch");
-      this.#encoder ??= this.device.createCommandEncoder();
-      this.#pass = this.#encoder.beginComputePass();
-    }
-    return this.#pass;
+    return this.#stream.computePass();
   }
 
   /**
@@ -352,13 +229,7 @@ export class Engine {
    * @returns The encoder; its commands run in order with the dispatches before and after.
    */
   commandEncoder(): GPUCommandEncoder {
-    this.#checkAlive("commandEncoder");
-    if (this.#pass) {
-      this.#pass.end();
-      this.#pass = null;
-    }
-    this.#encoder ??= this.device.createCommandEncoder();
-    return this.#encoder;
+    return this.#stream.commandEncoder();
   }
 
   /**
@@ -368,114 +239,21 @@ export class Engine {
    * @param options Kernel, buffers, params, workgroups.
    * @throws {DisposedTensorError} when a tensor binding was disposed.
    */
-  dispatch(options: DispatchOptions): void {
-    const { kernel, bindings } = options;
-    const op = options.op ?? kernel.key;
-    if (bindings.length !== kernel.access.length) {
-      throw new TensorError(
-        op,
-        `kernel "${kernel.key}" has ${kernel.access.length} bindings, got ${bindings.length}`,
-      );
-    }
-    let offset = 0;
-    const p = options.params;
-    if (p !== undefined && (ArrayBuffer.isView(p) ? p.byteLength > 0 : p.length > 0)) {
-      if (this.#slot >= this.#slots) this.flush();
-      const base = this.#slot * (SLOT_BYTES / 4);
-      if (ArrayBuffer.isView(p)) {
-        if (p.byteLength > SLOT_BYTES) {
-          throw new TensorError(op, `params of ${p.byteLength} bytes exceed ${SLOT_BYTES}`);
-        }
-        new Uint8Array(this.#paramsCpu.buffer, base * 4, p.byteLength).set(
-          new Uint8Array(p.buffer, p.byteOffset, p.byteLength),
-        );
-      } else {
-        if (p.length > PARAMS_WORDS) {
-          throw new TensorError(op, `${p.length} params words exceed ${PARAMS_WORDS}`);
-        }
-        for (let i = 0; i < p.length; i++) this.#paramsCpu[base + i] = p[i] >>> 0;
-      }
-      offset = this.#slot * SLOT_BYTES;
-      this.#slot++;
-    }
-    // Bind group: cached by layout and buffer identities (the params ring is bound with a
-    // dynamic offset, so it does not enter the key).
-    const entries: GPUBindGroupEntry[] = [{
-      binding: 0,
-      resource: { buffer: this.#paramsGpu, offset: 0, size: SLOT_BYTES },
-    }];
-    let key = kernel.access.join("") + ":";
-    for (let i = 0; i < bindings.length; i++) {
-      const b = bindings[i];
-      let buffer: GPUBuffer;
-      let boff = 0;
-      let bsize: number | undefined;
-      if (b instanceof Tensor) buffer = b.storageFor(op).buffer;
-      else if (b instanceof GPUBuffer) buffer = b;
-      else {
-        buffer = b.buffer;
-        boff = b.offset ?? 0;
-        bsize = b.size;
-      }
-      key += `${this.#bufferId(buffer)}@${boff}+${bsize ?? "*"},`;
-      entries.push({
-        binding: i + 1,
-        resource: bsize === undefined ? { buffer, offset: boff } : {
-          buffer,
-          offset: boff,
-          size: bsize,
-        },
-      });
-    }
-    let group = this.#bindGroups.get(key);
-    if (group) this.#bgHits++;
-    else {
-      this.#bgMisses++;
-      if (this.#bindGroups.size > 8192) this.#bindGroups.clear();
-      group = this.device.createBindGroup({ layout: kernel.layout, entries });
-      this.#bindGroups.set(key, group);
-    }
-    const pass = this.computePass();
-    pass.setPipeline(kernel.pipeline);
-    pass.setBindGroup(0, group, [offset]);
-    const [x, y = 1, z = 1] = options.workgroups;
-    pass.dispatchWorkgroups(x, y, z);
-    this.#dispatches++;
+  dispatch<P extends ParamDecl>(options: DispatchOptions<P>): void {
+    this.#stream.dispatch(options);
   }
 
   /** Submits every pending command (one submit). Does not wait for the GPU. */
   flush(): void {
-    if (!this.#encoder) return;
-    if (this.#pass) {
-      this.#pass.end();
-      this.#pass = null;
-    }
-    if (this.#slot > 0) {
-      this.device.queue.writeBuffer(this.#paramsGpu, 0, this.#paramsCpu, 0, this.#slot * 64);
-      this.#slot = 0;
-    }
-    this.device.queue.submit([this.#encoder.finish()]);
-    this.#encoder = null;
-    this.#submits++;
-    this.pool.advanceEpoch();
+    this.#stream.flush();
   }
 
   /**
    * Flushes and waits until the GPU has finished everything submitted (≥ 10 ms in Deno).
    * Throws a recorded GPU error, if any.
    */
-  async sync(): Promise<void> {
-    this.#checkAlive("sync");
-    this.flush();
-    const submitted = this.#submits;
-    await this.device.queue.onSubmittedWorkDone();
-    this.#settled(submitted);
-    this.gpu.throwIfFailed();
-  }
-
-  /** Records that every submit up to `submitted` has finished on the GPU. */
-  #settled(submitted: number): void {
-    if (submitted > this.#settledSubmits) this.#settledSubmits = submitted;
+  sync(): Promise<void> {
+    return this.#stream.sync();
   }
 
   /**
@@ -486,26 +264,8 @@ export class Engine {
    * @throws {DisposedTensorError} when `t` was disposed; {@linkcode TensorError} after
    *   `destroy()`/`close()`.
    */
-  async read(t: Tensor): Promise<Float32Array | Int32Array> {
-    this.#checkAlive("read");
-    const storage = t.storageFor("read");
-    const bytes = t.byteLength;
-    if (bytes === 0) return t.dtype === "i32" ? new Int32Array(0) : new Float32Array(0);
-    const staging = this.device.createBuffer({
-      size: bytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    this.commandEncoder().copyBufferToBuffer(storage.buffer, 0, staging, 0, bytes);
-    this.flush();
-    const submitted = this.#submits;
-    await staging.mapAsync(GPUMapMode.READ);
-    // The copy was the last command of the last submit: everything before it is done too.
-    this.#settled(submitted);
-    const copy = staging.getMappedRange().slice(0);
-    staging.unmap();
-    staging.destroy();
-    this.gpu.throwIfFailed();
-    return t.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
+  read(t: Tensor): Promise<Float32Array | Int32Array> {
+    return this.#stream.read(t);
   }
 
   /**
@@ -523,15 +283,6 @@ export class Engine {
 
   // ---------------------------------------------------------------- tensors
 
-  #track(t: Tensor): Tensor {
-    const top = this.#scopes[this.#scopes.length - 1];
-    if (top) {
-      top.add(t);
-      t.scope = top;
-    }
-    return t;
-  }
-
   /**
    * A new tensor with uninitialised contents from the pool (ops write their outputs here).
    *
@@ -540,11 +291,7 @@ export class Engine {
    * @returns The tensor (tracked by the current scope).
    */
   empty(shape: readonly number[], dtype: Dtype = "f32"): Tensor {
-    checkShape("empty", shape);
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    const buffer = this.pool.acquire(bytes);
-    const storage = new Storage(buffer, bytes, (b) => this.pool.release(b));
-    return this.#track(new Tensor(this, storage, shape, dtype));
+    return this.#factory.empty(shape, dtype);
   }
 
   /**
@@ -561,25 +308,7 @@ export class Engine {
     shape: readonly number[],
     options: TensorOptions = {},
   ): Tensor {
-    checkShape("tensor", shape);
-    const dtype = options.dtype ?? "f32";
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (data.length !== size) {
-      throw new ShapeError(
-        "tensor",
-        `${data.length} values do not fill shape ${formatShape(shape)} (${size} elements)`,
-      );
-    }
-    const typed = dtype === "i32"
-      ? (data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>))
-      : (data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>));
-    const bytes = size * 4;
-    const buffer = this.pool.acquire(bytes, true);
-    if (bytes > 0) this.device.queue.writeBuffer(buffer, 0, typed.buffer, typed.byteOffset, bytes);
-    const storage = new Storage(buffer, bytes, (b) => this.pool.release(b));
-    const t = new Tensor(this, storage, shape, dtype, options.requiresGrad ?? false);
-    t.label = options.label;
-    return this.#track(t);
+    return this.#factory.tensor(data, shape, options);
   }
 
   /**
@@ -591,12 +320,7 @@ export class Engine {
    * @returns The tensor (tracked by the current scope).
    */
   full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
-    const dtype = options.dtype ?? "f32";
-    const t = this.empty(shape, dtype);
-    t.requiresGrad = options.requiresGrad ?? false;
-    t.label = options.label;
-    this.fill(t, value);
-    return t;
+    return this.#factory.full(shape, value, options);
   }
 
   /**
@@ -607,7 +331,7 @@ export class Engine {
    * @returns The tensor (tracked by the current scope).
    */
   zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
-    return this.full(shape, 0, options);
+    return this.#factory.full(shape, 0, options);
   }
 
   /**
@@ -617,27 +341,7 @@ export class Engine {
    * @param value The value (converted to the tensor's dtype).
    */
   fill(t: Tensor, value: number): void {
-    if (t.size === 0) return;
-    const kernel = this.kernel(() => ({
-      key: "fill",
-      bindings: [{ name: "y", access: "read_write", type: "array<u32>" }],
-      code: `@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, 256u);
-  if (i < pu(0u)) { y[i] = pu(1u); }
-}`,
-    }), "fill");
-    const bits = new Uint32Array(2);
-    bits[0] = t.size;
-    if (t.dtype === "i32") new Int32Array(bits.buffer)[1] = value;
-    else new Float32Array(bits.buffer)[1] = value;
-    this.dispatch({
-      kernel,
-      bindings: [t],
-      params: bits,
-      workgroups: grid1d(t.size, 256),
-      op: "fill",
-    });
+    this.#factory.fill(t, value);
   }
 
   /**
@@ -649,8 +353,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    * @returns The parameter.
    */
   parameter(data: ArrayLike<number>, shape: readonly number[], label?: string): Tensor {
-    const t = this.tensor(data, shape, { requiresGrad: true, label });
-    return this.keep(t);
+    return this.keep(this.#factory.tensor(data, shape, { requiresGrad: true, label }));
   }
 
   /**
@@ -668,11 +371,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     dtype: Dtype = "f32",
     release: (buffer: GPUBuffer) => void = () => {},
   ): Tensor {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    if (buffer.size < bytes) {
-      throw new ShapeError("adopt", `buffer of ${buffer.size} bytes < shape ${formatShape(shape)}`);
-    }
-    return this.#track(new Tensor(this, new Storage(buffer, bytes, release), shape, dtype));
+    return this.#factory.adopt(buffer, shape, dtype, release);
   }
 
   /**
@@ -684,16 +383,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    * @returns The view (tracked by the current scope).
    */
   view(t: Tensor, shape: readonly number[]): Tensor {
-    const storage = t.storageFor("view");
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (size !== t.size) {
-      throw new ShapeError(
-        "view",
-        `cannot view ${formatShape(t.shape)} (${t.size} elements) as ${formatShape(shape)}`,
-      );
-    }
-    storage.refs++;
-    return this.#track(new Tensor(this, storage, shape, t.dtype));
+    return this.#factory.view(t, shape);
   }
 
   // ---------------------------------------------------------------- memory discipline
@@ -708,40 +398,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    * @returns What `fn` returned.
    */
   scope<T>(fn: () => T): T {
-    const s = new Set<Tensor>();
-    this.#scopes.push(s);
-    let result: T;
-    try {
-      result = fn();
-    } catch (error) {
-      this.#endScope(s, undefined);
-      throw error;
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (value) => (this.#endScope(s, value), value),
-        (error) => {
-          this.#endScope(s, undefined);
-          throw error;
-        },
-      ) as T;
-    }
-    this.#endScope(s, result);
-    return result;
-  }
-
-  #endScope(s: Set<Tensor>, result: unknown): void {
-    const i = this.#scopes.lastIndexOf(s);
-    if (i >= 0) this.#scopes.splice(i, 1);
-    const parent = this.#scopes[this.#scopes.length - 1];
-    const kept = new Set<Tensor>();
-    collectTensors(result, kept, 0);
-    for (const t of [...s]) {
-      if (kept.has(t)) {
-        t.scope = parent ?? null;
-        parent?.add(t);
-      } else t.dispose();
-    }
+    return this.#scopes.scope(fn);
   }
 
   /**
@@ -751,9 +408,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    * @returns The same tensor.
    */
   keep(t: Tensor): Tensor {
-    t.scope?.delete(t);
-    t.scope = null;
-    return t;
+    return this.#scopes.keep(t);
   }
 
   /**
@@ -763,17 +418,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    * @returns What `fn` returned.
    */
   noGrad<T>(fn: () => T): T {
-    this.#noGrad++;
-    try {
-      return fn();
-    } finally {
-      this.#noGrad--;
-    }
+    return this.#tape.noGrad(fn);
   }
 
   /** Whether ops currently record onto the tape. */
   get gradEnabled(): boolean {
-    return this.#noGrad === 0;
+    return this.#tape.enabled;
   }
 
   // ---------------------------------------------------------------- autograd
@@ -786,7 +436,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    * @returns True when {@linkcode record} would record the op.
    */
   willRecord(inputs: readonly Tensor[]): boolean {
-    return this.#noGrad === 0 && inputs.some((t) => t.requiresGrad);
+    return this.#tape.willRecord(inputs);
   }
 
   /**
@@ -806,13 +456,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     outputs: readonly Tensor[],
     backward: (gradOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[],
   ): void {
-    if (!this.willRecord(inputs)) return;
-    const node: TapeNode = { op, inputs, outputs, backward };
-    for (const o of outputs) {
-      if (o.dtype !== "f32") continue;
-      o.requiresGrad = true;
-      o.node = node;
-    }
+    this.#tape.record(op, inputs, outputs, backward);
   }
 
   /**
@@ -824,51 +468,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    *   non-scalar.
    */
   backward(root: Tensor, seed?: Tensor): void {
-    root.storageFor("backward");
-    if (!root.requiresGrad) {
-      throw new GradError(
-        "backward",
-        `tensor ${root.label ? `"${root.label}" ` : ""}of shape ${
-          formatShape(root.shape)
-        } does not require grad (no input of the ops that produced it requires grad, or it ` +
-          `was computed under noGrad)`,
-      );
-    }
-    if (seed) {
-      seed.storageFor("backward");
-      if (seed.shape.join() !== root.shape.join()) {
-        throw new ShapeError(
-          "backward",
-          `seed shape ${formatShape(seed.shape)} differs from ${formatShape(root.shape)}`,
-        );
-      }
-    } else if (root.size !== 1) {
-      throw new GradError(
-        "backward",
-        `tensor of shape ${formatShape(root.shape)} is not a scalar: pass a seed gradient`,
-      );
-    }
-    this.noGrad(() => runBackward(this, root, seed));
+    this.#tape.backward(this, root, seed);
   }
 
   // ---------------------------------------------------------------- introspection
 
   /** Pool counters plus dispatch, submit, pipeline and bind-group counts. */
   stats(): EngineStats {
-    return {
-      ...this.pool.stats(),
-      dispatches: this.#dispatches,
-      submits: this.#submits,
-      pipelines: this.#kernels.size,
-      bindGroupHits: this.#bgHits,
-      bindGroupMisses: this.#bgMisses,
-    };
+    return { ...this.pool.stats(), ...this.#stream.stats(), pipelines: this.#kernels.size };
   }
 
   /** Destroys pooled free buffers and forgets cached bind groups. */
   trim(): void {
     this.flush();
-    this.#bindGroups.clear();
+    this.#stream.clearBindGroups();
     this.pool.trim();
   }
 
@@ -885,7 +498,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
    */
   destroy(): void {
     if (!this.#beginTeardown()) return;
-    if (this.#settledSubmits >= this.#submits) {
+    if (this.#stream.settled) {
       this.gpu.destroy();
       return;
     }
@@ -912,10 +525,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       for (const type of EXIT_EVENTS) globalThis.removeEventListener?.(type, this.#exitGuard);
       this.#exitGuard = null;
     }
-    this.#pass?.end();
-    this.#pass = null;
-    this.#encoder = null;
-    this.#slot = 0;
+    this.#stream.drop();
     return true;
   }
 
@@ -939,32 +549,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     } catch {
       // The device is already gone: nothing to wait for.
     }
-  }
-}
-
-function checkShape(op: string, shape: readonly number[]): void {
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new ShapeError(op, `invalid shape ${formatShape(shape)}`);
-    }
-  }
-}
-
-function collectTensors(value: unknown, out: Set<Tensor>, depth: number): void {
-  if (depth > 4 || value === null || typeof value !== "object") return;
-  if (value instanceof Tensor) {
-    out.add(value);
-    return;
-  }
-  if (Array.isArray(value)) {
-    for (const v of value) collectTensors(v, out, depth + 1);
-    return;
-  }
-  if (value instanceof Map) {
-    for (const v of value.values()) collectTensors(v, out, depth + 1);
-    return;
-  }
-  if (Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value)) collectTensors(v, out, depth + 1);
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Engine, grid1d } from "./engine.ts";
+import { Engine } from "./engine.ts";
 import { isSoftwareAdapter, requestGpu } from "./device.ts";
 import { defineOp } from "./custom_op.ts";
 import { createStorageBuffer } from "./buffer_io.ts";
@@ -132,6 +132,38 @@ Deno.test("live bytes after training step 50 equal those after step 2, and the l
   for (const q of [x, t, w, b]) q.dispose();
 });
 
+Deno.test("named kernel params: one declaration gives the WGSL struct and the packing", async () => {
+  const kernel = engine.kernel("test.named_params", () => ({
+    params: { n: "u32", scale: "f32", shift: "i32", pick: ["u32", 4] },
+    bindings: [{ name: "y", access: "read_write" }],
+    code: `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, 64u);
+  if (i < params.n) { y[i] = f32(params.pick[i % 4u]) * params.scale + f32(params.shift); }
+}`,
+  }));
+  const y = engine.empty([6]);
+  engine.dispatch({
+    kernel,
+    bindings: [y],
+    params: { n: 6, scale: 0.5, shift: -3, pick: [2, 4, 6] }, // pick[3] padded with 0
+    workgroups: engine.grid(6, 64),
+  });
+  assert.deepEqual([...await y.read()], [-2, -1, 0, -3, -2, -1]);
+  const bad = (params: unknown) => () =>
+    engine.dispatch({
+      kernel,
+      bindings: [y],
+      params: params as { n: number; scale: number; shift: number; pick: number[] },
+      workgroups: [1],
+    });
+  assert.throws(bad({ n: 6, scale: 1, pick: [] }), /missing kernel param "shift"/);
+  assert.throws(bad({ n: 6, scale: 1, shift: 0, pick: [1, 2, 3, 4, 5] }), /"pick" takes at most 4/);
+  assert.throws(bad({ n: 6, scale: 1, shift: 0, pick: [], extra: 1 }), /unknown kernel param/);
+  assert.throws(bad([6, 0, 0]), /declares named params/);
+  y.dispose();
+});
+
 Deno.test("defineOp() plugs in a kernel with its own GPU buffer and backward", async () => {
   const factors = createStorageBuffer(engine.device, new Float32Array([2, -1, 0.5, 3]));
   const kernel = engine.kernel({
@@ -149,7 +181,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       kernel,
       bindings: [x, factors, y],
       params: [x.size],
-      workgroups: grid1d(x.size, 64),
+      workgroups: engine.grid(x.size, 64),
     });
     return y;
   };

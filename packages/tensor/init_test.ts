@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
+import { moments } from "../../tools/testing.ts";
 import {
   erf,
   erfinv,
   fanIn,
-  initALogs,
-  initDs,
-  initDtProjsBias,
-  initDtProjsWeight,
   initFanInUniform,
   initKaimingUniform,
   initOnes,
@@ -16,18 +13,6 @@ import {
   normalCdf,
 } from "./init.ts";
 import { Rng } from "./rng.ts";
-
-function moments(x: ArrayLike<number>): { mean: number; std: number; min: number; max: number } {
-  let s = 0, s2 = 0, min = Infinity, max = -Infinity;
-  for (let i = 0; i < x.length; i++) {
-    s += x[i];
-    s2 += x[i] * x[i];
-    min = Math.min(min, x[i]);
-    max = Math.max(max, x[i]);
-  }
-  const mean = s / x.length;
-  return { mean, std: Math.sqrt(s2 / x.length - mean * mean), min, max };
-}
 
 Deno.test("erf() and erfinv() match reference values and invert each other", () => {
   // erf values from tables (Abramowitz & Stegun 7.1, 10+ digits).
@@ -91,30 +76,4 @@ Deno.test("initKaimingUniform() uses PyTorch's bound 1/sqrt(fan_in) for a = sqrt
   assert(Math.abs(u.mean + 1) < 0.03 && u.min >= -3 && u.max < 1);
   assert(initZeros([2, 3]).every((v) => v === 0) && initZeros([2, 3]).length === 6);
   assert(initOnes(4).every((v) => v === 1));
-});
-
-Deno.test("SS2D inits: softplus(dt bias) is log-uniform in [1e-3, 1e-1], A_logs = ln(n+1), Ds = 1", () => {
-  const bias = initDtProjsBias([4, 192], new Rng(9));
-  const logDt: number[] = [];
-  for (const b of bias) {
-    const dt = Math.log1p(Math.exp(b));
-    assert(dt >= 1e-3 * (1 - 1e-5) && dt <= 0.1 * (1 + 1e-5), `dt ${dt}`);
-    logDt.push(Math.log(dt));
-  }
-  const lm = moments(logDt);
-  const mid = (Math.log(1e-3) + Math.log(0.1)) / 2;
-  const span = Math.log(0.1) - Math.log(1e-3);
-  assert(Math.abs(lm.mean - mid) < 0.15 * span / Math.sqrt(12), `log dt mean ${lm.mean}`);
-  assert(Math.abs(lm.std - span / Math.sqrt(12)) < 0.1 * span / Math.sqrt(12));
-  // The floor clamps dt: with dtMin below it every dt is at least 1e-4.
-  const floored = initDtProjsBias(500, new Rng(10), { dtMin: 1e-6, dtMax: 1e-3 });
-  assert(floored.every((b) => Math.log1p(Math.exp(b)) >= 1e-4 * (1 - 1e-4)));
-  const a = initALogs(3, 16);
-  assert.equal(a.length, 48);
-  assert.equal(a[16 + 0], 0);
-  assert(Math.abs(a[2 * 16 + 15] - Math.log(16)) < 1e-6);
-  assert(initDs(7).every((v) => v === 1));
-  const w = initDtProjsWeight([4, 192, 6], new Rng(11));
-  const wm = moments(w);
-  assert(wm.max <= 6 ** -0.5 && wm.min >= -(6 ** -0.5) && wm.max > 0.95 * 6 ** -0.5);
 });

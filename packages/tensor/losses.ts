@@ -14,10 +14,10 @@
  * @module
  */
 
-import { type Engine, grid1d, type Kernel } from "./engine.ts";
+import type { Engine, Kernel } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
-import { chunksOf, expectF32, sameEngineOf, Words } from "./_nn_util.ts";
+import { chunksOf, expectF32, sameEngineOf } from "./_nn_util.ts";
 
 const WG = 64;
 /** Elements per partial sum (binary losses) and pixels per partial sum (multi-class). */
@@ -26,13 +26,21 @@ const PIXELS_PER_CHUNK = 256;
 /** PyTorch's BCE backward floor `EPSILON = 1e-12` (a float constant). */
 const BCE_EPS = Math.fround(1e-12);
 
+/** Params of {@linkcode finalizeKernel}: partials rows and columns, two weights, a count. */
+const FINAL_PARAMS = { rows: "u32", cols: "u32", w0: "f32", w1: "f32", count: "u32" } as const;
+
 /**
  * A finalising kernel: one workgroup sums the `rows` rows of partials column by column into
- * `stats`, then invocation 0 runs `finalCode` (which reads `stats` and writes `loss[0]`).
+ * `stats`, then invocation 0 runs `finalCode` (which reads `stats`, the weights `params.w0`,
+ * `params.w1` and the element count `params.count`, and writes `loss[0]`).
  */
-function finalizeKernel(engine: Engine, key: string, finalCode: string): Kernel {
-  return engine.kernel(() => ({
-    key,
+function finalizeKernel(
+  engine: Engine,
+  key: string,
+  finalCode: string,
+): Kernel<typeof FINAL_PARAMS> {
+  return engine.kernel(key, () => ({
+    params: FINAL_PARAMS,
     bindings: [
       { name: "part" },
       { name: "stats", access: "read_write" },
@@ -43,7 +51,7 @@ function finalizeKernel(engine: Engine, key: string, finalCode: string): Kernel 
 // invocation 0 combines the column sums into the loss.
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
-  let rows = pu(0u); let cols = pu(1u);
+  let rows = params.rows; let cols = params.cols;
   for (var j = lid.x; j < cols; j += ${WG}u) {
     var s = 0.0;
     for (var r = 0u; r < rows; r++) { s += part[r * cols + j]; }
@@ -54,7 +62,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x != 0u) { return; }
   ${finalCode}
 }`,
-  }), key);
+  }));
 }
 
 function checkSameShape(op: string, a: Tensor, b: Tensor, an: string, bn: string): void {
@@ -146,8 +154,8 @@ function binaryLoss(op: string, pred: Tensor, target: Tensor, wb: number, wd: nu
   const partials = engine.empty([chunks, cols]);
   const stats = engine.empty([cols]);
   const loss = engine.empty([]);
-  const partialKernel = engine.kernel(() => ({
-    key: "nn.loss.binary.partial",
+  const partialKernel = engine.kernel("nn.loss.binary.partial", () => ({
+    params: { B: "u32", per: "u32", chunk: "u32", chunks: "u32" },
     bindings: [{ name: "p" }, { name: "t" }, { name: "part", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per (sample b, chunk g): partial [Σ bce, Σ p·t, Σ p, Σ t] over the chunk,
@@ -155,7 +163,7 @@ function binaryLoss(op: string, pred: Tensor, target: Tensor, wb: number, wd: nu
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let B = pu(0u); let per = pu(1u); let chunk = pu(2u); let chunks = pu(3u);
+  let B = params.B; let per = params.per; let chunk = params.chunk; let chunks = params.chunks;
   if (i >= B * chunks) { return; }
   let b = i % B; let g = i / B;
   let e1 = min(per, (g + 1u) * chunk);
@@ -169,12 +177,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = g * 4u * B + 4u * b;
   part[o] = sb; part[o + 1u] = si; part[o + 2u] = sp; part[o + 3u] = st;
 }`,
-  }), "nn.loss.binary.partial");
+  }));
   engine.dispatch({
     kernel: partialKernel,
     bindings: [pred, target, partials],
-    params: [B, per, chunk, chunks],
-    workgroups: grid1d(B * chunks, WG),
+    params: { B, per, chunk, chunks },
+    workgroups: engine.grid(B * chunks, WG),
     op,
   });
   const fin = finalizeKernel(
@@ -187,12 +195,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     bce += stats[4u * b];
     dice += (2.0 * stats[4u * b + 1u] + 1.0) / (stats[4u * b + 2u] + stats[4u * b + 3u] + 1.0);
   }
-  loss[0] = pf(2u) * bce / f32(pu(4u)) + pf(3u) * (1.0 - dice / f32(B));`,
+  loss[0] = params.w0 * bce / f32(params.count) + params.w1 * (1.0 - dice / f32(B));`,
   );
   engine.dispatch({
     kernel: fin,
     bindings: [partials, stats, loss],
-    params: new Words().u(chunks, cols).f(wb, wd).u(n).words,
+    params: { rows: chunks, cols, w0: wb, w1: wd, count: n },
     workgroups: [1],
     op,
   });
@@ -200,8 +208,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   engine.record(op, [pred, target], [loss], ([gl]) => {
     if (!gl) return [null, null];
     const grad = engine.empty(pred.shape);
-    const kernel = engine.kernel(() => ({
-      key: "nn.loss.binary.backward",
+    const kernel = engine.kernel("nn.loss.binary.backward", () => ({
+      params: { n: "u32", per: "u32", B: "u32", wb: "f32", wd: "f32", eps: "f32" },
       bindings: [
         { name: "p" },
         { name: "t" },
@@ -215,22 +223,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, 256u);
-  let n = pu(0u); let per = pu(1u); let B = pu(2u);
+  let n = params.n; let per = params.per; let B = params.B;
   if (i >= n) { return; }
   let b = i / per;
   let x = p[i]; let y = t[i];
   let den = stats[4u * b + 2u] + stats[4u * b + 3u] + 1.0;
   let num = 2.0 * stats[4u * b + 1u] + 1.0;
-  let g_bce = (x - y) / max(x * (1.0 - x), pf(5u)) / f32(n);
+  let g_bce = (x - y) / max(x * (1.0 - x), params.eps) / f32(n);
   let g_dice = -(2.0 * y * den - num) / (den * den) / f32(B);
-  grad[i] = gl[0] * (pf(3u) * g_bce + pf(4u) * g_dice);
+  grad[i] = gl[0] * (params.wb * g_bce + params.wd * g_dice);
 }`,
-    }), "nn.loss.binary.backward");
+    }));
     engine.dispatch({
       kernel,
       bindings: [pred, target, stats, gl, grad],
-      params: new Words().u(n, per, B).f(wb, wd, BCE_EPS).words,
-      workgroups: grid1d(n, 256),
+      params: { n, per, B, wb, wd, eps: BCE_EPS },
+      workgroups: engine.grid(n, 256),
       op: `${op}.backward`,
     });
     return [grad, null];
@@ -349,8 +357,8 @@ function multiClassLoss(
   for (var k = 0u; k < NC; k++) { se += exp(z[base + k * P] - m); }
   let lab = u32(labels[q]);`;
   const pKey = `nn.loss.multi.partial.${nc}`;
-  const partialKernel = engine.kernel(() => ({
-    key: pKey,
+  const partialKernel = engine.kernel(pKey, () => ({
+    params: { N: "u32", P: "u32", per: "u32", chunks: "u32" },
     bindings: [
       { name: "z" },
       { name: "labels", type: "array<i32>" },
@@ -363,7 +371,7 @@ const NC = ${nc}u;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let g = lin(gid, nwg, ${WG}u);
-  let N = pu(0u); let P = pu(1u); let per = pu(2u); let chunks = pu(3u);
+  let N = params.N; let P = params.P; let per = params.per; let chunks = params.chunks;
   if (g >= chunks) { return; }
   var acc: array<f32, ${cols}>;
   for (var j = 0u; j < ${cols}u; j++) { acc[j] = 0.0; }
@@ -380,12 +388,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   for (var j = 0u; j < ${cols}u; j++) { part[g * ${cols}u + j] = acc[j]; }
 }`,
-  }), pKey);
+  }));
   engine.dispatch({
     kernel: partialKernel,
     bindings: [logits, labels, partials],
-    params: [N, P, per, chunks],
-    workgroups: grid1d(chunks, WG),
+    params: { N, P, per, chunks },
+    workgroups: engine.grid(chunks, WG),
     op,
   });
   const fin = finalizeKernel(
@@ -397,12 +405,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var k = 0u; k < nc; k++) {
     dice += 1.0 - (2.0 * stats[1u + 3u * k] + 1e-5) / (stats[2u + 3u * k] + stats[3u + 3u * k] + 1e-5);
   }
-  loss[0] = pf(2u) * stats[0] / f32(pu(4u)) + pf(3u) * dice / f32(nc);`,
+  loss[0] = params.w0 * stats[0] / f32(params.count) + params.w1 * dice / f32(nc);`,
   );
   engine.dispatch({
     kernel: fin,
     bindings: [partials, stats, loss],
-    params: new Words().u(chunks, cols).f(wce, wdice).u(N).words,
+    params: { rows: chunks, cols, w0: wce, w1: wdice, count: N },
     workgroups: [1],
     op,
   });
@@ -411,8 +419,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (!gl) return [null, null];
     const grad = engine.empty(logits.shape);
     const bKey = `nn.loss.multi.backward.${nc}`;
-    const kernel = engine.kernel(() => ({
-      key: bKey,
+    const kernel = engine.kernel(bKey, () => ({
+      params: { N: "u32", P: "u32", wce: "f32", wdice: "f32" },
       bindings: [
         { name: "z" },
         { name: "labels", type: "array<i32>" },
@@ -427,9 +435,9 @@ const NC = ${nc}u;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = lin(gid, nwg, ${WG}u);
-  let N = pu(0u); let P = pu(1u);
+  let N = params.N; let P = params.P;
   if (q >= N) { return; }
-  let wce = pf(2u); let wdice = pf(3u);${softmax}
+  let wce = params.wce; let wdice = params.wdice;${softmax}
   var gd: array<f32, ${nc}>;
   var dot = 0.0;
   for (var k = 0u; k < NC; k++) {
@@ -447,12 +455,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     grad[base + k * P] = g0 * (wce * (s - t) / f32(N) + s * (gd[k] - dot));
   }
 }`,
-    }), bKey);
+    }));
     engine.dispatch({
       kernel,
       bindings: [logits, labels, stats, gl, grad],
-      params: new Words().u(N, P).f(wce, wdice).words,
-      workgroups: grid1d(N, WG),
+      params: { N, P, wce, wdice },
+      workgroups: engine.grid(N, WG),
       op: `${op}.backward`,
     });
     return [grad, null];

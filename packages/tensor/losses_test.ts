@@ -17,7 +17,7 @@ import {
   diceLoss,
   nDiceLoss,
 } from "./losses.ts";
-import { assertClose, normals } from "./ops/_nn_test_util.ts";
+import { assertClose, normals } from "./_testing.ts";
 import { randomBits, randomUniform } from "./rng.ts";
 
 const engine = await Engine.create();
@@ -53,10 +53,10 @@ Deno.test("binary losses match PyTorch 1.13 numbers, including the -100 log clam
   const a = await run(bceLoss, bce.pred, shape, bce.target, shape);
   assert(Math.abs(a.loss - bce.loss) < 1e-5 * bce.loss, `bce ${a.loss} vs ${bce.loss}`);
   // p = 0, t = 1 gives -1/(1e-12·n) like PyTorch: relative tolerance.
-  assertClose("bce grad", a.grad, bce.grad, 1e-6, 1e-5);
+  assertClose(a.grad, bce.grad, 1e-6, 1e-5, "bce grad");
   const d = await run(diceLoss, bce.pred, shape, bce.target, shape);
   assert(Math.abs(d.loss - dice.loss) < 1e-6, `dice ${d.loss} vs ${dice.loss}`);
-  assertClose("dice grad", d.grad, dice.grad, 1e-7, 1e-5);
+  assertClose(d.grad, dice.grad, 1e-7, 1e-5, "dice grad");
   const bd = await run(
     (p, t) => bceDiceLoss(p, t, { wb: bcedice.wb, wd: bcedice.wd }),
     bcedice.pred,
@@ -67,7 +67,7 @@ Deno.test("binary losses match PyTorch 1.13 numbers, including the -100 log clam
   assert(Math.abs(bd.loss - bcedice.loss) < 1e-6, `bceDice ${bd.loss} vs ${bcedice.loss}`);
   // PyTorch's float32 evaluation of the same loss, for scale: both are within 1e-6.
   assert(Math.abs(bd.loss - bcedice.loss_f32) < 2e-6);
-  assertClose("bceDice grad", bd.grad, bcedice.grad, 1e-7, 1e-5);
+  assertClose(bd.grad, bcedice.grad, 1e-7, 1e-5, "bceDice grad");
 });
 
 Deno.test("binary losses match the float64 reference on a larger odd batch (many chunks)", async () => {
@@ -79,7 +79,7 @@ Deno.test("binary losses match the float64 reference on a larger odd batch (many
   const got = await run((a, b) => bceDiceLoss(a, b, { wb: 0.5, wd: 2 }), p, shape, t, shape);
   const want = bceDiceRef(Float32Array.from(p), t, 3, 0.5, 2);
   assert(Math.abs(got.loss - want.loss) < 1e-5, `${got.loss} vs ${want.loss}`);
-  assertClose("grad", got.grad, want.grad, 1e-8, 1e-4);
+  assertClose(got.grad, want.grad, 1e-8, 1e-4, "grad");
   // Hand values: BCE of p = 0.5 is ln 2, Dice of p = [.5, .5], t = [1, 0] is 1/3.
   const h = await run(bceDiceLoss, [0.5, 0.5], [1, 2], [1, 0], [1, 2]);
   assert(Math.abs(h.loss - (Math.LN2 + 1 / 3)) < 1e-6, `hand ${h.loss}`);
@@ -93,10 +93,10 @@ Deno.test("multi-class losses match PyTorch 1.13 numbers on NCHW logits", async 
   const lshape = [shape[0], shape[2], shape[3]];
   const c = await run(crossEntropyLoss, ce.logits, shape, ce.labels, lshape, "i32");
   assert(Math.abs(c.loss - ce.loss) < 1e-5, `ce ${c.loss} vs ${ce.loss}`);
-  assertClose("ce grad", c.grad, ce.grad, 1e-7, 1e-4);
+  assertClose(c.grad, ce.grad, 1e-7, 1e-4, "ce grad");
   const d = await run(nDiceLoss, ce.logits, shape, ce.labels, lshape, "i32");
   assert(Math.abs(d.loss - ndice.loss) < 1e-5, `ndice ${d.loss} vs ${ndice.loss}`);
-  assertClose("ndice grad", d.grad, ndice.grad, 1e-7, 1e-4);
+  assertClose(d.grad, ndice.grad, 1e-7, 1e-4, "ndice grad");
   const cd = await run(
     (z, y) => ceDiceLoss(z, y, { wce: cedice.wce, wdice: cedice.wdice }),
     ce.logits,
@@ -106,7 +106,7 @@ Deno.test("multi-class losses match PyTorch 1.13 numbers on NCHW logits", async 
     "i32",
   );
   assert(Math.abs(cd.loss - cedice.loss) < 1e-5, `cedice ${cd.loss} vs ${cedice.loss}`);
-  assertClose("cedice grad", cd.grad, cedice.grad, 1e-7, 1e-4);
+  assertClose(cd.grad, cedice.grad, 1e-7, 1e-4, "cedice grad");
 });
 
 Deno.test("ceDiceLoss() matches the float64 reference with 9 classes over many chunks", async () => {
@@ -117,7 +117,7 @@ Deno.test("ceDiceLoss() matches the float64 reference with 9 classes over many c
   const got = await run(ceDiceLoss, z, [B, nc, H, W], labels, [B, H, W], "i32");
   const want = ceDiceRef(Float32Array.from(z), labels, B, nc, 1, 1);
   assert(Math.abs(got.loss - want.loss) < 1e-5, `${got.loss} vs ${want.loss}`);
-  assertClose("grad", got.grad, want.grad, 1e-8, 1e-4);
+  assertClose(got.grad, want.grad, 1e-8, 1e-4, "grad");
   // Hand value: equal logits over 4 classes give CE = ln 4.
   const e = await run(crossEntropyLoss, [0, 0, 0, 0], [1, 4, 1, 1], [2], [1, 1, 1], "i32");
   assert(Math.abs(e.loss - Math.log(4)) < 1e-6);

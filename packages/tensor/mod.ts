@@ -10,13 +10,13 @@
  *   (`tensor.buffer` for custom kernels), `requiresGrad`, `grad`, `dispose()`, `backward()`.
  * - Ops (PyTorch semantics, channels-last friendly), each with backward: element-wise with
  *   broadcasting, activations, reductions, softmax, layout ops, batched matmul and linear.
- * - {@linkcode defineOp}: custom differentiable ops that encode their own dispatches, with the
- *   row-kernel building blocks the built-in LayerNorm uses ({@linkcode rowLanes},
- *   {@linkcode clusterSum8}, {@linkcode laneGroupSize}, {@linkcode chunksOf},
- *   {@linkcode sumRowsPair}).
+ * - Convolutions, LayerNorm, drop path, losses, initialisers, AdamW with gradient clipping
+ *   and a cosine learning-rate schedule.
  *
- * The device layer (`requestGpu`, typed GPU errors, buffer transfers, a self-test) and a
- * safetensors reader/writer (`@vmunet/tensor/safetensors`) live here too.
+ * `requestGpu` and the typed GPU errors live here too. Authoring kernels and custom ops
+ * (`defineOp`, named kernel params, dispatch grids, the row-kernel building blocks, the
+ * buffer pool, raw buffer transfers, the self-test) is `@vmunet/tensor/kernels`; the
+ * safetensors reader/writer is `@vmunet/tensor/safetensors`.
  *
  * @example
  * ```ts
@@ -40,37 +40,53 @@
  * @module
  */
 
-export * from "./errors.ts";
-export * from "./device.ts";
-export * from "./buffer_io.ts";
-export * from "./selftest.ts";
-export * from "./safetensors.ts";
-export * from "./tensor_errors.ts";
-export { type Dtype, Storage, type TapeNode, Tensor } from "./tensor.ts";
-export * from "./buffer_pool.ts";
-export * from "./engine.ts";
-export * from "./custom_op.ts";
 export {
-  chunksOf,
-  clusterSum8,
-  laneGroupSize,
-  type RowLanes,
-  rowLanes,
-  sumRowsPair,
-} from "./_nn_util.ts";
-export * from "./params.ts";
+  ADAPTER_HELP,
+  DeviceLostError,
+  GpuError,
+  GpuValidationError,
+  NoAdapterError,
+} from "./errors.ts";
+export {
+  type AdapterDescription,
+  type GpuContext,
+  isSoftwareAdapter,
+  requestGpu,
+  type RequestGpuOptions,
+} from "./device.ts";
+export {
+  DisposedTensorError,
+  DtypeError,
+  GradError,
+  ShapeError,
+  TensorError,
+} from "./tensor_errors.ts";
+export { type Dtype, Tensor } from "./tensor.ts";
+export { Engine, type EngineOptions, type EngineStats, type TensorOptions } from "./engine.ts";
 export * from "./ops/elementwise.ts";
 export * from "./ops/reduce.ts";
 export * from "./ops/layout.ts";
 export * from "./ops/softmax.ts";
-export * from "./ops/matmul.ts";
+export { linear, matmul, type MatmulOptions, type MatmulVariant } from "./ops/matmul.ts";
 export type { RegisterTile, SharedTile } from "./ops/matmul_kernels.ts";
-export * from "./rng.ts";
-export * from "./init.ts";
+export { Rng } from "./rng.ts";
+export * from "./ops/random.ts";
+export {
+  fanIn,
+  initFanInUniform,
+  initKaimingUniform,
+  initOnes,
+  initTruncNormal,
+  initUniform,
+  initZeros,
+  type TruncNormalOptions,
+} from "./init.ts";
 export * from "./lr_schedule.ts";
-export * from "./ops/layer_norm.ts";
-export * from "./ops/conv.ts";
+export { layerNorm } from "./ops/layer_norm.ts";
+export * from "./ops/conv_depthwise.ts";
+export * from "./ops/conv_patchify.ts";
+export * from "./ops/conv_1x1.ts";
 export * from "./ops/drop_path.ts";
 export * from "./losses.ts";
 export * from "./adamw.ts";
-export * from "./ops/random.ts";
+export { clipGradNorm } from "./grad_norm.ts";

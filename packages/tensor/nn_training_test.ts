@@ -11,7 +11,9 @@ import {
 import { bceDiceLoss } from "./losses.ts";
 import { bceDiceRef } from "./reference/nn_losses.ts";
 import { add, sigmoid, silu } from "./ops/elementwise.ts";
-import { conv1x1, depthwiseConv3x3, patchifyConv } from "./ops/conv.ts";
+import { conv1x1 } from "./ops/conv_1x1.ts";
+import { depthwiseConv3x3 } from "./ops/conv_depthwise.ts";
+import { patchifyConv } from "./ops/conv_patchify.ts";
 import { dropPath } from "./ops/drop_path.ts";
 import { layerNorm } from "./ops/layer_norm.ts";
 import { linear } from "./ops/matmul.ts";

@@ -39,7 +39,7 @@ function mulhi(a: number, b: number): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { philox4x32 } from "@vmunet/tensor";
+ * import { philox4x32 } from "@vmunet/tensor/kernels";
  * const bits = philox4x32([0, 0, 0, 0], [0, 0]);
  * assert.equal(bits[0].toString(16), "6627e8d5"); // Random123 known answer
  * ```
@@ -103,7 +103,7 @@ export function uniformFromBits(bits: number): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { randomBits } from "@vmunet/tensor";
+ * import { randomBits } from "@vmunet/tensor/kernels";
  * assert.equal(randomBits(42, 0, 6).length, 6);
  * ```
  */

@@ -76,7 +76,8 @@ function seededValues(count: number, seed: number): Float32Array {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { requestGpu, runSelfTest } from "@vmunet/tensor";
+ * import { requestGpu } from "@vmunet/tensor";
+ * import { runSelfTest } from "@vmunet/tensor/kernels";
  * const gpu = await requestGpu();
  * const result = await runSelfTest(gpu.device, { subgroups: gpu.subgroups });
  * assert.ok(result.ok, `self-test error ${result.maxAbsError}`);

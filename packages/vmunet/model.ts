@@ -13,7 +13,6 @@ import {
   bceDiceLoss,
   ceDiceLoss,
   type Engine,
-  formatShape,
   initFanInUniform,
   initKaimingUniform,
   repeat,
@@ -22,6 +21,7 @@ import {
   sigmoid,
   type Tensor,
 } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
 import type { SafetensorsEntry } from "@vmunet/tensor/safetensors";
 import {
   FinalPatchExpand2D,

@@ -6,16 +6,8 @@
  * @module
  */
 
-import {
-  concat,
-  type Engine,
-  formatShape,
-  grid1d,
-  ShapeError,
-  slice,
-  softmax,
-  type Tensor,
-} from "@vmunet/tensor";
+import { concat, type Engine, ShapeError, slice, softmax, type Tensor } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
 import type { VMUNet } from "./model.ts";
 
 const WG = 256;
@@ -56,19 +48,19 @@ export function resizeBilinear(x: Tensor, height: number, width: number): Tensor
   const engine = x.engine;
   const y = engine.empty([b, c, height, width]);
   if (y.size === 0) return y;
-  const kernel = engine.kernel(() => ({
-    key: "vmunet.resize_bilinear",
+  const kernel = engine.kernel("vmunet.resize_bilinear", () => ({
+    params: { n: "u32", H: "u32", W: "u32", OH: "u32", OW: "u32", scaleY: "f32", scaleX: "f32" },
     bindings: [{ name: "X" }, { name: "Y", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per output element (plane, oy, ox): PyTorch's align_corners=False rule.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let n = pu(0u); let H = pu(1u); let W = pu(2u); let OH = pu(3u); let OW = pu(4u);
+  let n = params.n; let H = params.H; let W = params.W; let OH = params.OH; let OW = params.OW;
   if (i >= n) { return; }
   let ox = i % OW; let oy = (i / OW) % OH; let plane = i / (OW * OH);
-  let sy = max((f32(oy) + 0.5) * pf(5u) - 0.5, 0.0);
-  let sx = max((f32(ox) + 0.5) * pf(6u) - 0.5, 0.0);
+  let sy = max((f32(oy) + 0.5) * params.scaleY - 0.5, 0.0);
+  let sx = max((f32(ox) + 0.5) * params.scaleX - 0.5, 0.0);
   let y0 = min(u32(floor(sy)), H - 1u); let x0 = min(u32(floor(sx)), W - 1u);
   let y1 = min(y0 + 1u, H - 1u); let x1 = min(x0 + 1u, W - 1u);
   let ly = sy - f32(y0); let lx = sx - f32(x0);
@@ -77,11 +69,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let bottom = (1.0 - lx) * X[base + y1 * W + x0] + lx * X[base + y1 * W + x1];
   Y[i] = (1.0 - ly) * top + ly * bottom;
 }`,
-  }), "vmunet.resize_bilinear");
-  const params = new Uint32Array(7);
-  params.set([y.size, h, w, height, width]);
-  new Float32Array(params.buffer).set([h / height, w / width], 5);
-  engine.dispatch({ kernel, bindings: [x, y], params, workgroups: grid1d(y.size, WG), op });
+  }));
+  const params = {
+    n: y.size,
+    H: h,
+    W: w,
+    OH: height,
+    OW: width,
+    scaleY: h / height,
+    scaleX: w / width,
+  };
+  engine.dispatch({ kernel, bindings: [x, y], params, workgroups: engine.grid(y.size, WG), op });
   return y;
 }
 
@@ -102,18 +100,18 @@ export function decideLabels(scores: Tensor, threshold: number): Tensor {
   const engine = scores.engine;
   const y = engine.empty([b, h, w], "i32");
   if (y.size === 0) return y;
-  const kernel = engine.kernel(() => ({
-    key: "vmunet.decide_labels",
+  const kernel = engine.kernel("vmunet.decide_labels", () => ({
+    params: { n: "u32", C: "u32", HW: "u32", threshold: "f32" },
     bindings: [{ name: "S" }, { name: "Y", access: "read_write", type: "array<i32>" }],
     code: /* wgsl */ `
 // One invocation per pixel: threshold for one channel, first argmax otherwise.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let n = pu(0u); let C = pu(1u); let HW = pu(2u);
+  let n = params.n; let C = params.C; let HW = params.HW;
   if (i >= n) { return; }
   let base = (i / HW) * C * HW + i % HW;
-  if (C == 1u) { Y[i] = select(0, 1, S[base] >= pf(3u)); return; }
+  if (C == 1u) { Y[i] = select(0, 1, S[base] >= params.threshold); return; }
   var best = S[base]; var arg = 0;
   for (var k = 1u; k < C; k++) {
     let v = S[base + k * HW];
@@ -121,11 +119,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   Y[i] = arg;
 }`,
-  }), "vmunet.decide_labels");
-  const params = new Uint32Array(4);
-  params.set([y.size, c, h * w]);
-  new Float32Array(params.buffer)[3] = threshold;
-  engine.dispatch({ kernel, bindings: [scores, y], params, workgroups: grid1d(y.size, WG), op });
+  }));
+  engine.dispatch({
+    kernel,
+    bindings: [scores, y],
+    params: { n: y.size, C: c, HW: h * w, threshold },
+    workgroups: engine.grid(y.size, WG),
+    op,
+  });
   return y;
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Engine, grid1d, type Tensor } from "@vmunet/tensor";
+import type { Engine, Tensor } from "@vmunet/tensor";
 
 const WG = 64;
 /** Positions per partial sum of the weight gradient. */
@@ -147,8 +147,8 @@ export function dtProjectionForward(
   shape: readonly number[],
 ): Tensor {
   const out = engine.empty(shape);
-  const kernel = engine.kernel(() => ({
-    key: "ss2d.dt_proj.fwd",
+  const kernel = engine.kernel("ss2d.dt_proj.fwd", () => ({
+    params: { rows: "u32", R: "u32", P: "u32", D4: "u32" },
     bindings: [
       { name: "X" },
       { name: "WT", type: "array<vec4<f32>>" },
@@ -161,7 +161,7 @@ export function dtProjectionForward(
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let R = pu(1u); let P = pu(2u); let D4 = pu(3u);
+  let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;
   let np = (rows + 3u) / 4u;
   let nd = (D4 + 3u) / 4u;
   if (i >= np * 4u * nd) { return; }
@@ -171,14 +171,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let e1 = min(d0 + 1u, D4 - 1u); let e2 = min(d0 + 2u, D4 - 1u); let e3 = min(d0 + 3u, D4 - 1u);
   ${unrolled()}
 }`,
-  }), "ss2d.dt_proj.fwd");
+  }));
   const d4 = s.channels / 4;
   const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(d4 / 4);
   engine.dispatch({
     kernel,
     bindings: [xDbl, wT, out],
-    params: [s.rows, s.dtRank, s.record, d4],
-    workgroups: grid1d(n, WG),
+    params: { rows: s.rows, R: s.dtRank, P: s.record, D4: d4 },
+    workgroups: engine.grid(n, WG),
     op: "ss2d.dtProjection",
   });
   return out;
@@ -203,8 +203,8 @@ export function dtProjectionBackwardInput(
 ): void {
   const q = dtRowsPerInvocation(s.dtRank);
   const key = `ss2d.dt_proj.bwd_x.${q}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: { rows: "u32", R: "u32", P: "u32", D4: "u32" },
     bindings: [
       { name: "G", type: "array<vec4<f32>>" },
       { name: "WT", type: "array<vec4<f32>>" },
@@ -216,7 +216,7 @@ export function dtProjectionBackwardInput(
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let R = pu(1u); let P = pu(2u); let D4 = pu(3u);
+  let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;
   let np = (rows + 3u) / 4u; let nr = (R + ${q - 1}u) / ${q}u;
   if (i >= np * 4u * nr) { return; }
   let pb = i % np; let k = (i / np) % 4u; let r0 = (i / (np * 4u)) * ${q}u;
@@ -224,13 +224,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);
   ${unrolledBackwardInput(q)}
 }`,
-  }), key);
+  }));
   const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(s.dtRank / q);
   engine.dispatch({
     kernel,
     bindings: [dDelta, wT, dxDbl],
-    params: [s.rows, s.dtRank, s.record, s.channels / 4],
-    workgroups: grid1d(n, WG),
+    params: { rows: s.rows, R: s.dtRank, P: s.record, D4: s.channels / 4 },
+    workgroups: engine.grid(n, WG),
     op: "ss2d.dtProjection.backward",
   });
 }
@@ -251,8 +251,8 @@ export function dtProjectionBackwardWeight(
   xDbl: Tensor,
   s: DtSizes,
 ): Tensor {
-  const kernel = engine.kernel(() => ({
-    key: "ss2d.dt_proj.bwd_w",
+  const kernel = engine.kernel("ss2d.dt_proj.bwd_w", () => ({
+    params: { rows: "u32", R: "u32", P: "u32", D4: "u32", chunks: "u32", per: "u32" },
     bindings: [
       { name: "G", type: "array<vec4<f32>>" },
       { name: "X" },
@@ -264,8 +264,8 @@ export function dtProjectionBackwardWeight(
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let R = pu(1u); let P = pu(2u); let D4 = pu(3u);
-  let chunks = pu(4u); let per = pu(5u); let nr = (R + 3u) / 4u; let nd = (D4 + 3u) / 4u;
+  let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;
+  let chunks = params.chunks; let per = params.per; let nr = (R + 3u) / 4u; let nd = (D4 + 3u) / 4u;
   if (i >= chunks * 4u * nr * nd) { return; }
   let d0 = (i % nd) * 4u; let r0 = ((i / nd) % nr) * 4u;
   let k = (i / (nd * nr)) % 4u; let c = i / (nd * nr * 4u);
@@ -274,7 +274,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let pEnd = min(rows, (c + 1u) * per);
   ${unrolledBackwardWeight()}
 }`,
-  }), "ss2d.dt_proj.bwd_w");
+  }));
   const d4 = s.channels / 4;
   const chunks = Math.max(1, Math.ceil(s.rows / POSITIONS_PER_CHUNK));
   const per = Math.ceil(s.rows / chunks);
@@ -282,15 +282,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   engine.dispatch({
     kernel,
     bindings: [dDelta, xDbl, part],
-    params: [s.rows, s.dtRank, s.record, d4, chunks, per],
-    workgroups: grid1d(chunks * 4 * Math.ceil(s.dtRank / 4) * Math.ceil(d4 / 4), WG),
+    params: { rows: s.rows, R: s.dtRank, P: s.record, D4: d4, chunks, per },
+    workgroups: engine.grid(chunks * 4 * Math.ceil(s.dtRank / 4) * Math.ceil(d4 / 4), WG),
     op: "ss2d.dtProjection.backwardWeight",
   });
   // Sum over chunks and transpose (4, R, Di) → (4, Di, R) in one pass: invocation
   // (k, r, 4 channels) adds the chunks' vec4s and stores four scalars.
   const dW = engine.empty([4, s.channels, s.dtRank]);
-  const reduce = engine.kernel(() => ({
-    key: "ss2d.dt_proj.bwd_w_sum",
+  const reduce = engine.kernel("ss2d.dt_proj.bwd_w_sum", () => ({
+    params: { R: "u32", D4: "u32", chunks: "u32" },
     bindings: [
       { name: "PART", type: "array<vec4<f32>>" },
       { name: "DW", access: "read_write" },
@@ -299,7 +299,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let R = pu(0u); let D4 = pu(1u); let chunks = pu(2u);
+  let R = params.R; let D4 = params.D4; let chunks = params.chunks;
   if (i >= 4u * R * D4) { return; }
   let d4 = i % D4; let kr = i / D4; let k = kr / R; let r = kr % R;
   var acc = vec4<f32>(0.0);
@@ -307,12 +307,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = (k * D4 * 4u + d4 * 4u) * R + r;
   DW[o] = acc.x; DW[o + R] = acc.y; DW[o + 2u * R] = acc.z; DW[o + 3u * R] = acc.w;
 }`,
-  }), "ss2d.dt_proj.bwd_w_sum");
+  }));
   engine.dispatch({
     kernel: reduce,
     bindings: [part, dW],
-    params: [s.dtRank, d4, chunks],
-    workgroups: grid1d(4 * s.dtRank * d4, WG),
+    params: { R: s.dtRank, D4: d4, chunks },
+    workgroups: engine.grid(4 * s.dtRank * d4, WG),
     op: "ss2d.dtProjection.backwardWeight",
   });
   return dW;

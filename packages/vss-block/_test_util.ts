@@ -7,6 +7,9 @@
 import { Rng, type Tensor } from "@vmunet/tensor";
 import type { Array64, ParamLookup } from "./reference.ts";
 import type { Module } from "./module.ts";
+import { relL2 } from "../../tools/testing.ts";
+
+export { relL2, relMaxErr } from "../../tools/testing.ts";
 
 /** Seeded values in [lo, hi). */
 export function seeded(count: number, seed: number, lo = -1, hi = 1): Float64Array {
@@ -28,28 +31,6 @@ export function lookup(values: ReadonlyMap<string, Float64Array>): ParamLookup {
     if (!v) throw new Error(`reference needs parameter "${name}"`);
     return v;
   };
-}
-
-/** Max |a − b| / max(1, max |b|). */
-export function relMaxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`lengths ${a.length} vs ${b.length}`);
-  let e = 0, m = 0;
-  for (let i = 0; i < a.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-    if (!Number.isFinite(a[i])) return Infinity;
-  }
-  return e / Math.max(1, m);
-}
-
-/** ‖a − b‖ / ‖b‖. */
-export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0, n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-30);
 }
 
 /** Σ y·seed in float64. */

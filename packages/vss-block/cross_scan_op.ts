@@ -9,15 +9,8 @@
  */
 
 import { CrossScan2d, type ScanKernelOptions } from "@vmunet/ssm-kernel";
-import {
-  add,
-  defineOp,
-  type Engine,
-  formatShape,
-  permute,
-  ShapeError,
-  type Tensor,
-} from "@vmunet/tensor";
+import { add, type Engine, permute, ShapeError, type Tensor } from "@vmunet/tensor";
+import { defineOp, formatShape } from "@vmunet/tensor/kernels";
 import {
   dtProjectionBackwardInput,
   dtProjectionBackwardWeight,

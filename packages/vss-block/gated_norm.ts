@@ -8,20 +8,20 @@
  * @module
  */
 
+import { DtypeError, type Engine, ShapeError, type Tensor } from "@vmunet/tensor";
 import {
   chunksOf,
   clusterSum8,
+  COLUMN_CHUNK_PARAMS,
+  columnChunksWgsl,
   defineOp,
-  DtypeError,
-  type Engine,
   formatShape,
-  grid1d,
   laneGroupSize,
+  rowKernelWgsl,
   rowLanes,
-  ShapeError,
+  rowMoments,
   sumRowsPair,
-  type Tensor,
-} from "@vmunet/tensor";
+} from "@vmunet/tensor/kernels";
 
 const WG = 64;
 
@@ -48,8 +48,8 @@ const ROWS_PER_CHUNK = 16;
 function forwardKernel(engine: Engine, c: number) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.fwd.${L.v}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
+    params: { rows: "u32", c: "u32", eps: "f32" },
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -60,36 +60,30 @@ function forwardKernel(engine: Engine, c: number) {
     ],
     code: /* wgsl */ `
 // One invocation per row: mean, variance, then (ŷ·w + b)·silu(z); saves (mean, rstd).
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u); let eps = pf(2u);
-  if (row >= rows) { return; }
-  let n = c / ${L.v}u;
-  let base = row * n;
-  var s = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { s += y[base + j]; }
-  let mean = ${L.sum("s")} / f32(c);
-  var q = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { let d = y[base + j] - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);
+${
+      rowKernelWgsl(
+        WG,
+        L,
+        true,
+        `  ${rowMoments(L, "y[base + j]")}
   for (var j = 0u; j < n; j++) {
     let zz = z[base + j];
     out[base + j] = ((y[base + j] - mean) * rstd * w[j] + b[j]) * (zz * (1.0 / (1.0 + exp(-zz))));
   }
   stats[2u * row] = mean;
-  stats[2u * row + 1u] = rstd;
-}`,
-  }), key);
+  stats[2u * row + 1u] = rstd;`,
+      )
+    }`,
+  }));
 }
 
 function rowKernel(engine: Engine, c: number, partials: boolean) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_yz.${L.v}.${partials ? "sg8" : "plain"}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
+    params: { rows: "u32", c: "u32" },
     // Weight and bias come packed in one buffer (w, then b) and the partial ∂w, ∂b go out
-    // packed too, so the kernel binds 10 storage buffers (8 without partials), within what
+    // packed too, so the kernel binds 9 storage buffers (8 without partials), within what
     // browsers' adapters allow per stage.
     bindings: [
       { name: "y", type: `array<${L.T}>` },
@@ -116,7 +110,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       partials ? ", @builtin(subgroup_invocation_id) lane: u32" : ""
     }) {
   let row0 = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u);
+  let rows = params.rows; let c = params.c;
   ${
       partials
         ? "let valid = row0 < rows; let row = min(row0, rows - 1u);"
@@ -149,19 +143,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         ? `let dnk = dn * keep; let dnx = dnk * xh;
     ${clusterSum8("dnx", "cw")}
     ${clusterSum8("dnk", "cb")}
-    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[pu(2u) * n + slot + j] = cb; }`
+    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[(rows + 7u) / 8u * n + slot + j] = cb; }`
         : ""
     }
   }
 }`,
-  }), key);
+  }));
 }
 
 function partialsKernel(engine: Engine, c: number, wg: number) {
   const L = rowLanes(c);
   const key = `ss2d.gated_norm.bwd_wb_part.${L.v}.${wg}`;
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
+    params: COLUMN_CHUNK_PARAMS,
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
@@ -172,24 +166,20 @@ function partialsKernel(engine: Engine, c: number, wg: number) {
     code: /* wgsl */ `
 // Workgroup (lane block, row chunk): each lane walks the chunk's rows at one lane group of
 // channels (row statistics are uniform loads): partial ∂w = Σ dn·ŷ and ∂b = Σ dn.
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let rows = pu(0u); let n = pu(1u); let per = pu(2u); let chunks = pu(3u);
-  let chunk = wid.y + wid.z * 65535u;
-  let j = wid.x * ${wg}u + li;
-  if (j >= n) { return; }
-  let r1 = min(rows, (chunk + 1u) * per);
-  var sw = ${L.T}(0.0); var sb = ${L.T}(0.0);
-  for (var r = chunk * per; r < r1; r++) {
-    let i = r * n + j;
+${
+      columnChunksWgsl(
+        wg,
+        L.T,
+        "",
+        `let i = r * n + j;
     let zz = z[i];
     let dn = g[i] * (zz * (1.0 / (1.0 + exp(-zz))));
     sw += dn * (y[i] - stats[2u * r]) * stats[2u * r + 1u];
-    sb += dn;
-  }
-  pwb[chunk * n + j] = sw; pwb[(chunks + chunk) * n + j] = sb;
-}`,
-  }), key);
+    sb += dn;`,
+        "pwb[chunk * n + j] = sw; pwb[((rows + per - 1u) / per + chunk) * n + j] = sb;",
+      )
+    }`,
+  }));
 }
 
 const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
@@ -199,13 +189,11 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
     const rows = y.size / c;
     const out = engine.empty(y.shape);
     const stats = engine.empty([rows, 2]);
-    const params = new Uint32Array([rows, c, 0]);
-    new Float32Array(params.buffer)[2] = eps;
     engine.dispatch({
       kernel: forwardKernel(engine, c),
       bindings: [y, z, w, b, out, stats],
-      params,
-      workgroups: grid1d(rows, WG),
+      params: { rows, c, eps },
+      workgroups: engine.grid(rows, WG),
       op: "gatedNorm",
     });
     return { outputs: [out], saved: { stats } };
@@ -225,22 +213,22 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
     copy.copyBufferToBuffer(b.storageFor(op).buffer, 0, wb.storageFor(op).buffer, c * 4, c * 4);
     let pwb: Tensor, chunks: number;
     if (clustered(engine)) {
-      // ∂w, ∂b partials per 8 rows come out of the row kernel itself.
+      // ∂w, ∂b partials per 8 rows come out of the row kernel itself (packed: ∂w rows, ∂b rows).
       chunks = Math.ceil(rows / 8);
       pwb = engine.empty([2, chunks, c]);
       engine.dispatch({
         kernel: rowKernel(engine, c, true),
         bindings: [y, z, wb, g, saved.stats, dy, dz, pwb],
-        params: [rows, c, chunks],
-        workgroups: grid1d(rows, WG),
+        params: { rows, c },
+        workgroups: engine.grid(rows, WG),
         op,
       });
     } else {
       engine.dispatch({
         kernel: rowKernel(engine, c, false),
         bindings: [y, z, wb, g, saved.stats, dy, dz],
-        params: [rows, c],
-        workgroups: grid1d(rows, WG),
+        params: { rows, c },
+        workgroups: engine.grid(rows, WG),
         op,
       });
       const split = chunksOf(rows, ROWS_PER_CHUNK);
@@ -251,8 +239,8 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
       engine.dispatch({
         kernel: partialsKernel(engine, c, wg),
         bindings: [y, z, g, saved.stats, pwb],
-        params: [rows, n, per, chunks],
-        workgroups: [Math.ceil(n / wg), Math.min(chunks, 65535), Math.ceil(chunks / 65535)],
+        params: { rows, n, per },
+        workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
         op,
       });
     }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { moments } from "../../tools/testing.ts";
 import { Engine, Rng } from "@vmunet/tensor";
 import {
   FinalPatchExpand2D,
@@ -11,20 +12,8 @@ import {
 
 const engine = await Engine.create();
 
-function stats(v: ArrayLike<number>): { mean: number; std: number; min: number; max: number } {
-  let s = 0, s2 = 0, min = Infinity, max = -Infinity;
-  for (let i = 0; i < v.length; i++) {
-    s += v[i];
-    s2 += v[i] * v[i];
-    min = Math.min(min, v[i]);
-    max = Math.max(max, v[i]);
-  }
-  const mean = s / v.length;
-  return { mean, std: Math.sqrt(s2 / v.length - mean * mean), min, max };
-}
-
 function assertUniform(name: string, v: ArrayLike<number>, bound: number): void {
-  const s = stats(v);
+  const s = moments(v);
   assert(s.min >= -bound && s.max <= bound, `${name}: outside ±${bound}: [${s.min}, ${s.max}]`);
   // Tolerances scale with the sample count (a fixed seed makes the test deterministic).
   const fill = Math.max(0.02, 16 / v.length);
@@ -41,7 +30,7 @@ Deno.test("VSSBlock parameters follow the official initialisation in distributio
   const sa = (k: string) => p.get(`self_attention.${k}`)!;
   const [di, r, n] = [192, 6, 16];
   for (const k of ["in_proj.weight", "out_proj.weight"]) {
-    const s = stats(sa(k));
+    const s = moments(sa(k));
     assert(Math.abs(s.std - 0.02) < 0.001 && Math.abs(s.mean) < 0.001, `${k}: ${s.std}`);
   }
   assertUniform("x_proj_weight", sa("x_proj_weight"), 1 / Math.sqrt(di));
@@ -50,7 +39,7 @@ Deno.test("VSSBlock parameters follow the official initialisation in distributio
   assertUniform("conv2d.bias", sa("conv2d.bias"), 1 / 3);
   // softplus(bias) = dt, log-uniform on [0.001, 0.1].
   const logDt = Array.from(sa("dt_projs_bias"), (b) => Math.log(Math.log1p(Math.exp(b))));
-  const ls = stats(logDt);
+  const ls = moments(logDt);
   assert(ls.min >= Math.log(1e-3) - 1e-4 && ls.max <= Math.log(0.1) + 1e-4, `dt range`);
   assert(Math.abs(ls.mean - (Math.log(1e-3) + Math.log(0.1)) / 2) < 0.15, `log dt mean ${ls.mean}`);
   const aLogs = sa("A_logs");
@@ -76,16 +65,16 @@ Deno.test("patch embedding, merging and expand weights use the conv default and 
   const merge = new PatchMerging2D(f, { dim: 96 });
   const up = new FinalPatchExpand2D(f, { dim: 96 });
   for (const w of [merge.reductionWeight, up.expandWeight]) {
-    const s = stats(await w.read());
+    const s = moments(await w.read());
     assert(Math.abs(s.std - 0.02) < 0.001, `std ${s.std}`);
   }
 });
 
 Deno.test("initLinearWeight is the truncated normal: redraws values outside tight bounds", () => {
   const tight = initLinearWeight([20000], new Rng(1), 1, -0.5, 3.5);
-  const s = stats(tight);
+  const s = moments(tight);
   assert(s.min >= -0.5 && s.max <= 3.5);
   const wide = initLinearWeight([20000], new Rng(1), 1, -3.5, 3.5);
-  const w = stats(wide);
+  const w = moments(wide);
   assert(w.min >= -3.5 && w.max <= 3.5 && Math.abs(w.std - 0.9935) < 0.02, `std ${w.std}`);
 });

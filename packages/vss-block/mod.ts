@@ -38,3 +38,4 @@ export * from "./vss_layer.ts";
 export * from "./patch_embed.ts";
 export * from "./patch_merging.ts";
 export * from "./patch_expand.ts";
+export * from "./mamba_init.ts";

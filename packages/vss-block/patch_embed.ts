@@ -6,7 +6,6 @@
  */
 
 import {
-  formatShape,
   initFanInUniform,
   initKaimingUniform,
   initOnes,
@@ -16,6 +15,7 @@ import {
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
 import type { Module, ParameterFactory } from "./module.ts";
 
 /** Options of {@linkcode PatchEmbed2D}. */

@@ -7,7 +7,6 @@
  */
 
 import {
-  formatShape,
   initOnes,
   initZeros,
   layerNorm,
@@ -18,6 +17,7 @@ import {
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 
 /** Shared by the upsamplers: Linear (no bias) → `b h w (p1 p2 c) -> b (h p1) (w p2) c` → LayerNorm(c). */

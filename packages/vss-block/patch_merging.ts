@@ -6,7 +6,6 @@
  */
 
 import {
-  formatShape,
   initOnes,
   initZeros,
   layerNorm,
@@ -17,6 +16,7 @@ import {
   slice,
   type Tensor,
 } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 
 /**

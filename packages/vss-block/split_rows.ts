@@ -6,7 +6,8 @@
  * @module
  */
 
-import { defineOp, formatShape, ShapeError, type Tensor } from "@vmunet/tensor";
+import { ShapeError, type Tensor } from "@vmunet/tensor";
+import { defineOp, formatShape } from "@vmunet/tensor/kernels";
 
 const splitOp = defineOp<{ sizes: readonly number[] }>({
   name: "splitRows",

@@ -9,11 +9,6 @@
 
 import {
   depthwiseConv3x3Silu,
-  formatShape,
-  initALogs,
-  initDs,
-  initDtProjsBias,
-  initDtProjsWeight,
   initFanInUniform,
   initKaimingUniform,
   initOnes,
@@ -25,6 +20,8 @@ import {
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
+import { initALogs, initDs, initDtProjsBias, initDtProjsWeight } from "./mamba_init.ts";
 import { ss2dScan } from "./cross_scan_op.ts";
 import { gatedNorm } from "./gated_norm.ts";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";

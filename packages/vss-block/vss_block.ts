@@ -6,7 +6,6 @@
 
 import {
   add,
-  formatShape,
   initOnes,
   initZeros,
   layerNorm,
@@ -14,6 +13,7 @@ import {
   ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
+import { formatShape } from "@vmunet/tensor/kernels";
 import { type ForwardOptions, type Module, type ParameterFactory, prefixed } from "./module.ts";
 import { SS2D } from "./ss2d.ts";
 

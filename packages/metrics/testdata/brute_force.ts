@@ -62,16 +62,7 @@ export function bruteDistances(
 }
 
 /** A seeded generator (mulberry32) for reproducible random volumes. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from "../../../tools/testing.ts";
 
 /** A random blob-ish mask: a few random boxes, so surfaces are not just noise. */
 export function randomMask(shape: readonly number[], random: () => number, boxes = 3): Uint8Array {

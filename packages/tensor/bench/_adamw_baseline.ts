@@ -7,9 +7,9 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { Words } from "../_nn_util.ts";
+import { Params } from "./_params.ts";
 
 const WG = 256;
 const NORM_WG = 64;
@@ -47,8 +47,7 @@ export function baselineStep(
   const coef = maxGradNorm === undefined
     ? null
     : baselineCoefficient(engine, slots.map((s) => s.param.grad!), maxGradNorm);
-  const kernel = engine.kernel(() => ({
-    key: "bench.baseline_adamw",
+  const kernel = engine.kernel("bench.baseline_adamw", () => ({
     bindings: [
       { name: "p", access: "read_write" },
       { name: "g" },
@@ -71,21 +70,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   v[i] = va;
   p[i] = param + (-pf(7u)) * (ma / denom);
 }`,
-  }), "bench.baseline_adamw");
+  }));
   for (const s of slots) {
     const p = s.param, g = p.grad!;
     s.step++;
     const bc1 = 1 - b1 ** s.step;
     const bc2 = 1 - b2 ** s.step;
-    const words = new Words()
+    const words = new Params()
       .u(p.size, coef ? 1 : 0)
       .f(1 - lr * weightDecay, b1, 1 - b1, b2, 1 - b2, lr / bc1, Math.sqrt(bc2), eps)
-      .words;
+      .view;
     engine.dispatch({
       kernel,
       bindings: [p, g, s.m, s.v, coef ?? g],
       params: words,
-      workgroups: grid1d(p.size, WG),
+      workgroups: engine.grid(p.size, WG),
       op: "baseline AdamW.step",
     });
   }
@@ -96,8 +95,7 @@ function baselineCoefficient(engine: Engine, grads: readonly Tensor[], maxNorm: 
   const spans = grads.map((g) => Math.max(1, Math.ceil(g.size / NORM_SPAN)));
   const slots = spans.reduce((a, b) => a + b, 0);
   const partials = engine.empty([slots]);
-  const sq = engine.kernel(() => ({
-    key: "bench.baseline_grad_sqsum",
+  const sq = engine.kernel("bench.baseline_grad_sqsum", () => ({
     bindings: [{ name: "g" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 var<workgroup> red: array<f32, ${NORM_WG}>;
@@ -117,22 +115,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   if (lid.x == 0u) { out[pu(1u) + span] = red[0]; }
 }`,
-  }), "bench.baseline_grad_sqsum");
+  }));
   let slot0 = 0;
   grads.forEach((g, i) => {
-    const x = Math.min(spans[i], 65535);
     engine.dispatch({
       kernel: sq,
       bindings: [g, partials],
       params: [g.size, slot0],
-      workgroups: [x, Math.ceil(spans[i] / x)],
+      workgroups: engine.grid(spans[i], 1),
       op: "baseline clipGradNorm",
     });
     slot0 += spans[i];
   });
   const out = engine.empty([2]);
-  const fin = engine.kernel(() => ({
-    key: "bench.baseline_grad_clip_coef",
+  const fin = engine.kernel("bench.baseline_grad_clip_coef", () => ({
     bindings: [{ name: "part" }, { name: "out", access: "read_write" }],
     code: /* wgsl */ `
 var<workgroup> red: array<f32, ${NORM_WG}>;
@@ -152,11 +148,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     out[1] = min(pf(1u) / (total + 1e-6), 1.0);
   }
 }`,
-  }), "bench.baseline_grad_clip_coef");
+  }));
   engine.dispatch({
     kernel: fin,
     bindings: [partials, out],
-    params: new Words().u(slots).f(maxNorm).words,
+    params: new Params().u(slots).f(maxNorm).view,
     workgroups: [1],
     op: "baseline clipGradNorm",
   });

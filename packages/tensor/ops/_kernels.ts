@@ -4,9 +4,9 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import type { Dtype, Tensor } from "../tensor.ts";
-import { coalesce, MAX_RANK, Params } from "./_shape.ts";
+import { coalesce, MAX_RANK } from "./_shape.ts";
 
 /** WGSL helpers available to element-wise expressions (over the alias `T`). */
 const MAP_LIBRARY = `
@@ -15,35 +15,44 @@ fn log1p_(x: T) -> T { let u = T(1.0) + x; return select(log(u) - ((u - T(1.0)) 
 fn softplus_(x: T) -> T { return select(log1p_(exp(x)), x, x > T(20.0)); }
 `;
 
+/** Params of a strided kernel over one or two operands (see {@linkcode stridedOffsets}). */
+const STRIDED1 = {
+  n: "u32",
+  rank: "u32",
+  shape: ["u32", MAX_RANK],
+  st0: ["i32", MAX_RANK],
+  base: "i32",
+} as const;
+const STRIDED2 = {
+  n: "u32",
+  rank: "u32",
+  shape: ["u32", MAX_RANK],
+  st0: ["i32", MAX_RANK],
+  st1: ["i32", MAX_RANK],
+} as const;
+
 /**
- * Code that decomposes linear index `i` over the `rank` (params word 1) dimensions of
- * `shape` (words 2…9) and accumulates signed offsets `o0…o{k-1}` from strides at words
- * 10 + 8·j.
+ * Code that decomposes linear index `i` over the `params.rank` dimensions of
+ * `params.shape` and accumulates signed offsets `o0…o{k-1}` from the strides
+ * `params.st0…` (k ≤ 2).
  */
-export function stridedOffsets(k: number): string {
+function stridedOffsets(k: number): string {
   const decl = Array.from({ length: k }, (_, j) => `var o${j} = 0i;`).join(" ");
-  const acc = Array.from(
-    { length: k },
-    (_, j) => `o${j} += q * pi(${2 + MAX_RANK * (j + 1)}u + u32(d));`,
-  ).join(" ");
+  const acc = Array.from({ length: k }, (_, j) => `o${j} += q * params.st${j}[d];`).join(" ");
   return `var rem = i; ${decl}
-  for (var d = i32(pu(1u)) - 1; d >= 0; d--) {
-    let sz = pu(2u + u32(d)); let q = i32(rem % sz); rem = rem / sz; ${acc}
+  for (var d = i32(params.rank) - 1; d >= 0; d--) {
+    let sz = params.shape[d]; let q = i32(rem % sz); rem = rem / sz; ${acc}
   }`;
 }
 
-/** Params `[n, rank, shape…, strides of each operand…]` for {@linkcode stridedOffsets}. */
-export function stridedParams(
-  n: number,
-  shape: readonly number[],
-  strides: readonly (readonly number[])[],
-): Params {
-  const p = new Params().u(n, shape.length).padded(shape, MAX_RANK);
-  for (const s of strides) p.padded(s, MAX_RANK, 0);
-  return p;
-}
-
 const WG = 256;
+
+/** Params of a {@linkcode mapKernel} with `k` scalars: `n`, then `s0 … s{k-1}` (f32). */
+function mapParams(k: number): Record<string, "u32" | "f32"> {
+  const decl: Record<string, "u32" | "f32"> = { n: "u32" };
+  for (let j = 0; j < k; j++) decl[`s${j}`] = "f32";
+  return decl;
+}
 
 /**
  * `g · silu'(a)` as a {@linkcode mapKernel} expression over `[a, g]` (`a` the
@@ -76,16 +85,16 @@ export function mapKernel(
   const key = `map${vec ? "4" : ""}:${
     inputs.map((t) => t.dtype).join("")
   }>${outDtype}:${expr}:${scalars.length}`;
-  const kernel = engine.kernel(() => {
+  const kernel = engine.kernel(key, () => {
     const elem = (dt: Dtype) => (vec ? "vec4<f32>" : dt === "i32" ? "i32" : "f32");
     const bindings = inputs.map((t, j) => ({
       name: `in_${names[j]}`,
       type: `array<${elem(t.dtype)}>`,
     }));
-    const scal = scalars.map((_, j) => `let s${j} = pf(${1 + j}u);`).join(" ");
+    const scal = scalars.map((_, j) => `let s${j} = params.s${j};`).join(" ");
     const loads = inputs.map((_, j) => `let ${names[j]} = in_${names[j]}[i];`).join(" ");
     return {
-      key,
+      params: mapParams(scalars.length),
       bindings: [...bindings, {
         name: "y",
         access: "read_write",
@@ -96,19 +105,20 @@ ${MAP_LIBRARY}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  if (i >= pu(0u)) { return; }
+  if (i >= params.n) { return; }
   ${scal} ${loads}
   y[i] = ${expr};
 }`,
     };
-  }, key);
+  });
   const count = vec ? n / 4 : n;
-  const p = new Params().u(count).f(...scalars);
+  const params: Record<string, number> = { n: count };
+  scalars.forEach((v, j) => params[`s${j}`] = v);
   engine.dispatch({
     kernel,
     bindings: [...inputs, out],
-    params: p.view,
-    workgroups: grid1d(count, WG),
+    params,
+    workgroups: engine.grid(count, WG),
     op,
   });
   return out;
@@ -136,22 +146,28 @@ export function broadcastKernel(
   const c = coalesce(outShape, [strideA, strideB]);
   if (c.shape.length <= 2) return broadcast2d(engine, op, expr, a, b, out, c.shape, c.strides);
   const key = `bcast:${expr}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: STRIDED2,
     bindings: [{ name: "in_a" }, { name: "in_b" }, { name: "y", access: "read_write" }],
     code: `alias T = f32;
 ${MAP_LIBRARY}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  if (i >= pu(0u)) { return; }
+  if (i >= params.n) { return; }
   ${stridedOffsets(2)}
   let a = in_a[o0]; let b = in_b[o1];
   y[i] = ${expr};
 }`,
-  }), key);
-  const p = stridedParams(n, c.shape, c.strides);
-  engine.dispatch({ kernel, bindings: [a, b, out], params: p.view, workgroups: grid1d(n, WG), op });
+  }));
+  const [st0, st1] = c.strides;
+  engine.dispatch({
+    kernel,
+    bindings: [a, b, out],
+    params: { n, rank: c.shape.length, shape: c.shape, st0, st1 },
+    workgroups: engine.grid(n, WG),
+    op,
+  });
   return out;
 }
 
@@ -187,8 +203,16 @@ function broadcast2d(
   if (vec) [inner, sa0, sb0] = [inner / 4, sa0 / 4, sb0 / 4];
   const ty = vec ? "array<vec4<f32>>" : "array<f32>";
   const key = `bcast2d${vec ? "4" : ""}:${expr}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: {
+      inner: "u32",
+      outer: "u32",
+      sa0: "u32",
+      sa1: "u32",
+      sb0: "u32",
+      sb1: "u32",
+      rows: "u32",
+    },
     bindings: [
       { name: "in_a", type: ty },
       { name: "in_b", type: ty },
@@ -199,27 +223,26 @@ ${MAP_LIBRARY}
 // Invocation (j, r) handles rows o = r·R … r·R + R − 1 (R = ROWS, fewer workgroups: each
 // costs a fixed overhead on CPU adapters): y[o·inner + j] = expr(a[o·sa0 + j·sa1], b[…]).
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let inner = pu(0u); let outer = pu(1u); let rows = pu(6u);
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let inner = params.inner; let outer = params.outer; let rows = params.rows;
   let j = gid.x;
   if (j >= inner) { return; }
-  let o0 = (gid.y + gid.z * 65535u) * rows;
+  let o0 = (gid.y + gid.z * nwg.y) * rows;
   let o1 = min(outer, o0 + rows);
   for (var o = o0; o < o1; o++) {
-    let a = in_a[o * pu(2u) + j * pu(3u)];
-    let b = in_b[o * pu(4u) + j * pu(5u)];
+    let a = in_a[o * params.sa0 + j * params.sa1];
+    let b = in_b[o * params.sb0 + j * params.sb1];
     y[o * inner + j] = ${expr};
   }
 }`,
-  }), key);
+  }));
   const rows = rowsPerInvocation(inner, outer);
   const blocks = Math.ceil(outer / rows);
-  const gy = Math.min(blocks, 65535);
   engine.dispatch({
     kernel,
     bindings: [a, b, out],
-    params: [inner, outer, sa0, sa1, sb0, sb1, rows],
-    workgroups: [Math.ceil(inner / 64), gy, Math.ceil(blocks / gy)],
+    params: { inner, outer, sa0, sa1, sb0, sb1, rows },
+    workgroups: engine.gridRows(Math.ceil(inner / 64), blocks),
     op,
   });
   return out;
@@ -293,35 +316,7 @@ export function gatherKernel(
   base: number,
 ): Tensor {
   const out = engine.empty(shape, x.dtype);
-  if (out.size === 0) return out;
-  const layout = stridedLayout(shape, strides, base, out.size, x.dtype);
-  const { c, vec4, n, t } = layout;
-  base = layout.base;
-  if (!vec4 && transposes4(c.shape, c.strides[0], base)) {
-    transpose4(engine, op, x, out, t, c.shape, c.strides[0], base);
-    return out;
-  }
-  if (fits3d(c.shape)) {
-    strided3d(engine, op, "gather", x, out, t, c.shape, c.strides[0], base);
-    return out;
-  }
-  const kernel = engine.kernel(() => ({
-    key: `gather:${t}`,
-    bindings: [{ name: "x", type: `array<${t}>` }, {
-      name: "y",
-      access: "read_write",
-      type: `array<${t}>`,
-    }],
-    code: `@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  if (i >= pu(0u)) { return; }
-  ${stridedOffsets(1)}
-  y[i] = x[u32(o0 + pi(${2 + 2 * MAX_RANK}u))];
-}`,
-  }), `gather:${t}`);
-  const p = stridedParams(n, c.shape, c.strides).i(base);
-  engine.dispatch({ kernel, bindings: [x, out], params: p.view, workgroups: grid1d(n, WG), op });
+  if (out.size > 0) stridedMove(engine, op, "gather", x, out, shape, strides, base);
   return out;
 }
 
@@ -337,16 +332,38 @@ export function scatterKernel(
   strides: readonly number[],
   base: number,
 ): void {
-  if (x.size === 0) return;
-  const layout = stridedLayout(x.shape, strides, base, x.size, x.dtype);
-  const { c, n, t } = layout;
-  base = layout.base;
-  if (fits3d(c.shape)) {
-    strided3d(engine, op, "scatter", x, y, t, c.shape, c.strides[0], base);
+  if (x.size > 0) stridedMove(engine, op, "scatter", x, y, x.shape, strides, base);
+}
+
+/**
+ * Moves the elements of a strided view between `x` and contiguous `y` (gather) or the
+ * reverse (scatter): the iteration space coalesced (in vec4 quads when the innermost run
+ * allows), then the 4×4 block transpose (gathers only), the 3-D grid, or the general
+ * kernel that decomposes the linear index.
+ */
+function stridedMove(
+  engine: Engine,
+  op: string,
+  mode: "gather" | "scatter",
+  x: Tensor,
+  y: Tensor,
+  shape: readonly number[],
+  strides: readonly number[],
+  base0: number,
+): void {
+  const size = mode === "gather" ? y.size : x.size;
+  const { c, vec4, n, t, base } = stridedLayout(shape, strides, base0, size, x.dtype);
+  const max = engine.maxWorkgroupsPerDimension;
+  if (mode === "gather" && !vec4 && transposes4(c.shape, c.strides[0], base, max)) {
+    transpose4(engine, op, x, y, t, c.shape, c.strides[0], base);
     return;
   }
-  const kernel = engine.kernel(() => ({
-    key: `scatter:${t}`,
+  if (fits3d(c.shape, max)) {
+    strided3d(engine, op, mode, x, y, t, c.shape, c.strides[0], base);
+    return;
+  }
+  const kernel = engine.kernel(`${mode}:${t}`, () => ({
+    params: STRIDED1,
     bindings: [{ name: "x", type: `array<${t}>` }, {
       name: "y",
       access: "read_write",
@@ -355,27 +372,37 @@ export function scatterKernel(
     code: `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  if (i >= pu(0u)) { return; }
+  if (i >= params.n) { return; }
   ${stridedOffsets(1)}
-  y[u32(o0 + pi(${2 + 2 * MAX_RANK}u))] = x[i];
+  ${mode === "gather" ? "y[i] = x[u32(o0 + params.base)];" : "y[u32(o0 + params.base)] = x[i];"}
 }`,
-  }), `scatter:${t}`);
-  const p = stridedParams(n, c.shape, c.strides).i(base);
-  engine.dispatch({ kernel, bindings: [x, y], params: p.view, workgroups: grid1d(n, WG), op });
+  }));
+  engine.dispatch({
+    kernel,
+    bindings: [x, y],
+    params: { n, rank: c.shape.length, shape: c.shape, st0: c.strides[0], base },
+    workgroups: engine.grid(n, WG),
+    op,
+  });
 }
 
 /**
  * Whether a coalesced gather `(d0, d1, d2)` swaps its last two axes in 4×4 blocks: the input
  * is contiguous along d1 (stride 1), d1 and d2 are multiples of 4, and the other strides
- * and the base are multiples of 4.
+ * and the base are multiples of 4, and the grid fits `max` workgroups per dimension.
  */
-function transposes4(shape: readonly number[], strides: readonly number[], base: number): boolean {
+function transposes4(
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+  max: number,
+): boolean {
   if (shape.length < 2 || shape.length > 3) return false;
   const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
   const [s0, s1, s2] = strides.length === 3 ? strides : [0, ...strides];
   return s1 === 1 && d1 % 4 === 0 && d2 % 4 === 0 && s2 % 4 === 0 && s0 % 4 === 0 &&
     s0 >= 0 && s2 >= 0 &&
-    base % 4 === 0 && d0 <= 65535 && d1 / 4 <= 65535;
+    base % 4 === 0 && d0 <= max && d1 / 4 <= max;
 }
 
 /**
@@ -397,8 +424,8 @@ function transpose4(
   const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
   const [s0, , s2] = strides.length === 3 ? strides : [0, ...strides];
   const key = `transpose4:${t}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: { d1: "u32", d2: "u32", base: "u32", s0: "u32", s2: "u32" },
     bindings: [{ name: "x", type: `array<vec4<${t}>>` }, {
       name: "y",
       access: "read_write",
@@ -409,7 +436,8 @@ function transpose4(
 // input run k (at i2 = 4·j2 + k) holds the block's column k.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let d1 = pu(0u); let d2 = pu(1u); let base = pu(2u); let s0 = pu(3u); let s2 = pu(4u);
+  let d1 = params.d1; let d2 = params.d2; let base = params.base;
+  let s0 = params.s0; let s2 = params.s2;
   let q2 = d2 / 4u;
   if (gid.x >= q2) { return; }
   let i1 = gid.y * 4u; let i2 = gid.x * 4u;
@@ -421,21 +449,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   y[dst + 2u * q2] = vec4(v0.z, v1.z, v2.z, v3.z);
   y[dst + 3u * q2] = vec4(v0.w, v1.w, v2.w, v3.w);
 }`,
-  }), key);
+  }));
   engine.dispatch({
     kernel,
     bindings: [x, y],
-    params: [d1, d2, base, s0, s2],
+    params: { d1, d2, base, s0, s2 },
     workgroups: [Math.ceil(d2 / 4 / 64), d1 / 4, d0],
     op,
   });
 }
 
 /** Whether a coalesced shape fits the 3-D grid of {@linkcode strided3d}. */
-function fits3d(shape: readonly number[]): boolean {
+function fits3d(shape: readonly number[], max: number): boolean {
   if (shape.length > 3) return false;
   const [d0, d1] = shape.length === 3 ? shape : shape.length === 2 ? [1, shape[0]] : [1, 1];
-  return d0 <= 65535 && d1 <= 65535;
+  return d0 <= max && d1 <= max;
 }
 
 /**
@@ -458,8 +486,8 @@ function strided3d(
   const [d0, d1, d2] = [...Array(pad).fill(1), ...shape];
   const [s0, s1, s2] = [...Array(pad).fill(0), ...strides];
   const key = `${mode}3d:${t}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: { d1: "u32", d2: "u32", base: "i32", s0: "i32", s1: "i32", s2: "i32", rows: "u32" },
     bindings: [{ name: "x", type: `array<${t}>` }, {
       name: "y",
       access: "read_write",
@@ -468,26 +496,27 @@ function strided3d(
     code: `
 // Invocation (i2, i1, i0) moves element (i0, i1, i2) of the iteration space; the strided
 // side's offset is base + i0·s0 + i1·s1 + i2·s2, the contiguous side's is linear.
-// Each invocation handles R = pu(6) consecutive i1 (fewer workgroups on CPU adapters).
+// Each invocation handles \`rows\` consecutive i1 (fewer workgroups on CPU adapters).
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let d1 = pu(0u); let d2 = pu(1u); let rows = pu(6u);
+  let d1 = params.d1; let d2 = params.d2; let rows = params.rows;
   if (gid.x >= d2) { return; }
   let i10 = gid.y * rows;
   let i11 = min(d1, i10 + rows);
   for (var i1 = i10; i1 < i11; i1++) {
     let lin_ = (gid.z * d1 + i1) * d2 + gid.x;
-    let off = u32(pi(2u) + i32(gid.z) * pi(3u) + i32(i1) * pi(4u) + i32(gid.x) * pi(5u));
+    let off = u32(
+      params.base + i32(gid.z) * params.s0 + i32(i1) * params.s1 + i32(gid.x) * params.s2,
+    );
     ${mode === "gather" ? "y[lin_] = x[off];" : "y[off] = x[lin_];"}
   }
 }`,
-  }), key);
+  }));
   const rows = rowsPerInvocation(d2, d0 * d1);
-  const p = new Params().u(d1, d2).i(base, s0, s1, s2).u(rows);
   engine.dispatch({
     kernel,
     bindings: [x, y],
-    params: p.view,
+    params: { d1, d2, base, s0, s1, s2, rows },
     workgroups: [Math.ceil(d2 / 64), Math.ceil(d1 / rows), d0],
     op,
   });

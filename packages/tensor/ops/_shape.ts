@@ -121,5 +121,3 @@ export function coalesce(
   }
   return { shape: outShape, strides: outStrides };
 }
-
-export { Params } from "../params.ts";

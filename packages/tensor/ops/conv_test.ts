@@ -9,14 +9,11 @@ import {
   patchifyConvBackwardRef,
   patchifyConvRef,
 } from "../reference/nn_ops.ts";
-import {
-  conv1x1,
-  convConfig,
-  depthwiseConv3x3,
-  depthwiseConv3x3Silu,
-  patchifyConv,
-} from "./conv.ts";
-import { assertClose, normals } from "./_nn_test_util.ts";
+import { convConfig } from "./_conv.ts";
+import { conv1x1 } from "./conv_1x1.ts";
+import { depthwiseConv3x3, depthwiseConv3x3Silu } from "./conv_depthwise.ts";
+import { patchifyConv } from "./conv_patchify.ts";
+import { assertClose, normals } from "../_testing.ts";
 
 const engine = await Engine.create();
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -35,10 +32,10 @@ Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward
       y.backward(engine.tensor(gs, shape));
       const g = depthwiseConv3x3BackwardRef(xs, shape, ws, gs);
       const tag = `x [${shape}]`;
-      assertClose(`${tag} y`, await y.read(), depthwiseConv3x3Ref(xs, shape, ws, bs), 1e-5, 1e-5);
-      assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
-      assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
-      assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+      assertClose(await y.read(), depthwiseConv3x3Ref(xs, shape, ws, bs), 1e-5, 1e-5, `${tag} y`);
+      assertClose(await x.grad!.read(), g.dx, 1e-5, 1e-5, `${tag} dx`);
+      assertClose(await w.grad!.read(), g.dw, 1e-4, 1e-5, `${tag} dw`);
+      assertClose(await b.grad!.read(), g.db, 1e-4, 1e-5, `${tag} db`);
     });
   }
 });
@@ -60,12 +57,12 @@ Deno.test("depthwiseConv3x3Silu() is silu(depthwiseConv3x3) in float64, forward 
       const y = depthwiseConv3x3Silu(x, w, b);
       y.backward(engine.tensor(gs, shape));
       const tag = `x [${shape}]`;
-      assertClose(`${tag} y`, await y.read(), want, 1e-5, 1e-5);
-      assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
-      assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
-      assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+      assertClose(await y.read(), want, 1e-5, 1e-5, `${tag} y`);
+      assertClose(await x.grad!.read(), g.dx, 1e-5, 1e-5, `${tag} dx`);
+      assertClose(await w.grad!.read(), g.dw, 1e-4, 1e-5, `${tag} dw`);
+      assertClose(await b.grad!.read(), g.db, 1e-4, 1e-5, `${tag} db`);
       const yEval = engine.noGrad(() => depthwiseConv3x3Silu(x, w, b));
-      assertClose(`${tag} y without the tape`, await yEval.read(), want, 1e-5, 1e-5);
+      assertClose(await yEval.read(), want, 1e-5, 1e-5, `${tag} y without the tape`);
     });
   }
 });
@@ -96,15 +93,15 @@ Deno.test("patchifyConv() matches the float64 reference, cropping like PyTorch (
         const g = patchifyConvBackwardRef(xs, shape, ws, cout, k, gs);
         const tag = `${variant} x [${shape}] k ${k}`;
         assertClose(
-          `${tag} y`,
           await y.read(),
           patchifyConvRef(xs, shape, ws, bs, cout, k),
           1e-5,
           1e-5,
+          `${tag} y`,
         );
-        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
-        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
-        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+        assertClose(await x.grad!.read(), g.dx, 1e-5, 1e-5, `${tag} dx`);
+        assertClose(await w.grad!.read(), g.dw, 1e-4, 1e-5, `${tag} dw`);
+        assertClose(await b.grad!.read(), g.db, 1e-4, 1e-5, `${tag} db`);
       });
     }
   }
@@ -128,10 +125,10 @@ Deno.test("conv1x1() maps channels-last to NCHW and matches the float64 referenc
         y.backward(engine.tensor(gs, outShape));
         const g = conv1x1BackwardRef(xs, shape, ws, cout, gs);
         const tag = `${variant} x [${shape}]`;
-        assertClose(`${tag} y`, await y.read(), conv1x1Ref(xs, shape, ws, bs, cout), 1e-5, 1e-5);
-        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-5, 1e-5);
-        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-5);
-        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-5);
+        assertClose(await y.read(), conv1x1Ref(xs, shape, ws, bs, cout), 1e-5, 1e-5, `${tag} y`);
+        assertClose(await x.grad!.read(), g.dx, 1e-5, 1e-5, `${tag} dx`);
+        assertClose(await w.grad!.read(), g.dw, 1e-4, 1e-5, `${tag} dw`);
+        assertClose(await b.grad!.read(), g.db, 1e-4, 1e-5, `${tag} db`);
       });
     }
   }

@@ -4,12 +4,11 @@
  * @module
  */
 
-import { grid1d } from "../engine.ts";
 import { randomUniform, type Rng } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
 import { add } from "./elementwise.ts";
-import { expectF32, rowLanes, Words } from "../_nn_util.ts";
+import { expectF32, rowLanes } from "../_nn_util.ts";
 
 const WG = 256;
 /** Samples whose scales fit in one dispatch's params (64 words minus the header). */
@@ -167,8 +166,8 @@ function applyScales(
   const { v, T } = rowLanes(size);
   const per = size / v;
   const key = `nn.drop_path.${v}${residual ? ".res" : ""}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: { per: "u32", b0: "u32", nb: "u32", scales: ["f32", SAMPLES_PER_DISPATCH] },
     bindings: [
       { name: "x", type: `array<${T}>` },
       ...(residual ? [{ name: "r", type: `array<${T}>` }] : []),
@@ -176,23 +175,23 @@ function applyScales(
     ],
     code: /* wgsl */ `
 // One invocation per element (or vec4) of samples [b0, b0 + nb):
-// y = ${residual ? "r + " : ""}x·scale[sample] (params 3…).
+// y = ${residual ? "r + " : ""}x·scale[sample].
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  let per = pu(0u); let b0 = pu(1u); let nb = pu(2u);
+  let per = params.per; let b0 = params.b0; let nb = params.nb;
   if (i >= per * nb) { return; }
   let k = b0 * per + i;
-  y[k] = ${residual ? "r[k] + " : ""}x[k] * pf(3u + i / per);
+  y[k] = ${residual ? "r[k] + " : ""}x[k] * params.scales[i / per];
 }`,
-  }), key);
+  }));
   for (let b0 = 0; b0 < batch; b0 += SAMPLES_PER_DISPATCH) {
     const nb = Math.min(SAMPLES_PER_DISPATCH, batch - b0);
     engine.dispatch({
       kernel,
       bindings: residual ? [x, residual, out] : [x, out],
-      params: new Words().u(per, b0, nb).f(...scales.subarray(b0, b0 + nb)).words,
-      workgroups: grid1d(per * nb, WG),
+      params: { per, b0, nb, scales: scales.subarray(b0, b0 + nb) },
+      workgroups: engine.grid(per * nb, WG),
       op,
     });
   }

@@ -4,7 +4,7 @@ import { randomUniform, Rng } from "../rng.ts";
 import { dropPathRef } from "../reference/nn_ops.ts";
 import { dropPath, dropPathScales, residualDropPath } from "./drop_path.ts";
 import { ShapeError } from "../tensor_errors.ts";
-import { assertClose, normals } from "./_nn_test_util.ts";
+import { assertClose, normals } from "../_testing.ts";
 
 const engine = await Engine.create();
 
@@ -21,8 +21,8 @@ Deno.test("dropPath() applies the seeded per-sample mask scaled by 1/keep, forwa
     assert.equal(rng.stream, 6);
     y.backward(engine.tensor(gs, shape));
     const u = randomUniform(99, 5, 70);
-    assertClose("y", await y.read(), dropPathRef(xs, 70, 1 - p, u), 1e-6, 1e-6);
-    assertClose("dx", await x.grad!.read(), dropPathRef(gs, 70, 1 - p, u), 1e-6, 1e-6);
+    assertClose(await y.read(), dropPathRef(xs, 70, 1 - p, u), 1e-6, 1e-6, "y");
+    assertClose(await x.grad!.read(), dropPathRef(gs, 70, 1 - p, u), 1e-6, 1e-6, "dx");
     const kept = [...dropPathScales(99, 5, 70, p)].filter((s) => s > 0).length;
     assert(kept > 0 && kept < 70, `kept ${kept}`);
   });
@@ -63,14 +63,14 @@ Deno.test("residualDropPath() is x + dropPath(branch) with the same mask, forwar
       const u = randomUniform(17, 2, batch);
       const dropped = dropPathRef(bs, batch, 1 - p, u);
       const tag = `[${shape}]`;
-      assertClose(`${tag} y`, await y.read(), dropped.map((v, i) => v + xs[i]), 1e-6, 1e-6);
-      assertClose(`${tag} dx`, await x.grad!.read(), Float32Array.from(gs), 1e-7, 1e-7);
+      assertClose(await y.read(), dropped.map((v, i) => v + xs[i]), 1e-6, 1e-6, `${tag} y`);
+      assertClose(await x.grad!.read(), Float32Array.from(gs), 1e-7, 1e-7, `${tag} dx`);
       assertClose(
-        `${tag} dbranch`,
         await b.grad!.read(),
         dropPathRef(gs, batch, 1 - p, u),
         1e-6,
         1e-6,
+        `${tag} dbranch`,
       );
     });
   }

@@ -8,7 +8,7 @@
 import type { Tensor } from "../tensor.ts";
 import { broadcastKernel, mapKernel, SILU_GRAD_EXPR } from "./_kernels.ts";
 import { broadcastShapes, broadcastStrides, expectDtype, sameEngine, sameShape } from "./_shape.ts";
-import { sumTo } from "./reduce.ts";
+import { sumToShape } from "./_sum.ts";
 
 function binary(
   op: string,
@@ -36,8 +36,8 @@ function binary(
   engine.record(op, [a, b], [y], ([g]) => {
     const [ga, gb] = backward(g!);
     return [
-      ga && a.requiresGrad ? sumTo(ga, a.shape) : null,
-      gb && b.requiresGrad ? sumTo(gb, b.shape) : null,
+      ga && a.requiresGrad ? sumToShape(ga, a.shape) : null,
+      gb && b.requiresGrad ? sumToShape(gb, b.shape) : null,
     ];
   });
   return y;

@@ -4,19 +4,22 @@
  * @module
  */
 
-import { grid1d } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import {
   chunksOf,
   clusterSum8,
+  COLUMN_CHUNK_PARAMS,
+  columnChunksWgsl,
   expectF32,
   expectShape,
   laneGroupSize,
+  rowGradSums,
+  rowKernelWgsl,
   rowLanes,
+  rowMoments,
   sameEngineOf,
   sumRowsPair,
-  Words,
 } from "../_nn_util.ts";
 
 const WG = 64;
@@ -39,7 +42,7 @@ const SUBGROUP_ROW_PRELUDE = /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32,
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgs: u32) {
-  let rows = pu(0u); let c = pu(1u);
+  let rows = params.rows; let c = params.c;
   let row0 = (wid.x + wid.y * nwg.x) * (${SG_WG}u / sgs) + li / sgs;
   let valid = row0 < rows;
   let row = min(row0, rows - 1u);
@@ -143,8 +146,8 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
   const sg = subgroupSize(engine);
   if (rows > 0 && c > 0 && sg > 0) {
     engine.dispatch({
-      kernel: engine.kernel(() => ({
-        key: "nn.layer_norm.fwd.sg",
+      kernel: engine.kernel("nn.layer_norm.fwd.sg", () => ({
+        params: { rows: "u32", c: "u32", eps: "f32" },
         bindings: [
           { name: "x" },
           { name: "w" },
@@ -158,22 +161,22 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
   let mean = subgroupAdd(s) / f32(c);
   var q = 0.0;
   for (var j = lane; j < c; j += sgs) { let d = x[base + j] - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(subgroupAdd(q) / f32(c) + pf(2u));
+  let rstd = 1.0 / sqrt(subgroupAdd(q) / f32(c) + params.eps);
   if (!valid) { return; }
   for (var j = lane; j < c; j += sgs) { y[base + j] = (x[base + j] - mean) * rstd * w[j] + b[j]; }
   if (lane == 0u) { stats[2u * row] = mean; stats[2u * row + 1u] = rstd; }
 }`,
-      }), "nn.layer_norm.fwd.sg"),
+      })),
       bindings: [x, weight, bias, y, stats],
-      params: new Words().u(rows, c).f(eps).words,
-      workgroups: grid1d(rows * sg, SG_WG),
+      params: { rows, c, eps },
+      workgroups: engine.grid(rows * sg, SG_WG),
       op,
     });
   } else if (rows > 0 && c > 0) {
     const L = rowLanes(c);
     const key = `nn.layer_norm.fwd.${L.v}.${cachedRow(c, L.v)}`;
-    const kernel = engine.kernel(() => ({
-      key,
+    const kernel = engine.kernel(key, () => ({
+      params: { rows: "u32", c: "u32", eps: "f32" },
       bindings: [
         { name: "x", type: `array<${L.T}>` },
         { name: "w", type: `array<${L.T}>` },
@@ -183,30 +186,24 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
       ],
       code: /* wgsl */ `
 // One invocation per row: two passes for mean and variance, one for the output.
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u); let eps = pf(2u);
-  if (row >= rows) { return; }
-  let n = c / ${L.v}u;
-  let base = row * n;
-${loadRow(c, L.v, L.T)}
-  var s = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { s += X(j); }
-  let mean = ${L.sum("s")} / f32(c);
-  var q = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) { let d = X(j) - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(${L.sum("q")} / f32(c) + eps);
+${
+        rowKernelWgsl(
+          WG,
+          L,
+          true,
+          `${loadRow(c, L.v, L.T)}
+  ${rowMoments(L, "X(j)")}
   for (var j = 0u; j < n; j++) { y[base + j] = (X(j) - mean) * rstd * w[j] + b[j]; }
   stats[2u * row] = mean;
-  stats[2u * row + 1u] = rstd;
-}`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
-    }), key);
+  stats[2u * row + 1u] = rstd;`,
+        )
+      }`.replaceAll("X(j)", cachedRow(c, L.v) ? "xrow[j]" : "x[base + j]"),
+    }));
     engine.dispatch({
       kernel,
       bindings: [x, weight, bias, y, stats],
-      params: new Words().u(rows, c).f(eps).words,
-      workgroups: grid1d(rows, WG),
+      params: { rows, c, eps },
+      workgroups: engine.grid(rows, WG),
       op,
     });
   }
@@ -246,8 +243,8 @@ function layerNormBackward(
   if (need[0] && sg > 0) {
     sums = engine.empty([rows, 2]);
     engine.dispatch({
-      kernel: engine.kernel(() => ({
-        key: "nn.layer_norm.bwd_sums.sg",
+      kernel: engine.kernel("nn.layer_norm.bwd_sums.sg", () => ({
+        params: { rows: "u32", c: "u32" },
         bindings: [
           { name: "x" },
           { name: "w" },
@@ -266,18 +263,18 @@ function layerNormBackward(
   let mg = subgroupAdd(sg) / f32(c); let mgx = subgroupAdd(sgx) / f32(c);
   if (valid && lane == 0u) { sums[2u * row] = mg; sums[2u * row + 1u] = mgx; }
 }`,
-      }), "nn.layer_norm.bwd_sums.sg"),
+      })),
       bindings: [x, weight, stats, gy, sums],
-      params: [rows, c],
-      workgroups: grid1d(rows * sg, SG_WG),
+      params: { rows, c },
+      workgroups: engine.grid(rows * sg, SG_WG),
       op,
     });
   } else if (need[0]) {
     sums = engine.empty([rows, 2]);
     const key = `nn.layer_norm.bwd_sums.${L.v}`;
     engine.dispatch({
-      kernel: engine.kernel(() => ({
-        key,
+      kernel: engine.kernel(key, () => ({
+        params: { rows: "u32", c: "u32" },
         bindings: [
           { name: "x", type: `array<${L.T}>` },
           { name: "w", type: `array<${L.T}>` },
@@ -287,27 +284,20 @@ function layerNormBackward(
         ],
         code: /* wgsl */ `
 // One invocation per row: mean(g) and mean(g·x̂) with g = gy·w.
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u);
-  if (row >= rows) { return; }
-  let n = c / ${L.v}u;
-  let base = row * n;
-  let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
-  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) {
-    let g = gy[base + j] * w[j];
-    sg += g;
-    sgx += g * (x[base + j] - mean);
-  }
+${
+          rowKernelWgsl(
+            WG,
+            L,
+            false,
+            `  ${rowGradSums(L)}
   sums[2u * row] = ${L.sum("sg")} / f32(c);
-  sums[2u * row + 1u] = ${L.sum("sgx")} * rstd / f32(c);
-}`,
-      }), key),
+  sums[2u * row + 1u] = ${L.sum("sgx")} * rstd / f32(c);`,
+          )
+        }`,
+      })),
       bindings: [x, weight, stats, gy, sums],
-      params: [rows, c],
-      workgroups: grid1d(rows, WG),
+      params: { rows, c },
+      workgroups: engine.grid(rows, WG),
       op,
     });
   }
@@ -323,8 +313,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ...(wantDx ? [{ name: "dx", access: "read_write" as const, type: `array<${L.T}>` }] : []),
     ...(wantWb ? [{ name: "pwb", access: "read_write" as const, type: `array<${L.T}>` }] : []),
   ];
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: COLUMN_CHUNK_PARAMS,
     bindings: [
       { name: "x", type: `array<${L.T}>` },
       { name: "w", type: `array<${L.T}>` },
@@ -336,25 +326,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     code: /* wgsl */ `
 // Workgroup (lane group block, row chunk): each lane walks the chunk's rows at one lane group
 // of channels; row statistics and row sums are uniform loads.
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let rows = pu(0u); let n = pu(1u); let per = pu(2u); let chunks = pu(3u);
-  let chunk = wid.y + wid.z * 65535u;
-  let j = wid.x * ${wg}u + li;
-  if (j >= n) { return; }
-  let wj = w[j];
-  let r1 = min(rows, (chunk + 1u) * per);
-  var sw = ${L.T}(0.0); var sb = ${L.T}(0.0);
-  for (var r = chunk * per; r < r1; r++) {
-    let mean = stats[2u * r]; let rstd = stats[2u * r + 1u];
+${
+      columnChunksWgsl(
+        wg,
+        L.T,
+        "let wj = w[j];",
+        `let mean = stats[2u * r]; let rstd = stats[2u * r + 1u];
     let g = gy[r * n + j];
     let xh = (x[r * n + j] - mean) * rstd;
     ${wantWb ? "sw += g * xh; sb += g;" : ""}
-    ${wantDx ? "dx[r * n + j] = rstd * (g * wj - sums[2u * r] - xh * sums[2u * r + 1u]);" : ""}
-  }
-  ${wantWb ? "pwb[chunk * n + j] = sw; pwb[(chunks + chunk) * n + j] = sb;" : ""}
-}`,
-  }), key);
+    ${wantDx ? "dx[r * n + j] = rstd * (g * wj - sums[2u * r] - xh * sums[2u * r + 1u]);" : ""}`,
+        wantWb
+          ? "pwb[chunk * n + j] = sw; pwb[((rows + per - 1u) / per + chunk) * n + j] = sb;"
+          : "",
+      )
+    }`,
+  }));
   engine.dispatch({
     kernel,
     bindings: [
@@ -366,8 +353,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ...(dx ? [dx] : []),
       ...(pwb ? [pwb] : []),
     ],
-    params: [rows, n, per, chunks],
-    workgroups: [Math.ceil(n / wg), Math.min(chunks, 65535), Math.ceil(chunks / 65535)],
+    params: { rows, n, per },
+    workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
     op,
   });
   if (!pwb) return [dx, null, null];
@@ -397,8 +384,8 @@ function clusterBackward(
   // The ∂w and ∂b partials, packed (one binding): ∂w rows, then ∂b rows.
   const pwb = wantWb ? engine.empty([2, slots, c]) : null;
   const key = `nn.layer_norm.bwd_x.cluster.${L.v}.${wantWb ? "wb" : "x"}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: { rows: "u32", c: "u32" },
     bindings: [
       { name: "x", type: `array<${L.T}>` },
       { name: "w", type: `array<${L.T}>` },
@@ -414,17 +401,11 @@ function clusterBackward(
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
   let row0 = lin(gid, nwg, ${WG}u);
-  let rows = pu(0u); let c = pu(1u);
+  let rows = params.rows; let c = params.c;
   let valid = row0 < rows; let row = min(row0, rows - 1u);
   let n = c / ${L.v}u;
   let base = row * n;
-  let mean = stats[2u * row]; let rstd = stats[2u * row + 1u];
-  var sg = ${L.T}(0.0); var sgx = ${L.T}(0.0);
-  for (var j = 0u; j < n; j++) {
-    let g = gy[base + j] * w[j];
-    sg += g;
-    sgx += g * (x[base + j] - mean);
-  }
+  ${rowGradSums(L)}
   let mg = ${L.sum("sg")} / f32(c); let mgx = ${L.sum("sgx")} * rstd / f32(c);
   let keep = select(0.0, 1.0, valid); let slot = (row0 - lane % 8u) / 8u * n;
   for (var j = 0u; j < n; j++) {
@@ -436,17 +417,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         ? `let gk = gj * keep; let gx = gk * xh;
     ${clusterSum8("gx", "cw")}
     ${clusterSum8("gk", "cb")}
-    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[pu(2u) * n + slot + j] = cb; }`
+    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[(rows + 7u) / 8u * n + slot + j] = cb; }`
         : ""
     }
   }
 }`,
-  }), key);
+  }));
   engine.dispatch({
     kernel,
     bindings: [x, weight, stats, gy, dx, ...(pwb ? [pwb] : [])],
-    params: [rows, c, slots],
-    workgroups: grid1d(rows, WG),
+    params: { rows, c },
+    workgroups: engine.grid(rows, WG),
     op,
   });
   if (!pwb) return [dx, null, null];

@@ -3,7 +3,7 @@ import { Engine } from "../engine.ts";
 import { DtypeError, ShapeError } from "../tensor_errors.ts";
 import { layerNormBackwardRef, layerNormRef } from "../reference/nn_ops.ts";
 import { layerNorm, layerNormConfig } from "./layer_norm.ts";
-import { assertClose, normals } from "./_nn_test_util.ts";
+import { assertClose, normals } from "../_testing.ts";
 
 const engine = await Engine.create();
 
@@ -45,10 +45,10 @@ Deno.test("layerNorm() forward and backward match the float64 reference (every k
         const ref = layerNormRef(xs, c, ws, bs, eps);
         const g = layerNormBackwardRef(xs, c, ws, eps, gs);
         const tag = `${cfg.variant}/cache ${cfg.cacheRow}/${cfg.backward} shape [${shape}]`;
-        assertClose(`${tag} y`, await y.read(), ref.y, 1e-5, 1e-5);
-        assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-4, 1e-4);
-        assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-4);
-        assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-4);
+        assertClose(await y.read(), ref.y, 1e-5, 1e-5, `${tag} y`);
+        assertClose(await x.grad!.read(), g.dx, 1e-4, 1e-4, `${tag} dx`);
+        assertClose(await w.grad!.read(), g.dw, 1e-4, 1e-4, `${tag} dw`);
+        assertClose(await b.grad!.read(), g.db, 1e-4, 1e-4, `${tag} db`);
       });
     }
   }
@@ -68,12 +68,12 @@ Deno.test("layerNorm() backward gives only the gradients asked for (x alone, wei
         layerNorm(x, w, b, eps).backward(engine.tensor(gs, shape));
         const tag = `[${shape}] ${xGrad ? "x only" : "weight and bias only"}`;
         if (xGrad) {
-          assertClose(`${tag} dx`, await x.grad!.read(), g.dx, 1e-4, 1e-4);
+          assertClose(await x.grad!.read(), g.dx, 1e-4, 1e-4, `${tag} dx`);
           assert.equal(w.grad, null);
         } else {
           assert.equal(x.grad, null);
-          assertClose(`${tag} dw`, await w.grad!.read(), g.dw, 1e-4, 1e-4);
-          assertClose(`${tag} db`, await b.grad!.read(), g.db, 1e-4, 1e-4);
+          assertClose(await w.grad!.read(), g.dw, 1e-4, 1e-4, `${tag} dw`);
+          assertClose(await b.grad!.read(), g.db, 1e-4, 1e-4, `${tag} db`);
         }
       });
     }

@@ -9,7 +9,7 @@ import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
 import { gatherKernel, scatterKernel } from "./_kernels.ts";
 import { MAX_RANK, normAxis, sameEngine, sameShape, sizeOf, stridesOf } from "./_shape.ts";
-import { sumTo } from "./reduce.ts";
+import { sumToShape } from "./_sum.ts";
 
 function alive(op: string, ...ts: Tensor[]): void {
   for (const t of ts) t.storageFor(op);
@@ -75,7 +75,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(x.shape, shape)) return reshape(x, shape);
   const engine = x.engine;
   const y = gatherKernel(engine, op, x, shape, strides, 0);
-  engine.record(op, [x], [y], ([g]) => [sumTo(g!, x.shape)]);
+  engine.record(op, [x], [y], ([g]) => [sumToShape(g!, x.shape)]);
   return y;
 }
 

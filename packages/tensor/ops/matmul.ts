@@ -8,12 +8,13 @@
 import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
-import { broadcastShapes, broadcastStrides, expectDtype, Params, sameEngine } from "./_shape.ts";
+import { broadcastShapes, broadcastStrides, expectDtype, sameEngine } from "./_shape.ts";
 import { gatherKernel } from "./_kernels.ts";
 import { add } from "./elementwise.ts";
 import { reshape } from "./layout.ts";
 import { sum, sumTo } from "./reduce.ts";
 import {
+  MATMUL_PARAMS,
   registerMatmulWgsl,
   registerScalarAWgsl,
   type RegisterTile,
@@ -188,13 +189,24 @@ export function matmulKernel(
   // Merge batch dims into at most 6 (coalescing is not needed for the shapes in use).
   if (batch.length > 6) throw new ShapeError(op, `batch rank ${batch.length} > 6`);
   const nb = batch.reduce((x, y) => x * y, 1);
-  const p = new Params().u(m, n, k, batch.length).padded(batch, 6).padded(sa, 6, 0).padded(sb, 6, 0)
-    .u(tA ? 1 : k, tA ? m : 1, tB ? 1 : n, tB ? k : 1);
+  const params = {
+    M: m,
+    N: n,
+    K: k,
+    rank: batch.length,
+    batch,
+    sa,
+    sb,
+    sam: tA ? 1 : k,
+    sak: tA ? m : 1,
+    sbk: tB ? 1 : n,
+    sbn: tB ? k : 1,
+  };
   const key = `matmul:${variantKey(v)}${scalarA ? "a1" : ""}:${tA ? "T" : "N"}${tB ? "T" : "N"}`;
   let wg: [number, number, number];
   const vec = v !== "scalar" && v.kind === "register";
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: MATMUL_PARAMS,
     bindings: [
       { name: "A", type: vec && !scalarA ? "array<vec4<f32>>" : "array<f32>" },
       { name: "B", type: vec ? "array<vec4<f32>>" : "array<f32>" },
@@ -205,12 +217,12 @@ export function matmulKernel(
       : v.kind === "register"
       ? (scalarA ? registerScalarAWgsl(v) : registerMatmulWgsl(v, tA, tB))
       : sharedMatmulWgsl(v, tA, tB),
-  }), key);
+  }));
   if (v === "scalar") wg = [Math.ceil(n / 32), Math.ceil(m / 32), nb];
   else if (v.kind === "register") {
     wg = [Math.ceil(n / (v.tn * v.wx)), Math.ceil(m / (v.tm * v.wy)), nb];
   } else wg = [Math.ceil(n / (v.tn * v.wx)), Math.ceil(m / (v.tm * v.wy)), nb];
-  engine.dispatch({ kernel, bindings: [a, b, out], params: p.view, workgroups: wg, op });
+  engine.dispatch({ kernel, bindings: [a, b, out], params, workgroups: wg, op });
   return out;
 }
 

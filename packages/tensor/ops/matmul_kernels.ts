@@ -6,9 +6,7 @@
  * All compute `C[z] = op(A[z]) · op(B[z])` with `op` = transpose when flagged, for batch
  * index `z` = workgroup id z decomposed over the broadcast batch shape.
  *
- * Params words: 0 M, 1 N, 2 K, 3 batch rank, 4–9 batch shape, 10–15 batch strides of A,
- * 16–21 batch strides of B (elements), 22–25 element strides of A along m, k and of B
- * along k, n.
+ * Every kernel reads the params of {@linkcode MATMUL_PARAMS}.
  *
  * @module
  */
@@ -39,12 +37,30 @@ export interface SharedTile {
   bk: number;
 }
 
+/**
+ * Params of every matmul kernel: the sizes, the batch shape (≤ 6 dims) with each operand's
+ * batch strides, and the element strides of A along m and k and of B along k and n.
+ */
+export const MATMUL_PARAMS = {
+  M: "u32",
+  N: "u32",
+  K: "u32",
+  rank: "u32",
+  batch: ["u32", 6],
+  sa: ["u32", 6],
+  sb: ["u32", 6],
+  sam: "u32",
+  sak: "u32",
+  sbk: "u32",
+  sbn: "u32",
+} as const;
+
 const BATCH = `
 fn batchOffsets(z: u32) -> vec2<u32> {
   var rem = z; var oa = 0u; var ob = 0u;
-  for (var d = i32(pu(3u)) - 1; d >= 0; d--) {
-    let sz = pu(4u + u32(d)); let q = rem % sz; rem = rem / sz;
-    oa += q * pu(10u + u32(d)); ob += q * pu(16u + u32(d));
+  for (var d = i32(params.rank) - 1; d >= 0; d--) {
+    let sz = params.batch[d]; let q = rem % sz; rem = rem / sz;
+    oa += q * params.sa[d]; ob += q * params.sb[d];
   }
   return vec2<u32>(oa, ob);
 }`;
@@ -136,7 +152,7 @@ export function registerMatmulWgsl(t: RegisterTile, transA: boolean, transB: boo
 // Invocation (x, y) of batch z computes C[z][m0 .. m0+${tm}, n0 .. n0+${tn}] in registers.
 @compute @workgroup_size(${t.wx}, ${t.wy})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let M = pu(0u); let N = pu(1u); let K = pu(2u);
+  let M = params.M; let N = params.N; let K = params.K;
   let n0 = gid.x * ${tn}u;
   ${
     // With one row of invocations per workgroup the rows are uniform across the workgroup,
@@ -168,8 +184,8 @@ export function registerScalarAWgsl(t: RegisterTile): string {
 // Invocation (x, y) of batch z computes C[z][m0 .. m0+${tm}, n0 .. n0+${tn}] in registers.
 @compute @workgroup_size(${t.wx}, ${t.wy})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let M = pu(0u); let N = pu(1u); let K = pu(2u);
-  let sam = pu(22u); let sak = pu(23u);
+  let M = params.M; let N = params.N; let K = params.K;
+  let sam = params.sam; let sak = params.sak;
   let n0 = gid.x * ${tn}u;
   ${t.wy === 1 ? `let m0 = wid.y * ${tm}u;` : `let m0 = gid.y * ${tm}u;`}
   if (n0 >= N || m0 >= M) { return; }
@@ -255,8 +271,8 @@ var<workgroup> Bs: array<f32, ${bk * bn}>;
 // owns rows ty + ${wy}·i and columns tx + ${wx}·j of that block.
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = pu(0u); let N = pu(1u); let K = pu(2u);
-  let sam = pu(22u); let sak = pu(23u); let sbk = pu(24u); let sbn = pu(25u);
+  let M = params.M; let N = params.N; let K = params.K;
+  let sam = params.sam; let sak = params.sak; let sbk = params.sbk; let sbn = params.sbn;
   let offs = batchOffsets(wid.z);
   let oc = wid.z * M * N;
   let bm0 = wid.y * ${bm}u; let bn0 = wid.x * ${bn}u;
@@ -284,8 +300,8 @@ export function scalarMatmulWgsl(wx: number, wy: number): string {
 // Invocation (x, y) of batch z computes C[z][4y .. 4y+4, 4x .. 4x+4] with strided loads.
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let M = pu(0u); let N = pu(1u); let K = pu(2u);
-  let sam = pu(22u); let sak = pu(23u); let sbk = pu(24u); let sbn = pu(25u);
+  let M = params.M; let N = params.N; let K = params.K;
+  let sam = params.sam; let sak = params.sak; let sbk = params.sbk; let sbn = params.sbn;
   let n0 = gid.x * 4u; let m0 = gid.y * 4u;
   if (n0 >= N || m0 >= M) { return; }
   let offs = batchOffsets(gid.z);

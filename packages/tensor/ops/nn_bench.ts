@@ -15,7 +15,7 @@ import { cpuMillis, gpuTiming, type Timing } from "../bench/_measure.ts";
 import { Engine } from "../engine.ts";
 import { randomNormal } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
-import { depthwiseConv3x3 } from "./conv.ts";
+import { depthwiseConv3x3 } from "./conv_depthwise.ts";
 import { layerNorm } from "./layer_norm.ts";
 
 // `deno run -A nn_bench.ts 32` measures VM-UNet's real batch (B = 32) on a big GPU.

@@ -5,10 +5,9 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import { type Rng, RNG_WGSL, seedKey } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
-import { Words } from "../_nn_util.ts";
 
 const WG = 256;
 
@@ -23,8 +22,8 @@ function fill(
   const out = engine.empty(shape);
   if (out.size === 0) return out;
   const key = `nn.random.${normal ? "normal" : "uniform"}`;
-  const kernel = engine.kernel(() => ({
-    key,
+  const kernel = engine.kernel(key, () => ({
+    params: { n: "u32", key0: "u32", key1: "u32", stream: "u32", a: "f32", b: "f32" },
     bindings: [{ name: "y", access: "read_write" }],
     code: RNG_WGSL + /* wgsl */ `
 // One invocation per element i: element i of Philox stream (seed, stream), then ${
@@ -33,17 +32,19 @@ function fill(
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
-  if (i >= pu(0u)) { return; }
-  let key = vec2<u32>(pu(1u), pu(2u));
-  y[i] = pf(4u) + pf(5u) * ${normal ? "philox_normal" : "philox_uniform"}(key, pu(3u), i);
+  if (i >= params.n) { return; }
+  let key = vec2<u32>(params.key0, params.key1);
+  y[i] = params.a + params.b * ${
+      normal ? "philox_normal" : "philox_uniform"
+    }(key, params.stream, i);
 }`,
-  }), key);
+  }));
   const [k0, k1] = seedKey(rng.seed);
   engine.dispatch({
     kernel,
     bindings: [out],
-    params: new Words().u(out.size, k0, k1, rng.nextStream()).f(a, b).words,
-    workgroups: grid1d(out.size, WG),
+    params: { n: out.size, key0: k0, key1: k1, stream: rng.nextStream(), a, b },
+    workgroups: engine.grid(out.size, WG),
     op: key,
   });
   return out;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Engine } from "../engine.ts";
 import { randomNormal, randomUniform, Rng } from "../rng.ts";
 import { randomNormalTensor, randomUniformTensor } from "./random.ts";
-import { assertClose } from "./_nn_test_util.ts";
+import { assertClose } from "../_testing.ts";
 
 const engine = await Engine.create();
 
@@ -14,9 +14,9 @@ Deno.test("randomUniformTensor() and randomNormalTensor() draw the CPU generator
   assert.equal(rng.stream, 7);
   assert.deepEqual(await u.read(), randomUniform(31, 4, 35));
   const cz = randomNormal(31, 5, 33).map((v) => 1 + 0.5 * v);
-  assertClose("normal", await z.read(), cz, 2e-5, 0);
+  assertClose(await z.read(), cz, 2e-5, 0, "normal");
   const cs = randomUniform(31, 6, 10).map((v) => -2 + 4 * v);
-  assertClose("scaled uniform", await s.read(), cs, 1e-6, 0);
+  assertClose(await s.read(), cs, 1e-6, 0, "scaled uniform");
   for (const t of [u, z, s]) t.dispose();
 });
 

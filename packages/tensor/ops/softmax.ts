@@ -4,9 +4,9 @@
  * @module
  */
 
-import { type Engine, grid1d } from "../engine.ts";
+import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { expectDtype, normAxis, Params } from "./_shape.ts";
+import { expectDtype, normAxis } from "./_shape.ts";
 
 const WG = 64;
 
@@ -17,16 +17,19 @@ function rows(x: Tensor, axis: number): { nRows: number; len: number; inner: num
   return { nRows: x.size / Math.max(1, len), len, inner };
 }
 
+/** Params of both softmax kernels: rows, the softmax axis length and the stride past it. */
+const ROW_PARAMS = { nRows: "u32", len: "u32", inner: "u32" } as const;
+
 const ROW_PRELUDE = `
   let r = lin(gid, nwg, ${WG}u);
-  let nRows = pu(0u); let len = pu(1u); let inner = pu(2u);
+  let nRows = params.nRows; let len = params.len; let inner = params.inner;
   if (r >= nRows) { return; }
   let base = (r / inner) * len * inner + r % inner;`;
 
 function forwardKernel(engine: Engine, log: boolean) {
   const key = log ? "log_softmax" : "softmax";
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
+    params: ROW_PARAMS,
     bindings: [{ name: "x" }, { name: "y", access: "read_write" }],
     code: `
 // One invocation per row (all elements of the softmax axis for one position).
@@ -43,13 +46,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         : "let inv = 1.0 / s; for (var j = 0u; j < len; j++) { let k = base + j * inner; y[k] = exp(x[k] - m) * inv; }"
     }
 }`,
-  }), key);
+  }));
 }
 
 function backwardKernel(engine: Engine, log: boolean) {
   const key = log ? "log_softmax.backward" : "softmax.backward";
-  return engine.kernel(() => ({
-    key,
+  return engine.kernel(key, () => ({
+    params: ROW_PARAMS,
     bindings: [{ name: "y" }, { name: "g" }, { name: "dx", access: "read_write" }],
     code: `
 // softmax: dx = y·(g − Σ g·y); log-softmax: dx = g − exp(y)·Σ g. One invocation per row.
@@ -63,7 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     dx[k] = ${log ? "g[k] - exp(y[k]) * s" : "y[k] * (g[k] - s)"};
   }
 }`,
-  }), key);
+  }));
 }
 
 function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
@@ -74,13 +77,13 @@ function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
   const engine = x.engine;
   const y = engine.empty(x.shape);
   const geo = rows(x, ax);
-  const params = new Params().u(geo.nRows, geo.len, geo.inner).view;
+  const params = geo;
   if (x.size > 0) {
     engine.dispatch({
       kernel: forwardKernel(engine, log),
       bindings: [x, y],
       params,
-      workgroups: grid1d(geo.nRows, WG),
+      workgroups: engine.grid(geo.nRows, WG),
       op,
     });
   }
@@ -90,7 +93,7 @@ function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
       kernel: backwardKernel(engine, log),
       bindings: [y, g!, dx],
       params,
-      workgroups: grid1d(geo.nRows, WG),
+      workgroups: engine.grid(geo.nRows, WG),
       op: `${op}.backward`,
     });
     return [dx];

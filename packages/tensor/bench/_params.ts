@@ -1,19 +1,13 @@
 /**
- * Packing of a dispatch's params words (read in WGSL with `pu(i)`, `pi(i)`, `pf(i)`).
+ * Positional packing of a dispatch's params words (read in WGSL with `pu(i)`, `pi(i)`,
+ * `pf(i)`), kept for the baseline kernels of the benchmarks; the package's kernels declare
+ * their params by name.
  *
  * @module
  */
 
 /**
  * Packs u32/i32/f32 words for {@linkcode Engine.dispatch}'s `params` (at most 64 words).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { Params } from "@vmunet/tensor";
- * const p = new Params().u(1024).f(0.5).i(-1);
- * assert.equal(p.view.length, 3);
- * ```
  */
 export class Params {
   /** The words. */

@@ -1,13 +1,89 @@
 /**
- * Reverse-mode sweep over the define-by-run tape.
+ * The define-by-run tape: whether ops record (`noGrad`), how an op records its backward
+ * onto its outputs, and the reverse-mode sweep that accumulates gradients.
  *
  * @module
  */
 
 import type { Engine } from "./engine.ts";
 import { nextTensorId_, type TapeNode, type Tensor } from "./tensor.ts";
-import { formatShape, GradError } from "./tensor_errors.ts";
-import { add } from "./ops/elementwise.ts";
+import { formatShape, GradError, ShapeError } from "./tensor_errors.ts";
+import { mapKernel } from "./ops/_kernels.ts";
+
+/** The recording state of one engine. */
+export class Tape {
+  #noGrad = 0;
+
+  /** Runs `fn` with recording off (see `Engine.noGrad`). */
+  noGrad<T>(fn: () => T): T {
+    this.#noGrad++;
+    try {
+      return fn();
+    } finally {
+      this.#noGrad--;
+    }
+  }
+
+  /** Whether ops currently record onto the tape. */
+  get enabled(): boolean {
+    return this.#noGrad === 0;
+  }
+
+  /** Whether an op on `inputs` would be recorded now (see `Engine.willRecord`). */
+  willRecord(inputs: readonly Tensor[]): boolean {
+    return this.#noGrad === 0 && inputs.some((t) => t.requiresGrad);
+  }
+
+  /** Records an op (see `Engine.record`). */
+  record(
+    op: string,
+    inputs: readonly Tensor[],
+    outputs: readonly Tensor[],
+    backward: (gradOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[],
+  ): void {
+    if (!this.willRecord(inputs)) return;
+    const node: TapeNode = { op, inputs, outputs, backward };
+    for (const o of outputs) {
+      if (o.dtype !== "f32") continue;
+      o.requiresGrad = true;
+      o.node = node;
+    }
+  }
+
+  /** Checks `root` and `seed`, then back-propagates with recording off (see `Engine.backward`). */
+  backward(engine: Engine, root: Tensor, seed?: Tensor): void {
+    root.storageFor("backward");
+    if (!root.requiresGrad) {
+      throw new GradError(
+        "backward",
+        `tensor ${root.label ? `"${root.label}" ` : ""}of shape ${
+          formatShape(root.shape)
+        } does not require grad (no input of the ops that produced it requires grad, or it ` +
+          `was computed under noGrad)`,
+      );
+    }
+    if (seed) {
+      seed.storageFor("backward");
+      if (seed.shape.join() !== root.shape.join()) {
+        throw new ShapeError(
+          "backward",
+          `seed shape ${formatShape(seed.shape)} differs from ${formatShape(root.shape)}`,
+        );
+      }
+    } else if (root.size !== 1) {
+      throw new GradError(
+        "backward",
+        `tensor of shape ${formatShape(root.shape)} is not a scalar: pass a seed gradient`,
+      );
+    }
+    this.noGrad(() => runBackward(engine, root, seed));
+  }
+}
+
+/** `a + b` of two same-shape f32 gradients (the kernel the `add` op uses for equal shapes). */
+function addGrads(engine: Engine, a: Tensor, b: Tensor): Tensor {
+  return mapKernel(engine, "add", "a + b", [a, b]);
+}
 
 /** Nodes reachable from `root`, inputs before the nodes that consume them. */
 function topoOrder(root: Tensor): TapeNode[] {
@@ -39,14 +115,14 @@ function topoOrder(root: Tensor): TapeNode[] {
  * intermediate tensors are disposed as soon as their node has consumed them; leaves keep
  * theirs in `.grad`, accumulated across uses and across calls.
  */
-export function runBackward(engine: Engine, root: Tensor, seed?: Tensor): void {
+function runBackward(engine: Engine, root: Tensor, seed?: Tensor): void {
   const grads = new Map<Tensor, Tensor>();
   const first = seed ? engine.view(seed, root.shape) : engine.full(root.shape, 1);
   const accumulate = (target: Tensor, g: Tensor): void => {
     if (target.node === null) {
       engine.keep(g);
       if (target.grad) {
-        const sum = engine.keep(add(target.grad, g));
+        const sum = engine.keep(addGrads(engine, target.grad, g));
         target.grad.dispose();
         g.dispose();
         target.grad = sum;
@@ -55,7 +131,7 @@ export function runBackward(engine: Engine, root: Tensor, seed?: Tensor): void {
     }
     const existing = grads.get(target);
     if (existing) {
-      const sum = add(existing, g);
+      const sum = addGrads(engine, existing, g);
       existing.dispose();
       g.dispose();
       grads.set(target, sum);
