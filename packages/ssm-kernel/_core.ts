@@ -7,6 +7,7 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
+import { knownSubgroupsDirective } from "./subgroups.ts";
 import {
   backwardBcWgsl,
   backwardRowsWgsl,
@@ -114,6 +115,8 @@ export class ScanCore {
   /** Workgroup size of the dB/dC kernel. */
   #bcWorkgroup = 64;
   #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
+  /** `enable subgroups;` where the device's WGSL wants it and the kernels use subgroups. */
+  #directive = "";
 
   constructor(
     device: GPUDevice,
@@ -143,6 +146,12 @@ export class ScanCore {
       throw new ScanShapeError(
         `${label}: option subgroups is true but the device was created without the "subgroups" feature`,
       );
+    }
+    if (
+      tuning.subgroupWidth > 0 &&
+      (tuning.subgroupsDirective ?? knownSubgroupsDirective(device) ?? false)
+    ) {
+      this.#directive = "enable subgroups;\n";
     }
     if (tuning.workgroupSize > lim.maxComputeInvocationsPerWorkgroup) {
       throw new ScanShapeError(
@@ -195,7 +204,10 @@ export class ScanCore {
     const pipeline = this.device.createComputePipeline({
       label: what,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
-      compute: { module: this.device.createShaderModule({ label: what, code }), entryPoint },
+      compute: {
+        module: this.device.createShaderModule({ label: what, code: this.#directive + code }),
+        entryPoint,
+      },
     });
     this.#layouts.set(pipeline, bgl);
     this.#pipelines.set(name, pipeline);

@@ -15,6 +15,12 @@ export interface ScanKernelOptions {
    */
   subgroups?: boolean;
   /**
+   * Whether WGSL using subgroup builtins must start with `enable subgroups;` (the WGSL
+   * specification and Chrome: yes; Deno's wgpu refuses it). Default: the cached answer of
+   * `probeSubgroupsDirective` for the device, or false when it has not run.
+   */
+  subgroupsDirective?: boolean;
+  /**
    * Forward variant: `serial-row` (one invocation per row walks L; work-efficient, fastest on
    * CPU adapters) or `workgroup-scan` (one workgroup per row, parallel scan over L in chunks
    * of 256 with a carried prefix, as the CUDA kernel). Default: `serial-row` on fallback
@@ -44,6 +50,7 @@ export interface ResolvedTuning {
   workgroupSize: number;
   chunkLength: number;
   subgroupWidth: number;
+  subgroupsDirective?: boolean;
   forward: "serial-row" | "workgroup-scan";
   description: string;
 }
@@ -102,6 +109,7 @@ export function resolveTuning(
     forward,
     chunkLength: chunk,
     subgroupWidth: sgw,
+    subgroupsDirective: options.subgroupsDirective,
     description: `${
       forward === "serial-row" ? `serial-row wg${wg}` : "workgroup-scan 64×4"
     } chunk${chunk} ${sgw ? `subgroup-broadcast${sgw}` : "direct-loads"}`,

@@ -11,6 +11,7 @@
  */
 
 import { ScanCore } from "./_core.ts";
+import { probeSubgroupsDirective } from "./subgroups.ts";
 import { runScanOnce } from "./_io.ts";
 import type { CrossScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
@@ -356,6 +357,7 @@ export async function crossScan2d(
   dy?: ArrayLike<number>,
   options: ScanKernelOptions = {},
 ): Promise<CrossScan2dResult> {
+  if (options.subgroups) await probeSubgroupsDirective(device);
   const scan = new CrossScan2d(device, x, options);
   const { batch, height: H, width: W, channels: Di, dState: N } = x;
   const L = H * W;

@@ -6,6 +6,7 @@
  */
 
 import { ScanCore } from "./_core.ts";
+import { probeSubgroupsDirective } from "./subgroups.ts";
 import { runScanOnce } from "./_io.ts";
 import type { ScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
@@ -259,6 +260,7 @@ export async function selectiveScan(
   dout?: ArrayLike<number>,
   options: ScanKernelOptions = {},
 ): Promise<SelectiveScanResult> {
+  if (options.subgroups) await probeSubgroupsDirective(device);
   const scan = new SelectiveScan(device, x, options);
   const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = x;
   const CH = G * Dg;
