@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { encodeNpz, encodePng, parseNpy, writeHdf5 } from "@vmunet/datasets";
+import { encodeNpz, encodePng, parseNpy } from "@vmunet/datasets";
+import { writeHdf5 } from "@vmunet/datasets/fs";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
 import { parameterSpecs, preset } from "@vmunet/vmunet";
 import { bufferIo } from "./io.ts";

@@ -7,7 +7,7 @@
 
 import { statfsSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "@vmunet/vmunet";
+import { writeFileAtomic } from "@vmunet/vmunet/fs";
 
 /** Raised when the run folder cannot be used; the message names the folder and the fix. */
 export class RunDirError extends Error {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { encodeNpz, type NdArray, writeHdf5 } from "@vmunet/datasets";
+import { encodeNpz, type NdArray } from "@vmunet/datasets";
+import { writeHdf5 } from "@vmunet/datasets/fs";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
 import { bufferIo } from "./io.ts";
 import { main, type StepInfo } from "./main.ts";

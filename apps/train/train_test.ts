@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  decodePng,
-  encodePng,
-  generateSyntheticSample,
-  parseNpy,
-  writeHdf5,
-} from "@vmunet/datasets";
+import { decodePng, encodePng, generateSyntheticSample, parseNpy } from "@vmunet/datasets";
+import { writeHdf5 } from "@vmunet/datasets/fs";
 import { parseSafetensors } from "@vmunet/tensor/safetensors";
 import { bufferIo } from "./io.ts";
 import { main, type StepInfo } from "./main.ts";

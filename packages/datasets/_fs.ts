@@ -5,6 +5,7 @@
  */
 
 import { DatasetLayoutError, DecodeError } from "./errors.ts";
+import type { FilePair } from "./paired.ts";
 import { imageSize } from "./image_codec.ts";
 
 /** Joins path segments with `/`. */
@@ -82,4 +83,26 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+}
+
+/**
+ * Checks at open time, from the file headers only, that every mask has its image's size.
+ *
+ * @throws {DatasetLayoutError} naming the mask whose size differs.
+ */
+export async function validatePairSizes(pairs: readonly FilePair[]): Promise<void> {
+  const queue = pairs.slice();
+  const worker = async () => {
+    for (let pair = queue.shift(); pair; pair = queue.shift()) {
+      const [iw, ih] = await readImageSize(pair.image);
+      const [mw, mh] = await readImageSize(pair.mask);
+      if (iw !== mw || ih !== mh) {
+        throw new DatasetLayoutError(
+          pair.mask,
+          `mask is ${mw}×${mh} but its image ${pair.image} is ${iw}×${ih}`,
+        );
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
 }

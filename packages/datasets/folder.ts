@@ -7,14 +7,13 @@
  * @module
  */
 
-import { isDir, join, listFiles } from "./_fs.ts";
+import { isDir, join, listFiles, readFile, validatePairSizes } from "./_fs.ts";
 import { DatasetLayoutError, DatasetOptionError } from "./errors.ts";
 import {
   type FilePair,
   PairedImageDataset,
   type PairPreprocessOptions,
   resolvePreprocess,
-  validatePairSizes,
 } from "./paired.ts";
 import { seededSplit } from "./split.ts";
 
@@ -49,7 +48,8 @@ const IMAGE_EXT = /\.(png|jpe?g)$/i;
  * of another size, or (when read) a label outside `0..numClasses-1`.
  * @example
  * ```ts
- * import { encodePng, openFolder } from "@vmunet/datasets";
+ * import { encodePng } from "@vmunet/datasets";
+ * import { openFolder } from "@vmunet/datasets/fs";
  * const root = await Deno.makeTempDir();
  * for (const d of ["images", "masks"]) await Deno.mkdir(`${root}/${d}`);
  * await Deno.writeFile(`${root}/images/a.png`, encodePng({ width: 2, height: 2, channels: 3, data: new Uint8Array(12).map((_, i) => i) }));
@@ -117,5 +117,11 @@ export async function openFolder(options: FolderOptions): Promise<PairedImageDat
     kind: "folder",
     options: { ...options, validate: false } as Record<string, unknown>,
   };
-  return new PairedImageDataset(pairs, preprocess, numClasses === 1 ? "binary" : "labels", spec);
+  return new PairedImageDataset(
+    pairs,
+    preprocess,
+    numClasses === 1 ? "binary" : "labels",
+    spec,
+    readFile,
+  );
 }

@@ -115,7 +115,7 @@ async function withDatasets<T>(
  * for a missing key.
  * @example
  * ```ts
- * import { readHdf5, writeHdf5 } from "@vmunet/datasets";
+ * import { readHdf5, writeHdf5 } from "@vmunet/datasets/fs";
  * const path = await Deno.makeTempFile({ suffix: ".h5" });
  * await writeHdf5(path, { image: { dtype: "float32", shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) } });
  * const { image } = await readHdf5(path, ["image"]);
@@ -154,7 +154,7 @@ export function readHdf5(
  * for a missing key or an unsupported dtype.
  * @example
  * ```ts
- * import { readHdf5Headers, writeHdf5 } from "@vmunet/datasets";
+ * import { readHdf5Headers, writeHdf5 } from "@vmunet/datasets/fs";
  * const path = await Deno.makeTempFile({ suffix: ".h5" });
  * await writeHdf5(path, { image: { dtype: "float32", shape: [1, 2], data: new Float32Array(2) } });
  * const { image } = await readHdf5Headers(path, ["image"]);
@@ -212,7 +212,7 @@ function toNdData(path: string, key: string, value: unknown): NdData {
  * @returns Resolves when the file is closed.
  * @example
  * ```ts
- * import { writeHdf5 } from "@vmunet/datasets";
+ * import { writeHdf5 } from "@vmunet/datasets/fs";
  * const path = await Deno.makeTempFile({ suffix: ".h5" });
  * await writeHdf5(path, { label: { dtype: "float32", shape: [1], data: new Float32Array([1]) } });
  * await Deno.remove(path);

@@ -10,14 +10,13 @@
  * @module
  */
 
-import { isDir, join, listFiles } from "./_fs.ts";
+import { isDir, join, listFiles, readFile, validatePairSizes } from "./_fs.ts";
 import { DatasetLayoutError, DatasetOptionError } from "./errors.ts";
 import {
   type FilePair,
   PairedImageDataset,
   type PairPreprocessOptions,
   resolvePreprocess,
-  validatePairSizes,
 } from "./paired.ts";
 import { seededSplit } from "./split.ts";
 import { ISIC_NORMALIZATION } from "./transforms.ts";
@@ -115,7 +114,7 @@ export interface ReleaseFiles {
  * @throws {DatasetLayoutError} when the folder does not exist.
  * @example
  * ```ts
- * import { releaseFiles } from "@vmunet/datasets";
+ * import { releaseFiles } from "@vmunet/datasets/fs";
  * const root = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${root}/ISIC_0000001.jpg`, "");
  * await Deno.writeTextFile(`${root}/ISIC_0000001_segmentation.png`, "");
@@ -179,7 +178,8 @@ export async function releasePairs(root: string): Promise<FilePair[]> {
  * whose size differs from its image's.
  * @example
  * ```ts
- * import { encodePng, openIsic } from "@vmunet/datasets";
+ * import { encodePng } from "@vmunet/datasets";
+ * import { openIsic } from "@vmunet/datasets/fs";
  * const root = await Deno.makeTempDir();
  * for (const d of ["images", "masks"]) await Deno.mkdir(`${root}/val/${d}`, { recursive: true });
  * await Deno.writeFile(`${root}/val/images/a.png`, encodePng({ width: 4, height: 3, channels: 3, data: new Uint8Array(36).map((_, i) => i) }));
@@ -236,5 +236,5 @@ export async function openIsic(options: IsicOptions): Promise<PairedImageDataset
     kind: "isic",
     options: { ...options, layout, validate: false } as Record<string, unknown>,
   };
-  return new PairedImageDataset(pairs, preprocess, "isic", spec);
+  return new PairedImageDataset(pairs, preprocess, "isic", spec, readFile);
 }

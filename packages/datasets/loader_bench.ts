@@ -19,11 +19,11 @@ import {
   encodeJpeg,
   encodePng,
   generateSyntheticSample,
-  openIsic,
   preprocessPair,
   toGrey8,
   toRgb8,
 } from "./mod.ts";
+import { openIsic } from "./fs.ts";
 
 /** Mean milliseconds per stage for one pair on the calling thread. */
 async function stages(root: string, runs: number): Promise<Record<string, number>> {

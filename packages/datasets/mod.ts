@@ -1,8 +1,12 @@
 /**
  * `@vmunet/datasets`: the datasets VM-UNet trains on — ISIC 2017/2018, Synapse, any folder of
- * image/mask pairs and a seeded synthetic default — read from the layouts people have on
- * disk, preprocessed exactly like the official code, and batched by a seeded loader that
- * decodes and augments in Web Workers. No GPU code.
+ * image/mask pairs and a seeded synthetic default — preprocessed exactly like the official
+ * code, and batched by a seeded loader that decodes and augments in Web Workers. No GPU code.
+ *
+ * This entry point needs no file system and loads in a browser: synthetic data, transforms,
+ * resize, PNG/JPEG decoding and PNG encoding of bytes, `.npy`/`.npz` of bytes, the loader. The
+ * readers of the layouts on disk (`openIsic`, `openFolder`, `openSynapse`, `openDataset`,
+ * HDF5) are in `@vmunet/datasets/fs`.
  *
  * Samples are channel-first `Float32Array`s `(C,H,W)`; batches `(B,C,H,W)`. Binary masks are
  * `Float32Array (B,1,H,W)`, multi-class labels `Int32Array (B,H,W)`.
@@ -31,11 +35,6 @@ export * from "./transforms.ts";
 export * from "./image_codec.ts";
 export * from "./overlay.ts";
 export * from "./npy.ts";
-export * from "./hdf5.ts";
 export * from "./split.ts";
 export * from "./paired.ts";
-export * from "./isic.ts";
-export * from "./folder.ts";
-export * from "./synapse.ts";
-export * from "./open.ts";
 export * from "./loader.ts";

@@ -19,7 +19,8 @@ import { SyntheticDataset, type SyntheticOptions } from "./synthetic.ts";
  * @throws {DatasetOptionError} for an unknown kind.
  * @example
  * ```ts
- * import { openDataset, SyntheticDataset } from "@vmunet/datasets";
+ * import { SyntheticDataset } from "@vmunet/datasets";
+ * import { openDataset } from "@vmunet/datasets/fs";
  * const a = new SyntheticDataset({ count: 2, size: 16 });
  * const b = await openDataset(a.spec);
  * console.assert(b.length === 2);

@@ -1,12 +1,12 @@
 /**
- * Datasets of image/mask file pairs (ISIC and any folder of pairs) and the official ISIC
- * preprocessing: `myNormalize` → (train) hflip p=.5, vflip p=.5, rotation p=.5 (TF.rotate,
- * nearest, fill 0) → bilinear `TF.resize` of image and mask → mask binarised at 0.5.
+ * Datasets of image/mask file pairs (ISIC and any folder of pairs; the readers of their
+ * layouts on disk are in `@vmunet/datasets/fs`) and the official ISIC preprocessing:
+ * `myNormalize` → (train) hflip p=.5, vflip p=.5, rotation p=.5 (TF.rotate, nearest, fill 0)
+ * → bilinear `TF.resize` of image and mask → mask binarised at 0.5.
  *
  * @module
  */
 
-import { readFile, readImageSize } from "./_fs.ts";
 import { DatasetLayoutError, DatasetOptionError } from "./errors.ts";
 import { decodeImage, type RasterImage, toGrey8, toLabels, toRgb8 } from "./image_codec.ts";
 import { Rng } from "./random.ts";
@@ -335,31 +335,13 @@ export function readTarget(
   return labels;
 }
 
-/**
- * Checks at open time, from the file headers only, that every mask has its image's size.
- *
- * @throws {DatasetLayoutError} naming the mask whose size differs.
- */
-export async function validatePairSizes(pairs: readonly FilePair[]): Promise<void> {
-  const queue = pairs.slice();
-  const worker = async () => {
-    for (let pair = queue.shift(); pair; pair = queue.shift()) {
-      const [iw, ih] = await readImageSize(pair.image);
-      const [mw, mh] = await readImageSize(pair.mask);
-      if (iw !== mw || ih !== mh) {
-        throw new DatasetLayoutError(
-          pair.mask,
-          `mask is ${mw}×${mh} but its image ${pair.image} is ${iw}×${ih}`,
-        );
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-}
+/** Reads one file's bytes (a path on disk, a URL, a dropped file's name). */
+export type FileReader = (path: string) => Promise<Uint8Array>;
 
 /**
  * A dataset over image/mask file pairs with the official ISIC preprocessing. Built by
- * {@linkcode openIsic} and {@linkcode openFolder}.
+ * `openIsic` and `openFolder` of `@vmunet/datasets/fs`, which read from disk; in a browser,
+ * give a reader of fetched or dropped files.
  */
 export class PairedImageDataset implements Dataset {
   /** The pairs, in index order. */
@@ -370,6 +352,8 @@ export class PairedImageDataset implements Dataset {
   readonly maskReading: MaskReading;
   /** The recipe that reopens this dataset. */
   readonly spec: DatasetSpec;
+  /** Reads a file's bytes. */
+  readonly readFile: FileReader;
 
   /** Wraps already-validated pairs (use the `open*` functions). */
   constructor(
@@ -377,11 +361,13 @@ export class PairedImageDataset implements Dataset {
     preprocess: ResolvedPreprocess,
     maskReading: MaskReading,
     spec: DatasetSpec,
+    readFile: FileReader,
   ) {
     this.pairs = pairs;
     this.preprocess = preprocess;
     this.maskReading = maskReading;
     this.spec = spec;
+    this.readFile = readFile;
   }
 
   /** Number of pairs. */
@@ -403,7 +389,10 @@ export class PairedImageDataset implements Dataset {
   async get(index: number, epoch = 0): Promise<Sample> {
     const pair = this.pairs[index];
     if (!pair) throw new DatasetOptionError("index", `${index} is outside [0, ${this.length})`);
-    const [imageBytes, maskBytes] = await Promise.all([readFile(pair.image), readFile(pair.mask)]);
+    const [imageBytes, maskBytes] = await Promise.all([
+      this.readFile(pair.image),
+      this.readFile(pair.mask),
+    ]);
     return await this.fromBytes(index, epoch, imageBytes, maskBytes);
   }
 

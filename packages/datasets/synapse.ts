@@ -244,7 +244,8 @@ export class SynapseSliceDataset implements Dataset {
  * the first slice whose headers are bad.
  * @example
  * ```ts
- * import { encodeNpz, openSynapse } from "@vmunet/datasets";
+ * import { encodeNpz } from "@vmunet/datasets";
+ * import { openSynapse } from "@vmunet/datasets/fs";
  * const root = await Deno.makeTempDir();
  * await Deno.mkdir(`${root}/train_npz`);
  * const image = { dtype: "float32", shape: [8, 8], data: new Float32Array(64).fill(0.5) };
@@ -384,7 +385,7 @@ export function* volumeSlices(volume: SynapseVolume, size = 224): Generator<Volu
  * @returns Class ids `(height,width)`.
  * @example
  * ```ts
- * import { zoomLabelsBack } from "@vmunet/datasets";
+ * import { zoomLabelsBack } from "@vmunet/datasets/fs";
  * console.assert(zoomLabelsBack(new Int32Array([1, 2, 3, 4]), 2, 4, 4)[15] === 4);
  * ```
  */

@@ -7,6 +7,7 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
+import { knownSubgroupsDirective } from "./subgroups.ts";
 import {
   backwardBcWgsl,
   backwardRowsWgsl,
@@ -132,6 +133,8 @@ export class ScanCore {
   /** Cross layout, channel-major backward: transposed copies of u, Δ, dy, du, dΔ. */
   #cm: ChannelMajorScratch | undefined;
   #layouts: Map<GPUComputePipeline, GPUBindGroupLayout> = new Map();
+  /** `enable subgroups;` where the device's WGSL wants it and the kernels use subgroups. */
+  #directive = "";
 
   constructor(
     device: GPUDevice,
@@ -167,6 +170,12 @@ export class ScanCore {
       throw new ScanShapeError(
         `${label}: option subgroups is true but the device was created without the "subgroups" feature`,
       );
+    }
+    if (
+      tuning.subgroupWidth > 0 &&
+      (tuning.subgroupsDirective ?? knownSubgroupsDirective(device) ?? false)
+    ) {
+      this.#directive = "enable subgroups;\n";
     }
     const widest = Math.max(...launches.map((d) => d.workgroupSize));
     if (widest > lim.maxComputeInvocationsPerWorkgroup) {
@@ -234,7 +243,10 @@ export class ScanCore {
     const pipeline = this.device.createComputePipeline({
       label: what,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
-      compute: { module: this.device.createShaderModule({ label: what, code }), entryPoint },
+      compute: {
+        module: this.device.createShaderModule({ label: what, code: this.#directive + code }),
+        entryPoint,
+      },
     });
     this.#layouts.set(pipeline, bgl);
     this.#pipelines.set(name, pipeline);

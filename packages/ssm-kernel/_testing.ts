@@ -6,12 +6,16 @@
  */
 
 import type { CrossScanReferenceInputs, ScanReferenceInputs } from "./reference.ts";
+import { probeSubgroupsDirective } from "./subgroups.ts";
 
-/** Requests a device with raised storage-buffer limits (and `subgroups` when `subgroups`). */
+/**
+ * Requests a device with raised storage-buffer limits (and `subgroups` when `subgroups`), and
+ * probes whether its WGSL wants `enable subgroups;`.
+ */
 export async function testDevice(subgroups = false): Promise<GPUDevice> {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new Error("no WebGPU adapter");
-  return await adapter.requestDevice({
+  const device = await adapter.requestDevice({
     requiredFeatures: subgroups ? ["subgroups" as GPUFeatureName] : [],
     requiredLimits: {
       maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
@@ -19,6 +23,8 @@ export async function testDevice(subgroups = false): Promise<GPUDevice> {
       maxBufferSize: adapter.limits.maxBufferSize,
     },
   });
+  await probeSubgroupsDirective(device);
+  return device;
 }
 
 /** Deterministic uniform random numbers in [lo, hi) (mulberry32). */

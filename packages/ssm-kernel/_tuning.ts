@@ -16,6 +16,12 @@ export interface ScanKernelOptions {
    */
   subgroups?: boolean;
   /**
+   * Whether WGSL using subgroup builtins must start with `enable subgroups;` (the WGSL
+   * specification and Chrome: yes; Deno's wgpu refuses it). Default: the cached answer of
+   * `probeSubgroupsDirective` for the device, or false when it has not run.
+   */
+  subgroupsDirective?: boolean;
+  /**
    * Kernel family and forward variant. The CPU family: `serial-row` (one invocation per row
    * walks L; work-efficient, fastest on CPU adapters) or `workgroup-scan` (one workgroup per
    * row, parallel scan over L in chunks of 256 with a carried prefix), both with the
@@ -53,6 +59,7 @@ export interface ResolvedTuning {
   workgroupSize: number;
   chunkLength: number;
   subgroupWidth: number;
+  subgroupsDirective?: boolean;
   forward: "serial-row" | "workgroup-scan" | "chunked";
   description: string;
 }
@@ -116,6 +123,7 @@ export function resolveTuning(
     forward,
     chunkLength: chunk,
     subgroupWidth: sgw,
+    subgroupsDirective: options.subgroupsDirective,
     description: forward === "chunked"
       ? `chunked T${chunk} local/carry/apply`
       : `${forward === "serial-row" ? `serial-row wg${wg}` : "workgroup-scan 64×4"} chunk${chunk} ${

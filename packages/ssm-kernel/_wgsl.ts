@@ -57,6 +57,8 @@ export interface KernelTuning {
   serialGroups: number;
   /** Subgroup width guaranteed by the device for broadcasts of B/C; 0 = no subgroup ops. */
   subgroupWidth: number;
+  /** Whether WGSL with subgroup ops starts with `enable subgroups;` (default: probed). */
+  subgroupsDirective?: boolean;
   /**
    * Forward variant: one invocation per row walking L, or a workgroup scan per row (both of
    * the CPU family, with the row-walking backward), or the GPU family `chunked`.

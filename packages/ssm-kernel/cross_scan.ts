@@ -11,6 +11,7 @@
  */
 
 import { type CoreSizes, ScanCore } from "./_core.ts";
+import { probeSubgroupsDirective } from "./subgroups.ts";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl.ts";
 import { runScanOnce } from "./_io.ts";
@@ -429,6 +430,7 @@ export async function crossScan2d(
   dy?: ArrayLike<number>,
   options: ScanKernelOptions = {},
 ): Promise<CrossScan2dResult> {
+  if (options.subgroups) await probeSubgroupsDirective(device);
   const scan = new CrossScan2d(device, x, options);
   const { batch, height: H, width: W, channels: Di, dState: N } = x;
   const L = H * W;

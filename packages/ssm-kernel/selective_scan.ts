@@ -6,6 +6,7 @@
  */
 
 import { type CoreSizes, ScanCore } from "./_core.ts";
+import { probeSubgroupsDirective } from "./subgroups.ts";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl.ts";
 import { runScanOnce } from "./_io.ts";
@@ -311,6 +312,7 @@ export async function selectiveScan(
   dout?: ArrayLike<number>,
   options: ScanKernelOptions = {},
 ): Promise<SelectiveScanResult> {
+  if (options.subgroups) await probeSubgroupsDirective(device);
   const scan = new SelectiveScan(device, x, options);
   const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = x;
   const CH = G * Dg;

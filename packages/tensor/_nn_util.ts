@@ -105,27 +105,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * Column sums of two `(rows, cols)` partials buffers in one dispatch:
- * `outA[j] = Σ_r a[r·cols + j]`, `outB[j] = Σ_r b[r·cols + j]`. With one row the partials
- * already are the sums and come back as they are (no dispatch).
+ * Column sums of the two `(rows, cols)` halves of one packed partials buffer `ab`
+ * (`(2, rows, cols)`: the rows of a, then those of b) in one dispatch:
+ * `outA[j] = Σ_r ab[r·cols + j]`, `outB[j] = Σ_r ab[(rows + r)·cols + j]`. Kernels write both
+ * partials into one buffer so that they bind one storage buffer, not two (browsers' adapters
+ * allow 8 to 10 per stage).
  *
  * @param engine The engine.
- * @param a First partials.
- * @param b Second partials.
- * @param rows Row count.
- * @param cols Columns of both.
+ * @param ab Both partials, packed.
+ * @param rows Row count of each half.
+ * @param cols Columns.
  * @param op Op name for errors.
- * @returns The sums of `a` and of `b`, `(cols)` each.
+ * @returns The sums of the a half and of the b half, `(cols)` each.
  */
 export function sumRowsPair(
   engine: Engine,
-  a: Tensor,
-  b: Tensor,
+  ab: Tensor,
   rows: number,
   cols: number,
   op: string,
 ): [Tensor, Tensor] {
-  if (rows === 1) return [a, b];
   const outA = engine.empty([cols]);
   const outB = engine.empty([cols]);
   const { v, T } = rowLanes(cols);
@@ -133,33 +132,28 @@ export function sumRowsPair(
   const kernel = engine.kernel(key, () => ({
     params: { rows: "u32", n: "u32" },
     bindings: [
-      { name: "a", type: `array<${T}>` },
-      { name: "b", type: `array<${T}>` },
+      { name: "ab", type: `array<${T}>` },
       { name: "oa", access: "read_write", type: `array<${T}>` },
       { name: "ob", access: "read_write", type: `array<${T}>` },
     ],
     code: /* wgsl */ `
-// Invocations [0, n) sum a column (lane group) of a, [n, 2n) one of b.
+// Invocations [0, n) sum a column (lane group) of the a half, [n, 2n) one of the b half.
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${REDUCE_WG}u);
   let rows = params.rows; let n = params.n;
   if (i >= 2u * n) { return; }
   let j = i % n;
+  let base = select(rows * n, 0u, i < n);
   var s = ${T}(0.0);
-  if (i < n) {
-    for (var r = 0u; r < rows; r++) { s += a[r * n + j]; }
-    oa[j] = s;
-  } else {
-    for (var r = 0u; r < rows; r++) { s += b[r * n + j]; }
-    ob[j] = s;
-  }
+  for (var r = 0u; r < rows; r++) { s += ab[base + r * n + j]; }
+  if (i < n) { oa[j] = s; } else { ob[j] = s; }
 }`,
   }));
   const n = cols / v;
   engine.dispatch({
     kernel,
-    bindings: [a, b, outA, outB],
+    bindings: [ab, outA, outB],
     params: { rows, n },
     workgroups: engine.grid(2 * n, REDUCE_WG),
     op,

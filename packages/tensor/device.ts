@@ -5,6 +5,7 @@
  */
 
 import { DeviceLostError, GpuError, GpuValidationError, NoAdapterError } from "./errors.ts";
+import { probeSubgroupsDirective } from "./_subgroups.ts";
 
 /** Limits raised to what the adapter offers; the rest keep WebGPU's defaults. */
 const RAISED_LIMITS: readonly string[] = [
@@ -35,6 +36,12 @@ export interface RequestGpuOptions {
   trySubgroups?: boolean;
   /** Called for every uncaptured GPU error and for a device loss (default: none; see `failure`). */
   onError?: (error: GpuError) => void;
+  /**
+   * The limits to request, instead of the default request (the adapter's maxima of the
+   * buffer, binding and workgroup limits): exactly these are requested and every other limit
+   * keeps WebGPU's default — e.g. to run under the limits a browser's adapter offers.
+   */
+  requiredLimits?: Record<string, number>;
 }
 
 /** Adapter identity as reported by `adapter.info`. */
@@ -78,8 +85,14 @@ export interface GpuContext {
   readonly adapterInfo: AdapterDescription;
   /** Features enabled on the device. */
   readonly features: ReadonlySet<string>;
-  /** Whether subgroup operations may be used in WGSL (without `enable subgroups;` under Deno). */
+  /** Whether subgroup operations may be used in WGSL (the device has the `subgroups` feature). */
   readonly subgroups: boolean;
+  /**
+   * Whether WGSL using subgroup builtins must start with `enable subgroups;`: probed on the
+   * device when it is acquired (the WGSL specification and Chrome require the directive,
+   * Deno's wgpu refuses it).
+   */
+  readonly subgroupsDirective: boolean;
   /** Whether `shader-f16` is enabled. */
   readonly shaderF16: boolean;
   /** Whether `timestamp-query` is enabled. */
@@ -100,17 +113,28 @@ export interface GpuContext {
   close(): Promise<void>;
 }
 
+/** The few calls of Deno's namespace that {@linkcode ensureRuntimeDir} makes. */
+interface DenoRuntimeDir {
+  build: { os: string };
+  env: { get(key: string): string | undefined; set(key: string, value: string): void };
+  makeTempDirSync(options: { prefix: string }): string;
+  chmodSync(path: string, mode: number): void;
+}
+
 /**
  * Mesa's Vulkan drivers print a warning when `XDG_RUNTIME_DIR` is unset or not a private
- * folder; give the process a private temporary one before the first adapter request.
+ * folder; give the process a private temporary one before the first adapter request. Found
+ * by feature detection (no `Deno` global in a browser: nothing happens there), so the package
+ * type-checks and bundles for the browser.
  */
 function ensureRuntimeDir(): void {
-  if (typeof Deno === "undefined" || Deno.build.os !== "linux") return;
+  const deno = (globalThis as { Deno?: DenoRuntimeDir }).Deno;
+  if (deno === undefined || deno.build.os !== "linux") return;
   try {
-    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
-    const dir = Deno.makeTempDirSync({ prefix: "vmunet-xdg-" });
-    Deno.chmodSync(dir, 0o700);
-    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    if (deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = deno.makeTempDirSync({ prefix: "vmunet-xdg-" });
+    deno.chmodSync(dir, 0o700);
+    deno.env.set("XDG_RUNTIME_DIR", dir);
   } catch {
     // Without env/write permission the warning stays; it is harmless.
   }
@@ -173,10 +197,11 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuCo
   if (!adapter) throw new NoAdapterError("`navigator.gpu.requestAdapter()` returned null.");
 
   const adapterLimits = limitsOf(adapter.limits);
-  const requiredLimits: Record<string, number> = {};
+  let requiredLimits: Record<string, number> = {};
   for (const key of RAISED_LIMITS) {
     if (adapterLimits[key] !== undefined) requiredLimits[key] = adapterLimits[key];
   }
+  if (options.requiredLimits) requiredLimits = { ...options.requiredLimits };
   const listed = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   const attempts: string[][] = [];
   if (options.trySubgroups !== false && !listed.includes("subgroups")) {
@@ -200,12 +225,13 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuCo
   if (!device) {
     throw new GpuError(`requestDevice failed: ${String(lastError)}`, { cause: lastError });
   }
-  return wrapDevice(adapter, device, options.onError);
+  return wrapDevice(adapter, device, await probeSubgroupsDirective(device), options.onError);
 }
 
 function wrapDevice(
   adapter: GPUAdapter,
   device: GPUDevice,
+  subgroupsDirective: boolean,
   onError?: (error: GpuError) => void,
 ): GpuContext {
   let failure: GpuError | undefined;
@@ -234,6 +260,7 @@ function wrapDevice(
     adapterInfo: describeAdapter(adapter),
     features,
     subgroups: features.has("subgroups"),
+    subgroupsDirective,
     shaderF16: features.has("shader-f16"),
     timestampQuery: features.has("timestamp-query"),
     limits: limitsOf(device.limits),

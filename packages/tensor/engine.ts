@@ -138,7 +138,7 @@ export class Engine {
     // tile, and the shared-memory family stays selectable with { matmul: "tiled" }.
     this.matmulVariant = pick === "auto" ? "register" : pick;
     this.maxWorkgroupsPerDimension = gpu.device.limits.maxComputeWorkgroupsPerDimension;
-    this.#kernels = new KernelCache(gpu.device);
+    this.#kernels = new KernelCache(gpu.device, gpu.subgroupsDirective);
     this.#stream = new CommandStream(
       gpu,
       this.pool,

@@ -7,6 +7,7 @@
  */
 
 import { type ParamDecl, ParamLayout } from "./kernel_params.ts";
+import { withSubgroupsDirective } from "./_subgroups.ts";
 
 /** Access mode of a storage binding of a kernel. */
 export type BindingAccess = "read" | "read_write";
@@ -85,12 +86,17 @@ function prelude(bindings: readonly KernelBinding[], params?: ParamLayout): stri
 /** Compiled kernels by key, and bind group layouts by access pattern, of one device. */
 export class KernelCache {
   readonly #device: GPUDevice;
+  readonly #subgroupsDirective: boolean;
   #kernels = new Map<string, Kernel>();
   #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
 
-  /** A cache for kernels of `device`. */
-  constructor(device: GPUDevice) {
+  /**
+   * A cache for kernels of `device`; `subgroupsDirective` (`GpuContext.subgroupsDirective`)
+   * puts `enable subgroups;` on top of every kernel that uses subgroup builtins.
+   */
+  constructor(device: GPUDevice, subgroupsDirective = false) {
     this.#device = device;
+    this.#subgroupsDirective = subgroupsDirective;
   }
 
   /** Compiled pipelines so far. */
@@ -113,7 +119,7 @@ export class KernelCache {
     const { bgl, pl } = this.#layout(access);
     const params = s.params ? new ParamLayout(s.params, key) : undefined;
     const module = this.#device.createShaderModule({
-      code: prelude(s.bindings, params) + s.code,
+      code: withSubgroupsDirective(prelude(s.bindings, params) + s.code, this.#subgroupsDirective),
       label: key,
     });
     const pipeline = this.#device.createComputePipeline({

@@ -3,7 +3,7 @@ import { goldenFiles } from "../../tools/golden/dirs.ts";
 import { Engine } from "./engine.ts";
 import { bceDiceLoss, ceDiceLoss } from "./losses.ts";
 import { bceDiceRef, ceDiceRef } from "./reference/nn_losses.ts";
-import { readSafetensors } from "./safetensors.ts";
+import { readSafetensors } from "./fs.ts";
 
 // The golden model cases (official PyTorch VM-UNet, float32) hold the model's output and the
 // official loss: BceDiceLoss(1, 1) on the probabilities for one class, CeDiceLoss(nc, [1, 1])

@@ -206,17 +206,6 @@ export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): Safeten
   };
 }
 
-/**
- * Reads and parses a safetensors file from disk.
- *
- * @param path The file.
- * @returns The parsed file.
- * @throws {SafetensorsError} naming the path on a malformed file.
- */
-export async function readSafetensors(path: string | URL): Promise<SafetensorsFile> {
-  return parseSafetensors(await Deno.readFile(path), String(path));
-}
-
 function f16ToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exponent = (h >> 10) & 0x1f;

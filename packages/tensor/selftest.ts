@@ -6,6 +6,7 @@
 
 import { createStorageBuffer, readBuffer } from "./buffer_io.ts";
 import { withErrorScope } from "./device.ts";
+import { probeSubgroupsDirective, withSubgroupsDirective } from "./_subgroups.ts";
 
 /** The result of {@linkcode runSelfTest}. */
 export interface SelfTestResult {
@@ -144,12 +145,13 @@ export async function runSelfTest(
 
 async function subgroupCheck(device: GPUDevice): Promise<boolean> {
   const x = seededValues(64, 3);
+  const code = withSubgroupsDirective(SUBGROUP_WGSL, await probeSubgroupsDirective(device));
   const y = await withErrorScope(device, "self-test subgroupAdd", async () => {
     const bufX = createStorageBuffer(device, x);
     const bufY = createStorageBuffer(device, new Float32Array(64).fill(NaN));
     const pipeline = device.createComputePipeline({
       layout: "auto",
-      compute: { module: device.createShaderModule({ code: SUBGROUP_WGSL }), entryPoint: "main" },
+      compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
     });
     const bind = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),

@@ -1,12 +1,12 @@
 /**
  * A minimal ZIP reader for PyTorch checkpoints: the central directory is parsed and every
  * offset is checked against the file size before any entry is read. Stored entries are
- * returned as views; deflated ones are inflated.
+ * returned as views; deflated ones are inflated with the web-standard `DecompressionStream`
+ * (Deno and browsers alike), in small input slices and never past the size the caller
+ * allows, so a zip bomb is refused after at most that many bytes.
  *
  * @module
  */
-
-import { inflateRawSync } from "node:zlib";
 
 /** Raised for a malformed ZIP archive; the message names the file. */
 export class ZipError extends Error {
@@ -114,8 +114,93 @@ export function listZip(bytes: Uint8Array, source: string): Map<string, ZipEntry
   return entries;
 }
 
-/** Returns the bytes of one entry (a view for stored entries). */
-export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string): Uint8Array {
+/**
+ * Input slice fed to the inflater at a time: deflate expands at most ~1032×, so one slice
+ * never yields more than ~8.5 MB of output before the limit is checked again.
+ */
+const INFLATE_SLICE = 8192;
+
+/**
+ * Inflates raw deflate data, refusing output beyond `limit` bytes as soon as it streams past
+ * it (the rest of the input is never inflated).
+ *
+ * @param raw The compressed bytes.
+ * @param limit Most bytes the entry may inflate to.
+ * @param source The archive, for error messages.
+ * @param name The entry, for error messages.
+ * @returns The inflated bytes (at most `limit`).
+ * @throws {ZipError} for corrupt data or output past `limit`.
+ */
+async function inflateRaw(
+  raw: Uint8Array,
+  limit: number,
+  source: string,
+  name: string,
+): Promise<Uint8Array> {
+  const stream = new DecompressionStream("deflate-raw");
+  const writer = stream.writable.getWriter();
+  const reader = stream.readable.getReader();
+  // Feeds the input slice by slice (each write waits for the reader: backpressure); stops
+  // quietly when the reader cancels.
+  const feeding = (async () => {
+    for (let at = 0; at < raw.byteLength; at += INFLATE_SLICE) {
+      await writer.write(raw.slice(at, at + INFLATE_SLICE));
+    }
+    await writer.close();
+  })().catch(() => {});
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        throw new ZipError(
+          source,
+          `entry "${name}" inflates past its declared ${limit} bytes (refused: a zip bomb or a ` +
+            "corrupt archive)",
+        );
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof ZipError) throw error;
+    throw new ZipError(source, `entry "${name}" holds corrupt deflate data (${error})`);
+  } finally {
+    await feeding;
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Returns the bytes of one entry (a view for stored entries). Deflated entries inflate to at
+ * most the central directory's uncompressed size (refused as soon as the stream passes it)
+ * and must inflate to exactly that size.
+ *
+ * @param bytes The whole archive.
+ * @param entry The entry, from {@linkcode listZip}.
+ * @param source The archive, for error messages.
+ * @param limit Most bytes the entry may declare (a caller that knows the size it needs passes
+ *   it; default: no limit beyond the directory's size).
+ * @returns The entry's bytes.
+ * @throws {ZipError} naming the entry for a missing header, truncation, an unsupported method,
+ *   a declared size over `limit`, or output past or short of the declared size.
+ */
+export async function readZipEntry(
+  bytes: Uint8Array,
+  entry: ZipEntry,
+  source: string,
+  limit: number = Number.MAX_SAFE_INTEGER,
+): Promise<Uint8Array> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const p = entry.localHeaderOffset;
   if (view.getUint32(p, true) !== 0x04034b50) {
@@ -126,8 +211,27 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
   if (end > bytes.byteLength) {
     throw new ZipError(source, `entry "${entry.name}" is truncated`);
   }
+  if (entry.size > limit) {
+    throw new ZipError(
+      source,
+      `entry "${entry.name}" declares ${entry.size} bytes, more than the ${limit} expected`,
+    );
+  }
   const raw = bytes.subarray(start, end);
-  if (entry.method === 0) return raw;
-  if (entry.method === 8) return new Uint8Array(inflateRawSync(raw));
-  throw new ZipError(source, `entry "${entry.name}" uses unsupported compression ${entry.method}`);
+  let out: Uint8Array;
+  if (entry.method === 0) out = raw;
+  else if (entry.method === 8) out = await inflateRaw(raw, entry.size, source, entry.name);
+  else {
+    throw new ZipError(
+      source,
+      `entry "${entry.name}" uses unsupported compression ${entry.method}`,
+    );
+  }
+  if (out.byteLength !== entry.size) {
+    throw new ZipError(
+      source,
+      `entry "${entry.name}" holds ${out.byteLength} bytes but its directory declares ${entry.size}`,
+    );
+  }
+  return out;
 }

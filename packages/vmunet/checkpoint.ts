@@ -130,9 +130,9 @@ function toFloat32(entry: SafetensorsEntry): Float32Array {
   return Float32Array.from(decodeValues(entry));
 }
 
-/** A checkpoint read from disk: its tensors and, for our own files, the configuration. */
+/** A parsed checkpoint: its tensors and, for our own files, the configuration. */
 export interface CheckpointFile {
-  /** The path. */
+  /** The path (or name) it came from. */
   source: string;
   /** `safetensors` or `pth`. */
   format: "safetensors" | "pth";
@@ -145,37 +145,51 @@ export interface CheckpointFile {
 }
 
 /**
- * Reads a checkpoint of either format, detected from its bytes: safetensors (ours, or the
- * golden fixtures') or an official PyTorch `.pth` (a VM-UNet training checkpoint, a bare
- * `state_dict`, or VMamba's `{model: …}`).
+ * Parses a checkpoint of either format held in memory, detected from its bytes: safetensors
+ * (ours, or the golden fixtures') or an official PyTorch `.pth` (a VM-UNet training
+ * checkpoint, a bare `state_dict`, or VMamba's `{model: …}`). The path-based
+ * `readCheckpoint` lives in `@vmunet/vmunet/fs`.
  *
- * @param path The file.
+ * @example
+ * ```ts
+ * import { parseCheckpoint, preset, serializeWeights, parameterSpecs } from "@vmunet/vmunet";
+ * const config = preset("vmunet-t");
+ * const specs = parameterSpecs(config);
+ * const values = new Map(specs.map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1))]));
+ * const file = await parseCheckpoint(serializeWeights(config, values, specs), "w.safetensors");
+ * if (file.format !== "safetensors" || file.tensors.size !== specs.length) throw new Error("round trip");
+ * ```
+ *
+ * @param bytes The whole file.
+ * @param source Name for error messages (the path or the dropped file's name).
  * @param options `.pth` options (unknown-global policy, nested key).
  * @returns The tensors, metadata and configuration when recorded.
  * @throws {CheckpointError} naming what the file is when it is neither format (a raw
- *   pickle, a legacy PyTorch file, an HDF5 file, an HTML page, …).
+ *   pickle, a legacy PyTorch file, an HDF5 file, an HTML page, …); `PthError`, `ZipError` or
+ *   `PickleError` for a refused `.pth`; `SafetensorsError` for a malformed safetensors file;
+ *   each names `source`.
  */
-export async function readCheckpoint(
-  path: string,
+export async function parseCheckpoint(
+  bytes: Uint8Array,
+  source: string,
   options: ParsePthOptions & { key?: string } = {},
 ): Promise<CheckpointFile> {
-  const bytes = await Deno.readFile(path);
   const found = detectCheckpointFormat(bytes);
   if (found.format === "other") {
     throw new CheckpointError(
-      path,
+      source,
       `not a checkpoint: ${found.description}${found.hint ? `; ${found.hint}` : ""}`,
     );
   }
   if (found.format === "pth") {
-    const tensors = stateDictOf(parsePth(bytes, path, options), options.key);
-    return { source: path, format: "pth", tensors, metadata: {} };
+    const tensors = await stateDictOf(await parsePth(bytes, source, options), options.key);
+    return { source, format: "pth", tensors, metadata: {} };
   }
-  const file = parseSafetensors(bytes, path);
+  const file = parseSafetensors(bytes, source);
   let config: VMUNetConfig | undefined;
   if (file.metadata.dims !== undefined) config = configFromMetadata(file.metadata);
   return {
-    source: path,
+    source,
     format: "safetensors",
     tensors: new Map(file.tensors),
     metadata: { ...file.metadata },
@@ -206,24 +220,6 @@ export function serializeWeights(
     tensors[spec.name] = { dtype: "F32", shape: spec.shape, data: v };
   }
   return serializeSafetensors(tensors, { ...configToMetadata(config), ...extraMetadata });
-}
-
-/**
- * Writes bytes atomically: to a temporary file beside `path`, then renamed over it, so a
- * crash never leaves a half-written checkpoint.
- *
- * @param path Destination.
- * @param bytes Contents.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${Date.now()}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
 }
 
 /** What {@linkcode mapPretrainedVMamba} loaded and left out. */

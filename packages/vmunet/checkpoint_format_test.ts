@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
-import { CheckpointError, detectCheckpointFormat, readCheckpoint } from "./mod.ts";
+import { CheckpointError, detectCheckpointFormat } from "./mod.ts";
+import { readCheckpoint } from "./fs.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 

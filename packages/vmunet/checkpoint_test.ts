@@ -7,11 +7,10 @@ import {
 import {
   CheckpointError,
   mapPretrainedVMamba,
-  readCheckpoint,
   selectStateDict,
   serializeWeights,
-  writeFileAtomic,
 } from "./checkpoint.ts";
+import { readCheckpoint, writeFileAtomic } from "./fs.ts";
 import { preset } from "./config.ts";
 import { parameterSpecs } from "./state_dict.ts";
 

@@ -33,13 +33,12 @@ import {
 } from "@vmunet/vss-block";
 import {
   CheckpointError,
+  type CheckpointFile,
   mapPretrainedVMamba,
   type PretrainedMapping,
-  readCheckpoint,
   selectStateDict,
   serializeWeights,
   type StateDictReport,
-  writeFileAtomic,
 } from "./checkpoint.ts";
 import { stageDims, validateConfig, type VMUNetConfig } from "./config.ts";
 import { type ParameterSpec, parameterSpecs } from "./state_dict.ts";
@@ -368,29 +367,29 @@ export class VMUNet {
   }
 
   /**
-   * Saves the weights as safetensors with the official keys and the configuration in the
-   * metadata (written atomically).
+   * Serialises the weights as safetensors with the official keys and the configuration in
+   * the metadata (`saveModel` of `@vmunet/vmunet/fs` writes them to a file atomically).
    *
-   * @param path Destination file.
    * @param metadata Extra metadata strings.
+   * @returns The file's bytes.
    */
-  async save(path: string, metadata: Record<string, string> = {}): Promise<void> {
+  async serialize(metadata: Record<string, string> = {}): Promise<Uint8Array> {
     const values = new Map<string, Float32Array>();
     for (const [k, v] of await this.stateDict()) values.set(k, v.data);
-    await writeFileAtomic(path, serializeWeights(this.config, values, this.specs, metadata));
+    return serializeWeights(this.config, values, this.specs, metadata);
   }
 
   /**
-   * Loads a checkpoint file (safetensors, or an official `.pth`) by official key.
+   * Loads a parsed checkpoint (safetensors, or an official `.pth`: `parseCheckpoint`, or
+   * `readCheckpoint` of `@vmunet/vmunet/fs`) by official key.
    *
-   * @param path The file.
+   * @param file The checkpoint.
    * @param options Strictness.
    * @returns The comparison report.
-   * @throws {CheckpointError} in strict mode when anything does not fit.
+   * @throws {CheckpointError} naming `file.source` in strict mode when anything does not fit.
    */
-  async load(path: string, options: { strict?: boolean } = {}): Promise<StateDictReport> {
-    const file = await readCheckpoint(path);
-    return this.loadStateDict(file.tensors, { ...options, source: path });
+  load(file: CheckpointFile, options: { strict?: boolean } = {}): StateDictReport {
+    return this.loadStateDict(file.tensors, { ...options, source: file.source });
   }
 
   /**
@@ -399,12 +398,12 @@ export class VMUNet {
    * (`layers.i` → `layers_up.(3−i)`). PatchExpand2D, final_up and final_conv keep their
    * initial values (reported as missing).
    *
-   * @param path The `.pth` (keys under `model`) or a safetensors file with VMamba keys.
+   * @param file The parsed `.pth` (keys under `model`) or safetensors file with VMamba keys.
    * @returns The mapping and the report.
    * @throws {CheckpointError} when a mapped tensor's shape differs (wrong configuration).
    */
-  async loadPretrainedVMamba(path: string): Promise<PretrainedLoadReport> {
-    const file = await readCheckpoint(path);
+  loadPretrainedVMamba(file: CheckpointFile): PretrainedLoadReport {
+    const path = file.source;
     const mapping = mapPretrainedVMamba(file.tensors, this.specs);
     const report = this.loadStateDict(mapping.tensors, { strict: false, source: path });
     if (report.mismatched.length > 0) {

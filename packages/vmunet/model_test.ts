@@ -11,6 +11,7 @@ import {
   type VMUNetConfig,
 } from "./mod.ts";
 import { vmunetReference } from "./_reference.ts";
+import { readCheckpoint, saveModel } from "./fs.ts";
 
 const engine = await Engine.create();
 
@@ -194,13 +195,17 @@ Deno.test("save() and load() round-trip through a safetensors file with the conf
   const dir = await Deno.makeTempDir();
   try {
     const a = VMUNet.create(engine, tiny({ numClasses: 2 }), { seed: 14 });
-    await a.save(`${dir}/w.safetensors`, { epoch: "3" });
+    await saveModel(a, `${dir}/w.safetensors`, { epoch: "3" });
     const b = VMUNet.create(engine, tiny({ numClasses: 2 }), { seed: 15 });
-    await b.load(`${dir}/w.safetensors`);
+    b.load(await readCheckpoint(`${dir}/w.safetensors`));
     const k = "vmunet.layers.0.blocks.1.self_attention.x_proj_weight";
     assert.deepEqual(await b.parameters.get(k)!.read(), await a.parameters.get(k)!.read());
     const c = VMUNet.create(engine, tiny({ numClasses: 3 }), { seed: 15 });
-    await assert.rejects(() => c.load(`${dir}/w.safetensors`), CheckpointError);
+    const file = await readCheckpoint(`${dir}/w.safetensors`);
+    assert.throws(
+      () => c.load(file),
+      (e: unknown) => e instanceof CheckpointError && e.message.includes(`${dir}/w.safetensors`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -225,7 +230,9 @@ Deno.test("loadPretrainedVMamba copies the encoder, mirrors it into the decoder 
   try {
     await Deno.writeFile(`${dir}/vmamba.safetensors`, serializeSafetensors(tensors));
     const keep = await dst.parameters.get("vmunet.final_conv.weight")!.read();
-    const { mapping, report } = await dst.loadPretrainedVMamba(`${dir}/vmamba.safetensors`);
+    const { mapping, report } = dst.loadPretrainedVMamba(
+      await readCheckpoint(`${dir}/vmamba.safetensors`),
+    );
     assert(mapping.dropped.includes("head.weight"));
     assert(report.missing.includes("vmunet.final_up.expand.weight"));
     const read = (m: VMUNet, k: string) => m.parameters.get(k)!.read();

@@ -42,8 +42,11 @@ export interface PthCheckpoint {
   readonly source: string;
   /** The unpickled object (dicts are `Map`s, tensors {@linkcode TensorRef}s). */
   readonly root: unknown;
-  /** Reads one tensor into a contiguous little-endian entry named `name`. */
-  tensor(name: string, ref: TensorRef): SafetensorsEntry;
+  /**
+   * Reads one tensor into a contiguous little-endian entry named `name` (its storage is
+   * inflated on first use, never past the size the pickle declares).
+   */
+  tensor(name: string, ref: TensorRef): Promise<SafetensorsEntry>;
 }
 
 /** Options of {@linkcode parsePth}. */
@@ -55,17 +58,26 @@ export interface ParsePthOptions {
 /**
  * Parses a `.pth` file held in memory.
  *
+ * @example
+ * ```ts
+ * import { parsePth, PthError } from "@vmunet/vmunet";
+ * // Not a zip archive: a legacy pickle-only checkpoint is refused with the source named.
+ * const error = await parsePth(Uint8Array.from([0x80, 2, 0x8a, 0x0a]), "old.pth").catch((e) => e);
+ * if (!(error instanceof PthError) || !error.message.startsWith("old.pth:")) throw error;
+ * ```
+ *
  * @param bytes The whole file.
  * @param source Name for error messages (the path).
  * @param options Unknown-global policy.
  * @returns The checkpoint.
- * @throws {PthError} for legacy or malformed files; `PickleError` for refused globals.
+ * @throws {PthError} for legacy or malformed files; `PickleError` for refused globals;
+ *   `ZipError` for a malformed archive or an entry that inflates past its declared size.
  */
-export function parsePth(
+export async function parsePth(
   bytes: Uint8Array,
   source = "<bytes>",
   options: ParsePthOptions = {},
-): PthCheckpoint {
+): Promise<PthCheckpoint> {
   if (!isZip(bytes)) {
     throw new PthError(
       source,
@@ -79,11 +91,12 @@ export function parsePth(
   const prefix = pkl.slice(0, pkl.length - "data.pkl".length);
   const byteorder = entries.get(`${prefix}byteorder`);
   if (byteorder) {
-    const order = new TextDecoder().decode(readZipEntry(bytes, byteorder, source)).trim();
+    const order = new TextDecoder().decode(await readZipEntry(bytes, byteorder, source, 16))
+      .trim();
     if (order !== "little") throw new PthError(source, `byte order "${order}" is not supported`);
   }
-  const storages = new Map<string, { ref: StorageRef; entry: ZipEntry }>();
-  const root = unpickle(readZipEntry(bytes, entries.get(pkl)!, source), {
+  const storages = new Map<string, { ref: StorageRef; entry: ZipEntry; bytes: number }>();
+  const root = unpickle(await readZipEntry(bytes, entries.get(pkl)!, source), {
     source,
     allowUnknownGlobals: options.allowUnknownGlobals,
     persistentLoad: (pid) => {
@@ -117,7 +130,7 @@ export function parsePth(
         location: String(location),
         numel: Number(numel),
       };
-      storages.set(ref.key, { ref, entry });
+      storages.set(ref.key, { ref, entry, bytes: needed });
       return ref;
     },
   });
@@ -125,13 +138,14 @@ export function parsePth(
   return {
     source,
     root,
-    tensor(name, ref) {
+    async tensor(name, ref) {
       const dtype = STORAGE_DTYPES[ref.storage.storageType];
       const size = DTYPE_BYTES[dtype];
       const stored = storages.get(ref.storage.key)!;
       let data = cache.get(ref.storage.key);
       if (!data) {
-        data = readZipEntry(bytes, stored.entry, source);
+        // The pickle's declared size bounds the entry: a bigger one is refused uninflated.
+        data = await readZipEntry(bytes, stored.entry, source, stored.bytes);
         cache.set(ref.storage.key, data);
       }
       const count = ref.shape.reduce((a, b) => a * b, 1);
@@ -188,10 +202,10 @@ const STATE_DICT_KEYS = ["model_state_dict", "state_dict", "model", "model_ema",
  * @returns The tensors by parameter name, in checkpoint order.
  * @throws {PthError} if no dict of tensors is found.
  */
-export function stateDictOf(
+export async function stateDictOf(
   checkpoint: PthCheckpoint,
   key?: string,
-): Map<string, SafetensorsEntry> {
+): Promise<Map<string, SafetensorsEntry>> {
   const root = checkpoint.root;
   if (!(root instanceof Map)) {
     throw new PthError(checkpoint.source, "checkpoint root is not a dict");
@@ -226,21 +240,7 @@ export function stateDictOf(
   for (const [k, v] of dict) {
     if (!isTensorRef(v)) continue;
     const name = strip ? String(k).slice("module.".length) : String(k);
-    out.set(name, checkpoint.tensor(name, v));
+    out.set(name, await checkpoint.tensor(name, v));
   }
   return out;
-}
-
-/**
- * Reads a `.pth` file from disk and returns its model state dict.
- *
- * @param path The checkpoint file.
- * @param options Unknown-global policy and the nested key to use.
- * @returns Tensors by parameter name.
- */
-export async function readPthStateDict(
-  path: string,
-  options: ParsePthOptions & { key?: string } = {},
-): Promise<Map<string, SafetensorsEntry>> {
-  return stateDictOf(parsePth(await Deno.readFile(path), path, options), options.key);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { goldenFiles } from "../../tools/golden/dirs.ts";
-import { readSafetensors } from "@vmunet/tensor/safetensors";
+import { readSafetensors } from "@vmunet/tensor/fs";
 import { ConfigError, configFromMetadata, preset } from "./config.ts";
 import { parameterCount, parameterSpecs } from "./state_dict.ts";
 

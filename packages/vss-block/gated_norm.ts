@@ -82,21 +82,18 @@ function rowKernel(engine: Engine, c: number, partials: boolean) {
   const key = `ss2d.gated_norm.bwd_yz.${L.v}.${partials ? "sg8" : "plain"}`;
   return engine.kernel(key, () => ({
     params: { rows: "u32", c: "u32" },
+    // Weight and bias come packed in one buffer (w, then b) and the partial ∂w, ∂b go out
+    // packed too, so the kernel binds 9 storage buffers (8 without partials), within what
+    // browsers' adapters allow per stage.
     bindings: [
       { name: "y", type: `array<${L.T}>` },
       { name: "z", type: `array<${L.T}>` },
-      { name: "w", type: `array<${L.T}>` },
-      { name: "b", type: `array<${L.T}>` },
+      { name: "wb", type: `array<${L.T}>` },
       { name: "g", type: `array<${L.T}>` },
       { name: "stats" },
       { name: "dy", access: "read_write", type: `array<${L.T}>` },
       { name: "dz", access: "read_write", type: `array<${L.T}>` },
-      ...(partials
-        ? [
-          { name: "pw", access: "read_write" as const, type: `array<${L.T}>` },
-          { name: "pb", access: "read_write" as const, type: `array<${L.T}>` },
-        ]
-        : []),
+      ...(partials ? [{ name: "pwb", access: "read_write" as const, type: `array<${L.T}>` }] : []),
     ],
     code: /* wgsl */ `
 // One invocation per row. With dn = g·silu(z) (the gradient reaching the LayerNorm output):
@@ -125,7 +122,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var s1 = ${L.T}(0.0); var s2 = ${L.T}(0.0);
   for (var j = 0u; j < n; j++) {
     let zz = z[base + j];
-    let gw = g[base + j] * (zz * (1.0 / (1.0 + exp(-zz)))) * w[j];
+    let gw = g[base + j] * (zz * (1.0 / (1.0 + exp(-zz)))) * wb[j];
     s1 += gw;
     s2 += gw * (y[base + j] - mean);
   }
@@ -138,15 +135,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let xh = (y[base + j] - mean) * rstd;
     let dn = gg * (zz * sig);
     ${partials ? "if (valid) {" : "{"}
-      dz[base + j] = gg * (xh * w[j] + b[j]) * sig * (1.0 + zz * (1.0 - sig));
-      dy[base + j] = rstd * (dn * w[j] - m1 - xh * m2);
+      dz[base + j] = gg * (xh * wb[j] + wb[n + j]) * sig * (1.0 + zz * (1.0 - sig));
+      dy[base + j] = rstd * (dn * wb[j] - m1 - xh * m2);
     }
     ${
       partials
         ? `let dnk = dn * keep; let dnx = dnk * xh;
     ${clusterSum8("dnx", "cw")}
     ${clusterSum8("dnk", "cb")}
-    if (valid && lane % 8u == 0u) { pw[slot + j] = cw; pb[slot + j] = cb; }`
+    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[(rows + 7u) / 8u * n + slot + j] = cb; }`
         : ""
     }
   }
@@ -164,8 +161,7 @@ function partialsKernel(engine: Engine, c: number, wg: number) {
       { name: "z", type: `array<${L.T}>` },
       { name: "g", type: `array<${L.T}>` },
       { name: "stats" },
-      { name: "pw", access: "read_write", type: `array<${L.T}>` },
-      { name: "pb", access: "read_write", type: `array<${L.T}>` },
+      { name: "pwb", access: "read_write", type: `array<${L.T}>` },
     ],
     code: /* wgsl */ `
 // Workgroup (lane block, row chunk): each lane walks the chunk's rows at one lane group of
@@ -180,7 +176,7 @@ ${
     let dn = g[i] * (zz * (1.0 / (1.0 + exp(-zz))));
     sw += dn * (y[i] - stats[2u * r]) * stats[2u * r + 1u];
     sb += dn;`,
-        "pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;",
+        "pwb[chunk * n + j] = sw; pwb[((rows + per - 1u) / per + chunk) * n + j] = sb;",
       )
     }`,
   }));
@@ -210,15 +206,19 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
     const n = c / rowLanes(c).v;
     const dy = engine.empty(y.shape);
     const dz = engine.empty(z.shape);
-    let pw: Tensor, pb: Tensor, chunks: number;
+    // Weight and bias packed into one binding: w, then b.
+    const wb = engine.empty([2, c]);
+    const copy = engine.commandEncoder();
+    copy.copyBufferToBuffer(w.storageFor(op).buffer, 0, wb.storageFor(op).buffer, 0, c * 4);
+    copy.copyBufferToBuffer(b.storageFor(op).buffer, 0, wb.storageFor(op).buffer, c * 4, c * 4);
+    let pwb: Tensor, chunks: number;
     if (clustered(engine)) {
-      // ∂w, ∂b partials per 8 rows come out of the row kernel itself.
+      // ∂w, ∂b partials per 8 rows come out of the row kernel itself (packed: ∂w rows, ∂b rows).
       chunks = Math.ceil(rows / 8);
-      pw = engine.empty(chunks === 1 ? [c] : [chunks, c]);
-      pb = engine.empty(chunks === 1 ? [c] : [chunks, c]);
+      pwb = engine.empty([2, chunks, c]);
       engine.dispatch({
         kernel: rowKernel(engine, c, true),
-        bindings: [y, z, w, b, g, saved.stats, dy, dz, pw, pb],
+        bindings: [y, z, wb, g, saved.stats, dy, dz, pwb],
         params: { rows, c },
         workgroups: engine.grid(rows, WG),
         op,
@@ -226,7 +226,7 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
     } else {
       engine.dispatch({
         kernel: rowKernel(engine, c, false),
-        bindings: [y, z, w, b, g, saved.stats, dy, dz],
+        bindings: [y, z, wb, g, saved.stats, dy, dz],
         params: { rows, c },
         workgroups: engine.grid(rows, WG),
         op,
@@ -235,18 +235,16 @@ const gatedNormOp = defineOp<{ eps: number }, { stats: Tensor }>({
       chunks = split.chunks;
       const per = split.per;
       const wg = laneGroupSize(n);
-      // One chunk: the partial sums are the gradients themselves.
-      pw = engine.empty(chunks === 1 ? [c] : [chunks, c]);
-      pb = engine.empty(chunks === 1 ? [c] : [chunks, c]);
+      pwb = engine.empty([2, chunks, c]);
       engine.dispatch({
         kernel: partialsKernel(engine, c, wg),
-        bindings: [y, z, g, saved.stats, pw, pb],
+        bindings: [y, z, g, saved.stats, pwb],
         params: { rows, n, per },
         workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
         op,
       });
     }
-    return [dy, dz, ...sumRowsPair(engine, pw, pb, chunks, c, op)];
+    return [dy, dz, ...sumRowsPair(engine, pwb, chunks, c, op)];
   },
 });
 

@@ -15,7 +15,8 @@
  */
 
 import { BinaryConfusion, perClassMetrics } from "@vmunet/metrics";
-import { readSafetensors, type SafetensorsFile } from "@vmunet/tensor/safetensors";
+import type { SafetensorsFile } from "@vmunet/tensor/safetensors";
+import { readSafetensors } from "@vmunet/tensor/fs";
 import type { FixtureReport, GoldenRunner } from "./runner.ts";
 import { compareExact, type Comparison } from "./tolerance.ts";
 

@@ -27,6 +27,11 @@ export interface RunOptions {
    * GPU. Default `"auto"`: from the adapter.
    */
   adapterClass?: "auto" | "cpu" | "gpu";
+  /**
+   * Model fixtures: the device limits to request instead of the adapter's maxima (WebGPU's
+   * defaults for every limit not named), to check the kernels fit a browser's adapter.
+   */
+  requiredLimits?: Record<string, number>;
 }
 
 /** A runner for one kind of fixture. */

@@ -8,7 +8,7 @@
 
 import { selectiveScan } from "@vmunet/ssm-kernel";
 import { isSoftwareAdapter, requestGpu } from "@vmunet/tensor";
-import { readSafetensors } from "@vmunet/tensor/safetensors";
+import { readSafetensors } from "@vmunet/tensor/fs";
 import type { FixtureReport, GoldenRunner, RunOptions } from "./runner.ts";
 import { compareForward, compareGradient, type Comparison } from "./tolerance.ts";
 

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { Engine, type Tensor } from "@vmunet/tensor";
-import { readSafetensors } from "@vmunet/tensor/safetensors";
+import { Engine, requestGpu, type Tensor } from "@vmunet/tensor";
+import { readSafetensors } from "@vmunet/tensor/fs";
 import { configFromMetadata, VMUNet } from "@vmunet/vmunet";
 import type { FixtureReport, GoldenRunner, RunOptions } from "./runner.ts";
 import { compareForward, compareGradient, compareScalar, type Comparison } from "./tolerance.ts";
@@ -35,7 +35,10 @@ export async function runVmunetFixture(
   const weights = await readSafetensors(weightsPath);
   const kase = await readSafetensors(path);
   const config = { ...configFromMetadata(weights.metadata), dropPathRate: 0 };
-  const engine = await Engine.create(undefined, { adapterClass: options.adapterClass });
+  const gpu = options.requiredLimits
+    ? await requestGpu({ requiredLimits: options.requiredLimits })
+    : undefined;
+  const engine = await Engine.create(gpu, { adapterClass: options.adapterClass });
   try {
     const model = VMUNet.create(engine, config, { seed: 0 });
     model.loadStateDict(weights.tensors, { strict: true, source: weightsPath });

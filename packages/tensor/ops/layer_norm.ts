@@ -306,18 +306,12 @@ ${
   const wantDx = sums !== null, wantWb = need[1];
   // One chunk: the partial sums are the gradients themselves.
   const dx = wantDx ? engine.empty(x.shape) : null;
-  const partShape = chunks === 1 ? [c] : [chunks, c];
-  const pw = wantWb ? engine.empty(partShape) : null;
-  const pb = wantWb ? engine.empty(partShape) : null;
+  // The ∂w and ∂b partials, packed (one binding): ∂w rows, then ∂b rows.
+  const pwb = wantWb ? engine.empty([2, chunks, c]) : null;
   const key = `nn.layer_norm.bwd.${L.v}.${wg}.${wantDx ? "x" : ""}${wantWb ? "wb" : ""}`;
   const outs = [
     ...(wantDx ? [{ name: "dx", access: "read_write" as const, type: `array<${L.T}>` }] : []),
-    ...(wantWb
-      ? [
-        { name: "pw", access: "read_write" as const, type: `array<${L.T}>` },
-        { name: "pb", access: "read_write" as const, type: `array<${L.T}>` },
-      ]
-      : []),
+    ...(wantWb ? [{ name: "pwb", access: "read_write" as const, type: `array<${L.T}>` }] : []),
   ];
   const kernel = engine.kernel(key, () => ({
     params: COLUMN_CHUNK_PARAMS,
@@ -342,7 +336,9 @@ ${
     let xh = (x[r * n + j] - mean) * rstd;
     ${wantWb ? "sw += g * xh; sb += g;" : ""}
     ${wantDx ? "dx[r * n + j] = rstd * (g * wj - sums[2u * r] - xh * sums[2u * r + 1u]);" : ""}`,
-        wantWb ? "pw[chunk * n + j] = sw; pb[chunk * n + j] = sb;" : "",
+        wantWb
+          ? "pwb[chunk * n + j] = sw; pwb[((rows + per - 1u) / per + chunk) * n + j] = sb;"
+          : "",
       )
     }`,
   }));
@@ -355,14 +351,14 @@ ${
       gy,
       sums ?? stats,
       ...(dx ? [dx] : []),
-      ...(pw && pb ? [pw, pb] : []),
+      ...(pwb ? [pwb] : []),
     ],
     params: { rows, n, per },
     workgroups: engine.gridRows(Math.ceil(n / wg), chunks),
     op,
   });
-  if (!pw || !pb) return [dx, null, null];
-  return [dx, ...sumRowsPair(engine, pw, pb, chunks, c, op)];
+  if (!pwb) return [dx, null, null];
+  return [dx, ...sumRowsPair(engine, pwb, chunks, c, op)];
 }
 
 /**
@@ -385,9 +381,8 @@ function clusterBackward(
   const L = rowLanes(c);
   const slots = Math.ceil(rows / 8);
   const dx = engine.empty(x.shape);
-  const partShape = slots === 1 ? [c] : [slots, c];
-  const pw = wantWb ? engine.empty(partShape) : null;
-  const pb = wantWb ? engine.empty(partShape) : null;
+  // The ∂w and ∂b partials, packed (one binding): ∂w rows, then ∂b rows.
+  const pwb = wantWb ? engine.empty([2, slots, c]) : null;
   const key = `nn.layer_norm.bwd_x.cluster.${L.v}.${wantWb ? "wb" : "x"}`;
   const kernel = engine.kernel(key, () => ({
     params: { rows: "u32", c: "u32" },
@@ -397,12 +392,7 @@ function clusterBackward(
       { name: "stats" },
       { name: "gy", type: `array<${L.T}>` },
       { name: "dx", access: "read_write", type: `array<${L.T}>` },
-      ...(wantWb
-        ? [
-          { name: "pw", access: "read_write" as const, type: `array<${L.T}>` },
-          { name: "pb", access: "read_write" as const, type: `array<${L.T}>` },
-        ]
-        : []),
+      ...(wantWb ? [{ name: "pwb", access: "read_write" as const, type: `array<${L.T}>` }] : []),
     ],
     code: /* wgsl */ `
 // One invocation per row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = gy·w; rows past
@@ -427,7 +417,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         ? `let gk = gj * keep; let gx = gk * xh;
     ${clusterSum8("gx", "cw")}
     ${clusterSum8("gk", "cb")}
-    if (valid && lane % 8u == 0u) { pw[slot + j] = cw; pb[slot + j] = cb; }`
+    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[(rows + 7u) / 8u * n + slot + j] = cb; }`
         : ""
     }
   }
@@ -435,11 +425,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }));
   engine.dispatch({
     kernel,
-    bindings: [x, weight, stats, gy, dx, ...(pw && pb ? [pw, pb] : [])],
+    bindings: [x, weight, stats, gy, dx, ...(pwb ? [pwb] : [])],
     params: { rows, c },
     workgroups: engine.grid(rows, WG),
     op,
   });
-  if (!pw || !pb) return [dx, null, null];
-  return [dx, ...sumRowsPair(engine, pw, pb, slots, c, op)];
+  if (!pwb) return [dx, null, null];
+  return [dx, ...sumRowsPair(engine, pwb, slots, c, op)];
 }

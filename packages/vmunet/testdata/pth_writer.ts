@@ -16,21 +16,40 @@ function crc32(data: Uint8Array): number {
   return ~c >>> 0;
 }
 
-/** Builds a ZIP archive of stored (uncompressed) entries. */
-export function writeZip(files: Record<string, Uint8Array>): Uint8Array {
+/**
+ * An entry already deflated (raw deflate, method 8) with the uncompressed size and CRC its
+ * headers declare — which a test may set to lie.
+ */
+export interface DeflatedEntry {
+  /** The raw deflate stream. */
+  deflated: Uint8Array;
+  /** The uncompressed size written to the headers. */
+  size: number;
+  /** The CRC-32 written to the headers (default 0). */
+  crc?: number;
+}
+
+/** Builds a ZIP archive of stored (uncompressed) entries, or given deflated ones. */
+export function writeZip(files: Record<string, Uint8Array | DeflatedEntry>): Uint8Array {
   const enc = new TextEncoder();
   const locals: Uint8Array[] = [];
   const centrals: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, data] of Object.entries(files)) {
+  for (const [name, file] of Object.entries(files)) {
+    const stored = file instanceof Uint8Array;
+    const data = stored ? file : file.deflated;
+    const size = stored ? file.length : file.size;
+    const crc = stored ? crc32(file) : file.crc ?? 0;
+    const method = stored ? 0 : 8;
     const nameBytes = enc.encode(name);
     const local = new Uint8Array(30 + nameBytes.length);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true);
     lv.setUint16(4, 20, true);
-    lv.setUint32(14, crc32(data), true);
+    lv.setUint16(8, method, true);
+    lv.setUint32(14, crc, true);
     lv.setUint32(18, data.length, true);
-    lv.setUint32(22, data.length, true);
+    lv.setUint32(22, size, true);
     lv.setUint16(26, nameBytes.length, true);
     local.set(nameBytes, 30);
     const central = new Uint8Array(46 + nameBytes.length);
@@ -38,9 +57,10 @@ export function writeZip(files: Record<string, Uint8Array>): Uint8Array {
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint16(4, 20, true);
     cv.setUint16(6, 20, true);
-    cv.setUint32(16, crc32(data), true);
+    cv.setUint16(10, method, true);
+    cv.setUint32(16, crc, true);
     cv.setUint32(20, data.length, true);
-    cv.setUint32(24, data.length, true);
+    cv.setUint32(24, size, true);
     cv.setUint16(28, nameBytes.length, true);
     cv.setUint32(42, offset, true);
     central.set(nameBytes, 46);
@@ -125,4 +145,37 @@ export class PickleBuilder {
 
 function u32(v: number): number[] {
   return [...new Uint8Array(new Uint32Array([v]).buffer)];
+}
+
+/** Raw-deflates `data` with the web-standard `CompressionStream`. */
+export async function deflateRaw(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  const stream = new Blob([data]).stream().pipeThrough(new CompressionStream("deflate-raw"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/**
+ * A hand-built deflate bomb: one fixed-Huffman block of a literal zero followed by `matches`
+ * copies of (length 258, distance 1), 13 bits each — it inflates to `1 + 258 × matches` zero
+ * bytes, about 1290 times its own size.
+ */
+export function deflateZeroBomb(matches: number): Uint8Array {
+  const out = new Uint8Array(Math.ceil((3 + 8 + 13 * matches + 7) / 8) + 1);
+  let bit = 0;
+  // Deflate packs bits LSB first; Huffman codes go most significant bit first.
+  const put = (value: number, n: number, huffman: boolean) => {
+    for (let i = 0; i < n; i++) {
+      const b = huffman ? (value >> (n - 1 - i)) & 1 : (value >> i) & 1;
+      out[bit >> 3] |= b << (bit & 7);
+      bit++;
+    }
+  };
+  put(1, 1, false); // BFINAL
+  put(1, 2, false); // BTYPE = fixed Huffman
+  put(0x30, 8, true); // literal 0: codes 0..143 are 0x30 + value, 8 bits
+  for (let i = 0; i < matches; i++) {
+    put(0b11000101, 8, true); // length code 285 (258 bytes): 0xC0 + (285 - 280), 8 bits
+    put(0, 5, true); // distance code 0 (distance 1), 5 bits
+  }
+  put(0, 7, true); // end of block: code 256, 7 zero bits
+  return out.subarray(0, (bit + 7) >> 3);
 }
