@@ -15,7 +15,7 @@ import {
   type SafetensorsInput,
   serializeSafetensors,
 } from "@vmunet/tensor/safetensors";
-import { discoverFixtures, goldenDir, goldenFixturesAbsent } from "../../tools/golden.ts";
+import { fixturesOf } from "../../tools/golden.ts";
 import { vmunetRunner, weightsPathOf } from "../../tools/golden/vmunet.ts";
 import { compareForward } from "../../tools/golden/tolerance.ts";
 import { Engine } from "@vmunet/tensor";
@@ -204,11 +204,11 @@ Deno.test({
   async fn(t) {
     const work = await Deno.makeTempDir({ prefix: "vmunet-web-" });
     const files = new Map<string, Uint8Array>();
-    const fixtures = (await goldenFixturesAbsent())
-      ? []
-      : (await discoverFixtures(goldenDir(), [vmunetRunner])).filter((f) => f.runner);
-    for (const f of fixtures) {
-      const name = f.path.split("/").pop()!;
+    // Every model fixture of every golden folder (testdata/golden, then GOLDEN_DIR's).
+    const fixtures = (await fixturesOf(vmunetRunner)).map((path) => ({ path }));
+    for (const [i, f] of fixtures.entries()) {
+      // Served under an index: two golden folders may hold fixtures of the same name.
+      const name = `${i}-${f.path.split("/").pop()!}`;
       files.set(`/golden/${name}`, await Deno.readFile(f.path));
       files.set(`/golden/w-${name}`, await Deno.readFile(weightsPathOf(f.path)));
     }
@@ -247,10 +247,10 @@ Deno.test({
         ignore: SCAN_ABOVE_BROWSER_LIMIT,
         fn: async () => {
           if (fixtures.length === 0) {
-            throw new Error(`no model fixtures in ${goldenDir()} (set GOLDEN_DIR)`);
+            throw new Error("no model fixtures in the golden folders");
           }
-          for (const f of fixtures) {
-            const name = f.path.split("/").pop()!;
+          for (const [i, f] of fixtures.entries()) {
+            const name = `${i}-${f.path.split("/").pop()!}`;
             const logits = await seconds(`(a) ${name}`, () =>
               page.evaluate(
                 ([w, c]) =>
