@@ -93,8 +93,9 @@ export interface SelectiveScanBackwardBuffers {
 
 /**
  * Compiled selective-scan kernels for one shape: encodes forward and backward into a
- * caller's command encoder over caller-owned buffers. The device must allow 13 storage
- * buffers per shader stage (request `maxStorageBuffersPerShaderStage` from the adapter).
+ * caller's command encoder over caller-owned buffers. The device must allow 9 storage
+ * buffers per shader stage (WebGPU's default is 8: request `maxStorageBuffersPerShaderStage`
+ * from the adapter).
  *
  * @example
  * ```ts
