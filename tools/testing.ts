@@ -1,7 +1,7 @@
 /**
  * Numeric helpers shared by the packages' tests (test-only, never published): the
  * mulberry32 generator and seeded arrays, tolerance checks that name the worst element,
- * error norms and sample moments.
+ * error norms, sample moments and a temporary folder per test.
  *
  * @module
  */
@@ -105,4 +105,17 @@ export function moments(
   }
   const mean = s / x.length;
   return { mean, std: Math.sqrt(s2 / x.length - mean * mean), min, max };
+}
+
+/** Runs `fn` with a fresh temporary folder (named `prefix…`) and removes the folder after. */
+export async function withTempDir(
+  prefix: string,
+  fn: (root: string) => Promise<void>,
+): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 }
