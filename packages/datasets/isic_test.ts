@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { withTempDir } from "../../tools/testing.ts";
+import { loadReference } from "./_reference.ts";
 import { FIXTURE_SIZES, pairPixels, writeMask, writeRgb } from "./_fixtures.ts";
 import { DatasetLayoutError, DecodeError } from "./errors.ts";
 import { openIsic } from "./isic.ts";
@@ -313,9 +314,7 @@ Deno.test("ISIC errors: image without mask, mask of another size, empty folder, 
 
 Deno.test("preprocessPair() matches the official torchvision chain (myNormalize, flips, TF.rotate, TF.resize) within 3e-5", () => {
   // Reference: testdata/make_reference.py §9, run once with torch 1.13.1 / torchvision 0.14.1.
-  const ref =
-    JSON.parse(Deno.readTextFileSync(new URL("./testdata/reference.json", import.meta.url)))
-      .isic_chain;
+  const ref = loadReference().isic_chain;
   const [h, w] = ref.input_hwc.shape;
   const rgb = Uint8Array.from(ref.input_hwc.data as number[]);
   const mask = Uint8Array.from(ref.mask_hw.data as number[]);

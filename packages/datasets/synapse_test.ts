@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { withTempDir } from "../../tools/testing.ts";
+import { loadReference } from "./_reference.ts";
 import { zipSync } from "fflate";
 import { ZipReader } from "./_zip.ts";
 import { DatasetLayoutError, DecodeError, MissingKeyError } from "./errors.ts";
@@ -316,9 +317,7 @@ Deno.test("ZipReader.readHead() returns an entry's first bytes, stored or deflat
 
 Deno.test("transformSynapseSlice() matches numpy rot90/flip, ndimage.rotate and zoom (max error 1e-6)", () => {
   // Reference: testdata/make_reference.py §10 (numpy / scipy 1.10), float32 outputs.
-  const ref =
-    JSON.parse(Deno.readTextFileSync(new URL("./testdata/reference.json", import.meta.url)))
-      .synapse_chain;
+  const ref = loadReference().synapse_chain;
   const [h, w] = ref.image.shape;
   const image = Float32Array.from(ref.image.data as number[]);
   const label = Int32Array.from(ref.label.data as number[]);
