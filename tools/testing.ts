@@ -1,7 +1,7 @@
 /**
  * Numeric helpers shared by the packages' tests (test-only, never published): the
  * mulberry32 generator and seeded arrays, tolerance checks that name the worst element,
- * error norms, sample moments and a temporary folder per test.
+ * error norms, sample moments, central differences and a temporary folder per test.
  *
  * @module
  */
@@ -118,4 +118,23 @@ export async function withTempDir(
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+}
+
+/**
+ * Central difference `(f(x + h) − f(x − h)) / 2h` of `f` with respect to `values[i]`, which
+ * `f` reads; `values[i]` is restored after.
+ */
+export function centralDifference(
+  values: { [i: number]: number },
+  i: number,
+  h: number,
+  f: () => number,
+): number {
+  const keep = values[i];
+  values[i] = keep + h;
+  const up = f();
+  values[i] = keep - h;
+  const down = f();
+  values[i] = keep;
+  return (up - down) / (2 * h);
 }
