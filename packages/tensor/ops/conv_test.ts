@@ -63,23 +63,31 @@ async function checkConv(
   });
 }
 
+/** A depthwise case on `shape`: x, w, b and ∂L/∂y from normal streams `stream`…`stream + 3`. */
+function depthwiseCase(shape: number[], stream: number): Omit<ConvCase, "want"> {
+  const C = shape[3];
+  return {
+    tag: `x [${shape}]`,
+    x: normals(prod(shape), stream),
+    xShape: shape,
+    w: normals(C * 9, stream + 1),
+    wShape: [C, 1, 3, 3],
+    b: normals(C, stream + 2),
+    gy: normals(prod(shape), stream + 3),
+    yShape: shape,
+  };
+}
+
 Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward (vec4 and odd C)", async () => {
   // [2, 5, 64, 4] spans several row chunks of the weight-gradient kernel.
   for (const shape of [[2, 5, 6, 8], [1, 3, 7, 5], [3, 1, 1, 4], [2, 5, 64, 4]]) {
-    const C = shape[3];
-    const xs = normals(prod(shape), 10), ws = normals(C * 9, 11), bs = normals(C, 12);
-    const gs = normals(prod(shape), 13);
-    const g = depthwiseConv3x3BackwardRef(xs, shape, ws, gs);
+    const c = depthwiseCase(shape, 10);
     await checkConv(depthwiseConv3x3, {
-      tag: `x [${shape}]`,
-      x: xs,
-      xShape: shape,
-      w: ws,
-      wShape: [C, 1, 3, 3],
-      b: bs,
-      gy: gs,
-      yShape: shape,
-      want: { y: depthwiseConv3x3Ref(xs, shape, ws, bs), ...g },
+      ...c,
+      want: {
+        y: depthwiseConv3x3Ref(c.x, shape, c.w, c.b),
+        ...depthwiseConv3x3BackwardRef(c.x, shape, c.w, c.gy),
+      },
     });
   }
 });
@@ -87,27 +95,14 @@ Deno.test("depthwiseConv3x3() matches the float64 reference forward and backward
 Deno.test("depthwiseConv3x3Silu() is silu(depthwiseConv3x3) in float64, forward and backward, with and without the tape", async () => {
   const sig = (v: number) => 1 / (1 + Math.exp(-v));
   for (const shape of [[2, 5, 6, 8], [1, 3, 7, 5], [2, 5, 64, 4]]) {
-    const C = shape[3];
-    const xs = normals(prod(shape), 20), ws = normals(C * 9, 21), bs = normals(C, 22);
-    const gs = normals(prod(shape), 23);
-    const z = depthwiseConv3x3Ref(xs, shape, ws, bs);
-    const want = z.map((v) => v * sig(v));
-    const gz = z.map((v, i) => gs[i] * sig(v) * (1 + v * (1 - sig(v))));
-    const g = depthwiseConv3x3BackwardRef(xs, shape, ws, gz);
-    const tag = `x [${shape}]`;
-    await checkConv(depthwiseConv3x3Silu, {
-      tag,
-      x: xs,
-      xShape: shape,
-      w: ws,
-      wShape: [C, 1, 3, 3],
-      b: bs,
-      gy: gs,
-      yShape: shape,
-      want: { y: want, ...g },
-    }, async (x, w, b) => {
+    const c = depthwiseCase(shape, 20);
+    const z = depthwiseConv3x3Ref(c.x, shape, c.w, c.b);
+    const y = z.map((v) => v * sig(v));
+    const gz = z.map((v, i) => c.gy[i] * sig(v) * (1 + v * (1 - sig(v))));
+    const want = { y, ...depthwiseConv3x3BackwardRef(c.x, shape, c.w, gz) };
+    await checkConv(depthwiseConv3x3Silu, { ...c, want }, async (x, w, b) => {
       const yEval = engine.noGrad(() => depthwiseConv3x3Silu(x, w, b));
-      assertClose(await yEval.read(), want, 1e-5, 1e-5, `${tag} y without the tape`);
+      assertClose(await yEval.read(), y, 1e-5, 1e-5, `${c.tag} y without the tape`);
     });
   }
 });
