@@ -1,7 +1,8 @@
 /**
  * Numeric helpers shared by the packages' tests (test-only, never published): the
  * mulberry32 generator and seeded arrays, tolerance checks that name the worst element,
- * error norms, sample moments, central differences and a temporary folder per test.
+ * error norms, sample moments, central differences, JSON test data and a temporary folder
+ * per test.
  *
  * @module
  */
@@ -137,4 +138,10 @@ export function centralDifference(
   const down = f();
   values[i] = keep;
   return (up - down) / (2 * h);
+}
+
+/** Reads and parses a JSON file (a test's `testdata/…json`, as a URL from `import.meta.url`). */
+// deno-lint-ignore no-explicit-any
+export async function readJson<T = any>(url: URL): Promise<T> {
+  return JSON.parse(await Deno.readTextFile(url));
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { centralDifference } from "../../tools/testing.ts";
+import { centralDifference, readJson } from "../../tools/testing.ts";
 import {
   conv1x1BackwardRef,
   conv1x1Ref,
@@ -20,9 +20,7 @@ import {
 } from "./reference/nn_losses.ts";
 import { randomNormal } from "./rng.ts";
 
-const torchRef = JSON.parse(
-  await Deno.readTextFile(new URL("./testdata/nn_torch_reference.json", import.meta.url)),
-);
+const torchRef = await readJson(new URL("./testdata/nn_torch_reference.json", import.meta.url));
 
 /** Max |a−b| / max(1, |b|). */
 function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
