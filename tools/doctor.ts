@@ -1,17 +1,37 @@
 /**
- * `deno task doctor`: what this machine's WebGPU offers, and a short self-test checked
- * against the CPU. Exit code 0 only if everything works.
+ * `deno task doctor`: what this machine's WebGPU offers and on which backend (a warning when
+ * it is the slow OpenGL one), a short self-test checked against the CPU, and a one-line speed
+ * calibration (engine matmul and a plain-JS loop, with the CPU's name). Exit code 0 only if
+ * everything works.
  *
  * @module
  */
 
-import { GpuError, requestGpu } from "@vmunet/tensor";
+import { Engine, GpuError, requestGpu } from "@vmunet/tensor";
 import { runSelfTest } from "@vmunet/tensor/kernels";
+import { calibrate, cpuName, formatCalibration } from "./calibration.ts";
+import { backendOf, probeBackends } from "./webgpu_backend.ts";
+
+/** The backend line: which wgpu backend Deno's adapter runs on, and a warning for OpenGL. */
+async function backendLine(): Promise<string> {
+  const probes = await probeBackends();
+  const backend = backendOf(probes);
+  const others = (["vulkan", "metal", "dx12", "gl"] as const).filter((b) =>
+    probes[b] && b !== backend
+  );
+  const also = others.length ? ` (also available: ${others.join(", ")})` : "";
+  if (backend !== "gl") return `backend     ${backend ?? "unknown (no probe matched)"}${also}`;
+  return `backend     gl${also}\n            WARNING: OpenGL backend: no shader-f16, no subgroups, about ` +
+    "2.5x slower than Vulkan on the same CPU. Install Mesa's Vulkan driver " +
+    "(`sudo apt-get install mesa-vulkan-drivers`) or unset DENO_WEBGPU_BACKEND.";
+}
 
 const USAGE = `deno task doctor
 
-What this machine's WebGPU offers (adapter, features, limits) and a short self-test checked
-against the CPU. Exit code 0 only if everything works.
+What this machine's WebGPU offers (adapter, backend: a warning for the slow OpenGL one,
+features, limits), a short self-test checked against the CPU, and a one-line calibration
+(engine matmul and a plain-JS loop, with the CPU's name) to place this machine beside the
+figures in BENCHMARKS.md. Exit code 0 only if everything works.
 
   -h, --help    this text`;
 
@@ -27,6 +47,7 @@ async function main(): Promise<number> {
     return 2;
   }
   console.log(`deno        ${Deno.version.deno} (v8 ${Deno.version.v8}, ${Deno.build.target})`);
+  console.log(`cpu         ${cpuName()}`);
   let gpu;
   try {
     gpu = await requestGpu();
@@ -42,6 +63,7 @@ async function main(): Promise<number> {
     }`,
   );
   console.log(`fallback    ${info.isFallbackAdapter} (isFallbackAdapter)`);
+  console.log(await backendLine());
   console.log(
     `subgroups   ${gpu.subgroups ? "enabled" : "off"}${
       info.subgroupMinSize ? ` (size ${info.subgroupMinSize}..${info.subgroupMaxSize})` : ""
@@ -61,8 +83,10 @@ async function main(): Promise<number> {
         : `, subgroupAdd ${result.subgroupsOk ? "ok" : "WRONG"}`) +
       `, ${result.milliseconds.toFixed(0)} ms`,
   );
+  const engine = result.ok ? new Engine(gpu) : undefined;
+  if (engine) console.log(`calibration ${formatCalibration(await calibrate(engine))}`);
   gpu.throwIfFailed();
-  await gpu.close();
+  await (engine ? engine.close() : gpu.close());
   console.log(result.ok ? "doctor      ok" : "doctor      FAILED");
   return result.ok ? 0 : 1;
 }

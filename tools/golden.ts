@@ -1,7 +1,8 @@
 /**
- * `deno task golden`: checks every fixture in `$GOLDEN_DIR` (default `../shared/golden`)
- * against this implementation, one line per fixture with its largest error, and fails on
- * any miss. Which runner checks a file is decided by its name alone.
+ * `deno task golden`: checks every fixture in `testdata/golden/` and in each folder of
+ * `$GOLDEN_DIR` (further fixture sets, separated like `PATH`) against this implementation,
+ * one line per fixture with its largest error, and fails on any miss, or on a folder that is
+ * missing or holds no fixture. Which runner checks a file is decided by its name alone.
  *
  * Flags: `--only KIND[,KIND]` restricts to runners; `--verbose` prints every comparison;
  * `--adapter-class cpu|gpu` makes the kernel choices for that class of adapter instead of
@@ -11,52 +12,37 @@
  */
 
 import { parseArgs } from "node:util";
-import { join, resolve } from "node:path";
+import { basename } from "node:path";
+import { goldenDirs, goldenFiles, safetensorsIn } from "./golden/dirs.ts";
 import type { FixtureReport, GoldenRunner } from "./golden/runner.ts";
 import { RUNNERS } from "./golden/runners.ts";
 
-/** The fixture folder: `$GOLDEN_DIR`, or `../shared/golden` beside the project root. */
-export function goldenDir(): string {
-  return Deno.env.get("GOLDEN_DIR") ??
-    resolve(new URL("../../shared/golden", import.meta.url).pathname);
-}
-
 /**
- * Whether the golden tests have nothing to check: `GOLDEN_DIR` unset and no
- * `../shared/golden` beside the checkout (a bare clone). With `GOLDEN_DIR` set, a missing
- * folder is a failure, not an absence.
+ * Lists the fixture files (safetensors) of `dir` with the runner for each, or undefined.
+ *
+ * @throws {GoldenDirError} when the folder is missing or holds no fixture.
  */
-export async function goldenFixturesAbsent(): Promise<boolean> {
-  return Deno.env.get("GOLDEN_DIR") === undefined &&
-    !(await Deno.stat(goldenDir()).then((s) => s.isDirectory, () => false));
-}
-
-/** Lists fixture files (safetensors) in `dir` with the runner for each, or undefined. */
 export async function discoverFixtures(
   dir: string,
   runners: GoldenRunner[] = RUNNERS,
 ): Promise<{ path: string; runner?: GoldenRunner }[]> {
-  const found: { path: string; runner?: GoldenRunner }[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile || !entry.name.endsWith(".safetensors")) continue;
+  return (await safetensorsIn(dir))
     // The model fixture is a pair: the weights file is read through its case file.
-    if (entry.name.endsWith(".weights.safetensors")) continue;
-    found.push({ path: join(dir, entry.name), runner: runners.find((r) => r.matches(entry.name)) });
-  }
-  return found.sort((a, b) => a.path.localeCompare(b.path));
+    .filter((path) => !path.endsWith(".weights.safetensors"))
+    .map((path) => ({ path, runner: runners.find((r) => r.matches(basename(path))) }));
 }
 
 /**
- * The fixture files `runner` checks in the golden folder, sorted; throws when there are none.
+ * The fixture files `runner` checks in every golden folder ({@linkcode goldenDirs}), sorted
+ * per folder; throws when a folder is missing or empty, or when none is the runner's.
  *
  * @param runner The runner.
  * @returns Paths.
  */
 export async function fixturesOf(runner: GoldenRunner): Promise<string[]> {
-  const dir = goldenDir();
-  const paths = (await discoverFixtures(dir, [runner])).filter((f) => f.runner).map((f) => f.path);
-  if (paths.length === 0) throw new Error(`no ${runner.kind} fixtures in ${dir}`);
-  return paths;
+  return await goldenFiles(
+    (name) => !name.endsWith(".weights.safetensors") && runner.matches(name),
+  );
 }
 
 function summarize(report: FixtureReport): string {
@@ -73,7 +59,8 @@ function summarize(report: FixtureReport): string {
 
 const USAGE = `deno task golden [flags]
 
-Checks every fixture in $GOLDEN_DIR (default ../shared/golden) against this implementation.
+Checks every fixture in testdata/golden/ and in each folder of $GOLDEN_DIR (further fixture
+sets, separated like PATH) against this implementation; a missing or empty folder fails.
 
   --only KIND[,KIND]       only these runners (${RUNNERS.map((r) => r.kind).join(", ")})
   --verbose                print every comparison
@@ -111,41 +98,52 @@ async function main(): Promise<number> {
     return 2;
   }
   const only = values.only?.split(",");
-  const dir = goldenDir();
-  console.log(
-    `golden fixtures in ${dir}${
-      adapterClass === "auto" ? "" : ` (kernels chosen for a ${adapterClass} adapter)`
-    }`,
-  );
   let failures = 0;
   let checked = 0;
-  for (const { path, runner } of await discoverFixtures(dir)) {
-    const name = path.split("/").pop()!;
-    if (!runner) {
-      if (!only) {
-        console.log(`FAIL ${"-".padEnd(8)} ${name}  no runner recognises this fixture`);
-        failures++;
-      }
+  for (const dir of goldenDirs()) {
+    console.log(
+      `golden fixtures in ${dir}${
+        adapterClass === "auto" ? "" : ` (kernels chosen for a ${adapterClass} adapter)`
+      }`,
+    );
+    let fixtures;
+    try {
+      fixtures = await discoverFixtures(dir);
+    } catch (error) {
+      console.log(
+        `FAIL ${"-".padEnd(8)} ${String(error instanceof Error ? error.message : error)}`,
+      );
+      failures++;
       continue;
     }
-    if (only && !only.includes(runner.kind)) continue;
-    try {
-      const report = await runner.run(path, { adapterClass });
-      console.log(summarize(report));
-      if (values.verbose) {
-        for (const c of report.comparisons) {
-          console.log(
-            `     ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(48)} ${c.measure} ${
-              c.error.toExponential(3)
-            } <= ${c.bound.toExponential(1)}`,
-          );
+    for (const { path, runner } of fixtures) {
+      const name = basename(path);
+      if (!runner) {
+        if (!only) {
+          console.log(`FAIL ${"-".padEnd(8)} ${name}  no runner recognises this fixture`);
+          failures++;
         }
+        continue;
       }
-      checked++;
-      if (!report.ok) failures++;
-    } catch (error) {
-      console.log(`FAIL ${runner.kind.padEnd(8)} ${name}  ${String(error)}`);
-      failures++;
+      if (only && !only.includes(runner.kind)) continue;
+      try {
+        const report = await runner.run(path, { adapterClass });
+        console.log(summarize(report));
+        if (values.verbose) {
+          for (const c of report.comparisons) {
+            console.log(
+              `     ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(48)} ${c.measure} ${
+                c.error.toExponential(3)
+              } <= ${c.bound.toExponential(1)}`,
+            );
+          }
+        }
+        checked++;
+        if (!report.ok) failures++;
+      } catch (error) {
+        console.log(`FAIL ${runner.kind.padEnd(8)} ${name}  ${String(error)}`);
+        failures++;
+      }
     }
   }
   console.log(`${checked} fixtures checked, ${failures} failed`);

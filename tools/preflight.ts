@@ -1,27 +1,23 @@
 /**
- * Preflight for the tasks that need WebGPU: when no adapter is found on a Debian/Ubuntu
- * machine, install Mesa's software Vulkan driver with apt-get (as root or with `sudo -n`),
- * saying so; otherwise stop with exact instructions.
+ * Preflight for the tasks that need WebGPU: finds which backend Deno's default adapter runs
+ * on and prefers a Vulkan/Metal/D3D12 one. When the only adapter is the slow OpenGL one, or
+ * there is none, on a Debian/Ubuntu machine, it installs Mesa's software Vulkan driver with
+ * apt-get (as root or with `sudo -n`), saying so; otherwise it warns (OpenGL) or stops (no
+ * adapter) with exact instructions. The decision is {@linkcode planPreflight}.
+ *
+ * `--plan` prints the probes and the decision and changes nothing.
  *
  * @module
  */
 
 import { ADAPTER_HELP } from "@vmunet/tensor";
-
-const PACKAGE = "mesa-vulkan-drivers";
-
-/** Whether a fresh process (so that the Vulkan loader rescans drivers) finds an adapter. */
-async function adapterInFreshProcess(): Promise<boolean> {
-  const probe = new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
-      "const a = await navigator.gpu?.requestAdapter(); Deno.exit(a ? 0 : 3);",
-    ],
-    stdout: "null",
-    stderr: "null",
-  });
-  return (await probe.output()).code === 0;
-}
+import {
+  type BackendProbes,
+  BACKENDS,
+  planPreflight,
+  type PreflightFacts,
+  probeBackends,
+} from "./webgpu_backend.ts";
 
 async function run(cmd: string[]): Promise<boolean> {
   console.error(`preflight: $ ${cmd.join(" ")}`);
@@ -40,43 +36,88 @@ async function canRun(cmd: string[]): Promise<boolean> {
       args: cmd.slice(1),
       stdout: "null",
       stderr: "null",
-    })
-      .output();
+    }).output();
     return out.code === 0;
   } catch {
     return false;
   }
 }
 
+async function facts(): Promise<PreflightFacts> {
+  const linux = Deno.build.os === "linux";
+  const apt = linux && await canRun(["apt-get", "--version"]);
+  const privilege = !apt
+    ? "none"
+    : Deno.uid() === 0
+    ? "root"
+    : (await canRun(["sudo", "-n", "true"]))
+    ? "sudo"
+    : "none";
+  return {
+    os: Deno.build.os,
+    probes: await probeBackends(),
+    forcedBackend: Deno.env.get("DENO_WEBGPU_BACKEND"),
+    apt,
+    privilege,
+  };
+}
+
+function describeProbes(probes: BackendProbes): string {
+  return [undefined, ...BACKENDS].map((b) => {
+    const a = b ? probes[b] : probes.default;
+    return `  ${(b ?? "default").padEnd(8)} ${
+      a ? `${a.description} (${a.features.length} features)` : "-"
+    }`;
+  }).join("\n");
+}
+
 async function main(): Promise<number> {
-  if (await adapterInFreshProcess()) return 0;
-  if (Deno.build.os !== "linux" || !(await canRun(["apt-get", "--version"]))) {
-    console.error(`preflight: ${ADAPTER_HELP}`);
-    return 1;
-  }
-  const isRoot = Deno.uid() === 0;
-  const sudo = isRoot ? [] : (await canRun(["sudo", "-n", "true"])) ? ["sudo", "-n"] : undefined;
-  if (!sudo) {
-    console.error(
-      `preflight: no WebGPU adapter, and installing ${PACKAGE} needs root (sudo asks for a password).\n${ADAPTER_HELP}`,
+  const planOnly = Deno.args.includes("--plan");
+  const found = await facts();
+  const plan = planPreflight(found);
+  if (planOnly) {
+    console.log(
+      `${describeProbes(found.probes)}\n  apt ${found.apt}, privilege ${found.privilege}`,
     );
-    return 1;
+    console.log(`plan: ${plan.action}: ${plan.message}`);
+    return 0;
   }
-  console.error(
-    `preflight: no WebGPU adapter found; installing Mesa's software Vulkan driver (${PACKAGE}).`,
-  );
-  if (!(await run([...sudo, "apt-get", "install", "-y", "-q", PACKAGE]))) {
+  switch (plan.action) {
+    case "ok":
+      return 0;
+    case "warn":
+      console.error(`preflight: WARNING: ${plan.message}`);
+      return 0;
+    case "fail":
+      console.error(`preflight: ${plan.message}\n${ADAPTER_HELP}`);
+      return 1;
+    case "install":
+      break;
+  }
+  console.error(`preflight: ${plan.message}`);
+  const sudo = found.privilege === "sudo" ? ["sudo", "-n"] : [];
+  const install = [...sudo, "apt-get", "install", "-y", "-q", plan.package];
+  if (!(await run(install))) {
     await run([...sudo, "apt-get", "update", "-q"]);
-    if (!(await run([...sudo, "apt-get", "install", "-y", "-q", PACKAGE]))) {
-      console.error(`preflight: apt-get could not install ${PACKAGE}.\n${ADAPTER_HELP}`);
+    if (!(await run(install))) {
+      console.error(`preflight: apt-get could not install ${plan.package}.\n${ADAPTER_HELP}`);
       return 1;
     }
   }
-  if (await adapterInFreshProcess()) {
-    console.error("preflight: software WebGPU adapter ready.");
+  const after = planPreflight({ ...found, probes: await probeBackends(), privilege: "none" });
+  if (after.action === "ok") {
+    console.error(`preflight: ${after.message} Ready.`);
     return 0;
   }
-  console.error(`preflight: ${PACKAGE} is installed but still no adapter.\n${ADAPTER_HELP}`);
+  if (after.action === "warn") {
+    console.error(
+      `preflight: WARNING: ${plan.package} is installed, but Deno's adapter still runs on ` +
+        "OpenGL (about 2.5x slower): the Vulkan loader finds no driver (see `vulkaninfo`, " +
+        "VK_ICD_FILENAMES).",
+    );
+    return 0;
+  }
+  console.error(`preflight: ${plan.package} is installed but still no adapter.\n${ADAPTER_HELP}`);
   return 1;
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { join, resolve } from "node:path";
+import { goldenFiles } from "../../tools/golden/dirs.ts";
 import { Engine } from "./engine.ts";
 import { bceDiceLoss, ceDiceLoss } from "./losses.ts";
 import { bceDiceRef, ceDiceRef } from "./reference/nn_losses.ts";
@@ -7,25 +7,13 @@ import { readSafetensors } from "./fs.ts";
 
 // The golden model cases (official PyTorch VM-UNet, float32) hold the model's output and the
 // official loss: BceDiceLoss(1, 1) on the probabilities for one class, CeDiceLoss(nc, [1, 1])
-// on the logits otherwise. Every `*.case.safetensors` in $GOLDEN_DIR (default
-// ../shared/golden beside the project root) is checked; the kind comes from the target's
-// dtype (float mask or integer labels), never from the file name.
-const dir = Deno.env.get("GOLDEN_DIR") ??
-  resolve(new URL("../../../shared/golden", import.meta.url).pathname);
-const cases: string[] = [];
-try {
-  for (const e of Deno.readDirSync(dir)) {
-    if (e.isFile && e.name.endsWith(".case.safetensors")) cases.push(join(dir, e.name));
-  }
-} catch {
-  // No fixture folder here: the test below is ignored.
-}
-cases.sort();
-
+// on the logits otherwise. Every `*.case.safetensors` in testdata/golden and in each folder of
+// $GOLDEN_DIR is checked; the kind comes from the target's dtype (float mask or integer
+// labels), never from the file name.
 Deno.test({
   name: "losses reproduce the official loss of every golden model case (relative 1e-5)",
-  ignore: cases.length === 0,
   async fn() {
+    const cases = await goldenFiles((name) => name.endsWith(".case.safetensors"));
     const engine = await Engine.create();
     try {
       for (const path of cases) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { goldenFiles } from "../../tools/golden/dirs.ts";
 import { readSafetensors } from "@vmunet/tensor/fs";
 import { ConfigError, configFromMetadata, preset } from "./config.ts";
 import { parameterCount, parameterSpecs } from "./state_dict.ts";
@@ -22,20 +22,15 @@ Deno.test("a VSS block of width C has 6C² + 16C·ceil(C/16) + 426C parameters",
 });
 
 Deno.test("parameterSpecs() lists every golden weights file's keys, shapes and order", async () => {
-  const dir = Deno.env.get("GOLDEN_DIR") ??
-    new URL("../../../shared/golden", import.meta.url).pathname;
   let checked = 0;
-  const exists = await Deno.stat(dir).then((s) => s.isDirectory, () => false);
-  if (!exists) return; // the fixtures live beside the checkout in this project's workplaces
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.name.endsWith(".weights.safetensors")) continue;
-    const file = await readSafetensors(join(dir, entry.name));
+  for (const path of await goldenFiles((name) => name.endsWith(".weights.safetensors"))) {
+    const file = await readSafetensors(path);
     const specs = parameterSpecs(configFromMetadata(file.metadata));
-    assert.deepEqual(specs.map((s) => s.name), [...file.tensors.keys()], entry.name);
+    assert.deepEqual(specs.map((s) => s.name), [...file.tensors.keys()], path);
     for (const s of specs) assert.deepEqual(s.shape, file.get(s.name).shape, s.name);
     checked++;
   }
-  assert(checked > 0, `no weights fixtures in ${dir}`);
+  assert(checked >= 2, `expected the two in-repo weights fixtures, found ${checked}`);
 });
 
 Deno.test("preset() and configFromMetadata() name what is wrong", () => {

@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { AdamW, add, Engine, mul, requestGpu, sum } from "@vmunet/tensor";
 import { preset, VMUNet } from "@vmunet/vmunet";
-import { fixturesOf, goldenFixturesAbsent } from "../golden.ts";
+import { fixturesOf } from "../golden.ts";
 import { vmunetRunner } from "./vmunet.ts";
 
 /** The limits requested: WebGPU's defaults except storage buffers per stage (10). */
@@ -36,15 +36,13 @@ const ABOVE_DEFAULT: Record<string, number> = { "ss#d.gated_norm.bwd_yz.#.sg#": 
  */
 const SCAN_ABOVE_BROWSER_LIMIT = true;
 
-const ignore = await goldenFixturesAbsent();
-
 for (const adapterClass of ["auto", "gpu"] as const) {
   Deno.test({
     name: `a golden model fixture matches forward and backward under a browser's limits ` +
       `(10 storage buffers per stage, WebGPU defaults otherwise; kernels for ${
         adapterClass === "auto" ? "this adapter" : "a GPU"
       })`,
-    ignore: ignore || SCAN_ABOVE_BROWSER_LIMIT,
+    ignore: SCAN_ABOVE_BROWSER_LIMIT,
   }, async () => {
     const paths = await fixturesOf(vmunetRunner);
     const path = paths.find((p) => p.endsWith("vmunet_t16_bin.case.safetensors")) ?? paths[0];

@@ -1,13 +1,14 @@
 /**
  * Registers the golden-fixture tests of one runner: every fixture it recognises in the
- * golden folder must pass, once per adapter class asked for (the kernels chosen for this
- * adapter, and those chosen for a GPU). Ignored when the folder is absent (a bare clone).
+ * golden folders (`testdata/golden/` and each folder of `GOLDEN_DIR`) must pass, once per
+ * adapter class asked for (the kernels chosen for this adapter, and those chosen for a GPU).
+ * Never ignored: a missing or empty folder, or no fixture of the runner's kind, fails.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { fixturesOf, goldenFixturesAbsent } from "../golden.ts";
+import { fixturesOf } from "../golden.ts";
 import type { FixtureReport, GoldenRunner, RunOptions } from "./runner.ts";
 
 /** Options of {@linkcode fixtureTests}. */
@@ -31,18 +32,14 @@ const LABELS = {
  * @param name The test name (the adapter class is appended when there are several).
  * @param options Adapter classes and extra checks.
  */
-export async function fixtureTests(
+export function fixtureTests(
   runner: GoldenRunner,
   name: string,
   options: FixtureTestOptions = {},
-): Promise<void> {
-  const ignore = await goldenFixturesAbsent();
+): void {
   const classes = options.adapterClasses ?? ["auto"];
   for (const adapterClass of classes) {
-    Deno.test({
-      name: classes.length > 1 ? `${name} (${LABELS[adapterClass]})` : name,
-      ignore,
-    }, async () => {
+    Deno.test(classes.length > 1 ? `${name} (${LABELS[adapterClass]})` : name, async () => {
       for (const path of await fixturesOf(runner)) {
         const report = await runner.run(path, { adapterClass });
         const failed = report.comparisons.filter((c) => !c.ok);

@@ -4,7 +4,7 @@ import { serializeSafetensors } from "@vmunet/tensor/safetensors";
 import { fixtureTests } from "./fixture_tests.ts";
 import { MetricsFixtureError, metricsRunner } from "./metrics.ts";
 
-await fixtureTests(metricsRunner, "every metrics_*.safetensors fixture in GOLDEN_DIR passes", {
+fixtureTests(metricsRunner, "every metrics_*.safetensors golden fixture passes", {
   check: (_path, report) => assert.ok(report.comparisons.length >= 2),
 });
 

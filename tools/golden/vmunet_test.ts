@@ -5,7 +5,7 @@ import { vmunetRunner, weightsPathOf } from "./vmunet.ts";
 // "gpu": the kernel choices of a discrete GPU (matmul tiles, workgroup-scan forward, the
 // channels-last scan backward, the inference scan fed a Δ tensor), run here on whatever
 // adapter there is, so that those paths are checked against the official numbers without a GPU.
-await fixtureTests(
+fixtureTests(
   vmunetRunner,
   "every *.case.safetensors model fixture matches logits, output, loss and every gradient",
   {
