@@ -1,7 +1,8 @@
 /**
  * Numeric helpers shared by the packages' tests (test-only, never published): the
  * mulberry32 generator and seeded arrays, tolerance checks that name the worst element,
- * error norms and sample moments.
+ * error norms, sample moments, central differences, JSON test data and a temporary folder
+ * per test.
  *
  * @module
  */
@@ -105,4 +106,42 @@ export function moments(
   }
   const mean = s / x.length;
   return { mean, std: Math.sqrt(s2 / x.length - mean * mean), min, max };
+}
+
+/** Runs `fn` with a fresh temporary folder (named `prefix…`) and removes the folder after. */
+export async function withTempDir(
+  prefix: string,
+  fn: (root: string) => Promise<void>,
+): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+/**
+ * Central difference `(f(x + h) − f(x − h)) / 2h` of `f` with respect to `values[i]`, which
+ * `f` reads; `values[i]` is restored after.
+ */
+export function centralDifference(
+  values: { [i: number]: number },
+  i: number,
+  h: number,
+  f: () => number,
+): number {
+  const keep = values[i];
+  values[i] = keep + h;
+  const up = f();
+  values[i] = keep - h;
+  const down = f();
+  values[i] = keep;
+  return (up - down) / (2 * h);
+}
+
+/** Reads and parses a JSON file (a test's `testdata/…json`, as a URL from `import.meta.url`). */
+// deno-lint-ignore no-explicit-any
+export async function readJson<T = any>(url: URL): Promise<T> {
+  return JSON.parse(await Deno.readTextFile(url));
 }

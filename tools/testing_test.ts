@@ -1,4 +1,13 @@
-import { assertClose, moments, mulberry32, relL2, relMaxErr, seeded } from "./testing.ts";
+import {
+  assertClose,
+  centralDifference,
+  moments,
+  mulberry32,
+  relL2,
+  relMaxErr,
+  seeded,
+  withTempDir,
+} from "./testing.ts";
 
 Deno.test("mulberry32 and seeded are deterministic uniform draws in range", () => {
   const a = seeded(1000, 7, -2, 3), b = seeded(1000, 7, -2, 3);
@@ -22,4 +31,32 @@ Deno.test("assertClose names the worst element; relL2 and relMaxErr measure erro
   if (Math.abs(relL2([3, 4], [0, 5]) - Math.sqrt(10) / 5) > 1e-12) throw new Error("relL2");
   if (relMaxErr([2, NaN], [2, 2]) !== Infinity) throw new Error("relMaxErr NaN");
   if (Math.abs(relMaxErr([0, 5], [0, 4]) - 0.25) > 1e-12) throw new Error("relMaxErr");
+});
+
+Deno.test("centralDifference is exact for a quadratic and restores the value", () => {
+  const x = [1.5, -2];
+  const d = centralDifference(x, 1, 1e-3, () => x[0] * x[1] * x[1]); // ∂/∂x1 = 2·x0·x1 = −6
+  if (Math.abs(d + 6) > 1e-9) throw new Error(`derivative ${d}`);
+  if (x[1] !== -2) throw new Error(`x[1] not restored: ${x[1]}`);
+});
+
+Deno.test("withTempDir gives a fresh folder and removes it, also when the body throws", async () => {
+  const roots: string[] = [];
+  await withTempDir("testing_test_", async (root) => {
+    roots.push(root);
+    await Deno.writeTextFile(`${root}/a.txt`, "a");
+  });
+  let thrown = false;
+  try {
+    await withTempDir("testing_test_", (root) => {
+      roots.push(root);
+      return Promise.reject(new Error("body"));
+    });
+  } catch {
+    thrown = true;
+  }
+  if (!thrown || roots.length !== 2) throw new Error("the body's error was swallowed");
+  for (const root of roots) {
+    if (await Deno.stat(root).then(() => true, () => false)) throw new Error(`${root} left behind`);
+  }
 });

@@ -3,6 +3,7 @@ import { parameterSpecs, preset, serializeWeights } from "@vmunet/vmunet";
 import { parseEvalArgs, parseTrainArgs } from "./cli.ts";
 import { bufferIo } from "./io.ts";
 import { main } from "./main.ts";
+import { withTempDir } from "../../tools/testing.ts";
 import { cli, exists } from "./_testing.ts";
 import { resolveTrainInvocation } from "./train.ts";
 import { resolveConfig, TRAIN_PRESETS, UsageError } from "./train_config.ts";
@@ -50,8 +51,7 @@ Deno.test("malformed values name the flag", () => {
 });
 
 Deno.test("settings come from the preset, then the config file, then flags", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (dir) => {
     await Deno.writeTextFile(
       `${dir}/c.json`,
       JSON.stringify({ preset: "synthetic", epochs: 3, lr: 0.01, batchSize: 4 }),
@@ -76,9 +76,7 @@ Deno.test("settings come from the preset, then the config file, then flags", asy
       resolveTrainInvocation(parseTrainArgs(["--config", `${dir}/broken.json`])),
       /--config .*broken\.json: not valid JSON/,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("the paper presets carry the official settings and official selection", () => {
@@ -104,8 +102,7 @@ Deno.test("the paper presets carry the official settings and official selection"
 });
 
 Deno.test("a missing data folder is reported with its path before anything starts", async () => {
-  const runs = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (runs) => {
     const r = await run([
       "train",
       "--preset",
@@ -123,14 +120,11 @@ Deno.test("a missing data folder is reported with its path before anything start
     const e = await run(["train", "--data", `${runs}/nothing`, "--runs-dir", runs]);
     assert.equal(e.code, 2);
     assert.match(e.err, /--data .*nothing: folder not found/);
-  } finally {
-    await Deno.remove(runs, { recursive: true });
-  }
+  });
 });
 
 Deno.test("an output folder that already holds a run asks for --resume or --force", async () => {
-  const runs = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (runs) => {
     await Deno.mkdir(`${runs}/x`);
     await Deno.writeTextFile(`${runs}/x/config.json`, "{}");
     await Deno.writeTextFile(`${runs}/x/last.safetensors`, "");
@@ -143,26 +137,20 @@ Deno.test("an output folder that already holds a run asks for --resume or --forc
     const n = await run(["train", "--runs-dir", runs, "--name", "y", "--resume"]);
     assert.equal(n.code, 2);
     assert.match(n.err, /--resume: .*y holds no run/);
-  } finally {
-    await Deno.remove(runs, { recursive: true });
-  }
+  });
 });
 
 Deno.test("an unwritable run folder is reported before training", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (dir) => {
     await Deno.writeTextFile(`${dir}/file`, "not a folder");
     const r = await run(["train", "--runs-dir", `${dir}/file/runs`, "--name", "x"]);
     assert.equal(r.code, 2);
     assert.match(r.err, /cannot write to .*file\/runs\/x/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("resuming refuses changed settings other than epochs and logging", async () => {
-  const runs = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (runs) => {
     await Deno.mkdir(`${runs}/x`);
     const config = resolveConfig("synthetic", {});
     await Deno.writeTextFile(`${runs}/x/config.json`, JSON.stringify(config));
@@ -176,14 +164,11 @@ Deno.test("resuming refuses changed settings other than epochs and logging", asy
       parseTrainArgs(["--runs-dir", runs, "--name", "x", "--resume", "--epochs", "9"]),
     );
     assert.equal(ok.config.epochs, 9);
-  } finally {
-    await Deno.remove(runs, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a checkpoint of another configuration names the mismatched keys", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (dir) => {
     const config = preset("vmunet-t", {
       dims: 8,
       depths: [1, 1, 1, 1],
@@ -226,9 +211,7 @@ Deno.test("a checkpoint of another configuration names the mismatched keys", asy
     const m = await run(["eval", "--checkpoint", `${dir}/missing.pth`]);
     assert.equal(m.code, 1);
     assert.match(m.err, /missing\.pth: file not found/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("--help prints every flag of each command", async () => {
@@ -244,8 +227,7 @@ Deno.test("--help prints every flag of each command", async () => {
 });
 
 Deno.test("usage errors exit 2 with one line naming the setting, before anything is made", async () => {
-  const runs = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (runs) => {
     for (
       const [flags, message] of [
         [["--model", "vmunet-x"], /unknown model preset "vmunet-x"; valid presets: vmunet-s/],
@@ -262,14 +244,11 @@ Deno.test("usage errors exit 2 with one line naming the setting, before anything
       assert.equal(r.out, "");
       assert.ok(!(await exists(`${runs}/x`)));
     }
-  } finally {
-    await Deno.remove(runs, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a raw pickle given as a checkpoint is named as such, not as a broken safetensors file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("cli_test_", async (dir) => {
     // pickle.dumps({"a": 1}, protocol=4)
     const pickle = [
       128,
@@ -304,7 +283,5 @@ Deno.test("a raw pickle given as a checkpoint is named as such, not as a broken 
       );
       assert.doesNotMatch(r.err, /SafetensorsError|\d{12}/);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -15,6 +15,7 @@ import {
 } from "@vmunet/datasets/fs";
 import type { DataKind, TrainConfig } from "./train_config.ts";
 import { UsageError } from "./train_config.ts";
+import { syntheticData } from "./synthetic_data.ts";
 
 /** Raised when the data folder is missing or holds no known layout; names the folder. */
 export class DataFolderError extends Error {
@@ -149,21 +150,7 @@ export async function openEvalData(
  * @throws {DataFolderError} for a missing folder; dataset errors for a bad layout.
  */
 export async function openRunData(config: TrainConfig): Promise<RunData> {
-  if (config.data === "synthetic") {
-    return {
-      train: new SyntheticDataset({
-        count: config.syntheticCount,
-        size: config.imageSize,
-        seed: config.seed,
-      }),
-      val: new SyntheticDataset({
-        count: config.syntheticValCount,
-        size: config.imageSize,
-        seed: config.seed + 1,
-      }),
-      volumes: null,
-    };
-  }
+  if (config.data === "synthetic") return { ...syntheticData(config), volumes: null };
   const root = config.dataDir!;
   await checkDataFolder(root);
   const size = config.imageSize;

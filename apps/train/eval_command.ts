@@ -10,15 +10,15 @@ import { Engine } from "@vmunet/tensor";
 import { DataLoader } from "@vmunet/datasets";
 import { SYNAPSE_CLASSES, type SynapseVolumes } from "@vmunet/datasets/fs";
 import { VMUNet } from "@vmunet/vmunet";
+import { evaluateVolumes } from "@vmunet/vmunet/fs";
 import type { EvalArgs } from "./cli.ts";
 import { detectDataKind, openEvalData } from "./data.ts";
 import {
   binaryMarkdown,
   evaluateBatches,
-  evaluateVolumes,
   type Evaluation,
   evaluationRecord,
-} from "./evaluate.ts";
+} from "@vmunet/vmunet/training";
 import type { Io } from "./io.ts";
 import { checkWeightsFit, loadWeightsFile, modelConfigOf } from "./model_io.ts";
 import { ProgressWriter } from "./progress.ts";

@@ -21,15 +21,8 @@ import {
   encodeMaskPng,
   encodeNpy,
   encodeOverlayPng,
-  ISIC_NORMALIZATION,
   MissingKeyError,
   type NdArray,
-  preprocessPair,
-  resizeBilinear,
-  resizeNearest,
-  resolvePreprocess,
-  toGrey8,
-  toRgb8,
   zoom,
 } from "@vmunet/datasets";
 import { readHdf5, releaseFiles, zoomLabelsBack } from "@vmunet/datasets/fs";
@@ -37,7 +30,13 @@ import { InvalidValueError, perClassMetrics } from "@vmunet/metrics";
 import { VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
 import type { PredictArgs } from "./cli.ts";
 import { DataFolderError, detectDataKind } from "./data.ts";
-import { argmaxClasses, inferBatch } from "./evaluate.ts";
+import {
+  argmaxClasses,
+  inferBatch,
+  segmentationMaskPng,
+  segmentationOverlayPng,
+  segmentImage,
+} from "@vmunet/vmunet/training";
 import type { Io } from "./io.ts";
 import { checkWeightsFinite, checkWeightsFit, loadWeightsFile, modelConfigOf } from "./model_io.ts";
 import { writeAtomic } from "./run_dir.ts";
@@ -269,30 +268,11 @@ async function predictImage(
   path: string,
   name: string,
 ): Promise<PredictedFile> {
-  const { model, config, size, threshold, outDir } = ctx;
+  const { model, size, threshold, outDir } = ctx;
   const raster = await decodeImage(await readInput(path), path);
-  const { width: w, height: h } = raster;
-  const rgb = toRgb8(raster);
-  let input: Float32Array;
-  if (config.inChannels === 3) {
-    const p = resolvePreprocess({ size, augment: false }, false, 1, ISIC_NORMALIZATION.isic18.test);
-    const sample = preprocessPair(
-      rgb,
-      new Uint8Array(w * h),
-      h,
-      w,
-      p,
-      { hflip: false, vflip: false, angle: null },
-      path,
-    );
-    input = sample.image;
-  } else {
-    const grey = toGrey8(raster);
-    const unit = Float32Array.from(grey, (v) => v / 255);
-    input = resizeBilinear(unit, 1, h, w, size, size) as Float32Array;
-  }
-  const { output } = await inferBatch(model, input, [1, config.inChannels, size, size]);
-  checkOutputFinite(output, ctx.checkpoint, path);
+  const s = await segmentImage(model, raster, { size, threshold });
+  checkOutputFinite(s.output, ctx.checkpoint, path);
+  const { width: w, height: h } = s;
   const maskPath = `${outDir}/masks/${name}.png`;
   const overlayPath = `${outDir}/overlays/${name}.png`;
   if (name.includes("/")) {
@@ -301,31 +281,18 @@ async function predictImage(
       await Deno.mkdir(`${outDir}/${d}/${folder}`, { recursive: true });
     }
   }
-  const planar = new Float32Array(3 * w * h);
-  for (let i = 0; i < w * h; i++) {
-    for (let c = 0; c < 3; c++) planar[c * w * h + i] = rgb[i * 3 + c];
-  }
-  let mask: Float32Array | Int32Array;
   let summary: string;
-  if (config.numClasses === 1) {
-    const prob = resizeBilinear(output, 1, size, size, h, w) as Float32Array;
-    mask = prob;
+  if (s.probabilities) {
     let fg = 0;
-    for (const v of prob) if (v >= threshold) fg++;
+    for (const v of s.labels) fg += v;
     summary = `foreground ${percent(fg, w * h)}`;
-    await writeAtomic(maskPath, encodeMaskPng(prob, h, w, threshold));
   } else {
-    const labels = argmaxClasses(output, 1, config.numClasses, size * size);
-    mask = resizeNearest(labels, 1, size, size, h, w);
-    const counts = classCounts(mask, config.numClasses);
+    const counts = classCounts(s.labels, model.config.numClasses);
     summary = counts.slice(1).map((c, i) => c > 0 ? `class ${i + 1} ${percent(c, w * h)}` : "")
       .filter(Boolean).join(", ") || "no foreground";
-    await writeAtomic(maskPath, encodeMaskPng(mask, h, w));
   }
-  const binaryMask = mask instanceof Float32Array
-    ? Float32Array.from(mask, (v) => (v >= threshold ? 1 : 0))
-    : mask;
-  await writeAtomic(overlayPath, encodeOverlayPng(planar, 3, binaryMask, h, w));
+  await writeAtomic(maskPath, segmentationMaskPng(s));
+  await writeAtomic(overlayPath, segmentationOverlayPng(s));
   return {
     input: path,
     outputs: [maskPath, overlayPath],

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { decodePng, encodeJpeg, encodePng } from "@vmunet/datasets";
 import { parameterSpecs, preset, serializeWeights } from "@vmunet/vmunet";
 import { outputNames } from "./predict.ts";
+import { withTempDir } from "../../tools/testing.ts";
 import { cli, exists } from "./_testing.ts";
+
+/** Runs `vmunet predict` with a checkpoint, an input (file or folder) and an output folder. */
+const predict = (checkpoint: string, input: string, out: string) =>
+  cli(["predict", "--checkpoint", checkpoint, "--input", input, "--out", out]);
 
 /** A tiny VM-UNet checkpoint (dims 8, one block per stage), weights from `fill(key, i)`. */
 async function writeCheckpoint(
@@ -32,8 +37,7 @@ Deno.test("outputNames() keeps stems, adds the extension on a clash and never re
 });
 
 Deno.test("predict on a folder: a.jpg and a.png keep separate masks, bad files are skipped and reported, exit 1", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vmunet-predict-" });
-  try {
+  await withTempDir("vmunet-predict-", async (dir) => {
     await writeCheckpoint(`${dir}/w.safetensors`);
     const input = `${dir}/in`;
     await Deno.mkdir(input);
@@ -46,15 +50,7 @@ Deno.test("predict on a folder: a.jpg and a.png keep separate masks, bad files a
     await Deno.writeFile(`${input}/b.png`, b);
     await Deno.writeFile(`${input}/broken.png`, b.slice(0, 40)); // truncated
     await Deno.writeFile(`${input}/c.jpg`, new TextEncoder().encode("not a jpeg"));
-    const r = await cli([
-      "predict",
-      "--checkpoint",
-      `${dir}/w.safetensors`,
-      "--input",
-      input,
-      "--out",
-      `${dir}/out`,
-    ]);
+    const r = await predict(`${dir}/w.safetensors`, input, `${dir}/out`);
     assert.equal(r.code, 1, r.err);
     assert.match(r.err, /skipped .*broken\.png: corrupt or truncated PNG/);
     assert.match(r.err, /2 of 5 input file\(s\) skipped:\n {2}.*broken\.png: .*\n {2}.*c\.jpg: /);
@@ -69,14 +65,11 @@ Deno.test("predict on a folder: a.jpg and a.png keep separate masks, bad files a
     assert.ok(!(await exists(`${dir}/out/masks/a.png`)));
     assert.ok(await exists(`${dir}/out/overlays/a.jpg.png`));
     assert.ok(await exists(`${dir}/out/overlays/a.png.png`));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("predict refuses NaN weights (the tensor named) and a non-finite output: exit 1, no masks", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vmunet-predict-" });
-  try {
+  await withTempDir("vmunet-predict-", async (dir) => {
     await writeCheckpoint(
       `${dir}/nan.safetensors`,
       (key, i) => key === "vmunet.final_conv.bias" ? NaN : ((i % 7) - 3) / 40,
@@ -85,15 +78,7 @@ Deno.test("predict refuses NaN weights (the tensor named) and a non-finite outpu
       `${dir}/x.png`,
       encodePng({ width: 32, height: 32, channels: 3, data: rgb(32, 32, 3) }),
     );
-    const r = await cli([
-      "predict",
-      "--checkpoint",
-      `${dir}/nan.safetensors`,
-      "--input",
-      `${dir}/x.png`,
-      "--out",
-      `${dir}/out`,
-    ]);
+    const r = await predict(`${dir}/nan.safetensors`, `${dir}/x.png`, `${dir}/out`);
     assert.equal(r.code, 1, r.err);
     assert.match(
       r.err,
@@ -102,24 +87,14 @@ Deno.test("predict refuses NaN weights (the tensor named) and a non-finite outpu
     assert.ok(!(await exists(`${dir}/out/masks/x.png`)));
     // Finite weights so large that the output overflows: the output check refuses it.
     await writeCheckpoint(`${dir}/huge.safetensors`, () => 3e37);
-    const h = await cli([
-      "predict",
-      "--checkpoint",
-      `${dir}/huge.safetensors`,
-      "--input",
-      `${dir}/x.png`,
-      "--out",
-      `${dir}/out`,
-    ]);
+    const h = await predict(`${dir}/huge.safetensors`, `${dir}/x.png`, `${dir}/out`);
     assert.equal(h.code, 1, h.err);
     assert.match(
       h.err,
       /InvalidValueError: .*huge\.safetensors gives a non-finite output \((NaN|-?Infinity) at flat index \d+\) on .*x\.png/,
     );
     assert.ok(!(await exists(`${dir}/out/masks/x.png`)));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** Every file under `dir`, relative, sorted. */
@@ -133,8 +108,7 @@ async function tree(dir: string, prefix = ""): Promise<string[]> {
 }
 
 Deno.test("predict on a dataset folder reads its layout as training does: ground-truth masks are not segmented", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vmunet-predict-" });
-  try {
+  await withTempDir("vmunet-predict-", async (dir) => {
     await writeCheckpoint(`${dir}/w.safetensors`);
     const png = (w: number, h: number) =>
       encodePng({ width: w, height: h, channels: 3, data: rgb(w, h, 3) });
@@ -155,31 +129,21 @@ Deno.test("predict on a dataset folder reads its layout as training does: ground
     }
     await write(`${dir}/pairs/images/p.png`, png(32, 32));
     await write(`${dir}/pairs/masks/p_mask.png`, mask(32, 32));
-    const predict = (input: string) =>
-      cli([
-        "predict",
-        "--checkpoint",
-        `${dir}/w.safetensors`,
-        "--input",
-        `${dir}/${input}`,
-        "--out",
-        `${dir}/out-${input}`,
-      ]);
-    const release = await predict("release");
+    const predictLayout = (input: string) =>
+      predict(`${dir}/w.safetensors`, `${dir}/${input}`, `${dir}/out-${input}`);
+    const release = await predictLayout("release");
     assert.equal(release.code, 0, release.err);
     assert.match(release.out, /ISIC release layout: 2 images \(1 \*_segmentation\.png masks left/);
     assert.deepEqual(await tree(`${dir}/out-release/masks`), [
       "ISIC_0000001.png",
       "ISIC_0000002.png",
     ]);
-    const official = await predict("official");
+    const official = await predictLayout("official");
     assert.equal(official.code, 0, official.err);
     assert.deepEqual(await tree(`${dir}/out-official/masks`), ["train/a.png", "val/a.png"]);
     assert.deepEqual(await tree(`${dir}/out-official/overlays`), ["train/a.png", "val/a.png"]);
-    const pairs = await predict("pairs");
+    const pairs = await predictLayout("pairs");
     assert.equal(pairs.code, 0, pairs.err);
     assert.deepEqual(await tree(`${dir}/out-pairs/masks`), ["p.png"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

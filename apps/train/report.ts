@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { EvaluationExample } from "@vmunet/vmunet/training";
+
 /** One named curve: y values per epoch. */
 export interface Series {
   /** Legend name. */
@@ -13,19 +15,8 @@ export interface Series {
   points: [number, number][];
 }
 
-/** A validation example: PNG bytes of the image, the truth overlay and the prediction overlay. */
-export interface ReportExample {
-  /** Sample name. */
-  name: string;
-  /** PNG of the input image. */
-  image: Uint8Array;
-  /** PNG of the ground-truth overlay. */
-  truth: Uint8Array;
-  /** PNG of the prediction overlay. */
-  prediction: Uint8Array;
-  /** Per-image Dice, shown under the prediction. */
-  dice?: number;
-}
+/** A validation example shown in the report (the evaluation's example). */
+export type ReportExample = EvaluationExample;
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
 

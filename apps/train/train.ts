@@ -7,27 +7,27 @@
  * @module
  */
 
+import { type AdamW, type CosineAnnealingLR, Engine } from "@vmunet/tensor";
+import { DataLoader } from "@vmunet/datasets";
+import { VMUNet } from "@vmunet/vmunet";
+import { evaluateVolumes, readCheckpoint } from "@vmunet/vmunet/fs";
 import {
-  AdamW,
-  bceDiceLoss,
-  ceDiceLoss,
-  CosineAnnealingLR,
-  Engine,
-  type Tensor,
-} from "@vmunet/tensor";
-import { type Batch, DataLoader, type Dataset, stackSamples } from "@vmunet/datasets";
-import { CheckpointError, VMUNet } from "@vmunet/vmunet";
-import { readCheckpoint } from "@vmunet/vmunet/fs";
-import type { TrainArgs } from "./cli.ts";
-import { describeData, detectDataKind, openRunData, type RunData } from "./data.ts";
-import {
+  type CheckpointRequest,
+  createOptimization,
+  type EpochSummary,
   evaluateBatches,
-  evaluateVolumes,
   type Evaluation,
-  evaluationDice,
   evaluationLine,
   evaluationRecord,
-} from "./evaluate.ts";
+  NonFiniteLossError,
+  type StepInfo,
+  type StepProgress,
+  TrainingDataError,
+  TrainingLoop,
+  type ValidationOutcome,
+} from "@vmunet/vmunet/training";
+import type { TrainArgs } from "./cli.ts";
+import { describeData, detectDataKind, openRunData, type RunData } from "./data.ts";
 import type { Io } from "./io.ts";
 import {
   checkPretrained,
@@ -49,38 +49,13 @@ import {
   UsageError,
 } from "./train_config.ts";
 
+export { NonFiniteLossError } from "@vmunet/vmunet/training";
+export type { StepInfo, StepModel } from "@vmunet/vmunet/training";
+
 /** Exit code of a run stopped by a NaN or infinite loss. */
 export const EXIT_NON_FINITE = 3;
 /** Exit code of a run interrupted by Ctrl-C (after saving). */
 export const EXIT_INTERRUPTED = 130;
-
-/** Raised when the loss becomes NaN or infinite; names the epoch and step. */
-export class NonFiniteLossError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "NonFiniteLossError";
-  }
-}
-
-/** The part of the model a step hook may use. */
-export interface StepModel {
-  /** Loads parameter values by official key (`strict: false` loads a subset). */
-  loadStateDict(
-    tensors: ReadonlyMap<string, { shape: number[]; data: Float32Array }>,
-    options?: { strict?: boolean },
-  ): unknown;
-}
-
-/** What a test hook sees after each optimizer step. */
-export interface StepInfo {
-  /** Epoch, 0-based. */
-  epoch: number;
-  /** Step within the epoch, 0-based. */
-  step: number;
-  /** The model. */
-  model: StepModel;
-}
 
 /** Options of {@linkcode runTrain} beyond the command line. */
 export interface TrainRunOptions {
@@ -209,27 +184,6 @@ export async function resolveTrainInvocation(
   return { config, runDir: `${args.runsDir}/${name}` };
 }
 
-/** Iterates the batches of an epoch from step `skip` on (the same batches as a full epoch). */
-async function* epochBatches(
-  loader: DataLoader,
-  dataset: Dataset,
-  epoch: number,
-  skip: number,
-): AsyncGenerator<Batch> {
-  if (skip === 0) {
-    yield* loader.epoch(epoch);
-    return;
-  }
-  if (loader.workers === 0) {
-    for (const indices of loader.batches(epoch).slice(skip)) {
-      yield stackSamples(await Promise.all(indices.map((i) => dataset.get(i, epoch))), indices);
-    }
-    return;
-  }
-  let k = 0;
-  for await (const b of loader.epoch(epoch)) if (k++ >= skip) yield b;
-}
-
 function formatCount(n: number): string {
   return n.toLocaleString("en-US");
 }
@@ -259,9 +213,10 @@ class Trainer {
   loader!: DataLoader;
   valLoader: DataLoader | null = null;
   state!: TrainState;
+  loop: TrainingLoop | null = null;
   records: Record<string, unknown>[] = [];
-  startTime = 0;
-  lastEvalSeconds = 0;
+  /** When the plain (non-terminal) progress line was last written, and in which epoch. */
+  lastPlain = { epoch: -1, time: 0 };
 
   constructor(config: TrainConfig, runDir: string, io: Io, options: TrainRunOptions) {
     this.config = config;
@@ -287,34 +242,22 @@ class Trainer {
     return `${this.runDir}/best.safetensors`;
   }
 
+  get runName(): string {
+    return this.runDir.split("/").pop()!;
+  }
+
+  epochLabel(epoch: number): string {
+    const c = this.config;
+    return `epoch ${String(epoch).padStart(String(c.epochs).length)}/${c.epochs}`;
+  }
+
   async setup(resuming: boolean): Promise<void> {
     const c = this.config;
     this.engine = await Engine.create();
     const modelConfig = modelConfigOf(c);
     this.model = VMUNet.create(this.engine, modelConfig, { seed: c.seed });
-    this.optimizer = new AdamW([...this.model.parameters.values()], {
-      lr: c.lr,
-      betas: c.betas,
-      eps: c.eps,
-      weightDecay: c.weightDecay,
-      maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : undefined,
-    });
-    this.scheduler = new CosineAnnealingLR({
-      baseLr: c.lr,
-      tMax: c.tMax,
-      etaMin: c.etaMin,
-      optimizer: this.optimizer,
-    });
-    this.state = {
-      epoch: 0,
-      stepInEpoch: 0,
-      globalStep: 0,
-      scheduler: this.scheduler.state(),
-      dropPathStream: this.model.rng.stream,
-      epochLosses: [],
-      best: null,
-      elapsedSeconds: 0,
-    };
+    ({ optimizer: this.optimizer, scheduler: this.scheduler, state: this.state } =
+      createOptimization(this.model, c));
     const params = this.model.parameterCount;
     this.line(`VM-UNet training → ${this.runDir}`);
     this.line(`adapter   ${adapterLine(this.engine)}`);
@@ -379,42 +322,8 @@ class Trainer {
     }
   }
 
-  lossOf(output: Tensor, batch: Batch): Tensor {
-    const { size: b, height: h, width: w } = batch;
-    const [w0, w1] = this.config.lossWeights;
-    if (this.config.numClasses === 1) {
-      const y = this.engine.tensor(batch.masks as Float32Array, [b, 1, h, w]);
-      return bceDiceLoss(output, y, { wb: w0, wd: w1 });
-    }
-    const y = this.engine.tensor(batch.masks as Int32Array, [b, h, w], { dtype: "i32" });
-    return ceDiceLoss(output, y, { wce: w0, wdice: w1 });
-  }
-
-  /** Reads the losses logged on the GPU and checks them. */
-  async readLosses(log: Tensor, from: number, to: number, epoch: number): Promise<number[]> {
-    const values = Array.from(((await log.read()) as Float32Array).subarray(from, to));
-    const bad = values.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) {
-      const where = `epoch ${epoch + 1}, step ${from + bad + 1}`;
-      const saved = this.state.epoch > 0 || this.state.stepInEpoch > 0;
-      const keep = saved
-        ? `the last good checkpoint ${this.lastPath} (epoch ${this.state.epoch}) is kept`
-        : "no checkpoint was written yet";
-      const advice = divergenceAdvice(this.config, saved, this.runDir.split("/").pop()!);
-      throw new NonFiniteLossError(
-        `training loss became ${values[bad]} at ${where} (lr ${
-          this.optimizer.lr.toExponential(3)
-        }): stopped; ${keep}. ${advice}`,
-      );
-    }
-    return values;
-  }
-
+  /** Saves `last` (and `best`) atomically: weights, optimizer and the loop's state. */
   async saveCheckpoint(best: boolean): Promise<void> {
-    this.state.scheduler = this.scheduler.state();
-    this.state.dropPathStream = this.model.rng.stream;
-    this.state.elapsedSeconds += (performance.now() - this.startTime) / 1000;
-    this.startTime = performance.now();
     const bytes = await serializeTrainCheckpoint(
       this.model,
       this.optimizer,
@@ -430,6 +339,7 @@ class Trainer {
     await appendJsonl(`${this.runDir}/log.jsonl`, record);
   }
 
+  /** Evaluates on the validation images or volumes, showing progress on a terminal. */
   async evaluate(label: string): Promise<EvalOutcome> {
     const c = this.config;
     const t0 = performance.now();
@@ -455,25 +365,7 @@ class Trainer {
         onProgress: show,
       });
     }
-    this.lastEvalSeconds = (performance.now() - t0) / 1000;
-    return { evaluation, seconds: this.lastEvalSeconds };
-  }
-
-  selectionValue(trainLoss: number, evaluation: Evaluation | null): number | null {
-    switch (this.config.selection) {
-      case "train-loss":
-        return trainLoss;
-      case "val-loss":
-        return evaluation && Number.isFinite(evaluation.loss) ? evaluation.loss : null;
-      case "val-dice":
-        return evaluation ? evaluationDice(evaluation) : null;
-    }
-  }
-
-  isBetter(value: number): boolean {
-    const best = this.state.best;
-    if (!best) return true;
-    return this.config.selection === "val-dice" ? value > best.value : value < best.value;
+    return { evaluation, seconds: (performance.now() - t0) / 1000 };
   }
 
   async writeReport(examples: ReportExample[]): Promise<void> {
@@ -505,171 +397,107 @@ class Trainer {
     };
     await writeAtomic(
       `${this.runDir}/report.html`,
-      renderReport(this.runDir.split("/").pop()!, summary, charts, examples),
+      renderReport(this.runName, summary, charts, examples),
     );
   }
 
+  /** The progress line: rewritten every step on a terminal; in logs at most every 20 s. */
+  showProgress(p: StepProgress): void {
+    if (this.lastPlain.epoch !== p.epoch) this.lastPlain = { epoch: p.epoch, time: p.epochStart };
+    const plainDue = p.lossRead &&
+      (p.step === p.stepsPerEpoch || p.readTime - this.lastPlain.time > 20_000);
+    if (plainDue) this.lastPlain.time = p.readTime;
+    if (!this.io.tty && !plainDue) return;
+    this.progress.update({
+      label: this.epochLabel(p.epoch + 1),
+      step: p.step,
+      total: p.stepsPerEpoch,
+      values: { loss: p.loss, lr: p.lr },
+      imagesPerSecond: p.imagesPerSecond,
+      etaSeconds: p.etaSeconds,
+      runEtaSeconds: p.runEtaSeconds,
+    });
+  }
+
+  async epochEnd(e: EpochSummary): Promise<void> {
+    this.progress.done();
+    await this.log({
+      type: "epoch",
+      epoch: e.epoch,
+      lr: e.lr,
+      trainLoss: e.trainLoss,
+      steps: e.losses.length,
+      losses: e.losses,
+      seconds: e.seconds,
+      imagesPerSecond: e.imagesPerSecond,
+      time: new Date().toISOString(),
+    });
+  }
+
+  async validated(v: ValidationOutcome): Promise<void> {
+    this.progress.done();
+    await this.log({
+      type: "eval",
+      epoch: v.epoch,
+      split: "val",
+      ...evaluationRecord(v.evaluation),
+      best: v.improved,
+      seconds: v.seconds,
+      time: new Date().toISOString(),
+    });
+    this.line(
+      `${this.epochLabel(v.epoch)} ${evaluationLine(v.evaluation)}${v.improved ? "  ★ best" : ""}`,
+    );
+  }
+
+  async checkpoint(c: CheckpointRequest): Promise<void> {
+    await this.saveCheckpoint(c.best);
+    if (c.validation) await this.writeReport(c.validation.evaluation.examples);
+  }
+
+  /** Trains to the last epoch with the shared loop; the run folder keeps everything. */
   async run(): Promise<TrainResult> {
     const c = this.config;
-    const signal = this.options.signal;
-    this.startTime = performance.now();
-    const stepsPerEpoch = this.loader.length;
     this.line(`data      ${describeData(c, this.data)}`);
     this.line(
-      `train     ${c.epochs} epochs × ${stepsPerEpoch} steps, batch ${c.batchSize}, AdamW lr ${c.lr} ` +
+      `train     ${c.epochs} epochs × ${this.loader.length} steps, batch ${c.batchSize}, AdamW lr ${c.lr} ` +
         `wd ${c.weightDecay}, cosine T_max ${c.tMax} → ${c.etaMin}, ${
           c.numClasses === 1 ? "BceDice" : "CeDice"
         } ${
           c.lossWeights.join(":")
         }, drop path ${c.dropPath}, seed ${c.seed}, best by ${c.selection}`,
     );
-    for (let epoch = this.state.epoch; epoch < c.epochs; epoch++) {
-      const label = `epoch ${String(epoch + 1).padStart(String(c.epochs).length)}/${c.epochs}`;
-      const skip = this.state.stepInEpoch;
-      const losses = this.state.epochLosses.slice(0, skip);
-      const lossLog = this.engine.zeros([stepsPerEpoch]);
-      const epochStart = performance.now();
-      let images = 0, step = skip, synced = skip, syncedImages = 0, syncedTime = epochStart;
-      let lastLoss = losses.length ? losses[losses.length - 1] : NaN;
-      let lastPlain = epochStart;
-      const lr = this.optimizer.lr;
-      try {
-        for await (const batch of epochBatches(this.loader, this.data.train, epoch, skip)) {
-          if (batch.channels !== c.inChannels) {
-            throw new UsageError(
-              `"inChannels" is ${c.inChannels} but the data has ${batch.channels} channels`,
-            );
-          }
-          const at = step;
-          this.engine.scope(() => {
-            const x = this.engine.tensor(batch.images, [
-              batch.size,
-              batch.channels,
-              batch.height,
-              batch.width,
-            ]);
-            const { output } = this.model.forward(x, { training: true });
-            const loss = this.lossOf(output, batch);
-            loss.backward();
-            this.optimizer.step();
-            this.optimizer.zeroGrad();
-            this.engine.commandEncoder().copyBufferToBuffer(
-              loss.buffer,
-              0,
-              lossLog.buffer,
-              at * 4,
-              4,
-            );
-          });
-          step++;
-          images += batch.size;
-          this.state.globalStep++;
-          this.options.afterStep?.({ epoch, step: at, model: this.model });
-          const interrupted = signal?.aborted ?? false;
-          if (step % c.logEvery === 0 || step === stepsPerEpoch || interrupted) {
-            const values = await this.readLosses(lossLog, synced, step, epoch);
-            losses.push(...values);
-            synced = step;
-            syncedImages = images;
-            syncedTime = performance.now();
-            lastLoss = losses[losses.length - 1];
-          }
-          const elapsed = (syncedTime - epochStart) / 1000;
-          const rate = elapsed > 0 ? syncedImages / elapsed : undefined;
-          const stepsDone = synced - skip;
-          // On a terminal the line is rewritten every step; in logs one line at the end of the
-          // epoch and at most one every 20 s in between (at loss readbacks).
-          const plainDue = synced === step &&
-            (step === stepsPerEpoch || syncedTime - lastPlain > 20_000);
-          if (plainDue) lastPlain = syncedTime;
-          if (this.io.tty || plainDue) {
-            this.progress.update({
-              label,
-              step,
-              total: stepsPerEpoch,
-              values: { loss: lastLoss, lr },
-              imagesPerSecond: rate,
-              etaSeconds: stepsDone > 0
-                ? (elapsed / stepsDone) * (stepsPerEpoch - step)
-                : undefined,
-              runEtaSeconds: stepsDone > 0
-                ? (elapsed / stepsDone) * (stepsPerEpoch - step) +
-                  (c.epochs - epoch - 1) *
-                    ((elapsed / stepsDone) * stepsPerEpoch + this.lastEvalSeconds)
-                : undefined,
-            });
-          }
-          if (interrupted) {
-            this.progress.done();
-            this.state.stepInEpoch = step;
-            this.state.epochLosses = losses;
-            if (step < stepsPerEpoch) {
-              await this.saveCheckpoint(false);
-              this.line(
-                `interrupted: saved ${this.lastPath} (epoch ${
-                  epoch + 1
-                }, step ${step}/${stepsPerEpoch}); ` +
-                  `continue with --resume --name ${this.runDir.split("/").pop()}`,
-              );
-              return { code: EXIT_INTERRUPTED, runDir: this.runDir };
-            }
-          }
-        }
-      } finally {
-        lossLog.dispose();
-      }
-      const interrupted = signal?.aborted ?? false;
-      if (!interrupted) this.progress.done();
-      const seconds = (performance.now() - epochStart) / 1000;
-      const trainLoss = losses.reduce((a, b) => a + b, 0) / losses.length;
-      this.scheduler.step();
-      this.state.epoch = epoch + 1;
-      this.state.stepInEpoch = 0;
-      this.state.epochLosses = [];
-      const imagesPerSecond = images / seconds;
-      await this.log({
-        type: "epoch",
-        epoch: epoch + 1,
-        lr,
-        trainLoss,
-        steps: losses.length,
-        losses,
-        seconds,
-        imagesPerSecond,
-        time: new Date().toISOString(),
-      });
-      const evalNow = !interrupted &&
-        ((epoch + 1) % c.evalEvery === 0 || epoch + 1 === c.epochs) &&
-        (this.data.val !== null || this.data.volumes !== null);
-      let outcome: EvalOutcome | null = null;
-      if (evalNow) outcome = await this.evaluate(`${label} val`);
-      const value = this.selectionValue(trainLoss, outcome?.evaluation ?? null);
-      const improved = value !== null && this.isBetter(value);
-      if (improved) this.state.best = { metric: c.selection, value: value!, epoch: epoch + 1 };
-      if (outcome) {
-        this.progress.done();
-        const e = outcome.evaluation;
-        await this.log({
-          type: "eval",
-          epoch: epoch + 1,
-          split: "val",
-          ...evaluationRecord(e),
-          best: improved,
-          seconds: outcome.seconds,
-          time: new Date().toISOString(),
-        });
-        this.line(`${label} ${evaluationLine(e)}${improved ? "  ★ best" : ""}`);
-      }
-      await this.saveCheckpoint(improved);
-      if (outcome) await this.writeReport(outcome.evaluation.examples);
-      if (interrupted) {
-        this.line(
-          `interrupted after epoch ${
-            epoch + 1
-          }: saved ${this.lastPath}; continue with --resume --name ${this.runDir.split("/").pop()}`,
-        );
-        return { code: EXIT_INTERRUPTED, runDir: this.runDir };
-      }
+    const hasValidation = this.data.val !== null || this.data.volumes !== null;
+    this.loop = new TrainingLoop({
+      model: this.model,
+      optimizer: this.optimizer,
+      scheduler: this.scheduler,
+      loader: this.loader,
+      dataset: this.data.train,
+      state: this.state,
+      settings: c,
+      signal: this.options.signal,
+      hooks: {
+        afterStep: this.options.afterStep,
+        progress: (p) => this.showProgress(p),
+        epochEnd: (e) => this.epochEnd(e),
+        validate: hasValidation
+          ? async (epoch) => (await this.evaluate(`${this.epochLabel(epoch)} val`)).evaluation
+          : undefined,
+        validated: (v) => this.validated(v),
+        checkpoint: (r) => this.checkpoint(r),
+      },
+    });
+    const outcome = await this.loop.run();
+    if (outcome.stopped) {
+      if (outcome.step > 0) this.progress.done(); // an ended epoch has finished its line
+      const where = outcome.step > 0
+        ? `: saved ${this.lastPath} (epoch ${
+          this.state.epoch + 1
+        }, step ${outcome.step}/${outcome.stepsPerEpoch});`
+        : ` after epoch ${this.state.epoch}: saved ${this.lastPath};`;
+      this.line(`interrupted${where} continue with --resume --name ${this.runName}`);
+      return { code: EXIT_INTERRUPTED, runDir: this.runDir };
     }
     const bestDice = await this.finish();
     return { code: 0, runDir: this.runDir, bestDice };
@@ -700,7 +528,7 @@ class Trainer {
       this.line(`best checkpoint (epoch ${best.epoch}): ${evaluationLine(evaluation)}`);
       await this.writeReport(evaluation.examples);
     }
-    const total = this.state.elapsedSeconds + (performance.now() - this.startTime) / 1000;
+    const total = this.loop?.elapsedSeconds ?? this.state.elapsedSeconds;
     const dice = bestEval ? bestEval.dsc as number : undefined;
     this.line(
       `done in ${formatDuration(total)}: ${
@@ -765,18 +593,25 @@ export async function runTrain(
     }
     return await trainer.run();
   } catch (error) {
+    if (error instanceof TrainingDataError) throw new UsageError(error.message);
     if (error instanceof NonFiniteLossError) {
       trainer.progress.done();
-      io.error(`error: ${error.message}`);
+      const state = trainer.state;
+      const saved = state.epoch > 0 || state.stepInEpoch > 0;
+      const keep = saved
+        ? `the last good checkpoint ${trainer.lastPath} (epoch ${state.epoch}) is kept`
+        : "no checkpoint was written yet";
+      const advice = divergenceAdvice(config, saved, trainer.runName);
+      const message = `${error.message}: stopped; ${keep}. ${advice}`;
+      io.error(`error: ${message}`);
       await appendJsonl(`${runDir}/log.jsonl`, {
         type: "error",
         epoch: trainer.state?.epoch,
-        message: error.message,
+        message,
         time: new Date().toISOString(),
       }).catch(() => {});
       return { code: EXIT_NON_FINITE, runDir };
     }
-    if (error instanceof CheckpointError) throw error;
     throw error;
   } finally {
     await trainer.close();

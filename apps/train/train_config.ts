@@ -23,11 +23,9 @@ export type DataKind = "synthetic" | "isic" | "synapse" | "folder";
 /** The dataset kinds, in the order shown to users. */
 export const DATA_KINDS: readonly DataKind[] = ["synthetic", "isic", "synapse", "folder"];
 
-/**
- * How the checkpoint `best` is chosen: lowest validation loss (official ISIC), lowest
- * training loss (official Synapse) or highest validation Dice.
- */
-export type Selection = "val-loss" | "train-loss" | "val-dice";
+import type { Selection } from "@vmunet/vmunet/training";
+
+export type { Selection };
 
 /** The selection rules, in the order shown to users. */
 export const SELECTIONS: readonly Selection[] = ["val-loss", "train-loss", "val-dice"];

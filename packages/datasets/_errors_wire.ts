@@ -6,6 +6,7 @@
 
 import {
   DatasetError,
+  DatasetFileError,
   DatasetLayoutError,
   DatasetOptionError,
   DecodeError,
@@ -37,6 +38,7 @@ export function toWire(e: unknown): WireError {
 
 const CLASSES: Record<string, { prototype: Error }> = {
   DatasetError,
+  DatasetFileError,
   DecodeError,
   DatasetLayoutError,
   MissingKeyError,

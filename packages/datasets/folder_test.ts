@@ -1,17 +1,9 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "../../tools/testing.ts";
 import { FIXTURE_SIZES, pairPixels, writeMask, writeRgb } from "./_fixtures.ts";
 import { DatasetLayoutError, DatasetOptionError } from "./errors.ts";
 import { encodePng } from "./image_codec.ts";
 import { openFolder } from "./folder.ts";
-
-async function withTemp(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "folder_test_" });
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
 
 /** Writes 6 label pairs with classes 0..3 (palette PNGs for even k, grey PNGs for odd k). */
 async function labelFolder(root: string): Promise<void> {
@@ -30,7 +22,7 @@ async function labelFolder(root: string): Promise<void> {
 }
 
 Deno.test("folder of label PNGs: Int32 labels (S,S) in the label set, also after rotation", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("folder_test_", async (root) => {
     await labelFolder(root);
     const ds = await openFolder({
       root,
@@ -56,7 +48,7 @@ Deno.test("folder of label PNGs: Int32 labels (S,S) in the label set, also after
 });
 
 Deno.test("folder split: train and val are disjoint, seeded, and cover all pairs", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("folder_test_", async (root) => {
     await labelFolder(root);
     const opts = { root, numClasses: 4, valFraction: 0.34, seed: 9 };
     const train = await openFolder({ ...opts, split: "train" });
@@ -69,7 +61,7 @@ Deno.test("folder split: train and val are disjoint, seeded, and cover all pairs
 });
 
 Deno.test("folder of binary 0/1 and 0/255 masks gives {0,1} float masks matching the images", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("folder_test_", async (root) => {
     for (const d of ["images", "masks"]) await Deno.mkdir(`${root}/${d}`);
     for (let k = 0; k < 2; k++) {
       const [w, h] = FIXTURE_SIZES[k];
@@ -89,7 +81,7 @@ Deno.test("folder of binary 0/1 and 0/255 masks gives {0,1} float masks matching
 });
 
 Deno.test("folder errors: image without mask, label outside the classes, empty folder, bad options", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("folder_test_", async (root) => {
     await labelFolder(root);
     await assert.rejects(
       openFolder({ root, numClasses: 3 }).then((d) => d.get(0)),

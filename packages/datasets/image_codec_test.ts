@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readJson } from "../../tools/testing.ts";
 import { encode as fastPngEncode } from "fast-png";
 import { DecodeError } from "./errors.ts";
 import {
@@ -166,9 +167,11 @@ Deno.test("corrupt, truncated and unknown image files raise DecodeError naming t
 
 Deno.test("a CMYK JPEG (Adobe, inverted) decodes to PIL's RGB within 2 levels; without its Adobe marker too", async () => {
   const bytes = await Deno.readFile(new URL("./testdata/cmyk.jpg", import.meta.url));
-  const ref = JSON.parse(
-    await Deno.readTextFile(new URL("./testdata/cmyk.json", import.meta.url)),
-  ) as { width: number; height: number; rgb: number[] };
+  const ref = await readJson<{
+    width: number;
+    height: number;
+    rgb: number[];
+  }>(new URL("./testdata/cmyk.json", import.meta.url));
   const img = await decodeImage(bytes, "cmyk.jpg");
   assert.deepEqual([img.width, img.height, img.channels, img.bitDepth], [16, 8, 3, 8]);
   let worst = 0, sum = 0;

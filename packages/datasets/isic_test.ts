@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "../../tools/testing.ts";
+import { loadReference } from "./_reference.ts";
 import { FIXTURE_SIZES, pairPixels, writeMask, writeRgb } from "./_fixtures.ts";
 import { DatasetLayoutError, DecodeError } from "./errors.ts";
 import { openIsic } from "./isic.ts";
@@ -101,17 +103,8 @@ async function officialLayout(root: string, count = 5): Promise<void> {
   }
 }
 
-async function withTemp(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "isic_test_" });
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
-
 Deno.test("official ISIC layout: sorted pairs, (3,S,S) images in [0,255], masks in {0,1}", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("isic_test_", async (root) => {
     await officialLayout(root);
     const ds = await openIsic({ root, split: "val", size: 32 });
     assert.equal(ds.length, 5);
@@ -138,7 +131,7 @@ Deno.test("official ISIC layout: sorted pairs, (3,S,S) images in [0,255], masks 
 });
 
 Deno.test("val split is not augmented; train split is, deterministically per (seed, epoch, index)", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("isic_test_", async (root) => {
     await officialLayout(root);
     const val = await openIsic({ root, split: "val", size: 24 });
     assert.deepEqual((await val.get(1, 0)).image, (await val.get(1, 7)).image);
@@ -221,7 +214,7 @@ Deno.test("rotation: a fresh angle per sample by default, one fixed angle with r
 });
 
 Deno.test("soft masks are binarised at 0.5 after the bilinear resize unless softMasks is set", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("isic_test_", async (root) => {
     await officialLayout(root, 2);
     const hard = await (await openIsic({ root, split: "val", size: 13 })).get(0);
     const soft = await (await openIsic({ root, split: "val", size: 13, softMasks: true })).get(0);
@@ -233,7 +226,7 @@ Deno.test("soft masks are binarised at 0.5 after the bilinear resize unless soft
 });
 
 Deno.test("ISIC release layout: pairs by id across folders, ignores superpixels, seeded 7:3 split", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("isic_test_", async (root) => {
     await Deno.mkdir(`${root}/ISIC2018_Task1-2_Training_Input`);
     await Deno.mkdir(`${root}/ISIC2018_Task1_Training_GroundTruth`);
     for (let k = 0; k < 10; k++) {
@@ -269,7 +262,7 @@ Deno.test("ISIC release layout: pairs by id across folders, ignores superpixels,
 });
 
 Deno.test("ISIC errors: image without mask, mask of another size, empty folder, corrupt image", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("isic_test_", async (root) => {
     await officialLayout(root, 3);
     await Deno.remove(`${root}/train/masks/ISIC_0000001_segmentation.png`);
     await assert.rejects(
@@ -321,9 +314,7 @@ Deno.test("ISIC errors: image without mask, mask of another size, empty folder, 
 
 Deno.test("preprocessPair() matches the official torchvision chain (myNormalize, flips, TF.rotate, TF.resize) within 3e-5", () => {
   // Reference: testdata/make_reference.py §9, run once with torch 1.13.1 / torchvision 0.14.1.
-  const ref =
-    JSON.parse(Deno.readTextFileSync(new URL("./testdata/reference.json", import.meta.url)))
-      .isic_chain;
+  const ref = loadReference().isic_chain;
   const [h, w] = ref.input_hwc.shape;
   const rgb = Uint8Array.from(ref.input_hwc.data as number[]);
   const mask = Uint8Array.from(ref.mask_hw.data as number[]);

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "../../tools/testing.ts";
+import { loadReference } from "./_reference.ts";
 import { zipSync } from "fflate";
 import { ZipReader } from "./_zip.ts";
 import { DatasetLayoutError, DecodeError, MissingKeyError } from "./errors.ts";
@@ -50,17 +52,8 @@ async function synapseLayout(root: string): Promise<void> {
   await Deno.writeTextFile(`${root}/lists/lists_Synapse/test_vol.txt`, "case0001\ncase0002\n");
 }
 
-async function withTemp(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "synapse_test_" });
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
-
 Deno.test("Synapse slices: (1,S,S) float images and Int32 labels in 0..8, same seed same sample", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("synapse_test_", async (root) => {
     await synapseLayout(root);
     const ds = await openSynapse({ root, size: 16, seed: 5 });
     const again = await openSynapse({ root, size: 16, seed: 5 });
@@ -110,7 +103,7 @@ Deno.test("Synapse augmentation frequencies follow RandomGenerator: 1/2 rot-flip
 });
 
 Deno.test("Synapse test volumes iterate slice by slice at 224-style size with full-size labels", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("synapse_test_", async (root) => {
     await synapseLayout(root);
     const vols = await openSynapseVolumes({ root });
     assert.deepEqual(vols.names, ["case0001", "case0002"]);
@@ -131,7 +124,7 @@ Deno.test("Synapse test volumes iterate slice by slice at 224-style size with fu
 });
 
 Deno.test("Synapse errors when read unchecked (validate: false): missing HDF5 key, npz without label; listed slice without file", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("synapse_test_", async (root) => {
     await synapseLayout(root);
     await writeHdf5(`${root}/test_vol_h5/case0002.npy.h5`, {
       image: { dtype: "float32", shape: [1, 2, 2], data: new Float32Array(4) },
@@ -176,7 +169,7 @@ const f32 = (shape: number[], fill = 0.5): NdArray => ({
 });
 
 Deno.test("openSynapse() checks every slice's headers: keys, shapes, dtype, corrupt zip or npy", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("synapse_test_", async (root) => {
     await synapseLayout(root);
     const bad = `${root}/train_npz/case0005_slice002.npz`;
     // Real numpy files pass: np.savez (stored) and np.savez_compressed (deflated), 6×7.
@@ -260,7 +253,7 @@ Deno.test("openSynapse() checks every slice's headers: keys, shapes, dtype, corr
 });
 
 Deno.test("openSynapseVolumes() checks every volume's HDF5 headers: keys, shapes, dtype", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("synapse_test_", async (root) => {
     await synapseLayout(root);
     const bad = `${root}/test_vol_h5/case0002.npy.h5`;
     await writeHdf5(bad, { image: f32([3, N, N]) });
@@ -286,7 +279,7 @@ Deno.test("openSynapseVolumes() checks every volume's HDF5 headers: keys, shapes
 });
 
 Deno.test("ZipReader.readHead() returns an entry's first bytes, stored or deflated, inflating only a prefix", async () => {
-  await withTemp(async (root) => {
+  await withTempDir("synapse_test_", async (root) => {
     const data = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
     for (const level of [0, 6] as const) {
       await Deno.writeFile(`${root}/a.zip`, zipSync({ "a.bin": data }, { level }));
@@ -324,9 +317,7 @@ Deno.test("ZipReader.readHead() returns an entry's first bytes, stored or deflat
 
 Deno.test("transformSynapseSlice() matches numpy rot90/flip, ndimage.rotate and zoom (max error 1e-6)", () => {
   // Reference: testdata/make_reference.py §10 (numpy / scipy 1.10), float32 outputs.
-  const ref =
-    JSON.parse(Deno.readTextFileSync(new URL("./testdata/reference.json", import.meta.url)))
-      .synapse_chain;
+  const ref = loadReference().synapse_chain;
   const [h, w] = ref.image.shape;
   const image = Float32Array.from(ref.image.data as number[]);
   const label = Int32Array.from(ref.label.data as number[]);

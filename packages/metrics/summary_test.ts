@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readJson } from "../../tools/testing.ts";
 import {
   type ClassMetrics,
   EvaluationSummaryBuilder,
@@ -7,9 +8,9 @@ import {
   SYNAPSE_CLASS_NAMES,
 } from "./mod.ts";
 
-const reference = JSON.parse(
-  await Deno.readTextFile(new URL("./testdata/scipy_reference.json", import.meta.url)),
-) as { organ_mean: { values: number[]; np_mean: number } };
+const reference = await readJson<{
+  organ_mean: { values: number[]; np_mean: number };
+}>(new URL("./testdata/scipy_reference.json", import.meta.url));
 
 function classes(dice: number[], hd95: number[]): ClassMetrics[] {
   return dice.map((d, i) => ({

@@ -24,14 +24,11 @@ export interface SurfaceOptions {
   spacing?: Spacing;
 }
 
-/** Raised when a surface metric is asked of an empty object (medpy raises too). */
-export class EmptyObjectError extends MetricsError {
-  /** Creates the error; the message names the empty input. */
-  constructor(message: string) {
-    super(message);
-    this.name = "EmptyObjectError";
-  }
-}
+/**
+ * Raised when a surface metric is asked of an empty object (medpy raises too); the message
+ * names the empty input.
+ */
+export class EmptyObjectError extends MetricsError {}
 
 /** Every surface metric of a pair of objects, with the directed distances they came from. */
 export interface SurfaceDistanceMetrics {

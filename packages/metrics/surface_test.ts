@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readJson } from "../../tools/testing.ts";
 import {
   averageSurfaceDistance,
   binarySurface,
@@ -32,12 +33,10 @@ interface ScipyCase {
   edt_a: number[];
 }
 
-const reference = JSON.parse(
-  await Deno.readTextFile(new URL("./testdata/scipy_reference.json", import.meta.url)),
-) as {
+const reference = await readJson<{
   cases: ScipyCase[];
   percentiles: { values: number[]; q: number; expected: number }[];
-};
+}>(new URL("./testdata/scipy_reference.json", import.meta.url));
 
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string) {
   assert.equal(got.length, want.length, `${what}: length`);

@@ -8,6 +8,7 @@ import {
   selectiveScanReference,
   softplus,
 } from "./reference.ts";
+import { centralDifference } from "../../tools/testing.ts";
 import { randomArray } from "./_testing.ts";
 
 function inputs(
@@ -87,13 +88,7 @@ Deno.test("selectiveScanBackwardReference() agrees with central finite differenc
     const arr = x[name] as Float64Array;
     let worst = 0;
     for (let i = 0; i < arr.length; i++) {
-      const keep = arr[i];
-      arr[i] = keep + eps;
-      const up = objective(x, dout);
-      arr[i] = keep - eps;
-      const down = objective(x, dout);
-      arr[i] = keep;
-      const fd = (up - down) / (2 * eps);
+      const fd = centralDifference(arr, i, eps, () => objective(x, dout));
       worst = Math.max(worst, Math.abs(fd - grad[i]) / Math.max(1, Math.abs(fd)));
     }
     assert(worst < 1e-7, `${name}: finite-difference mismatch ${worst}`);
@@ -139,13 +134,7 @@ Deno.test("crossScan2dBackwardReference() agrees with finite differences of cros
     ] as const
   ) {
     for (let i = 0; i < arr.length; i++) {
-      const keep = arr[i];
-      arr[i] = keep + eps;
-      const up = f();
-      arr[i] = keep - eps;
-      const down = f();
-      arr[i] = keep;
-      const fd = (up - down) / (2 * eps);
+      const fd = centralDifference(arr, i, eps, f);
       assert(Math.abs(fd - grad[i]) < 1e-7 * Math.max(1, Math.abs(fd)), `${name}[${i}]`);
     }
   }

@@ -12,6 +12,9 @@ import type { Tensor } from "./tensor.ts";
 import { finiteDifferenceGrads, type Nd } from "./reference/ndarray.ts";
 import { randomNormal } from "./rng.ts";
 import { assertClose, seeded } from "../../tools/testing.ts";
+import { mul, mulScalar, sub } from "./ops/elementwise.ts";
+import { mean } from "./ops/reduce.ts";
+import { assign } from "./ops/layout.ts";
 
 export { assertClose, maxViolation, seeded } from "../../tools/testing.ts";
 
@@ -79,4 +82,43 @@ export async function checkOp(engine: Engine, c: OpCheck): Promise<void> {
     }
     for (const t of ts) t.grad?.dispose();
   });
+}
+
+/**
+ * Fits `params` by `steps` plain gradient-descent steps (`p ← p − lr·∂L/∂p`) on the mean
+ * squared error of `predict()` against `target`, each step in one scope; throws unless the
+ * engine's live bytes stay the same from step 2 on. Returns the first and the last loss.
+ */
+export async function fitSquaredError(
+  engine: Engine,
+  params: readonly Tensor[],
+  predict: () => Tensor,
+  target: Tensor,
+  lr: number,
+  steps = 50,
+): Promise<{ first: number; last: number }> {
+  let liveAt2 = 0, first = 0, last = 0;
+  for (let step = 1; step <= steps; step++) {
+    const loss = engine.scope(() => {
+      const err = sub(predict(), target);
+      const l = mean(mul(err, err));
+      l.backward();
+      engine.noGrad(() => {
+        for (const p of params) {
+          assign(p, sub(p, mulScalar(p.grad!, lr)));
+          p.grad!.dispose();
+          p.grad = null;
+        }
+      });
+      return l;
+    });
+    if (step === 1) first = await engine.item(loss);
+    if (step === steps) last = await engine.item(loss);
+    loss.dispose();
+    if (step === 2) liveAt2 = engine.stats().liveBytes;
+  }
+  if (engine.stats().liveBytes !== liveAt2) {
+    throw new Error(`live bytes ${engine.stats().liveBytes} after ${steps} steps, ${liveAt2} at 2`);
+  }
+  return { first, last };
 }

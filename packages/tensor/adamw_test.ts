@@ -111,17 +111,8 @@ const TORCH_ADAMW_NODECAY_B: Trace = {
 // Same as the first, with torch.nn.utils.clip_grad_norm_([W, B], 1.0) before every step.
 const TORCH_ADAMW_CLIP1: Trace = {
   steps: [
-    {
-      w: [
-        0.6706694960594177,
-        0.27686646580696106,
-        0.07196899503469467,
-        0.6306894421577454,
-        -0.46177396178245544,
-        -0.17591699957847595,
-      ],
-      b: [-1.5122385025024414, 0.39180898666381836, -1.0174859762191772, -0.5527185201644897],
-    },
+    // Adam's first step is m/√v, blind to the gradient's scale: torch gave the same numbers.
+    TORCH_ADAMW.steps[0],
     {
       w: [
         0.6674979329109192,

@@ -3,11 +3,10 @@ import { Engine } from "./engine.ts";
 import { isSoftwareAdapter, requestGpu } from "./device.ts";
 import { defineOp } from "./custom_op.ts";
 import { createStorageBuffer } from "./buffer_io.ts";
-import { add, mul, mulScalar, sigmoid, sub } from "./ops/elementwise.ts";
-import { mean, sum } from "./ops/reduce.ts";
-import { assign } from "./ops/layout.ts";
+import { add, mul, sigmoid } from "./ops/elementwise.ts";
+import { sum } from "./ops/reduce.ts";
 import { DisposedTensorError, GradError, ShapeError, TensorError } from "./tensor_errors.ts";
-import { seeded } from "./_testing.ts";
+import { fitSquaredError, seeded } from "./_testing.ts";
 import type { Tensor } from "./tensor.ts";
 
 const engine = await Engine.create();
@@ -105,28 +104,13 @@ Deno.test("live bytes after training step 50 equal those after step 2, and the l
   const t = engine.keep(engine.tensor(labels, [n, 1]));
   const w = engine.parameter(new Float32Array(d), [d], "w");
   const b = engine.parameter([0], [1], "b");
-  let liveAt2 = 0, firstLoss = 0, lastLoss = 0;
-  for (let step = 1; step <= 50; step++) {
-    const loss = engine.scope(() => {
-      const p = sigmoid(add(sum(mul(x, w), 1, { keepdim: true }), b));
-      const err = sub(p, t);
-      const l = mean(mul(err, err));
-      l.backward();
-      engine.noGrad(() => {
-        for (const q of [w, b]) {
-          assign(q, sub(q, mulScalar(q.grad!, 2)));
-          q.grad!.dispose();
-          q.grad = null;
-        }
-      });
-      return l;
-    });
-    if (step === 1) firstLoss = await engine.item(loss);
-    if (step === 50) lastLoss = await engine.item(loss);
-    loss.dispose();
-    if (step === 2) liveAt2 = engine.stats().liveBytes;
-  }
-  assert.equal(engine.stats().liveBytes, liveAt2);
+  const { first: firstLoss, last: lastLoss } = await fitSquaredError(
+    engine,
+    [w, b],
+    () => sigmoid(add(sum(mul(x, w), 1, { keepdim: true }), b)),
+    t,
+    2,
+  );
   assert(Math.abs(firstLoss - 0.25) < 1e-6, `initial loss ${firstLoss}`);
   assert(lastLoss < 0.1, `loss after 50 steps ${lastLoss}`);
   for (const q of [x, t, w, b]) q.dispose();

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readJson } from "../../tools/testing.ts";
 import { Engine } from "./engine.ts";
 import { DtypeError, ShapeError } from "./tensor_errors.ts";
 import {
@@ -21,9 +22,7 @@ import { assertClose, normals } from "./_testing.ts";
 import { randomBits, randomUniform } from "./rng.ts";
 
 const engine = await Engine.create();
-const torchRef = JSON.parse(
-  await Deno.readTextFile(new URL("./testdata/nn_torch_reference.json", import.meta.url)),
-);
+const torchRef = await readJson(new URL("./testdata/nn_torch_reference.json", import.meta.url));
 
 /** Loss and gradient on the GPU for `fn(pred, target)`. */
 async function run(

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { centralDifference, readJson } from "../../tools/testing.ts";
 import {
   conv1x1BackwardRef,
   conv1x1Ref,
@@ -19,9 +20,7 @@ import {
 } from "./reference/nn_losses.ts";
 import { randomNormal } from "./rng.ts";
 
-const torchRef = JSON.parse(
-  await Deno.readTextFile(new URL("./testdata/nn_torch_reference.json", import.meta.url)),
-);
+const torchRef = await readJson(new URL("./testdata/nn_torch_reference.json", import.meta.url));
 
 /** Max |a−b| / max(1, |b|). */
 function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -48,15 +47,7 @@ function finiteDiff(
     for (let i = 0; i < y.length; i++) s += y[i] * gy[i];
     return s;
   };
-  for (let i = 0; i < x.length; i++) {
-    const keep = x[i];
-    x[i] = keep + h;
-    const up = dot(f(x));
-    x[i] = keep - h;
-    const down = dot(f(x));
-    x[i] = keep;
-    g[i] = (up - down) / (2 * h);
-  }
+  for (let i = 0; i < x.length; i++) g[i] = centralDifference(x, i, h, () => dot(f(x)));
   return g;
 }
 

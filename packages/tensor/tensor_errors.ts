@@ -4,35 +4,23 @@
  * @module
  */
 
-/** Base class of every error raised by a tensor op or the engine. */
+/** Base class of every error raised by a tensor op or the engine; `name` is the concrete class's. */
 export class TensorError extends Error {
   /** The op (or engine method) that raised the error, e.g. `"matmul"`. */
   readonly op: string;
   /** Creates the error; the message is prefixed with the op's name. */
   constructor(op: string, message: string, options?: ErrorOptions) {
     super(`${op}: ${message}`, options);
-    this.name = "TensorError";
+    this.name = new.target.name;
     this.op = op;
   }
 }
 
 /** Shapes that do not fit together (broadcasting, matmul inner sizes, reshape sizes, axes). */
-export class ShapeError extends TensorError {
-  /** Creates the error naming the op and what was expected. */
-  constructor(op: string, message: string) {
-    super(op, message);
-    this.name = "ShapeError";
-  }
-}
+export class ShapeError extends TensorError {}
 
 /** A tensor of the wrong element type (`f32` where `i32` is needed or the reverse). */
-export class DtypeError extends TensorError {
-  /** Creates the error naming the op and the dtypes. */
-  constructor(op: string, message: string) {
-    super(op, message);
-    this.name = "DtypeError";
-  }
-}
+export class DtypeError extends TensorError {}
 
 /** A tensor used after `dispose()` (or after its scope ended). */
 export class DisposedTensorError extends TensorError {
@@ -44,18 +32,11 @@ export class DisposedTensorError extends TensorError {
         `(explicitly or when its engine.scope() ended); keep it with engine.keep() or return it ` +
         `from the scope`,
     );
-    this.name = "DisposedTensorError";
   }
 }
 
 /** Misuse of autograd: backward on a tensor that does not require grad, bad seed, etc. */
-export class GradError extends TensorError {
-  /** Creates the error naming the op and the problem. */
-  constructor(op: string, message: string) {
-    super(op, message);
-    this.name = "GradError";
-  }
-}
+export class GradError extends TensorError {}
 
 /** Formats a shape as `[a, b, c]` for error messages. */
 export function formatShape(shape: readonly number[]): string {

@@ -89,3 +89,5 @@ export async function saveModel(
 ): Promise<void> {
   await writeFileAtomic(path, await model.serialize(metadata));
 }
+
+export { evaluateVolumes, type EvaluateVolumesOptions } from "./training/volumes.ts";

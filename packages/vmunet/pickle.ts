@@ -418,23 +418,13 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         stack.push(resolveGlobal(module, name));
         break;
       }
-      case 0x52: { // REDUCE
+      case 0x52: // REDUCE (a callable and its arguments)
+      case 0x81: // NEWOBJ (a class and its arguments)
+      case 0x92: { // NEWOBJ_EX (the same, then keyword arguments, dropped)
+        if (op === 0x92) pop();
         const args = pop() as unknown[];
         const fn = pop();
         stack.push(call(fn, args));
-        break;
-      }
-      case 0x81: { // NEWOBJ
-        const args = pop() as unknown[];
-        const cls = pop();
-        stack.push(call(cls, args));
-        break;
-      }
-      case 0x92: { // NEWOBJ_EX
-        pop(); // kwargs
-        const args = pop() as unknown[];
-        const cls = pop();
-        stack.push(call(cls, args));
         break;
       }
       case 0x62: { // BUILD
@@ -448,16 +438,9 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         // Tensors and numpy dtypes carry BUILD states (hooks, dtype flags) that hold no data.
         break;
       }
-      case 0x51: { // BINPERSID
-        const pid = pop();
-        if (!options.persistentLoad) {
-          throw new PickleError(source, "persistent id outside a checkpoint archive");
-        }
-        stack.push(options.persistentLoad(pid));
-        break;
-      }
-      case 0x50: { // PERSID
-        const pid = line();
+      case 0x51: // BINPERSID (the id on the stack)
+      case 0x50: { // PERSID (the id as a text line)
+        const pid = op === 0x51 ? pop() : line();
         if (!options.persistentLoad) {
           throw new PickleError(source, "persistent id outside a checkpoint archive");
         }

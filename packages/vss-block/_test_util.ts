@@ -7,7 +7,7 @@
 import { Rng, type Tensor } from "@vmunet/tensor";
 import type { Array64, ParamLookup } from "./reference.ts";
 import type { Module } from "./module.ts";
-import { relL2 } from "../../tools/testing.ts";
+import { centralDifference, relL2 } from "../../tools/testing.ts";
 
 export { relL2, relMaxErr } from "../../tools/testing.ts";
 
@@ -59,15 +59,6 @@ export async function gradientCheck(
     if (!t.grad) throw new Error(`parameter ${k} got no gradient`);
     grads.set(k, (await t.grad.read()) as Float32Array);
   }
-  const fd = (arr: Float64Array, i: number, eval_: () => number) => {
-    const v = arr[i];
-    arr[i] = v + h;
-    const a = eval_();
-    arr[i] = v - h;
-    const b = eval_();
-    arr[i] = v;
-    return (a - b) / (2 * h);
-  };
   const look = lookup(params);
   const errors = new Map<string, number>();
   const pick = (n: number, salt: number) => {
@@ -84,7 +75,7 @@ export async function gradientCheck(
     const got: number[] = [], want: number[] = [];
     for (const i of pick(arr.length, salt++)) {
       got.push(g[i]);
-      want.push(fd(arr, i, () => loss(look, input.values)));
+      want.push(centralDifference(arr, i, h, () => loss(look, input.values)));
     }
     errors.set(k, relL2(got, want));
   }
@@ -93,7 +84,7 @@ export async function gradientCheck(
     const got: number[] = [], want: number[] = [];
     for (const i of pick(input.values.length, 999)) {
       got.push(g[i]);
-      want.push(fd(input.values, i, () => loss(look, input.values)));
+      want.push(centralDifference(input.values, i, h, () => loss(look, input.values)));
     }
     errors.set("input", relL2(got, want));
   }

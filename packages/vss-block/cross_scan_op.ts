@@ -9,7 +9,7 @@
  */
 
 import { CrossScan2d, type ScanKernelOptions } from "@vmunet/ssm-kernel";
-import { type Engine, permute, ShapeError, type Tensor } from "@vmunet/tensor";
+import { add, type Engine, permute, ShapeError, type Tensor } from "@vmunet/tensor";
 import { defineOp, formatShape } from "@vmunet/tensor/kernels";
 import {
   dtProjectionBackwardInput,
@@ -136,6 +136,16 @@ function sharedInputs(
   return { B: xDbl.buffer, C: xDbl.buffer, A: A.buffer, D: D.buffer, deltaBias: bias.buffer };
 }
 
+/**
+ * Two zeroed `x_dbl`-shaped gradient buffers: the scan backward writes dB into the first and
+ * dC into the second (their sum holds the B and C slots of `∂x_dbl`). One buffer bound twice as
+ * writable storage is an aliasing error in WebGPU (Chromium's Dawn refuses it; Deno's wgpu
+ * lets it through).
+ */
+function bcGradientBuffers(engine: Engine, xDbl: Tensor): [Tensor, Tensor] {
+  return [engine.zeros(xDbl.shape), engine.zeros(xDbl.shape)];
+}
+
 const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
   name: OP,
   forward(engine, [u, delta, xDbl, A, D, bias], s, recording) {
@@ -156,9 +166,9 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
     const scan = scanFor(engine, attrs);
     const du = engine.empty(u.shape);
     const ddelta = engine.empty(delta.shape);
-    // The kernel writes only the B and C slots of dx_dbl; the dt slots stay zero here (their
-    // gradient comes through the dt projection).
-    const dxDbl = engine.zeros(xDbl.shape);
+    // The kernel writes only the B slots (into dxDbl) and the C slots (into dxC); the dt slots
+    // stay zero here (their gradient comes through the dt projection).
+    const [dxDbl, dxC] = bcGradientBuffers(engine, xDbl);
     const dA = engine.empty(A.shape);
     const dD = engine.empty(D.shape);
     const dBias = engine.empty(bias.shape);
@@ -171,12 +181,12 @@ const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
       du: du.buffer,
       ddelta: ddelta.buffer,
       dB: dxDbl.buffer,
-      dC: dxDbl.buffer,
+      dC: dxC.buffer,
       dA: dA.buffer,
       dD: dD.buffer,
       dDeltaBias: dBias.buffer,
     });
-    return [du, ddelta, dxDbl, dA, dD, dBias];
+    return [du, ddelta, add(dxDbl, dxC), dA, dD, dBias];
   },
 });
 
@@ -265,8 +275,9 @@ const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tens
     const scan = scanFor(engine, attrs);
     const du = engine.empty(u.shape);
     const ddelta = engine.empty(saved.delta.shape);
-    // Every element of dx_dbl is written: B and C rows by the scan, dt rows below.
-    const dxDbl = engine.empty(xDbl.shape);
+    // B rows into dxDbl and C rows into dxC by the scan, dt rows into dxDbl below; the sum is
+    // dx_dbl.
+    const [dxDbl, dxC] = bcGradientBuffers(engine, xDbl);
     const dA = engine.empty(A.shape);
     const dD = engine.empty(D.shape);
     const dBias = engine.empty(bias.shape);
@@ -279,7 +290,7 @@ const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tens
       du: du.buffer,
       ddelta: ddelta.buffer,
       dB: dxDbl.buffer,
-      dC: dxDbl.buffer,
+      dC: dxC.buffer,
       dA: dA.buffer,
       dD: dD.buffer,
       dDeltaBias: dBias.buffer,
@@ -287,7 +298,7 @@ const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tens
     const dt = dtSizes(attrs);
     dtProjectionBackwardInput(engine, ddelta, saved.wT, dxDbl, dt);
     const dW = dtProjectionBackwardWeight(engine, ddelta, xDbl, dt);
-    return [du, dxDbl, dW, dA, dD, dBias];
+    return [du, add(dxDbl, dxC), dW, dA, dD, dBias];
   },
 });
 

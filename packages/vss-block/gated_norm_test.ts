@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DtypeError, Engine, ShapeError } from "@vmunet/tensor";
 import { gatedNorm, gatedNormConfig } from "./mod.ts";
+import { centralDifference } from "../../tools/testing.ts";
 import { relMaxErr, seeded } from "./_test_util.ts";
 
 const engine = await Engine.create();
@@ -55,14 +56,7 @@ Deno.test("the analytic float64 reference agrees with central differences of the
   };
   const h = 1e-6;
   for (const [arr, grad] of [[y, ref.dy], [z, ref.dz], [w, ref.dw], [b, ref.db]]) {
-    const fd = arr.map((v, i) => {
-      arr[i] = v + h;
-      const a = loss();
-      arr[i] = v - h;
-      const m = loss();
-      arr[i] = v;
-      return (a - m) / (2 * h);
-    });
+    const fd = arr.map((_, i) => centralDifference(arr, i, h, loss));
     assert(relMaxErr(grad, fd) < 1e-6, `reference gradient vs finite differences`);
   }
 });

@@ -19,6 +19,7 @@ import {
 } from "@vmunet/tensor";
 import { formatShape } from "@vmunet/tensor/kernels";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
+import { expectChannelsLast } from "./_checks.ts";
 
 /** Shared by the upsamplers: Linear (no bias) → `b h w (p1 p2 c) -> b (h p1) (w p2) c` → LayerNorm(c). */
 export abstract class ExpandBase implements Module {
@@ -77,12 +78,7 @@ export abstract class ExpandBase implements Module {
    * @throws {ShapeError} when the width is not `in`.
    */
   forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[3] !== this.inDim) {
-      throw new ShapeError(
-        this.#name,
-        `input must be (B, H, W, ${this.inDim}), got ${formatShape(x.shape)}`,
-      );
-    }
+    expectChannelsLast(this.#name, x, this.inDim);
     const shuffled = pixelShuffle(linear(x, this.expandWeight), this.scale);
     return layerNorm(shuffled, this.normWeight, this.normBias, 1e-5);
   }
@@ -162,12 +158,7 @@ export class FinalPatchExpand2D extends ExpandBase {
    */
   forwardToLogits(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     const c = this.outDim;
-    if (x.rank !== 4 || x.shape[3] !== this.inDim) {
-      throw new ShapeError(
-        "FinalPatchExpand2D",
-        `input must be (B, H, W, ${this.inDim}), got ${formatShape(x.shape)}`,
-      );
-    }
+    expectChannelsLast("FinalPatchExpand2D", x, this.inDim);
     const nc = weight.shape[0];
     if (weight.shape.join() !== [nc, c, 1, 1].join() || bias.shape.join() !== String(nc)) {
       throw new ShapeError(

@@ -18,6 +18,7 @@ import {
 } from "@vmunet/tensor";
 import { formatShape } from "@vmunet/tensor/kernels";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
+import { expectChannelsLast } from "./_checks.ts";
 
 /**
  * The official `cat([x[:,0::2,0::2], x[:,1::2,0::2], x[:,0::2,1::2], x[:,1::2,1::2]], -1)`
@@ -102,12 +103,7 @@ export class PatchMerging2D implements Module {
    * @throws {ShapeError} when the width is not C.
    */
   forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[3] !== this.dim) {
-      throw new ShapeError(
-        "PatchMerging2D",
-        `input must be (B, H, W, ${this.dim}), got ${formatShape(x.shape)}`,
-      );
-    }
+    expectChannelsLast("PatchMerging2D", x, this.dim);
     const merged = mergePatches(x);
     return linear(layerNorm(merged, this.normWeight, this.normBias, 1e-5), this.reductionWeight);
   }

@@ -17,15 +17,14 @@ import {
   linear,
   negExp,
   reshape,
-  ShapeError,
   type Tensor,
 } from "@vmunet/tensor";
-import { formatShape } from "@vmunet/tensor/kernels";
 import { initALogs, initDs, initDtProjsBias, initDtProjsWeight } from "./mamba_init.ts";
 import { ss2dScan } from "./cross_scan_op.ts";
 import { gatedNorm } from "./gated_norm.ts";
 import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
 import { splitRows } from "./split_rows.ts";
+import { expectChannelsLast } from "./_checks.ts";
 
 /** Options of {@linkcode SS2D}. */
 export interface SS2DOptions {
@@ -166,12 +165,7 @@ export class SS2D implements Module {
    * @throws {ShapeError} when `x` is not `(B, H, W, C)` with this block's C.
    */
   forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[3] !== this.dModel) {
-      throw new ShapeError(
-        "SS2D",
-        `input must be (B, H, W, ${this.dModel}), got ${formatShape(x.shape)}`,
-      );
-    }
+    expectChannelsLast("SS2D", x, this.dModel);
     const [b, h, w] = x.shape;
     const di = this.dInner, r = this.dtRank, n = this.dState, p = r + 2 * n;
     // in_proj split by weight rows (two buffer copies): x and z come out contiguous, with

@@ -4,18 +4,10 @@
  * @module
  */
 
-import {
-  add,
-  initOnes,
-  initZeros,
-  layerNorm,
-  residualDropPath,
-  ShapeError,
-  type Tensor,
-} from "@vmunet/tensor";
-import { formatShape } from "@vmunet/tensor/kernels";
+import { add, initOnes, initZeros, layerNorm, residualDropPath, type Tensor } from "@vmunet/tensor";
 import { type ForwardOptions, type Module, type ParameterFactory, prefixed } from "./module.ts";
 import { SS2D } from "./ss2d.ts";
+import { expectChannelsLast } from "./_checks.ts";
 
 /** Options of {@linkcode VSSBlock}. */
 export interface VSSBlockOptions {
@@ -95,12 +87,7 @@ export class VSSBlock implements Module {
    *   active without a generator.
    */
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
-    if (x.rank !== 4 || x.shape[3] !== this.dModel) {
-      throw new ShapeError(
-        "VSSBlock",
-        `input must be (B, H, W, ${this.dModel}), got ${formatShape(x.shape)}`,
-      );
-    }
+    expectChannelsLast("VSSBlock", x, this.dModel);
     const engine = x.engine;
     // Without the tape nothing needs the block's temporaries afterwards: free them at once.
     if (!engine.gradEnabled) return engine.scope(() => this.#residual(x, options));

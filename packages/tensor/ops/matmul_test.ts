@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { Engine } from "../engine.ts";
-import { assertClose, checkOp, seeded } from "../_testing.ts";
+import { assertClose, checkOp, fitSquaredError, seeded } from "../_testing.ts";
 import * as R from "../reference/ndarray.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import { linear, matmul, matmulKernel, type MatmulVariant } from "./matmul.ts";
-import { add, mul, relu, sub } from "./elementwise.ts";
-import { mean } from "./reduce.ts";
-import { assign } from "./layout.ts";
+import { relu } from "./elementwise.ts";
 
 const engine = await Engine.create();
 const rand = (shape: number[], seed: number) => R.nd(seeded(R.size(shape), seed), shape);
@@ -130,31 +128,15 @@ Deno.test("a small MLP learns XOR-like data with constant live bytes over 50 ste
   const w2 = engine.parameter(seeded(16, 3).map((v) => v * 0.5), [1, 16], "w2");
   const b2 = engine.parameter([0], [1], "b2");
   const params = [w1, b1, w2, b2];
-  let liveAt2 = 0, first = 0, last = 0;
-  for (let step = 1; step <= 50; step++) {
-    const loss = engine.scope(() => {
-      const h = relu(linear(x, w1, b1));
-      const err = sub(linear(h, w2, b2), t);
-      const l = mean(mul(err, err));
-      l.backward();
-      engine.noGrad(() => {
-        for (const p of params) {
-          assign(p, sub(p, mul(p.grad!, engine.tensor([0.5], [1]))));
-          p.grad!.dispose();
-          p.grad = null;
-        }
-      });
-      return l;
-    });
-    if (step === 1) first = await engine.item(loss);
-    if (step === 50) last = await engine.item(loss);
-    loss.dispose();
-    if (step === 2) liveAt2 = engine.stats().liveBytes;
-  }
-  assert.equal(engine.stats().liveBytes, liveAt2);
+  const { first, last } = await fitSquaredError(
+    engine,
+    params,
+    () => linear(relu(linear(x, w1, b1)), w2, b2),
+    t,
+    0.5,
+  );
   assert(last < 0.6 * first && last < 0.12, `loss ${first} → ${last}`);
   for (const p of [...params, x, t]) p.dispose();
-  void add;
 });
 
 Deno.test("the shared-memory family is selectable per engine and gives the same products", async () => {

@@ -7,9 +7,7 @@
  * @module
  */
 
-import { bceDiceLoss, ceDiceLoss, type Tensor } from "@vmunet/tensor";
 import { type Batch, encodeOverlayPng } from "@vmunet/datasets";
-import { type SynapseVolumes, volumeSlices, zoomLabelsBack } from "@vmunet/datasets/fs";
 import {
   BinaryConfusion,
   type BinaryMetrics,
@@ -18,86 +16,25 @@ import {
   imageDiceIou,
   perClassMetrics,
 } from "@vmunet/metrics";
-import type { VMUNet } from "@vmunet/vmunet";
-import type { ReportExample } from "./report.ts";
+import type { VMUNet } from "../model.ts";
+import { argmaxClasses, inferBatch } from "./infer.ts";
+
+/** A validation example: PNG bytes of the image, the truth overlay and the prediction overlay. */
+export interface EvaluationExample {
+  /** Sample name. */
+  name: string;
+  /** PNG of the input image. */
+  image: Uint8Array;
+  /** PNG of the ground-truth overlay. */
+  truth: Uint8Array;
+  /** PNG of the prediction overlay. */
+  prediction: Uint8Array;
+  /** Per-image Dice, shown under the prediction. */
+  dice?: number;
+}
 
 /** Called after each batch or case: done and total (cases or images). */
 export type EvalProgress = (done: number, total: number) => void;
-
-/**
- * Runs the model in evaluation mode on a batch and reads its output back: probabilities
- * `(B,1,H,W)` for one class, logits `(B,nc,H,W)` otherwise. With a target, also computes the
- * official loss on the GPU.
- *
- * @param model The model.
- * @param images `(B,C,H,W)` images.
- * @param shape `[B, C, H, W]`.
- * @param target Optional target (binary masks or labels) for the loss.
- * @param lossWeights `[BCE or CE, Dice]` weights.
- * @returns The output values and the loss (NaN without a target).
- */
-export async function inferBatch(
-  model: VMUNet,
-  images: Float32Array,
-  shape: readonly number[],
-  target?: Float32Array | Int32Array,
-  lossWeights: readonly [number, number] = [1, 1],
-): Promise<{ output: Float32Array; loss: number }> {
-  const engine = model.engine;
-  const [b, , h, w] = shape;
-  const [output, loss] = engine.noGrad(() =>
-    engine.scope(() => {
-      const x = engine.tensor(images, [...shape]);
-      const out = model.forward(x, { training: false }).output;
-      let l: Tensor | null = null;
-      if (target) {
-        l = target instanceof Float32Array
-          ? bceDiceLoss(out, engine.tensor(target, [b, 1, h, w]), {
-            wb: lossWeights[0],
-            wd: lossWeights[1],
-          })
-          : ceDiceLoss(out, engine.tensor(target, [b, h, w], { dtype: "i32" }), {
-            wce: lossWeights[0],
-            wdice: lossWeights[1],
-          });
-      }
-      return [out, l] as [Tensor, Tensor | null];
-    })
-  );
-  const values = (await output.read()) as Float32Array;
-  output.dispose();
-  let lossValue = NaN;
-  if (loss) {
-    lossValue = ((await loss.read()) as Float32Array)[0];
-    loss.dispose();
-  }
-  return { output: values, loss: lossValue };
-}
-
-/** Class ids `(B,H,W)` of logits `(B,nc,H,W)` (first maximum, as `torch.argmax`). */
-export function argmaxClasses(
-  logits: Float32Array,
-  b: number,
-  nc: number,
-  plane: number,
-): Int32Array {
-  const out = new Int32Array(b * plane);
-  for (let i = 0; i < b; i++) {
-    const base = i * nc * plane;
-    for (let p = 0; p < plane; p++) {
-      let best = 0, bestValue = logits[base + p];
-      for (let c = 1; c < nc; c++) {
-        const v = logits[base + c * plane + p];
-        if (v > bestValue) {
-          bestValue = v;
-          best = c;
-        }
-      }
-      out[i * plane + p] = best;
-    }
-  }
-  return out;
-}
 
 /** The official ISIC table row plus the validation loss. */
 export interface BinaryEvaluation {
@@ -110,7 +47,7 @@ export interface BinaryEvaluation {
   /** Pooled confusion metrics (docs/spec.md §10). */
   metrics: BinaryMetrics;
   /** Report examples (the first images). */
-  examples: ReportExample[];
+  examples: EvaluationExample[];
 }
 
 /** Per-class Dice/HD95 means over cases (Synapse volumes, or label images as cases). */
@@ -126,7 +63,7 @@ export interface MultiClassEvaluation {
   /** Markdown of the summary. */
   markdown: string;
   /** Report examples. */
-  examples: ReportExample[];
+  examples: EvaluationExample[];
 }
 
 /** Either evaluation. */
@@ -164,7 +101,7 @@ export function makeExample(
   height: number,
   width: number,
   dice?: number,
-): ReportExample {
+): EvaluationExample {
   const display = toDisplay(image);
   const empty = new Float32Array(height * width);
   return {
@@ -206,7 +143,7 @@ export async function evaluateBatches(
   options: EvaluateBatchesOptions,
 ): Promise<Evaluation> {
   const keep = options.examples ?? 8;
-  const examples: ReportExample[] = [];
+  const examples: EvaluationExample[] = [];
   const confusion = new BinaryConfusion({ threshold: options.threshold ?? 0.5 });
   const summary = new EvaluationSummaryBuilder();
   let lossSum = 0, images = 0;
@@ -272,119 +209,6 @@ export async function evaluateBatches(
     kind: "multiclass",
     cases: images,
     loss,
-    summary: summary.summary(),
-    markdown: summary.toMarkdown(),
-    examples,
-  };
-}
-
-/** Options of {@linkcode evaluateVolumes}. */
-export interface EvaluateVolumesOptions {
-  /** Network input side (224). */
-  size: number;
-  /** Slices per forward pass. */
-  batchSize: number;
-  /** Classes (9). */
-  numClasses: number;
-  /** Report examples to keep (default 8). */
-  examples?: number;
-  /** Progress callback over volumes. */
-  onProgress?: EvalProgress;
-  /** Evaluate only the first N volumes. */
-  limit?: number;
-}
-
-/**
- * The official Synapse test (`test_single_volume`): every slice zoomed to `size` (order 3),
- * argmax of the model's logits, zoomed back (order 0); per-case per-organ Dice and HD95 on
- * the 3-D volume; means over cases, then over organs.
- *
- * @param model The model (1 input channel, `numClasses` outputs).
- * @param volumes The test volumes.
- * @param options Size, batch, classes, examples, progress.
- * @returns The evaluation.
- */
-export async function evaluateVolumes(
-  model: VMUNet,
-  volumes: SynapseVolumes,
-  options: EvaluateVolumesOptions,
-): Promise<MultiClassEvaluation> {
-  const summary = new EvaluationSummaryBuilder();
-  const keep = options.examples ?? 8;
-  const examples: ReportExample[] = [];
-  const count = Math.min(volumes.length, options.limit ?? Infinity);
-  const { size, numClasses: nc } = options;
-  const channels = model.config.inChannels;
-  for (let v = 0; v < count; v++) {
-    const volume = await volumes.read(v);
-    const { depth, height, width } = volume;
-    const pred = new Int32Array(depth * height * width);
-    const slices = [...volumeSlices(volume, size)];
-    let bestSlice: { fg: number; index: number; image: Float32Array; pred: Int32Array } = {
-      fg: -1,
-      index: 0,
-      image: new Float32Array(0),
-      pred: new Int32Array(0),
-    };
-    for (let s = 0; s < slices.length; s += options.batchSize) {
-      const group = slices.slice(s, s + options.batchSize);
-      const plane = size * size;
-      const images = new Float32Array(group.length * channels * plane);
-      group.forEach((sl, i) => {
-        for (let c = 0; c < channels; c++) images.set(sl.image, (i * channels + c) * plane);
-      });
-      const { output } = await inferBatch(model, images, [group.length, channels, size, size]);
-      const labels = argmaxClasses(output, group.length, nc, plane);
-      group.forEach((sl, i) => {
-        const small = labels.subarray(i * plane, (i + 1) * plane);
-        pred.set(zoomLabelsBack(small, size, height, width), sl.index * height * width);
-        let fg = 0;
-        for (const l of sl.label) if (l > 0) fg++;
-        if (fg > bestSlice.fg) {
-          bestSlice = { fg, index: sl.index, image: sl.image, pred: small.slice() };
-        }
-      });
-    }
-    const classes = perClassMetrics(
-      { data: pred, shape: [depth, height, width] },
-      { data: volume.label, shape: [depth, height, width] },
-      { classes: nc, outOfRangeLabels: "ignore" },
-    );
-    summary.addCase(volume.name, classes);
-    if (examples.length < keep && bestSlice.fg >= 0) {
-      const truth = volume.label.subarray(
-        bestSlice.index * height * width,
-        (bestSlice.index + 1) * height * width,
-      );
-      const truthSmall = new Int32Array(size * size);
-      // Nearest sampling of the truth at the network resolution for display.
-      for (let y = 0; y < size; y++) {
-        for (let x = 0; x < size; x++) {
-          truthSmall[y * size + x] = truth[
-            Math.min(height - 1, Math.floor(((y + 0.5) * height) / size)) * width +
-            Math.min(width - 1, Math.floor(((x + 0.5) * width) / size))
-          ];
-        }
-      }
-      examples.push(
-        makeExample(
-          `${volume.name} slice ${bestSlice.index}`,
-          bestSlice.image,
-          1,
-          truthSmall,
-          bestSlice.pred,
-          size,
-          size,
-          classes.reduce((s, x) => s + x.dice, 0) / classes.length,
-        ),
-      );
-    }
-    options.onProgress?.(v + 1, count);
-  }
-  return {
-    kind: "multiclass",
-    cases: count,
-    loss: NaN,
     summary: summary.summary(),
     markdown: summary.toMarkdown(),
     examples,
