@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { fixtureTests } from "./fixture_tests.ts";
 import { vmunetRunner, weightsPathOf } from "./vmunet.ts";
 
-// "gpu": the kernel choices of a discrete GPU (matmul tiles, workgroup-scan forward, the
-// channels-last scan backward, the inference scan fed a Δ tensor), run here on whatever
+// "gpu": the kernel choices of a discrete GPU (matmul tiles, the chunked scan family forward
+// and backward, the inference scan fed a Δ tensor), run here on whatever
 // adapter there is, so that those paths are checked against the official numbers without a GPU.
 fixtureTests(
   vmunetRunner,
