@@ -103,7 +103,7 @@ export function genericInputs(
   };
 }
 
-/** Seeded cross-scan inputs (B and C dense `(B, H, W, 4, N)`), ranges as {@linkcode genericInputs}. */
+/** Seeded cross-scan inputs (B and C dense `(B, H, W, 4, N)`) in `ranges`, as {@linkcode genericInputs}. */
 export function crossInputs(
   batch: number,
   H: number,
@@ -111,7 +111,9 @@ export function crossInputs(
   Di: number,
   N: number,
   seed: number,
+  ranges: Partial<InputRanges> = {},
 ): CrossScanReferenceInputs {
+  const { delta = [-3, 1], A = [-2, -0.05], deltaBias = [-1, 0] } = ranges;
   const L = H * W;
   return {
     batch,
@@ -120,11 +122,11 @@ export function crossInputs(
     channels: Di,
     dState: N,
     u: randomArray(batch * L * Di, seed),
-    delta: randomArray(batch * L * 4 * Di, seed + 1, -3, 1),
+    delta: randomArray(batch * L * 4 * Di, seed + 1, ...delta),
     B: randomArray(batch * L * 4 * N, seed + 2),
     C: randomArray(batch * L * 4 * N, seed + 3),
-    A: randomArray(4 * Di * N, seed + 4, -2, -0.05),
+    A: randomArray(4 * Di * N, seed + 4, ...A),
     D: randomArray(4 * Di, seed + 5),
-    deltaBias: randomArray(4 * Di, seed + 6, -1, 0),
+    deltaBias: randomArray(4 * Di, seed + 6, ...deltaBias),
   };
 }

@@ -9,7 +9,7 @@ import {
   softplus,
 } from "./reference.ts";
 import { centralDifference } from "../../tools/testing.ts";
-import { genericInputs, type InputRanges, randomArray } from "./_testing.ts";
+import { crossInputs, genericInputs, type InputRanges, randomArray } from "./_testing.ts";
 
 /** Ranges of this file's inputs: Δ in [−2, 1), A in [−1.5, −0.2), bias in [−1, 0.5). */
 const RANGES: Partial<InputRanges> = { delta: [-2, 1], A: [-1.5, -0.2], deltaBias: [-1, 0.5] };
@@ -84,20 +84,7 @@ Deno.test("crossScanPosition() maps the four directions as SS2D's flips and tran
 
 Deno.test("crossScan2dBackwardReference() agrees with finite differences of crossScan2dReference()", () => {
   const batch = 1, H = 2, W = 3, Di = 2, N = 2, L = H * W;
-  const x = {
-    batch,
-    height: H,
-    width: W,
-    channels: Di,
-    dState: N,
-    u: randomArray(batch * L * Di, 1),
-    delta: randomArray(batch * L * 4 * Di, 2, -2, 1),
-    B: randomArray(batch * L * 4 * N, 3),
-    C: randomArray(batch * L * 4 * N, 4),
-    A: randomArray(4 * Di * N, 5, -1.5, -0.2),
-    D: randomArray(4 * Di, 6),
-    deltaBias: randomArray(4 * Di, 7),
-  };
+  const x = crossInputs(batch, H, W, Di, N, 1, { ...RANGES, deltaBias: [-1, 1] });
   const dy = randomArray(batch * L * Di, 8);
   const g = crossScan2dBackwardReference(x, dy);
   const f = () => crossScan2dReference(x).reduce((s, v, i) => s + v * dy[i], 0);
