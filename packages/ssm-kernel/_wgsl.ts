@@ -254,6 +254,31 @@ function sgBuiltin(t: KernelTuning): string {
 }
 
 /**
+ * Head of a channel-per-lane entry point `name`: channel `d` (clamped to DI − 1; `valid` when
+ * in range), batch `b`, then either the loop over the workgroup's KSER directions `k` (left
+ * open, `serial`) or the single direction `k = wg.y`, and the row `c` of A, D and delta_bias.
+ */
+function channelEntry(t: KernelTuning, name: string, serial: boolean): string {
+  const head = `
+@compute @workgroup_size(${t.workgroupSize})
+fn ${name}(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
+    sgBuiltin(t)
+  }) {
+  // No early return: the subgroup and workgroup operations need every lane; lanes past DI
+  // compute on a clamped channel and store nothing.
+  let valid = wg.x * WG + lid.x < DI;
+  let d = min(wg.x * WG + lid.x, DI - 1u);
+  let b = wg.z;
+`;
+  return head + (serial
+    ? `  for (var ks = 0u; ks < KSER; ks++) {
+    let k = wg.y * KSER + ks;
+    let c = k * DI + d;`
+    : `  let k = wg.y;
+  let c = k * DI + d;`);
+}
+
+/**
  * Where the forward reads the dt rows when it projects Δ itself: the dt rows of position p,
  * direction k start at `offset + ((b·L + p)·4 + k)·stride` of the buffer bound as `DL`
  * (x_dbl), and the weight `(4, Di, rank)` is bound as `WDT`.
@@ -315,19 +340,7 @@ export function forwardWgsl(
 @group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
 ${saveState ? "@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;" : ""}
 ${dt ? "@group(0) @binding(8) var<storage, read> WDT: array<f32>;" : ""}
-
-@compute @workgroup_size(${t.workgroupSize})
-fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
-    sgBuiltin(t)
-  }) {
-  // No early return: the B/C broadcasts need every lane; lanes past DI compute on a clamped
-  // channel and store nothing.
-  let valid = wg.x * WG + lid.x < DI;
-  let d = min(wg.x * WG + lid.x, DI - 1u);
-  let b = wg.z;
-  for (var ks = 0u; ks < KSER; ks++) {
-    let k = wg.y * KSER + ks;
-    let c = k * DI + d;
+${channelEntry(t, "forward", true)}
 ${repeat(m.nv, (j) => `    let a${j} = ${aLoad(j, N)} * LOG2E;\n    var h${j} = vec4<f32>(0.0);`)}
     let dc = DD[c];
     let bias = BIAS[c];
@@ -446,18 +459,7 @@ ${
 @group(0) @binding(6) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(7) var<storage, read_write> OUT4: array<vec4<f32>>;
 ${saveState ? "@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;" : ""}
-
-@compute @workgroup_size(${t.workgroupSize})
-fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
-    sgBuiltin(t)
-  }) {
-  // No early return: the B/C broadcasts need every lane; lanes past DI compute on a clamped
-  // channel and store nothing.
-  let valid = wg.x * WG + lid.x < DI;
-  let d = min(wg.x * WG + lid.x, DI - 1u);
-  let b = wg.z;
-  let k = wg.y;
-  let c = k * DI + d;
+${channelEntry(t, "forward", false)}
   let row4 = (b * CH + c) * (L / 4u);
 ${repeat(m.nv, (j) => `  let a${j} = ${aLoad(j, N)} * LOG2E;\n  var h${j} = vec4<f32>(0.0);`)}
   let dc = DD[c];
@@ -612,17 +614,7 @@ ${
   return header(l, t, m) + backwardBindings(l, m, "read_write") + `
 @group(0) @binding(6) var<storage, read_write> DU: array<f32>;
 @group(0) @binding(7) var<storage, read_write> DDL: array<f32>;
-
-@compute @workgroup_size(${t.workgroupSize})
-fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
-    sgBuiltin(t)
-  }) {
-  let valid = wg.x * WG + lid.x < DI;
-  let d = min(wg.x * WG + lid.x, DI - 1u);
-  let b = wg.z;
-  for (var ks = 0u; ks < KSER; ks++) {
-    let k = wg.y * KSER + ks;
-    let c = k * DI + d;
+${channelEntry(t, "backward", true)}
 ${
     repeat(m.nv, (j) =>
       `    let a${j} = ${aLoad(j, N, PRM_A)};
