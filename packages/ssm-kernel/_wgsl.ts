@@ -238,16 +238,19 @@ function aLoad(j: number, n: number, at = (i: string) => `AA[${i}]`): string {
   return vec4Of(parts);
 }
 
+/**
+ * Declarations of `f32` storage arrays bound from binding 0 on: first the read-only
+ * `read`, then the `readWrite` ones (each name its buffer's WGSL variable).
+ */
+export function f32Bindings(read: string[], readWrite: string[] = []): string {
+  const line = (name: string, i: number, access: string) =>
+    `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<f32>;\n`;
+  return "\n" + read.map((n, i) => line(n, i, "read")).join("") +
+    readWrite.map((n, i) => line(n, read.length + i, "read_write")).join("");
+}
+
 /** Bindings 0–6 of the forward kernels: u, Δ, A, B, C, D, delta_bias. */
-export const BINDINGS_IN = `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> AA: array<f32>;
-@group(0) @binding(3) var<storage, read> BB: array<f32>;
-@group(0) @binding(4) var<storage, read> CC: array<f32>;
-@group(0) @binding(5) var<storage, read> DD: array<f32>;
-@group(0) @binding(6) var<storage, read> BIAS: array<f32>;
-`;
+export const BINDINGS_IN: string = f32Bindings(["U", "DL", "AA", "BB", "CC", "DD", "BIAS"]);
 
 function sgBuiltin(t: KernelTuning): string {
   return t.subgroupWidth > 0 ? ", @builtin(subgroup_invocation_id) sgi: u32" : "";
