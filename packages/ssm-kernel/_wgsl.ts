@@ -743,24 +743,24 @@ fn flat(lid: vec3<u32>, wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 `;
 
+/** Head of a flat 256-wide entry point `name`: `f` is the invocation's flat index. */
+function flatEntry(name: string): string {
+  return `
+@compute @workgroup_size(256)
+fn ${name}(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>) {
+  let f = flat(lid, wg, nwg);`;
+}
+
 /**
  * dA, dD, d_delta_bias: one invocation per (channel, slot) sums the per-batch partials of
  * the CPU-family workspace (binding 0, read as f32s).
  */
 export function reduceParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const w = cpuWorkspace(l, m);
-  return header(l, t, m) + FLAT + `
+  return header(l, t, m) + FLAT + f32Bindings(["PP"], ["DA", "DDo", "DBIAS"]) + `
 const PPV: u32 = ${u(w.ppv)};
-const PPW: u32 = ${u(w.ppw)};
-@group(0) @binding(0) var<storage, read> PP: array<f32>;
-@group(0) @binding(1) var<storage, read_write> DA: array<f32>;
-@group(0) @binding(2) var<storage, read_write> DDo: array<f32>;
-@group(0) @binding(3) var<storage, read_write> DBIAS: array<f32>;
-
-@compute @workgroup_size(256)
-fn reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat(lid, wg, nwg);
+const PPW: u32 = ${u(w.ppw)};` + flatEntry("reduce") + `
   if (f >= CH * (N + 2u)) { return; }
   let j = f % (N + 2u);
   let c = f / (N + 2u);
@@ -779,16 +779,7 @@ fn reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
  */
 export function packParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const w = cpuWorkspace(l, m);
-  return header(l, t, m) + FLAT + `
-@group(0) @binding(0) var<storage, read> AA: array<f32>;
-@group(0) @binding(1) var<storage, read> DD: array<f32>;
-@group(0) @binding(2) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(3) var<storage, read_write> WSF: array<f32>;
-
-@compute @workgroup_size(256)
-fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat(lid, wg, nwg);
+  return header(l, t, m) + FLAT + f32Bindings(["AA", "DD", "BIAS"], ["WSF"]) + flatEntry("pack") + `
   let o = ${u(w.prmv * 4)} + f;
   if (f < CH * N) { WSF[o] = AA[f]; } else if (f < CH * N + CH) { WSF[o] = DD[f - CH * N]; }
   else if (f < CH * (N + 2u)) { WSF[o] = BIAS[f - CH * N - CH]; }
@@ -801,15 +792,7 @@ fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
  * one position's B and C are contiguous. One invocation per output element.
  */
 export function packBcWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  return header(l, t, m) + FLAT + `
-@group(0) @binding(0) var<storage, read> BB: array<f32>;
-@group(0) @binding(1) var<storage, read> CC: array<f32>;
-@group(0) @binding(2) var<storage, read_write> BC: array<f32>;
-
-@compute @workgroup_size(256)
-fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat(lid, wg, nwg);
+  return header(l, t, m) + FLAT + f32Bindings(["BB", "CC"], ["BC"]) + flatEntry("pack") + `
   if (f >= NB * KALL * L * 2u * N) { return; }
   let n2 = f % (2u * N);
   let p = (f / (2u * N)) % L;
