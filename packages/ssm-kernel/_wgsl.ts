@@ -549,6 +549,17 @@ fn prm(i: u32) -> f32 { return WS[PRMV + (i >> 2u)][i & 3u]; }
 `;
 }
 
+/**
+ * One step of the backward's forward recomputation at unrolled position `i`: keeps the state
+ * before it (`hp`), the decay `ab` and advances `h` by `Δ·u·B` (`du`, `q…b`).
+ */
+function recomputeStep(i: number, nv: number, indent: string): string {
+  return repeat(nv, (j) =>
+    `${indent}let hp${i}_${j} = h${j};
+${indent}let ab${i}_${j} = exp2(dlt${i} * a2${j});
+${indent}h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`);
+}
+
 /** A, D, delta_bias of channel \`c\` read from the packed parameters. */
 const PRM_A = (i: string) => `prm(${i})`;
 
@@ -579,12 +590,7 @@ export function backwardRowsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims
       let uu${i} = U[iu${i}];
       let du${i} = dlt${i} * uu${i};
 ${loadBC(N, m.nv, t.subgroupWidth, `iB(b, k, p${i})`, `iC(b, k, p${i})`, `q${i}`, "      ")}
-${
-    repeat(m.nv, (j) =>
-      `      let hp${i}_${j} = h${j};
-      let ab${i}_${j} = exp2(dlt${i} * a2${j});
-      h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`)
-  }`);
+${recomputeStep(i, m.nv, "      ")}`);
   const rev = repeat(T, (ii) => {
     const i = T - 1 - ii;
     return `
@@ -678,12 +684,7 @@ ${repeat(nv, (j) => `  var sB${i}_${j} = vec4<f32>(0.0);\n  var sC${i}_${j} = ve
     let dlt${i} = softplus(DL[iDl(b, k, d, p${i})] + bias);
     let du${i} = dlt${i} * U[iU(b, k, d, p${i})];
     let g${i} = select(0.0, DOUT[iU(b, k, d, p${i})], t0 + ${u(i)} < L);
-${
-    repeat(nv, (j) =>
-      `    let hp${i}_${j} = h${j};
-    let ab${i}_${j} = exp2(dlt${i} * a2${j});
-    h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`)
-  }`);
+${recomputeStep(i, nv, "    ")}`);
   const rev = repeat(T, (ii) => {
     const i = T - 1 - ii;
     return repeat(nv, (j) =>
