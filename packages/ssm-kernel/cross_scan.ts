@@ -440,15 +440,6 @@ export async function crossScan2d(
     batch * L * Di,
     dy ? ["dy", dy, "B·H·W·Di"] : undefined,
     {
-      du: batch * L * Di,
-      ddelta: batch * L * 4 * Di,
-      dB: batch * L * 4 * N,
-      dC: batch * L * 4 * N,
-      dA: 4 * Di * N,
-      dD: 4 * Di,
-      dDeltaBias: 4 * Di,
-    },
-    {
       forward: (e, i, y, state) => scan.encodeForward(e, { ...(i as Inputs), y, state }),
       backward: (e, i, state, d, g) =>
         scan.encodeBackward(e, { ...(i as Inputs), state, dy: d, ...(g as Grads) }),

@@ -278,15 +278,6 @@ export async function selectiveScan(
     batch * CH * L,
     dout ? ["dout", dout, "B·G·D·L"] : undefined,
     {
-      du: batch * CH * L,
-      ddelta: batch * CH * L,
-      dA: CH * N,
-      dB: batch * G * N * L,
-      dC: batch * G * N * L,
-      dD: CH,
-      dDeltaBias: CH,
-    },
-    {
       forward: (e, i, out, state) => scan.encodeForward(e, { ...(i as Inputs), out, state }),
       backward: (e, i, state, d, g) =>
         scan.encodeBackward(e, { ...(i as Inputs), state, dout: d, ...(g as Grads) }),
