@@ -83,6 +83,43 @@ function upload(device: GPUDevice, data: Float32Array | number): GPUBuffer {
   return b;
 }
 
+/** Element counts of one scan's buffers: u, Δ, A, B and C (each), D and delta_bias, output. */
+interface ScanSizes {
+  u: number;
+  delta: number;
+  A: number;
+  BC: number;
+  D: number;
+  out: number;
+}
+
+/**
+ * Uploads a scan's seeded inputs (Δ in [−3, 1), A in [−2, −0.1), bias in [−1, 0)), its
+ * output gradient and zeroed gradient buffers, through `up`.
+ */
+function scanBuffers(up: (d: Float32Array | number) => GPUBuffer, n: ScanSizes) {
+  const inputs = {
+    u: up(random(n.u, 1)),
+    delta: up(random(n.delta, 2, -3, 1)),
+    A: up(random(n.A, 3, -2, -0.1)),
+    B: up(random(n.BC, 4)),
+    C: up(random(n.BC, 5)),
+    D: up(random(n.D, 6)),
+    deltaBias: up(random(n.D, 7, -1, 0)),
+  };
+  const dOut = up(random(n.out, 8));
+  const grads = {
+    du: up(n.u),
+    ddelta: up(n.delta),
+    dA: up(n.A),
+    dB: up(n.BC),
+    dC: up(n.BC),
+    dD: up(n.D),
+    dDeltaBias: up(n.D),
+  };
+  return { inputs, dOut, grads };
+}
+
 async function timeGpu(device: GPUDevice, encode: (e: GPUCommandEncoder) => void, reps: number) {
   const enc = device.createCommandEncoder();
   encode(enc);
@@ -216,27 +253,17 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
               );
               variant = scan.variant;
               stateBytes = scan.stateBytes;
-              const inp = {
-                u: up(random(batch * CH * L, 1)),
-                delta: up(random(batch * CH * L, 2, -3, 1)),
-                A: up(random(CH * N, 3, -2, -0.1)),
-                B: up(random(batch * G * N * L, 4)),
-                C: up(random(batch * G * N * L, 5)),
-                D: up(random(CH, 6)),
-                deltaBias: up(random(CH, 7, -1, 0)),
-              };
+              const { inputs: inp, dOut, grads } = scanBuffers(up, {
+                u: batch * CH * L,
+                delta: batch * CH * L,
+                A: CH * N,
+                BC: batch * G * N * L,
+                D: CH,
+                out: batch * CH * L,
+              });
               const out = up(batch * CH * L);
               const state = up(stateBytes / 4);
-              const g = {
-                dout: up(random(batch * CH * L, 8)),
-                du: up(batch * CH * L),
-                ddelta: up(batch * CH * L),
-                dA: up(CH * N),
-                dB: up(batch * G * N * L),
-                dC: up(batch * G * N * L),
-                dD: up(CH),
-                dDeltaBias: up(CH),
-              };
+              const g = { dout: dOut, ...grads };
               fwd = (e) => scan.encodeForward(e, { ...inp, out, state });
               bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
               destroy = () => scan.destroy();
@@ -248,27 +275,17 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
               );
               variant = scan.variant;
               stateBytes = scan.stateBytes;
-              const inp = {
-                u: up(random(batch * L * Dg, 1)),
-                delta: up(random(batch * L * CH, 2, -3, 1)),
-                A: up(random(CH * N, 3, -2, -0.1)),
-                B: up(random(batch * L * 4 * N, 4)),
-                C: up(random(batch * L * 4 * N, 5)),
-                D: up(random(CH, 6)),
-                deltaBias: up(random(CH, 7, -1, 0)),
-              };
+              const { inputs: inp, dOut, grads } = scanBuffers(up, {
+                u: batch * L * Dg,
+                delta: batch * L * CH,
+                A: CH * N,
+                BC: batch * L * 4 * N,
+                D: CH,
+                out: batch * L * Dg,
+              });
               const y = up(batch * L * Dg);
               const state = up(stateBytes / 4);
-              const g = {
-                dy: up(random(batch * L * Dg, 8)),
-                du: up(batch * L * Dg),
-                ddelta: up(batch * L * CH),
-                dA: up(CH * N),
-                dB: up(batch * L * 4 * N),
-                dC: up(batch * L * 4 * N),
-                dD: up(CH),
-                dDeltaBias: up(CH),
-              };
+              const g = { dy: dOut, ...grads };
               fwd = (e) => scan.encodeForward(e, { ...inp, y, state });
               bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
               destroy = () => scan.destroy();

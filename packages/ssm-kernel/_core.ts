@@ -7,6 +7,7 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
+import type { SelectiveScanBackwardBuffers, SelectiveScanForwardBuffers } from "./scan_buffers.ts";
 import { knownSubgroupsDirective } from "./subgroups.ts";
 import {
   backwardBcWgsl,
@@ -55,40 +56,6 @@ export interface CoreSizes {
   D: number;
   deltaBias: number;
   out: number;
-}
-
-/** Buffers of the forward, caller-owned. */
-export interface CoreForwardBuffers {
-  u: GPUBuffer;
-  delta: GPUBuffer;
-  A: GPUBuffer;
-  B: GPUBuffer;
-  C: GPUBuffer;
-  D: GPUBuffer;
-  deltaBias: GPUBuffer;
-  out: GPUBuffer;
-  /** Omitted when no backward follows: the forward then stores no checkpoints. */
-  state?: GPUBuffer;
-}
-
-/** Buffers of the backward, caller-owned. */
-export interface CoreBackwardBuffers {
-  u: GPUBuffer;
-  delta: GPUBuffer;
-  A: GPUBuffer;
-  B: GPUBuffer;
-  C: GPUBuffer;
-  D: GPUBuffer;
-  deltaBias: GPUBuffer;
-  state: GPUBuffer;
-  dout: GPUBuffer;
-  du: GPUBuffer;
-  ddelta: GPUBuffer;
-  dA: GPUBuffer;
-  dB: GPUBuffer;
-  dC: GPUBuffer;
-  dD: GPUBuffer;
-  dDeltaBias: GPUBuffer;
 }
 
 /** Channel-major copies the cross-scan backward runs on. */
@@ -315,7 +282,7 @@ export class ScanCore {
    * itself (`withDelta` false).
    */
   #checkInputs(
-    b: Omit<CoreForwardBuffers, "delta" | "out"> & { delta?: GPUBuffer },
+    b: Omit<SelectiveScanForwardBuffers, "delta" | "out"> & { delta?: GPUBuffer },
     withDelta = true,
   ): void {
     const s = this.sizes;
@@ -386,7 +353,7 @@ export class ScanCore {
     });
   }
 
-  encodeForward(encoder: GPUCommandEncoder, b: CoreForwardBuffers, outName: string): void {
+  encodeForward(encoder: GPUCommandEncoder, b: SelectiveScanForwardBuffers, outName: string): void {
     this.#checkInputs(b);
     this.#check(outName, b.out, this.sizes.out);
     const { layout: l, tuning: t, dims: m } = this;
@@ -436,7 +403,10 @@ export class ScanCore {
    */
   encodeForwardProjected(
     encoder: GPUCommandEncoder,
-    b: Omit<CoreForwardBuffers, "delta" | "state"> & { dt: GPUBuffer; dtWeight: GPUBuffer },
+    b: Omit<SelectiveScanForwardBuffers, "delta" | "state"> & {
+      dt: GPUBuffer;
+      dtWeight: GPUBuffer;
+    },
     slot: DtSlot,
     dtSize: number,
     outName: string,
@@ -456,7 +426,7 @@ export class ScanCore {
 
   encodeBackward(
     encoder: GPUCommandEncoder,
-    b: CoreBackwardBuffers,
+    b: SelectiveScanBackwardBuffers,
     names: { dout: string; du: string; dB: number; dC: number },
   ): void {
     this.#checkInputs(b);

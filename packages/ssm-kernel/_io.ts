@@ -6,6 +6,7 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
+import type { ScanInputBuffers } from "./scan_buffers.ts";
 
 /** Creates a storage buffer holding `data` (as f32), or zeros of `count` elements. */
 export function upload(
@@ -84,6 +85,17 @@ export interface OnceEncoders {
   ): void;
 }
 
+/** The name of each scan input's gradient in the backward's buffer records. */
+const GRAD_NAMES: Record<keyof ScanInputBuffers, string> = {
+  u: "du",
+  delta: "ddelta",
+  A: "dA",
+  B: "dB",
+  C: "dC",
+  D: "dD",
+  deltaBias: "dDeltaBias",
+};
+
 /**
  * The convenience functions' one-shot run: checks every host array's length (naming the
  * input, its count and shape), uploads them, encodes the forward and, when `dOut` is given,
@@ -96,7 +108,6 @@ export interface OnceEncoders {
  * @param inputs Host inputs by name.
  * @param outCount Elements of the output.
  * @param dOut The output gradient as `[name, values, shape text]`, or undefined (forward only).
- * @param gradCounts Elements of each gradient, by name.
  * @param encode The forward and backward encoders.
  * @returns The output and, with `dOut`, the gradients by name.
  */
@@ -104,10 +115,9 @@ export async function runScanOnce(
   device: GPUDevice,
   what: string,
   scan: { readonly stateBytes: number; destroy(): void },
-  inputs: Record<string, HostInput>,
+  inputs: Record<keyof ScanInputBuffers, HostInput>,
   outCount: number,
   dOut: [name: string, data: ArrayLike<number>, shape: string] | undefined,
-  gradCounts: Record<string, number>,
   encode: OnceEncoders,
 ): Promise<{ out: Float32Array; grads?: Record<string, Float32Array> }> {
   const err = (m: string) => new ScanShapeError(m);
@@ -133,9 +143,13 @@ export async function runScanOnce(
       const [o] = await readBack(device, encoder, [out]);
       return { out: o };
     }
-    const names = Object.keys(gradCounts);
+    // Each gradient has its input's element count.
+    const counts = Object.entries(inputs).map(([n, [, count]]) =>
+      [GRAD_NAMES[n as keyof ScanInputBuffers], count] as const
+    );
+    const names = counts.map(([n]) => n);
     const grads: Record<string, GPUBuffer> = {};
-    for (const name of names) grads[name] = up(gradCounts[name], name);
+    for (const [name, count] of counts) grads[name] = up(count, name);
     encode.backward(encoder, buffers, state!, up(dOut[1], dOut[0]), grads);
     const [o, ...g] = await readBack(device, encoder, [out, ...names.map((n) => grads[n])]);
     return { out: o, grads: Object.fromEntries(names.map((n, i) => [n, g[i]])) };

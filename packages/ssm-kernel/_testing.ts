@@ -65,7 +65,17 @@ export function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m / Math.max(1, r);
 }
 
-/** Seeded generic-layout inputs: Δ in `deltaRange`, A in [−2, −0.05), bias in [−1, 0). */
+/** Value ranges `[lo, hi)` of the seeded scan inputs that are not drawn from [−1, 1). */
+export interface InputRanges {
+  /** Pre-bias Δ; default [−3, 1). */
+  delta: [number, number];
+  /** A; default [−2, −0.05). */
+  A: [number, number];
+  /** delta_bias; default [−1, 0). */
+  deltaBias: [number, number];
+}
+
+/** Seeded generic-layout inputs in `ranges` (defaults in {@linkcode InputRanges}). */
 export function genericInputs(
   batch: number,
   G: number,
@@ -73,8 +83,9 @@ export function genericInputs(
   L: number,
   N: number,
   seed: number,
-  deltaRange: [number, number] = [-3, 1],
+  ranges: Partial<InputRanges> = {},
 ): ScanReferenceInputs {
+  const { delta = [-3, 1], A = [-2, -0.05], deltaBias = [-1, 0] } = ranges;
   const CH = G * Dg;
   return {
     batch,
@@ -83,16 +94,16 @@ export function genericInputs(
     length: L,
     dState: N,
     u: randomArray(batch * CH * L, seed),
-    delta: randomArray(batch * CH * L, seed + 1, ...deltaRange),
-    A: randomArray(CH * N, seed + 2, -2, -0.05),
+    delta: randomArray(batch * CH * L, seed + 1, ...delta),
+    A: randomArray(CH * N, seed + 2, ...A),
     B: randomArray(batch * G * N * L, seed + 3),
     C: randomArray(batch * G * N * L, seed + 4),
     D: randomArray(CH, seed + 5),
-    deltaBias: randomArray(CH, seed + 6, -1, 0),
+    deltaBias: randomArray(CH, seed + 6, ...deltaBias),
   };
 }
 
-/** Seeded cross-scan inputs (B and C dense `(B, H, W, 4, N)`), ranges as {@linkcode genericInputs}. */
+/** Seeded cross-scan inputs (B and C dense `(B, H, W, 4, N)`) in `ranges`, as {@linkcode genericInputs}. */
 export function crossInputs(
   batch: number,
   H: number,
@@ -100,7 +111,9 @@ export function crossInputs(
   Di: number,
   N: number,
   seed: number,
+  ranges: Partial<InputRanges> = {},
 ): CrossScanReferenceInputs {
+  const { delta = [-3, 1], A = [-2, -0.05], deltaBias = [-1, 0] } = ranges;
   const L = H * W;
   return {
     batch,
@@ -109,11 +122,11 @@ export function crossInputs(
     channels: Di,
     dState: N,
     u: randomArray(batch * L * Di, seed),
-    delta: randomArray(batch * L * 4 * Di, seed + 1, -3, 1),
+    delta: randomArray(batch * L * 4 * Di, seed + 1, ...delta),
     B: randomArray(batch * L * 4 * N, seed + 2),
     C: randomArray(batch * L * 4 * N, seed + 3),
-    A: randomArray(4 * Di * N, seed + 4, -2, -0.05),
+    A: randomArray(4 * Di * N, seed + 4, ...A),
     D: randomArray(4 * Di, seed + 5),
-    deltaBias: randomArray(4 * Di, seed + 6, -1, 0),
+    deltaBias: randomArray(4 * Di, seed + 6, ...deltaBias),
   };
 }

@@ -238,19 +238,47 @@ function aLoad(j: number, n: number, at = (i: string) => `AA[${i}]`): string {
   return vec4Of(parts);
 }
 
+/**
+ * Declarations of `f32` storage arrays bound from binding 0 on: first the read-only
+ * `read`, then the `readWrite` ones (each name its buffer's WGSL variable).
+ */
+export function f32Bindings(read: string[], readWrite: string[] = []): string {
+  const line = (name: string, i: number, access: string) =>
+    `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<f32>;\n`;
+  return "\n" + read.map((n, i) => line(n, i, "read")).join("") +
+    readWrite.map((n, i) => line(n, read.length + i, "read_write")).join("");
+}
+
 /** Bindings 0–6 of the forward kernels: u, Δ, A, B, C, D, delta_bias. */
-export const BINDINGS_IN = `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> AA: array<f32>;
-@group(0) @binding(3) var<storage, read> BB: array<f32>;
-@group(0) @binding(4) var<storage, read> CC: array<f32>;
-@group(0) @binding(5) var<storage, read> DD: array<f32>;
-@group(0) @binding(6) var<storage, read> BIAS: array<f32>;
-`;
+export const BINDINGS_IN: string = f32Bindings(["U", "DL", "AA", "BB", "CC", "DD", "BIAS"]);
 
 function sgBuiltin(t: KernelTuning): string {
   return t.subgroupWidth > 0 ? ", @builtin(subgroup_invocation_id) sgi: u32" : "";
+}
+
+/**
+ * Head of a channel-per-lane entry point `name`: channel `d` (clamped to DI − 1; `valid` when
+ * in range), batch `b`, then either the loop over the workgroup's KSER directions `k` (left
+ * open, `serial`) or the single direction `k = wg.y`, and the row `c` of A, D and delta_bias.
+ */
+function channelEntry(t: KernelTuning, name: string, serial: boolean): string {
+  const head = `
+@compute @workgroup_size(${t.workgroupSize})
+fn ${name}(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
+    sgBuiltin(t)
+  }) {
+  // No early return: the subgroup and workgroup operations need every lane; lanes past DI
+  // compute on a clamped channel and store nothing.
+  let valid = wg.x * WG + lid.x < DI;
+  let d = min(wg.x * WG + lid.x, DI - 1u);
+  let b = wg.z;
+`;
+  return head + (serial
+    ? `  for (var ks = 0u; ks < KSER; ks++) {
+    let k = wg.y * KSER + ks;
+    let c = k * DI + d;`
+    : `  let k = wg.y;
+  let c = k * DI + d;`);
 }
 
 /**
@@ -315,19 +343,7 @@ export function forwardWgsl(
 @group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
 ${saveState ? "@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;" : ""}
 ${dt ? "@group(0) @binding(8) var<storage, read> WDT: array<f32>;" : ""}
-
-@compute @workgroup_size(${t.workgroupSize})
-fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
-    sgBuiltin(t)
-  }) {
-  // No early return: the B/C broadcasts need every lane; lanes past DI compute on a clamped
-  // channel and store nothing.
-  let valid = wg.x * WG + lid.x < DI;
-  let d = min(wg.x * WG + lid.x, DI - 1u);
-  let b = wg.z;
-  for (var ks = 0u; ks < KSER; ks++) {
-    let k = wg.y * KSER + ks;
-    let c = k * DI + d;
+${channelEntry(t, "forward", true)}
 ${repeat(m.nv, (j) => `    let a${j} = ${aLoad(j, N)} * LOG2E;\n    var h${j} = vec4<f32>(0.0);`)}
     let dc = DD[c];
     let bias = BIAS[c];
@@ -446,18 +462,7 @@ ${
 @group(0) @binding(6) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(7) var<storage, read_write> OUT4: array<vec4<f32>>;
 ${saveState ? "@group(0) @binding(8) var<storage, read_write> CK: array<vec4<f32>>;" : ""}
-
-@compute @workgroup_size(${t.workgroupSize})
-fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
-    sgBuiltin(t)
-  }) {
-  // No early return: the B/C broadcasts need every lane; lanes past DI compute on a clamped
-  // channel and store nothing.
-  let valid = wg.x * WG + lid.x < DI;
-  let d = min(wg.x * WG + lid.x, DI - 1u);
-  let b = wg.z;
-  let k = wg.y;
-  let c = k * DI + d;
+${channelEntry(t, "forward", false)}
   let row4 = (b * CH + c) * (L / 4u);
 ${repeat(m.nv, (j) => `  let a${j} = ${aLoad(j, N)} * LOG2E;\n  var h${j} = vec4<f32>(0.0);`)}
   let dc = DD[c];
@@ -544,6 +549,17 @@ fn prm(i: u32) -> f32 { return WS[PRMV + (i >> 2u)][i & 3u]; }
 `;
 }
 
+/**
+ * One step of the backward's forward recomputation at unrolled position `i`: keeps the state
+ * before it (`hp`), the decay `ab` and advances `h` by `Δ·u·B` (`du`, `q…b`).
+ */
+function recomputeStep(i: number, nv: number, indent: string): string {
+  return repeat(nv, (j) =>
+    `${indent}let hp${i}_${j} = h${j};
+${indent}let ab${i}_${j} = exp2(dlt${i} * a2${j});
+${indent}h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`);
+}
+
 /** A, D, delta_bias of channel \`c\` read from the packed parameters. */
 const PRM_A = (i: string) => `prm(${i})`;
 
@@ -574,12 +590,7 @@ export function backwardRowsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims
       let uu${i} = U[iu${i}];
       let du${i} = dlt${i} * uu${i};
 ${loadBC(N, m.nv, t.subgroupWidth, `iB(b, k, p${i})`, `iC(b, k, p${i})`, `q${i}`, "      ")}
-${
-    repeat(m.nv, (j) =>
-      `      let hp${i}_${j} = h${j};
-      let ab${i}_${j} = exp2(dlt${i} * a2${j});
-      h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`)
-  }`);
+${recomputeStep(i, m.nv, "      ")}`);
   const rev = repeat(T, (ii) => {
     const i = T - 1 - ii;
     return `
@@ -612,17 +623,7 @@ ${
   return header(l, t, m) + backwardBindings(l, m, "read_write") + `
 @group(0) @binding(6) var<storage, read_write> DU: array<f32>;
 @group(0) @binding(7) var<storage, read_write> DDL: array<f32>;
-
-@compute @workgroup_size(${t.workgroupSize})
-fn backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>${
-    sgBuiltin(t)
-  }) {
-  let valid = wg.x * WG + lid.x < DI;
-  let d = min(wg.x * WG + lid.x, DI - 1u);
-  let b = wg.z;
-  for (var ks = 0u; ks < KSER; ks++) {
-    let k = wg.y * KSER + ks;
-    let c = k * DI + d;
+${channelEntry(t, "backward", true)}
 ${
     repeat(m.nv, (j) =>
       `    let a${j} = ${aLoad(j, N, PRM_A)};
@@ -683,12 +684,7 @@ ${repeat(nv, (j) => `  var sB${i}_${j} = vec4<f32>(0.0);\n  var sC${i}_${j} = ve
     let dlt${i} = softplus(DL[iDl(b, k, d, p${i})] + bias);
     let du${i} = dlt${i} * U[iU(b, k, d, p${i})];
     let g${i} = select(0.0, DOUT[iU(b, k, d, p${i})], t0 + ${u(i)} < L);
-${
-    repeat(nv, (j) =>
-      `    let hp${i}_${j} = h${j};
-    let ab${i}_${j} = exp2(dlt${i} * a2${j});
-    h${j} = ab${i}_${j} * h${j} + du${i} * q${i}b${j};`)
-  }`);
+${recomputeStep(i, nv, "    ")}`);
   const rev = repeat(T, (ii) => {
     const i = T - 1 - ii;
     return repeat(nv, (j) =>
@@ -748,24 +744,24 @@ fn flat(lid: vec3<u32>, wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 `;
 
+/** Head of a flat 256-wide entry point `name`: `f` is the invocation's flat index. */
+function flatEntry(name: string): string {
+  return `
+@compute @workgroup_size(256)
+fn ${name}(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>) {
+  let f = flat(lid, wg, nwg);`;
+}
+
 /**
  * dA, dD, d_delta_bias: one invocation per (channel, slot) sums the per-batch partials of
  * the CPU-family workspace (binding 0, read as f32s).
  */
 export function reduceParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const w = cpuWorkspace(l, m);
-  return header(l, t, m) + FLAT + `
+  return header(l, t, m) + FLAT + f32Bindings(["PP"], ["DA", "DDo", "DBIAS"]) + `
 const PPV: u32 = ${u(w.ppv)};
-const PPW: u32 = ${u(w.ppw)};
-@group(0) @binding(0) var<storage, read> PP: array<f32>;
-@group(0) @binding(1) var<storage, read_write> DA: array<f32>;
-@group(0) @binding(2) var<storage, read_write> DDo: array<f32>;
-@group(0) @binding(3) var<storage, read_write> DBIAS: array<f32>;
-
-@compute @workgroup_size(256)
-fn reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat(lid, wg, nwg);
+const PPW: u32 = ${u(w.ppw)};` + flatEntry("reduce") + `
   if (f >= CH * (N + 2u)) { return; }
   let j = f % (N + 2u);
   let c = f / (N + 2u);
@@ -784,16 +780,7 @@ fn reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
  */
 export function packParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const w = cpuWorkspace(l, m);
-  return header(l, t, m) + FLAT + `
-@group(0) @binding(0) var<storage, read> AA: array<f32>;
-@group(0) @binding(1) var<storage, read> DD: array<f32>;
-@group(0) @binding(2) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(3) var<storage, read_write> WSF: array<f32>;
-
-@compute @workgroup_size(256)
-fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat(lid, wg, nwg);
+  return header(l, t, m) + FLAT + f32Bindings(["AA", "DD", "BIAS"], ["WSF"]) + flatEntry("pack") + `
   let o = ${u(w.prmv * 4)} + f;
   if (f < CH * N) { WSF[o] = AA[f]; } else if (f < CH * N + CH) { WSF[o] = DD[f - CH * N]; }
   else if (f < CH * (N + 2u)) { WSF[o] = BIAS[f - CH * N - CH]; }
@@ -806,15 +793,7 @@ fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
  * one position's B and C are contiguous. One invocation per output element.
  */
 export function packBcWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  return header(l, t, m) + FLAT + `
-@group(0) @binding(0) var<storage, read> BB: array<f32>;
-@group(0) @binding(1) var<storage, read> CC: array<f32>;
-@group(0) @binding(2) var<storage, read_write> BC: array<f32>;
-
-@compute @workgroup_size(256)
-fn pack(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let f = flat(lid, wg, nwg);
+  return header(l, t, m) + FLAT + f32Bindings(["BB", "CC"], ["BC"]) + flatEntry("pack") + `
   if (f >= NB * KALL * L * 2u * N) { return; }
   let n2 = f % (2u * N);
   let p = (f / (2u * N)) % L;

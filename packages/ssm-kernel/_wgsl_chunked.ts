@@ -34,6 +34,7 @@
 
 import {
   BINDINGS_IN,
+  f32Bindings,
   header,
   type KernelDims,
   type KernelLayout,
@@ -196,14 +197,7 @@ export function localForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims
     t,
     m,
     "local_forward",
-    `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> AA: array<f32>;
-@group(0) @binding(3) var<storage, read> BB: array<f32>;
-@group(0) @binding(4) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> X: array<f32>;
-`,
+    f32Bindings(["U", "DL", "AA", "BB", "BIAS"], ["X"]),
     "",
     `  for (var i = 0u; i < T; i++) {
     let tt = t0 + i;
@@ -238,15 +232,7 @@ export function localBackwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDim
     t,
     m,
     "local_backward",
-    `
-@group(0) @binding(0) var<storage, read> DL: array<f32>;
-@group(0) @binding(1) var<storage, read> AA: array<f32>;
-@group(0) @binding(2) var<storage, read> CC: array<f32>;
-@group(0) @binding(3) var<storage, read> DD: array<f32>;
-@group(0) @binding(4) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(5) var<storage, read> DOUT: array<f32>;
-@group(0) @binding(6) var<storage, read_write> X: array<f32>;
-`,
+    f32Bindings(["DL", "AA", "CC", "DD", "BIAS", "DOUT"], ["X"]),
     `  if (f < CH * N) { X[PA + f] = AA[f]; }
   if (f < CH) { X[PD + f] = DD[f]; X[PB + f] = BIAS[f]; }`,
     `  for (var ii = 0u; ii < T; ii++) {
@@ -286,10 +272,7 @@ export function carryWgsl(
 ): string {
   const lanes = carryLanes(l.dState, m.chunks);
   const wgSize = lanes * l.dState;
-  return common(l, t, m) + `
-@group(0) @binding(0) var<storage, read> AA: array<f32>;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>;
-
+  return common(l, t, m) + `${f32Bindings(["AA"], ["X"])}
 const LN: u32 = ${u(lanes)};
 const CPL: u32 = (NCH + LN - 1u) / LN;
 var<workgroup> SP: array<f32, ${wgSize}>;
@@ -456,17 +439,8 @@ ${applyDecode(applyGroups(l))}
 export function applyBackwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const wgSize = applySlots(m.nv) * m.nv;
   const T = t.chunkLength;
-  return common(l, t, m) + applyConsts(l, m) + `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> BB: array<f32>;
-@group(0) @binding(3) var<storage, read> CC: array<f32>;
-@group(0) @binding(4) var<storage, read> DOUT: array<f32>;
-@group(0) @binding(5) var<storage, read> ST: array<f32>;
-@group(0) @binding(6) var<storage, read_write> WS: array<f32>;
-@group(0) @binding(7) var<storage, read_write> DU: array<f32>;
-@group(0) @binding(8) var<storage, read_write> DDL: array<f32>;
-
+  return common(l, t, m) + applyConsts(l, m) +
+    `${f32Bindings(["U", "DL", "BB", "CC", "DOUT", "ST"], ["WS", "DU", "DDL"])}
 var<workgroup> XS: array<f32, ${wgSize * T}>;
 var<workgroup> YS: array<f32, ${wgSize * T}>;
 
@@ -489,8 +463,8 @@ ${applyDecode(applyGroups(l))}
     dl[i] = dlt;
     hp[i] = h;
     h = exp2(dlt * a2) * h + (dlt * U[iU(b, k, d, p)]) * ${
-    vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")
-  };
+      vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")
+    };
   }
   var r = ${load4("WS", "stAt(b, c, ch) + 4u * j")};
   var gA = vec4<f32>(0.0);
@@ -573,17 +547,8 @@ ${applyDecode(applyGroups(l))}
 export function bcWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
   const T = t.chunkLength;
   const wgSize = T * l.dState;
-  return common(l, t, m) + `
-@group(0) @binding(0) var<storage, read> U: array<f32>;
-@group(0) @binding(1) var<storage, read> DL: array<f32>;
-@group(0) @binding(2) var<storage, read> BB: array<f32>;
-@group(0) @binding(3) var<storage, read> CC: array<f32>;
-@group(0) @binding(4) var<storage, read> DOUT: array<f32>;
-@group(0) @binding(5) var<storage, read> ST: array<f32>;
-@group(0) @binding(6) var<storage, read> WS: array<f32>;
-@group(0) @binding(7) var<storage, read_write> DBo: array<f32>;
-@group(0) @binding(8) var<storage, read_write> DCo: array<f32>;
-
+  return common(l, t, m) +
+    `${f32Bindings(["U", "DL", "BB", "CC", "DOUT", "ST", "WS"], ["DBo", "DCo"])}
 var<workgroup> SAB: array<f32, ${wgSize}>;
 var<workgroup> SBB: array<f32, ${wgSize}>;
 var<workgroup> SGC: array<f32, ${wgSize}>;
@@ -641,12 +606,7 @@ fn backward_bc(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
  * Bindings: WS (read), DA, DDo, DBIAS.
  */
 export function reduceChunkedWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  return common(l, t, m) + `
-@group(0) @binding(0) var<storage, read> WS: array<f32>;
-@group(0) @binding(1) var<storage, read_write> DA: array<f32>;
-@group(0) @binding(2) var<storage, read_write> DDo: array<f32>;
-@group(0) @binding(3) var<storage, read_write> DBIAS: array<f32>;
-
+  return common(l, t, m) + `${f32Bindings(["WS"], ["DA", "DDo", "DBIAS"])}
 var<workgroup> R: array<f32, ${FLAT_WG}>;
 
 @compute @workgroup_size(${FLAT_WG})

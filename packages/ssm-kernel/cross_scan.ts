@@ -62,8 +62,8 @@ export interface CrossScan2dProjectedForwardBuffers
   dtWeight: GPUBuffer;
 }
 
-/** Caller-owned buffers of the cross-scan forward (f32, STORAGE usage). */
-export interface CrossScan2dForwardBuffers {
+/** The cross-scan's inputs (f32, STORAGE usage), read by the forward and the backward alike. */
+export interface CrossScan2dInputBuffers {
   /** `u (B, H, W, Di)`, shared by the four directions. */
   u: GPUBuffer;
   /** `delta (B, H, W, 4, Di)`, pre-bias, pre-softplus. */
@@ -78,6 +78,10 @@ export interface CrossScan2dForwardBuffers {
   D: GPUBuffer;
   /** `delta_bias (4·Di)`. */
   deltaBias: GPUBuffer;
+}
+
+/** Caller-owned buffers of the cross-scan forward. */
+export interface CrossScan2dForwardBuffers extends CrossScan2dInputBuffers {
   /** Output `y (B, H, W, Di)`: the sum of the four directions at natural positions. */
   y: GPUBuffer;
   /**
@@ -88,21 +92,7 @@ export interface CrossScan2dForwardBuffers {
 }
 
 /** Caller-owned buffers of the cross-scan backward. */
-export interface CrossScan2dBackwardBuffers {
-  /** `u (B, H, W, Di)`. */
-  u: GPUBuffer;
-  /** `delta (B, H, W, 4, Di)`. */
-  delta: GPUBuffer;
-  /** B at `bSlot`. */
-  B: GPUBuffer;
-  /** C at `cSlot`. */
-  C: GPUBuffer;
-  /** `A (4·Di, N)`. */
-  A: GPUBuffer;
-  /** `D (4·Di)`. */
-  D: GPUBuffer;
-  /** `delta_bias (4·Di)`. */
-  deltaBias: GPUBuffer;
+export interface CrossScan2dBackwardBuffers extends CrossScan2dInputBuffers {
   /** The `state` the forward wrote for these inputs. */
   state: GPUBuffer;
   /** `dy (B, H, W, Di)`. */
@@ -449,15 +439,6 @@ export async function crossScan2d(
     },
     batch * L * Di,
     dy ? ["dy", dy, "B·H·W·Di"] : undefined,
-    {
-      du: batch * L * Di,
-      ddelta: batch * L * 4 * Di,
-      dB: batch * L * 4 * N,
-      dC: batch * L * 4 * N,
-      dA: 4 * Di * N,
-      dD: 4 * Di,
-      dDeltaBias: 4 * Di,
-    },
     {
       forward: (e, i, y, state) => scan.encodeForward(e, { ...(i as Inputs), y, state }),
       backward: (e, i, state, d, g) =>

@@ -14,6 +14,41 @@ const SG = { subgroups: true, subgroupMinSize: 4, chunkLength: 4 };
 
 const GRADS = ["du", "ddelta", "dB", "dC", "dA", "dD", "dDeltaBias"] as const;
 
+/**
+ * Packs `x`'s B and C into `x_dbl (B, H, W, 4, R + 2N)` rows after `R` leading values
+ * `lead(row, i)`, as SS2D's x_proj writes them.
+ */
+function packXdbl(
+  x: ReturnType<typeof crossInputs>,
+  R: number,
+  lead: (row: number, i: number) => number,
+): Float32Array {
+  const N = x.dState, P = R + 2 * N, rows = x.batch * x.height * x.width * 4;
+  const xdbl = new Float32Array(rows * P);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < R; i++) xdbl[r * P + i] = lead(r, i);
+    for (let n = 0; n < N; n++) {
+      xdbl[r * P + R + n] = x.B[r * N + n];
+      xdbl[r * P + R + N + n] = x.C[r * N + n];
+    }
+  }
+  return xdbl;
+}
+
+/** `x`'s cross-scan shape with B and C read from slots of an `x_dbl` of rank `R`. */
+function packedShape(x: ReturnType<typeof crossInputs>, R: number) {
+  const N = x.dState, P = R + 2 * N;
+  return {
+    batch: x.batch,
+    height: x.height,
+    width: x.width,
+    channels: x.channels,
+    dState: N,
+    bSlot: { offset: R, stride: P },
+    cSlot: { offset: R + N, stride: P },
+  };
+}
+
 Deno.test("crossScan2d() matches the materialised flip/transpose reference on a non-square map with B = 2", async () => {
   for (const [batch, H, W, Di, N] of [[2, 3, 5, 6, 16], [2, 7, 4, 10, 8], [1, 1, 9, 3, 1]]) {
     const x = crossInputs(batch, H, W, Di, N, 10 * H + W);
@@ -74,23 +109,8 @@ Deno.test("CrossScan2d reads B/C from a packed x_dbl and writes dB/dC into dx_db
   const batch = 2, H = 3, W = 4, Di = 8, N = 4, R = 3, L = H * W;
   const P = R + 2 * N;
   const x = crossInputs(batch, H, W, Di, N, 42);
-  const xdbl = new Float32Array(batch * L * 4 * P);
-  for (let r = 0; r < batch * L * 4; r++) {
-    for (let i = 0; i < R; i++) xdbl[r * P + i] = 100 + i;
-    for (let n = 0; n < N; n++) {
-      xdbl[r * P + R + n] = x.B[r * N + n];
-      xdbl[r * P + R + N + n] = x.C[r * N + n];
-    }
-  }
-  const scan = new CrossScan2d(device, {
-    batch,
-    height: H,
-    width: W,
-    channels: Di,
-    dState: N,
-    bSlot: { offset: R, stride: P },
-    cSlot: { offset: R + N, stride: P },
-  }, { subgroups: false, chunkLength: 4 });
+  const xdbl = packXdbl(x, R, (_, i) => 100 + i);
+  const scan = new CrossScan2d(device, packedShape(x, R), { subgroups: false, chunkLength: 4 });
   const dy = randomArray(batch * L * Di, 3);
   const b = {
     u: upload(device, x.u, "u"),
@@ -191,15 +211,10 @@ Deno.test("CrossScan2d.encodeForwardProjected() projects delta from x_dbl's dt r
     const x = crossInputs(batch, H, W, Di, N, 60 + R);
     const dtRows = randomArray(batch * L * 4 * R, 61 + R, -1, 1);
     const weight = randomArray(4 * Di * R, 62 + R, -0.5, 0.5);
-    const xdbl = new Float32Array(batch * L * 4 * P);
+    const xdbl = packXdbl(x, R, (r, i) => dtRows[r * R + i]);
     const delta = new Float64Array(batch * L * 4 * Di);
     for (let r = 0; r < batch * L * 4; r++) {
       const k = r % 4;
-      for (let i = 0; i < R; i++) xdbl[r * P + i] = dtRows[r * R + i];
-      for (let n = 0; n < N; n++) {
-        xdbl[r * P + R + n] = x.B[r * N + n];
-        xdbl[r * P + R + N + n] = x.C[r * N + n];
-      }
       for (let d = 0; d < Di; d++) {
         let s = 0;
         for (let i = 0; i < R; i++) s += weight[(k * Di + d) * R + i] * xdbl[r * P + i];
@@ -207,13 +222,7 @@ Deno.test("CrossScan2d.encodeForwardProjected() projects delta from x_dbl's dt r
       }
     }
     const scan = new CrossScan2d(device, {
-      batch,
-      height: H,
-      width: W,
-      channels: Di,
-      dState: N,
-      bSlot: { offset: R, stride: P },
-      cSlot: { offset: R + N, stride: P },
+      ...packedShape(x, R),
       dtSlot: { offset: 0, stride: P, rank: R },
     }, { ...SG, subgroups });
     const xb = upload(device, xdbl, "x_dbl");

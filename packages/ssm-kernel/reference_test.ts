@@ -9,32 +9,10 @@ import {
   softplus,
 } from "./reference.ts";
 import { centralDifference } from "../../tools/testing.ts";
-import { randomArray } from "./_testing.ts";
+import { crossInputs, genericInputs, type InputRanges, randomArray } from "./_testing.ts";
 
-function inputs(
-  batch: number,
-  G: number,
-  Dg: number,
-  L: number,
-  N: number,
-  seed: number,
-): ScanReferenceInputs {
-  const CH = G * Dg;
-  return {
-    batch,
-    groups: G,
-    channelsPerGroup: Dg,
-    length: L,
-    dState: N,
-    u: randomArray(batch * CH * L, seed),
-    delta: randomArray(batch * CH * L, seed + 1, -2, 1),
-    A: randomArray(CH * N, seed + 2, -1.5, -0.2),
-    B: randomArray(batch * G * N * L, seed + 3),
-    C: randomArray(batch * G * N * L, seed + 4),
-    D: randomArray(CH, seed + 5),
-    deltaBias: randomArray(CH, seed + 6, -1, 0.5),
-  };
-}
+/** Ranges of this file's inputs: Δ in [−2, 1), A in [−1.5, −0.2), bias in [−1, 0.5). */
+const RANGES: Partial<InputRanges> = { delta: [-2, 1], A: [-1.5, -0.2], deltaBias: [-1, 0.5] };
 
 function objective(x: ScanReferenceInputs, dout: ArrayLike<number>): number {
   const out = selectiveScanReference(x);
@@ -69,7 +47,7 @@ Deno.test("selectiveScanReference() computes the closed form of a one-state scan
 });
 
 Deno.test("selectiveScanBackwardReference() agrees with central finite differences for every input", () => {
-  const x = inputs(2, 2, 2, 6, 3, 11);
+  const x = genericInputs(2, 2, 2, 6, 3, 11, RANGES);
   // One large delta crosses the softplus threshold (z > 20 uses the identity branch).
   (x.delta as Float64Array)[5] = 25;
   const dout = randomArray(2 * 4 * 6, 99);
@@ -106,20 +84,7 @@ Deno.test("crossScanPosition() maps the four directions as SS2D's flips and tran
 
 Deno.test("crossScan2dBackwardReference() agrees with finite differences of crossScan2dReference()", () => {
   const batch = 1, H = 2, W = 3, Di = 2, N = 2, L = H * W;
-  const x = {
-    batch,
-    height: H,
-    width: W,
-    channels: Di,
-    dState: N,
-    u: randomArray(batch * L * Di, 1),
-    delta: randomArray(batch * L * 4 * Di, 2, -2, 1),
-    B: randomArray(batch * L * 4 * N, 3),
-    C: randomArray(batch * L * 4 * N, 4),
-    A: randomArray(4 * Di * N, 5, -1.5, -0.2),
-    D: randomArray(4 * Di, 6),
-    deltaBias: randomArray(4 * Di, 7),
-  };
+  const x = crossInputs(batch, H, W, Di, N, 1, { ...RANGES, deltaBias: [-1, 1] });
   const dy = randomArray(batch * L * Di, 8);
   const g = crossScan2dBackwardReference(x, dy);
   const f = () => crossScan2dReference(x).reduce((s, v, i) => s + v * dy[i], 0);

@@ -10,11 +10,17 @@ import { probeSubgroupsDirective } from "./subgroups.ts";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl.ts";
 import { runScanOnce } from "./_io.ts";
+import type { SelectiveScanBackwardBuffers, SelectiveScanForwardBuffers } from "./scan_buffers.ts";
 import type { ScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 
 export type { ScanKernelOptions } from "./_tuning.ts";
 export type { ScanKernelPlan } from "./_plan.ts";
+export type {
+  ScanInputBuffers,
+  SelectiveScanBackwardBuffers,
+  SelectiveScanForwardBuffers,
+} from "./scan_buffers.ts";
 
 /** Shape of a generic-layout scan. */
 export interface SelectiveScanShape {
@@ -28,67 +34,6 @@ export interface SelectiveScanShape {
   length: number;
   /** State size N. */
   dState: number;
-}
-
-/** Caller-owned buffers of the forward (f32, row-major, STORAGE usage). */
-export interface SelectiveScanForwardBuffers {
-  /** `u (B, G·D, L)`. */
-  u: GPUBuffer;
-  /** `delta (B, G·D, L)`, pre-bias, pre-softplus. */
-  delta: GPUBuffer;
-  /** `A (G·D, N)`. */
-  A: GPUBuffer;
-  /** `B (B, G, N, L)`. */
-  B: GPUBuffer;
-  /** `C (B, G, N, L)`. */
-  C: GPUBuffer;
-  /** `D (G·D)`. */
-  D: GPUBuffer;
-  /** `delta_bias (G·D)`. */
-  deltaBias: GPUBuffer;
-  /** Output `out (B, G·D, L)`. */
-  out: GPUBuffer;
-  /**
-   * Chunk-boundary states for the backward, at least `stateBytes` bytes. Omit it when no
-   * backward follows (inference): the forward then skips the checkpoint stores.
-   */
-  state?: GPUBuffer;
-}
-
-/** Caller-owned buffers of the backward; every gradient buffer is overwritten. */
-export interface SelectiveScanBackwardBuffers {
-  /** `u (B, G·D, L)`. */
-  u: GPUBuffer;
-  /** `delta (B, G·D, L)`. */
-  delta: GPUBuffer;
-  /** `A (G·D, N)`. */
-  A: GPUBuffer;
-  /** `B (B, G, N, L)`. */
-  B: GPUBuffer;
-  /** `C (B, G, N, L)`. */
-  C: GPUBuffer;
-  /** `D (G·D)`. */
-  D: GPUBuffer;
-  /** `delta_bias (G·D)`. */
-  deltaBias: GPUBuffer;
-  /** The `state` the forward wrote for these inputs. */
-  state: GPUBuffer;
-  /** `dout (B, G·D, L)`. */
-  dout: GPUBuffer;
-  /** Output `du (B, G·D, L)`. */
-  du: GPUBuffer;
-  /** Output `ddelta (B, G·D, L)` (gradient of the pre-bias delta). */
-  ddelta: GPUBuffer;
-  /** Output `dA (G·D, N)`. */
-  dA: GPUBuffer;
-  /** Output `dB (B, G, N, L)`. */
-  dB: GPUBuffer;
-  /** Output `dC (B, G, N, L)`. */
-  dC: GPUBuffer;
-  /** Output `dD (G·D)`. */
-  dD: GPUBuffer;
-  /** Output `d_delta_bias (G·D)`. */
-  dDeltaBias: GPUBuffer;
 }
 
 /**
@@ -332,15 +277,6 @@ export async function selectiveScan(
     },
     batch * CH * L,
     dout ? ["dout", dout, "B·G·D·L"] : undefined,
-    {
-      du: batch * CH * L,
-      ddelta: batch * CH * L,
-      dA: CH * N,
-      dB: batch * G * N * L,
-      dC: batch * G * N * L,
-      dD: CH,
-      dDeltaBias: CH,
-    },
     {
       forward: (e, i, out, state) => scan.encodeForward(e, { ...(i as Inputs), out, state }),
       backward: (e, i, state, d, g) =>

@@ -69,9 +69,9 @@ Deno.test("selectiveScan() matches the reference for N not a multiple of 4", asy
 });
 
 Deno.test("selectiveScan() stays finite and exact for extreme delta", async () => {
-  await check(genericInputs(1, 2, 2, 41, 16, 9, [-80, 80]));
-  await check(genericInputs(1, 2, 2, 41, 16, 10, [15, 60]));
-  await check(genericInputs(1, 2, 2, 41, 16, 11, [-1e4, -50]));
+  await check(genericInputs(1, 2, 2, 41, 16, 9, { delta: [-80, 80] }));
+  await check(genericInputs(1, 2, 2, 41, 16, 10, { delta: [15, 60] }));
+  await check(genericInputs(1, 2, 2, 41, 16, 11, { delta: [-1e4, -50] }));
 });
 
 Deno.test("selectiveScan() is exact with several workgroup slices and odd chunk lengths", async () => {

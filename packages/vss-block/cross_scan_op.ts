@@ -203,46 +203,101 @@ function bcGradientBuffers(engine: Engine, xDbl: Tensor): [Tensor, Tensor] {
   return [engine.zeros(xDbl.shape), engine.zeros(xDbl.shape)];
 }
 
+/** The tensors a scan call reads: u, Δ, x_dbl (B and C at their slots), A, D, delta_bias. */
+interface ScanTensors {
+  u: Tensor;
+  delta: Tensor;
+  xDbl: Tensor;
+  A: Tensor;
+  D: Tensor;
+  bias: Tensor;
+}
+
+/** Encodes the forward into `y`; returns the checkpoints the backward needs when `recording`. */
+function encodeScanForward(
+  engine: Engine,
+  scan: CrossScan2d,
+  t: ScanTensors,
+  y: Tensor,
+  recording: boolean,
+): Tensor | undefined {
+  const state = recording ? engine.empty([scan.stateBytes / 4]) : undefined;
+  scan.encodeForward(engine.commandEncoder(), {
+    u: t.u.buffer,
+    delta: t.delta.buffer,
+    ...sharedInputs(t.xDbl, t.A, t.D, t.bias),
+    y: y.buffer,
+    state: state?.buffer,
+  });
+  return state;
+}
+
+/** Gradients of one scan backward; dB and dC as {@linkcode bcGradientBuffers} describes. */
+interface ScanGradients {
+  du: Tensor;
+  ddelta: Tensor;
+  dxDbl: Tensor;
+  dxC: Tensor;
+  dA: Tensor;
+  dD: Tensor;
+  dBias: Tensor;
+}
+
+/** Encodes the backward from the forward's `state` and the output gradient `dy`. */
+function encodeScanBackward(
+  engine: Engine,
+  scan: CrossScan2d,
+  t: ScanTensors,
+  state: Tensor,
+  dy: Tensor,
+): ScanGradients {
+  const du = engine.empty(t.u.shape);
+  const ddelta = engine.empty(t.delta.shape);
+  const [dxDbl, dxC] = bcGradientBuffers(engine, t.xDbl);
+  const dA = engine.empty(t.A.shape);
+  const dD = engine.empty(t.D.shape);
+  const dBias = engine.empty(t.bias.shape);
+  scan.encodeBackward(engine.commandEncoder(), {
+    u: t.u.buffer,
+    delta: t.delta.buffer,
+    ...sharedInputs(t.xDbl, t.A, t.D, t.bias),
+    state: state.buffer,
+    dy: dy.buffer,
+    du: du.buffer,
+    ddelta: ddelta.buffer,
+    dB: dxDbl.buffer,
+    dC: dxC.buffer,
+    dA: dA.buffer,
+    dD: dD.buffer,
+    dDeltaBias: dBias.buffer,
+  });
+  return { du, ddelta, dxDbl, dxC, dA, dD, dBias };
+}
+
 const scanOp = defineOp<CrossScanSizes, { state: Tensor }>({
   name: OP,
   forward(engine, [u, delta, xDbl, A, D, bias], s, recording) {
-    const scan = scanFor(engine, s);
     const y = engine.empty(u.shape);
-    const state = recording ? engine.empty([scan.stateBytes / 4]) : undefined;
-    scan.encodeForward(engine.commandEncoder(), {
-      u: u.buffer,
-      delta: delta.buffer,
-      ...sharedInputs(xDbl, A, D, bias),
-      y: y.buffer,
-      state: state?.buffer,
-    });
+    const state = encodeScanForward(
+      engine,
+      scanFor(engine, s),
+      { u, delta, xDbl, A, D, bias },
+      y,
+      recording,
+    );
     return { outputs: [y], saved: state ? { state } : undefined };
   },
   backward({ engine, inputs: [u, delta, xDbl, A, D, bias], gradOutputs: [dy], saved, attrs }) {
     if (!dy || !saved) return [null, null, null, null, null, null];
-    const scan = scanFor(engine, attrs);
-    const du = engine.empty(u.shape);
-    const ddelta = engine.empty(delta.shape);
     // The kernel writes only the B slots (into dxDbl) and the C slots (into dxC); the dt slots
     // stay zero here (their gradient comes through the dt projection).
-    const [dxDbl, dxC] = bcGradientBuffers(engine, xDbl);
-    const dA = engine.empty(A.shape);
-    const dD = engine.empty(D.shape);
-    const dBias = engine.empty(bias.shape);
-    scan.encodeBackward(engine.commandEncoder(), {
-      u: u.buffer,
-      delta: delta.buffer,
-      ...sharedInputs(xDbl, A, D, bias),
-      state: saved.state.buffer,
-      dy: dy.buffer,
-      du: du.buffer,
-      ddelta: ddelta.buffer,
-      dB: dxDbl.buffer,
-      dC: dxC.buffer,
-      dA: dA.buffer,
-      dD: dD.buffer,
-      dDeltaBias: dBias.buffer,
-    });
+    const { du, ddelta, dxDbl, dxC, dA, dD, dBias } = encodeScanBackward(
+      engine,
+      scanFor(engine, attrs),
+      { u, delta, xDbl, A, D, bias },
+      saved.state,
+      dy,
+    );
     return [du, ddelta, add(dxDbl, dxC), dA, dD, dBias];
   },
 });
@@ -317,41 +372,20 @@ const ss2dOp = defineOp<CrossScanSizes, { state: Tensor; delta: Tensor; wT: Tens
       4,
       s.channels,
     ]);
-    const state = recording ? engine.empty([scan.stateBytes / 4]) : undefined;
-    scan.encodeForward(engine.commandEncoder(), {
-      u: u.buffer,
-      delta: delta.buffer,
-      ...sharedInputs(xDbl, A, D, bias),
-      y: y.buffer,
-      state: state?.buffer,
-    });
+    const state = encodeScanForward(engine, scan, { u, delta, xDbl, A, D, bias }, y, recording);
     return { outputs: [y], saved: state ? { state, delta, wT } : undefined };
   },
   backward({ engine, inputs: [u, xDbl, , A, D, bias], gradOutputs: [dy], saved, attrs }) {
     if (!dy || !saved) return [null, null, null, null, null, null];
-    const scan = scanFor(engine, attrs);
-    const du = engine.empty(u.shape);
-    const ddelta = engine.empty(saved.delta.shape);
     // B rows into dxDbl and C rows into dxC by the scan, dt rows into dxDbl below; the sum is
     // dx_dbl.
-    const [dxDbl, dxC] = bcGradientBuffers(engine, xDbl);
-    const dA = engine.empty(A.shape);
-    const dD = engine.empty(D.shape);
-    const dBias = engine.empty(bias.shape);
-    scan.encodeBackward(engine.commandEncoder(), {
-      u: u.buffer,
-      delta: saved.delta.buffer,
-      ...sharedInputs(xDbl, A, D, bias),
-      state: saved.state.buffer,
-      dy: dy.buffer,
-      du: du.buffer,
-      ddelta: ddelta.buffer,
-      dB: dxDbl.buffer,
-      dC: dxC.buffer,
-      dA: dA.buffer,
-      dD: dD.buffer,
-      dDeltaBias: dBias.buffer,
-    });
+    const { du, ddelta, dxDbl, dxC, dA, dD, dBias } = encodeScanBackward(
+      engine,
+      scanFor(engine, attrs),
+      { u, delta: saved.delta, xDbl, A, D, bias },
+      saved.state,
+      dy,
+    );
     const dt = dtSizes(attrs);
     dtProjectionBackwardInput(engine, ddelta, saved.wT, dxDbl, dt);
     const dW = dtProjectionBackwardWeight(engine, ddelta, xDbl, dt);

@@ -1,0 +1,57 @@
+/**
+ * The caller-owned GPU buffer records of the selective scan (f32, row-major, STORAGE usage),
+ * one per pass, shared by {@linkcode SelectiveScan} and the host core both scans run on.
+ *
+ * @module
+ */
+
+/** The scan's inputs, read by the forward and the backward alike. */
+export interface ScanInputBuffers {
+  /** `u (B, G·D, L)`. */
+  u: GPUBuffer;
+  /** `delta (B, G·D, L)`, pre-bias, pre-softplus. */
+  delta: GPUBuffer;
+  /** `A (G·D, N)`. */
+  A: GPUBuffer;
+  /** `B (B, G, N, L)`. */
+  B: GPUBuffer;
+  /** `C (B, G, N, L)`. */
+  C: GPUBuffer;
+  /** `D (G·D)`. */
+  D: GPUBuffer;
+  /** `delta_bias (G·D)`. */
+  deltaBias: GPUBuffer;
+}
+
+/** Caller-owned buffers of the forward. */
+export interface SelectiveScanForwardBuffers extends ScanInputBuffers {
+  /** Output `out (B, G·D, L)`. */
+  out: GPUBuffer;
+  /**
+   * Chunk-boundary states for the backward, at least `stateBytes` bytes. Omit it when no
+   * backward follows (inference): the forward then skips the checkpoint stores.
+   */
+  state?: GPUBuffer;
+}
+
+/** Caller-owned buffers of the backward; every gradient buffer is overwritten. */
+export interface SelectiveScanBackwardBuffers extends ScanInputBuffers {
+  /** The `state` the forward wrote for these inputs. */
+  state: GPUBuffer;
+  /** `dout (B, G·D, L)`. */
+  dout: GPUBuffer;
+  /** Output `du (B, G·D, L)`. */
+  du: GPUBuffer;
+  /** Output `ddelta (B, G·D, L)` (gradient of the pre-bias delta). */
+  ddelta: GPUBuffer;
+  /** Output `dA (G·D, N)`. */
+  dA: GPUBuffer;
+  /** Output `dB (B, G, N, L)`. */
+  dB: GPUBuffer;
+  /** Output `dC (B, G, N, L)`. */
+  dC: GPUBuffer;
+  /** Output `dD (G·D)`. */
+  dD: GPUBuffer;
+  /** Output `d_delta_bias (G·D)`. */
+  dDeltaBias: GPUBuffer;
+}
