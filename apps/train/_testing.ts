@@ -6,24 +6,29 @@
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
-/** A tiny synthetic run: 32×32 images, a dims-8 model with one block per stage, no workers. */
-export const TINY_RUN: readonly string[] = [
-  "--image-size",
-  "32",
+/** A tiny model on 32×32 inputs (dims 8, one block per stage) with no loader workers. */
+export const TINY_MODEL: readonly string[] = [
   "--dims",
   "8",
   "--depths",
   "1,1,1,1",
   "--depths-decoder",
   "1,1,1,1",
+  "--image-size",
+  "32",
+  "--workers",
+  "0",
+];
+
+/** A tiny synthetic run: {@linkcode TINY_MODEL}, batches of 8, every loss read back, one epoch. */
+export const TINY_RUN: readonly string[] = [
+  ...TINY_MODEL,
   "--synthetic-val-count",
   "8",
   "--batch-size",
   "8",
   "--eval-batch-size",
   "8",
-  "--workers",
-  "0",
   "--log-every",
   "1",
   "--report-images",

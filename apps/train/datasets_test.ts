@@ -6,21 +6,9 @@ import { parameterSpecs, preset } from "@vmunet/vmunet";
 import { bufferIo } from "./io.ts";
 import { main } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
+import { TINY_MODEL as TINY } from "./_testing.ts";
 
-const TINY_MODEL = [
-  "--model",
-  "vmunet-t",
-  "--dims",
-  "8",
-  "--depths",
-  "1,1,1,1",
-  "--depths-decoder",
-  "1,1,1,1",
-  "--image-size",
-  "32",
-  "--workers",
-  "0",
-];
+const TINY_MODEL = ["--model", "vmunet-t", ...TINY];
 
 async function run(args: string[]) {
   const io = bufferIo();

@@ -23,7 +23,7 @@ export type DataKind = "synthetic" | "isic" | "synapse" | "folder";
 /** The dataset kinds, in the order shown to users. */
 export const DATA_KINDS: readonly DataKind[] = ["synthetic", "isic", "synapse", "folder"];
 
-import type { Selection } from "@vmunet/vmunet/training";
+import type { OptimizationSettings, Selection } from "@vmunet/vmunet/training";
 
 export type { Selection };
 
@@ -31,7 +31,7 @@ export type { Selection };
 export const SELECTIONS: readonly Selection[] = ["val-loss", "train-loss", "val-dice"];
 
 /** Every setting of a training run. */
-export interface TrainConfig {
+export interface TrainConfig extends OptimizationSettings {
   /** The preset this configuration started from. */
   preset: string;
   /** Model preset (`vmunet-s`, `vmunet-t`). */
@@ -60,20 +60,6 @@ export interface TrainConfig {
   batchSize: number;
   /** Validation / evaluation batch size. */
   evalBatchSize: number;
-  /** AdamW learning rate. */
-  lr: number;
-  /** AdamW betas. */
-  betas: [number, number];
-  /** AdamW eps. */
-  eps: number;
-  /** AdamW decoupled weight decay (applied to all parameters, as the official config). */
-  weightDecay: number;
-  /** Clip gradients to this global L2 norm (0 = off, the official setting). */
-  maxGradNorm: number;
-  /** CosineAnnealingLR half period in epochs (PyTorch's chained, periodic form). */
-  tMax: number;
-  /** CosineAnnealingLR minimum. */
-  etaMin: number;
   /** Loss weights: [BCE or CE, Dice]. */
   lossWeights: [number, number];
   /** Drop-path rate. */

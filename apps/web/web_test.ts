@@ -24,6 +24,7 @@ import { segmentImage } from "@vmunet/vmunet/training";
 import { bufferIo } from "../train/io.ts";
 import { loadWeightsFile } from "../train/model_io.ts";
 import { main } from "../train/main.ts";
+import { TINY_MODEL } from "../train/_testing.ts";
 import { startWebServer, type WebServer } from "./server.ts";
 
 /** The Chromium binary (Debian's package; `.ci/run` installs it). */
@@ -86,16 +87,9 @@ if (problem) {
   );
 }
 
-/** A tiny synthetic run, as the train app's tests use: 24 images of 32×32, dims 8. */
+/** A tiny synthetic run on the train app tests' tiny model: 24 images of 32×32. */
 const TINY = [
-  "--image-size",
-  "32",
-  "--dims",
-  "8",
-  "--depths",
-  "1,1,1,1",
-  "--depths-decoder",
-  "1,1,1,1",
+  ...TINY_MODEL,
   "--synthetic-count",
   "24",
   "--synthetic-val-count",
@@ -104,8 +98,6 @@ const TINY = [
   "8",
   "--eval-batch-size",
   "8",
-  "--workers",
-  "0",
 ];
 
 interface PageApi {

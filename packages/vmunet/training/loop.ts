@@ -75,13 +75,13 @@ export interface OptimizationSettings {
   betas: [number, number];
   /** AdamW eps. */
   eps: number;
-  /** Decoupled weight decay. */
+  /** AdamW decoupled weight decay (applied to all parameters, as the official config). */
   weightDecay: number;
-  /** Clip gradients to this global L2 norm (0 = off). */
+  /** Clip gradients to this global L2 norm (0 = off, the official setting). */
   maxGradNorm: number;
-  /** Cosine half period in epochs. */
+  /** CosineAnnealingLR half period in epochs (PyTorch's chained, periodic form). */
   tMax: number;
-  /** Cosine minimum. */
+  /** CosineAnnealingLR minimum. */
   etaMin: number;
 }
 
