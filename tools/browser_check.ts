@@ -1,15 +1,18 @@
 /**
- * Checks that the core packages load in a browser, as part of `deno task check`:
+ * Checks that the core packages and the web page load in a browser, as part of
+ * `deno task check`:
  *
  * 1. type-checks every browser entry point (each core package's exports except `./fs` and
- *    `./prepare`) with the browser libraries only — `dom`, `dom.iterable`, `esnext` and the
+ *    `./prepare`, and the page's `apps/web/page/app.ts`) with the browser libraries only — `dom`, `dom.iterable`, `esnext` and the
  *    WebGPU types of `@webgpu/types`, no `deno.ns` (config: `deno.browser.json`), so a
  *    `Deno.*` call anywhere they reach fails;
  * 2. bundles each one with `deno bundle --platform browser` into a temporary folder and
  *    refuses a bundle that still imports a Node built-in (`node:*`, or a bare `require`),
  *    which type-checking alone lets through.
  *
- * Errors name the entry point and the file at fault; the exit code is 1 on any failure.
+ * Errors name the entry point and the file at fault; the exit code is 1 on any failure. The
+ * browser configuration is run without the lock file (`--no-lock`): its smaller workspace would
+ * otherwise prune the lock entries of the apps' dependencies.
  *
  * @module
  */
@@ -17,13 +20,28 @@
 /** Core packages that must run in a browser, and the exports a browser never imports. */
 const PACKAGES = ["tensor", "ssm-kernel", "vss-block", "vmunet", "metrics", "datasets"];
 const DENO_ONLY_EXPORTS = new Set(["./fs", "./prepare"]);
+/** Pages served to a browser, relative to the repository root. */
+const PAGES = ["apps/web/page/app.ts"];
 
 const root = new URL("../", import.meta.url);
 const config = new URL("deno.browser.json", root).pathname;
 
-/** The browser entry points: `[package, export, file path]`. */
-async function entryPoints(): Promise<[string, string, string][]> {
-  const out: [string, string, string][] = [];
+/** One module a browser loads. */
+export interface BrowserEntry {
+  /** How messages name it: `@vmunet/tensor/safetensors`, `apps/web/page/app.ts`. */
+  label: string;
+  /** Its absolute path. */
+  file: string;
+}
+
+/**
+ * The browser entry points: every export of the core packages but the Deno-only ones, and the
+ * web page.
+ *
+ * @returns The entry points, packages first.
+ */
+export async function entryPoints(): Promise<BrowserEntry[]> {
+  const out: BrowserEntry[] = [];
   for (const name of PACKAGES) {
     const dir = new URL(`packages/${name}/`, root);
     const pkg = JSON.parse(await Deno.readTextFile(new URL("deno.json", dir)));
@@ -31,9 +49,12 @@ async function entryPoints(): Promise<[string, string, string][]> {
       ? { ".": pkg.exports }
       : pkg.exports;
     for (const [key, file] of Object.entries(exportsField)) {
-      if (!DENO_ONLY_EXPORTS.has(key)) out.push([name, key, new URL(file, dir).pathname]);
+      if (DENO_ONLY_EXPORTS.has(key)) continue;
+      const label = `@vmunet/${name}${key === "." ? "" : key.slice(1)}`;
+      out.push({ label, file: new URL(file, dir).pathname });
     }
   }
+  for (const page of PAGES) out.push({ label: page, file: new URL(page, root).pathname });
   return out;
 }
 
@@ -59,11 +80,25 @@ export function nodeImports(bundle: string): string[] {
   return [...found];
 }
 
-if (import.meta.main) {
-  const entries = await entryPoints();
+/**
+ * Type-checks the entry points with the browser libraries only, then bundles each for the
+ * browser and looks for Node built-ins left in the bundle.
+ *
+ * @param entries The entry points.
+ * @returns One message per failure (empty when every entry point passes) and each bundle's size.
+ */
+export async function checkBrowserEntries(
+  entries: readonly BrowserEntry[],
+): Promise<{ failures: string[]; sizes: Map<string, number> }> {
   const failures: string[] = [];
-  const files = entries.map(([, , file]) => file);
-  const check = await run(["check", "--config", config, ...files]);
+  const sizes = new Map<string, number>();
+  const check = await run([
+    "check",
+    "--no-lock",
+    "--config",
+    config,
+    ...entries.map((e) => e.file),
+  ]);
   if (!check.ok) {
     failures.push(
       `browser type-check (lib dom, dom.iterable, esnext + @webgpu/types; no deno.ns) failed:\n` +
@@ -73,12 +108,12 @@ if (import.meta.main) {
   }
   const outDir = await Deno.makeTempDir({ prefix: "vmunet-browser-bundle-" });
   try {
-    for (const [name, key, file] of entries) {
-      const label = `@vmunet/${name}${key === "." ? "" : key.slice(1)}`;
-      const out = `${outDir}/${name}${key === "." ? "" : key.slice(1).replaceAll("/", "_")}.js`;
+    for (const [i, { label, file }] of entries.entries()) {
+      const out = `${outDir}/${i}.js`;
       const bundle = await run([
         "bundle",
         "--quiet",
+        "--no-lock",
         "--platform",
         "browser",
         "--config",
@@ -97,18 +132,26 @@ if (import.meta.main) {
           `${label} (${file}): the browser bundle still imports Node built-ins: ${node.join(", ")}`,
         );
       } else {
-        const size = (await Deno.stat(out)).size;
-        console.log(`browser bundle ${label}: ${(size / 1024).toFixed(0)} KiB`);
+        sizes.set(label, (await Deno.stat(out)).size);
       }
     }
   } finally {
     await Deno.remove(outDir, { recursive: true });
   }
+  return { failures, sizes };
+}
+
+if (import.meta.main) {
+  const entries = await entryPoints();
+  const { failures, sizes } = await checkBrowserEntries(entries);
+  for (const [label, size] of sizes) {
+    console.log(`browser bundle ${label}: ${(size / 1024).toFixed(0)} KiB`);
+  }
   if (failures.length > 0) {
     console.error(failures.join("\n\n"));
     console.error(
-      "browser check failed: the core packages must not use Deno.* or node:* (path-based " +
-        "helpers belong in the ./fs exports or the apps)",
+      "browser check failed: the core packages and the page must not use Deno.* or node:* " +
+        "(path-based helpers belong in the ./fs exports or the apps' Deno-side modules)",
     );
     Deno.exit(1);
   }

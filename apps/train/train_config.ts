@@ -6,7 +6,7 @@
  */
 
 import { ConfigError } from "@vmunet/vmunet";
-import { modelConfigOf } from "./model_io.ts";
+import { modelConfigOf } from "./checkpoint_format.ts";
 
 /** Raised for an unknown flag, preset or invalid value; the message lists the valid ones. */
 export class UsageError extends Error {
