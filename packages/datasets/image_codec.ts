@@ -509,5 +509,25 @@ export function encodeJpeg(
     rgba[i * 4 + 2] = rgb[i * 3 + 2];
     rgba[i * 4 + 3] = 255;
   }
-  return new Uint8Array(jpeg.encode({ width, height, data: rgba }, quality).data);
+  return withBufferFrom(() =>
+    new Uint8Array(jpeg.encode({ width, height, data: rgba }, quality).data)
+  );
+}
+
+/**
+ * Runs `encode` where `Buffer.from` exists. jpeg-js's encoder ends with `Buffer.from(bytes)`
+ * whenever a CommonJS `module` is in scope — always the case in a bundle — so in a page (no
+ * Node `Buffer`) it would throw. When `globalThis.Buffer` is missing, a stand-in whose `from`
+ * copies the byte array into a `Uint8Array` is set for this synchronous call only and
+ * removed after it.
+ */
+function withBufferFrom<T>(encode: () => T): T {
+  const scope = globalThis as { Buffer?: unknown };
+  if (scope.Buffer !== undefined) return encode();
+  scope.Buffer = { from: (bytes: ArrayLike<number>) => Uint8Array.from(bytes) };
+  try {
+    return encode();
+  } finally {
+    delete scope.Buffer;
+  }
 }

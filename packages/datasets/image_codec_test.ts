@@ -111,6 +111,24 @@ Deno.test("JPEG written by the encoder decodes to the same size and close pixels
   }
 });
 
+Deno.test("encodeJpeg() works without Node's Buffer (as in a page): same bytes, Buffer left absent", () => {
+  const w = 17, h = 9;
+  const rgb = new Uint8Array(w * h * 3).map((_, i) => (i * 7 + 3) % 256);
+  const withBuffer = encodeJpeg(rgb, w, h, 90);
+  const scope = globalThis as { Buffer?: unknown };
+  const saved = scope.Buffer;
+  delete scope.Buffer;
+  try {
+    const without = encodeJpeg(rgb, w, h, 90);
+    assert.ok(without instanceof Uint8Array);
+    assert.deepEqual([without[0], without[1]], [0xff, 0xd8]); // SOI
+    assert.deepEqual(without, withBuffer);
+    assert.equal(scope.Buffer, undefined); // the stand-in does not outlive the call
+  } finally {
+    scope.Buffer = saved;
+  }
+});
+
 Deno.test("toRgb8 and toGrey8 follow PIL's convert('RGB') and convert('L')", () => {
   const rgba = {
     file: "c.png",
