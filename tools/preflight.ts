@@ -5,7 +5,8 @@
  * apt-get (as root or with `sudo -n`), saying so; otherwise it warns (OpenGL) or stops (no
  * adapter) with exact instructions. The decision is {@linkcode planPreflight}.
  *
- * `--plan` prints the probes and the decision and changes nothing.
+ * `--plan` prints the probes and the decision and changes nothing. An empty
+ * `DENO_WEBGPU_BACKEND` counts as unset, as `requestGpu()` treats it.
  *
  * @module
  */
@@ -53,13 +54,14 @@ async function facts(): Promise<PreflightFacts> {
     : (await canRun(["sudo", "-n", "true"]))
     ? "sudo"
     : "none";
-  return {
-    os: Deno.build.os,
-    probes: await probeBackends(),
-    forcedBackend: Deno.env.get("DENO_WEBGPU_BACKEND"),
-    apt,
-    privilege,
-  };
+  // A blank DENO_WEBGPU_BACKEND enables no backend in wgpu; requestGpu() treats it like unset
+  // (removes it), so the probes of what the tasks get must not see it either.
+  let forcedBackend = Deno.env.get("DENO_WEBGPU_BACKEND");
+  if (forcedBackend !== undefined && forcedBackend.trim() === "") {
+    Deno.env.delete("DENO_WEBGPU_BACKEND");
+    forcedBackend = undefined;
+  }
+  return { os: Deno.build.os, probes: await probeBackends(), forcedBackend, apt, privilege };
 }
 
 function describeProbes(probes: BackendProbes): string {

@@ -155,7 +155,7 @@ export function planPreflight(facts: PreflightFacts): PreflightPlan {
       return {
         action: "fail",
         message: `${forced} finds no WebGPU adapter, but ${native ?? "gl"} has one: ` +
-          "unset DENO_WEBGPU_BACKEND.",
+          `unset DENO_WEBGPU_BACKEND (it takes a comma-separated list of ${BACKENDS.join(", ")}).`,
       };
     }
     if (canInstall && !forced) {

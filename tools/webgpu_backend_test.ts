@@ -118,7 +118,29 @@ Deno.test("DENO_WEBGPU_BACKEND is respected: no install, but a warning or a clea
     forcedBackend: "metal",
   });
   assert.equal(forcedMissing.action, "fail");
-  assert.match(forcedMissing.message, /DENO_WEBGPU_BACKEND=metal finds no WebGPU adapter/);
+  assert.match(
+    forcedMissing.message,
+    /DENO_WEBGPU_BACKEND=metal finds no WebGPU adapter, but vulkan has one: unset DENO_WEBGPU_BACKEND \(it takes a comma-separated list of vulkan, metal, dx12, gl\)/,
+  );
+});
+
+Deno.test("the preflight treats an empty DENO_WEBGPU_BACKEND like unset (as requestGpu() does)", async () => {
+  const preflight = fileURLToPath(new URL("./preflight.ts", import.meta.url));
+  const plan = async (env: Record<string, string>) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", preflight, "--plan"],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout);
+  };
+  const unset = await plan({});
+  const empty = await plan({ DENO_WEBGPU_BACKEND: "" });
+  assert.match(empty, /^ {2}default {2}\S/m, empty); // the default probe finds the adapter
+  assert.doesNotMatch(empty, /DENO_WEBGPU_BACKEND/, empty);
+  assert.equal(empty, unset);
 });
 
 Deno.test("no adapter at all: install when possible, otherwise fail saying why", () => {

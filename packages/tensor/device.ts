@@ -113,12 +113,67 @@ export interface GpuContext {
   close(): Promise<void>;
 }
 
-/** The few calls of Deno's namespace that {@linkcode ensureRuntimeDir} makes. */
+/**
+ * The few calls of Deno's namespace that {@linkcode ensureRuntimeDir} and
+ * {@linkcode backendVariable} make.
+ */
 interface DenoRuntimeDir {
   build: { os: string };
-  env: { get(key: string): string | undefined; set(key: string, value: string): void };
+  env: {
+    get(key: string): string | undefined;
+    set(key: string, value: string): void;
+    delete(key: string): void;
+  };
   makeTempDirSync(options: { prefix: string }): string;
   chmodSync(path: string, mode: number): void;
+}
+
+/** The variable through which Deno's wgpu chooses its backends. */
+const BACKEND_VARIABLE = "DENO_WEBGPU_BACKEND";
+/** What {@linkcode BACKEND_VARIABLE} accepts (wgpu also takes vk, d3d12, mtl, opengl, gles). */
+const BACKEND_VALUES = "a comma-separated list of vulkan, metal, dx12, gl";
+
+/** `DENO_WEBGPU_BACKEND` as the adapter request sees it. */
+interface BackendVariable {
+  /** Its value when set and not blank. */
+  value?: string;
+  /** It was blank and has been removed from the environment. */
+  emptied: boolean;
+}
+
+/**
+ * Reads `DENO_WEBGPU_BACKEND` (Deno only; found by feature detection). A blank value makes
+ * wgpu enable no backend at all (no adapter, not even the OpenGL one), so it is treated like
+ * unset: removed from the environment before the adapter request — Deno reads the variable
+ * once, when its WebGPU instance starts with the first request.
+ */
+function backendVariable(): BackendVariable {
+  const deno = (globalThis as { Deno?: DenoRuntimeDir }).Deno;
+  if (deno === undefined) return { emptied: false };
+  try {
+    const value = deno.env.get(BACKEND_VARIABLE);
+    if (value === undefined) return { emptied: false };
+    if (value.trim() !== "") return { value, emptied: false };
+    deno.env.delete(BACKEND_VARIABLE);
+    return { emptied: true };
+  } catch {
+    return { emptied: false }; // no env permission: the request goes on as the runtime has it
+  }
+}
+
+/** What a null adapter means, naming `DENO_WEBGPU_BACKEND` when it chose the backends. */
+function nullAdapterDetail(backend: BackendVariable): string {
+  const detail = "`navigator.gpu.requestAdapter()` returned null.";
+  if (backend.emptied) {
+    return `${detail} ${BACKEND_VARIABLE} was set but empty, which enables no backend; it was ` +
+      `unset for this process, but WebGPU had already started with it: unset ` +
+      `${BACKEND_VARIABLE} (or set it to ${BACKEND_VALUES}) before starting.`;
+  }
+  if (backend.value !== undefined) {
+    return `${detail} ${BACKEND_VARIABLE}="${backend.value}" limits the backends wgpu may use: ` +
+      `unset it to let wgpu choose, or set it to ${BACKEND_VALUES}.`;
+  }
+  return detail;
 }
 
 /**
@@ -174,7 +229,9 @@ function limitsOf(source: GPUSupportedLimits): Record<string, number> {
  * @throws {NoAdapterError} when WebGPU or an adapter is missing, with instructions.
  *
  * On Linux, when `XDG_RUNTIME_DIR` is unset it is pointed at a private temporary folder
- * (Mesa warns otherwise).
+ * (Mesa warns otherwise). Under Deno, an empty `DENO_WEBGPU_BACKEND` (which would enable no
+ * backend) is treated like unset, and a null adapter under a non-empty one names the variable
+ * and the values it takes.
  *
  * @example
  * ```ts
@@ -187,6 +244,9 @@ function limitsOf(source: GPUSupportedLimits): Record<string, number> {
  */
 export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuContext> {
   ensureRuntimeDir();
+  const backend: BackendVariable = options.gpu === undefined
+    ? backendVariable()
+    : { emptied: false };
   const gpu = options.gpu !== undefined
     ? options.gpu
     : (globalThis.navigator as Navigator | undefined)?.gpu;
@@ -194,7 +254,7 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuCo
   const adapter = await gpu.requestAdapter({
     powerPreference: options.powerPreference ?? "high-performance",
   });
-  if (!adapter) throw new NoAdapterError("`navigator.gpu.requestAdapter()` returned null.");
+  if (!adapter) throw new NoAdapterError(nullAdapterDetail(backend));
 
   const adapterLimits = limitsOf(adapter.limits);
   let requiredLimits: Record<string, number> = {};

@@ -90,3 +90,42 @@ Deno.test("close() waits for submitted work, then destroys the device without re
   assert.equal(gpu.failure, undefined);
   await gpu.close(); // a second close is a no-op
 });
+
+/** Runs `requestGpu()` in a child process with `DENO_WEBGPU_BACKEND` set to `value`. */
+async function requestGpuWithBackend(value: string): Promise<{ ok: boolean; out: string }> {
+  const script = `
+    import { requestGpu } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
+    try {
+      const gpu = await requestGpu();
+      console.log("adapter " + gpu.adapterInfo.description + " env=" +
+        JSON.stringify(Deno.env.get("DENO_WEBGPU_BACKEND") ?? null));
+      await gpu.close();
+    } catch (e) {
+      console.log(e.name + ": " + e.message);
+    }`;
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    env: { DENO_WEBGPU_BACKEND: value },
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  return { ok: out.startsWith("adapter "), out };
+}
+
+Deno.test("DENO_WEBGPU_BACKEND='' is treated like unset; an unknown value's null adapter names the variable and its values", async () => {
+  const unset = await requestGpu();
+  const expected = unset.adapterInfo.description;
+  await unset.close();
+  for (const blank of ["", " "]) {
+    const r = await requestGpuWithBackend(blank);
+    assert.ok(r.ok, `DENO_WEBGPU_BACKEND=${JSON.stringify(blank)}: ${r.out}`);
+    assert.equal(r.out.trim(), `adapter ${expected} env=null`); // the default adapter; removed
+  }
+  const bad = await requestGpuWithBackend("vulkna");
+  assert.ok(!bad.ok, bad.out);
+  assert.match(
+    bad.out,
+    /^NoAdapterError: `navigator\.gpu\.requestAdapter\(\)` returned null\. DENO_WEBGPU_BACKEND="vulkna" limits the backends wgpu may use: unset it to let wgpu choose, or set it to a comma-separated list of vulkan, metal, dx12, gl\./,
+  );
+});
