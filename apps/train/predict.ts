@@ -38,9 +38,22 @@ import {
   segmentImage,
 } from "@vmunet/vmunet/training";
 import type { Io } from "./io.ts";
-import { checkWeightsFinite, checkWeightsFit, loadWeightsFile, modelConfigOf } from "./model_io.ts";
+import {
+  checkWeightsFinite,
+  checkWeightsFit,
+  type LoadedWeights,
+  loadWeightsFile,
+  modelConfigOf,
+} from "./model_io.ts";
 import { writeAtomic } from "./run_dir.ts";
-import { applySettings, resolveConfig, UsageError } from "./train_config.ts";
+import {
+  applySettings,
+  type PredictionSize,
+  predictionSize,
+  resolveConfig,
+  type TrainConfig,
+  UsageError,
+} from "./train_config.ts";
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
 const VOLUME_EXT = /\.(npy\.h5|h5)$/i;
@@ -389,6 +402,45 @@ async function predictVolume(
   };
 }
 
+/** What `predict` builds and runs with. */
+export interface PredictSetup {
+  /** The architecture: the checkpoint's, or the model flags' when any is given. */
+  modelConfig: VMUNetConfig;
+  /** The settings after the flags: `imageSize` is the input size, `evalBatchSize` the volumes'. */
+  config: TrainConfig;
+  /** The input size without `--image-size` ({@linkcode predictionSize}). */
+  size: PredictionSize;
+}
+
+/**
+ * Resolves the model and settings of `predict`: a checkpoint that records its run
+ * configuration (ours) is read with it; one that records none (an official `.pth`, a weights
+ * file) with the official settings of its inputs — the `isic17` preset for images (256×256),
+ * `synapse` for volumes only (224×224). Flags override either; `--image-size` always wins.
+ *
+ * @param loaded The checkpoint's weights and what they record.
+ * @param checkpoint Its path, for messages.
+ * @param settings The flags' settings.
+ * @param volumesOnly Whether every input is a `.npy.h5` volume.
+ * @returns The architecture, the settings and where the default input size comes from.
+ * @throws {UsageError} for an invalid flag value.
+ */
+export function predictSetup(
+  loaded: LoadedWeights,
+  checkpoint: string,
+  settings: Record<string, unknown>,
+  volumesOnly: boolean,
+): PredictSetup {
+  const size = predictionSize(loaded.trainConfig, checkpoint, volumesOnly);
+  const base = loaded.trainConfig ??
+    resolveConfig(volumesOnly ? "synapse" : "isic17", { dataDir: ".", imageSize: size.size });
+  const config = applySettings(base, settings);
+  let modelConfig: VMUNetConfig = { ...loaded.modelConfig, dropPathRate: 0 };
+  if (Object.keys(settings).some((k) => k !== "imageSize")) modelConfig = modelConfigOf(config);
+  else if (!loaded.trainConfig) modelConfig.inChannels = volumesOnly ? 1 : 3;
+  return { modelConfig, config, size };
+}
+
 /**
  * Runs `predict`: every readable input is predicted; unreadable ones are reported on the
  * error stream as they come and returned in `skipped`.
@@ -406,18 +458,13 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictResu
   const { inputs, layout } = await listInputs(args.input);
   const images = inputs.filter((i) => i.kind === "image");
   const volumes = inputs.filter((i) => i.kind === "volume");
-  const explicit = Object.keys(args.settings).some((k) => k !== "imageSize");
-  let modelConfig: VMUNetConfig = { ...loaded.modelConfig, dropPathRate: 0 };
-  const base = loaded.trainConfig ??
-    resolveConfig(
-      volumes.length > 0 && images.length === 0 ? "synapse" : "synthetic",
-      volumes.length > 0 && images.length === 0 ? { dataDir: "." } : {},
-    );
-  const config = applySettings(base, args.settings);
-  if (explicit) modelConfig = modelConfigOf(config);
-  else if (!loaded.trainConfig) {
-    modelConfig.inChannels = volumes.length > 0 && images.length === 0 ? 1 : 3;
-  }
+  const setup = predictSetup(
+    loaded,
+    args.checkpoint,
+    args.settings,
+    volumes.length > 0 && images.length === 0,
+  );
+  const { modelConfig, config } = setup;
   checkWeightsFit(args.checkpoint, modelConfig, loaded.weights);
   checkWeightsFinite(args.checkpoint, loaded.weights);
   await Deno.mkdir(`${args.out}/masks`, { recursive: true }).catch((e) => {
@@ -425,6 +472,9 @@ export async function runPredict(args: PredictArgs, io: Io): Promise<PredictResu
   });
   await Deno.mkdir(`${args.out}/overlays`, { recursive: true });
   if (layout) io.write(`--input ${args.input}: ${layout}\n`);
+  if (setup.size.source === "official" && args.settings.imageSize === undefined) {
+    io.write(`${setup.size.note}; --image-size N sets another\n`);
+  }
   const engine = await Engine.create();
   const files: PredictedFile[] = [];
   const skipped: SkippedFile[] = [];

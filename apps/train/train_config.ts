@@ -164,6 +164,62 @@ export const TRAIN_PRESETS: Readonly<Record<string, Readonly<Omit<TrainConfig, "
   },
 };
 
+/** The square input side a checkpoint predicts at, and where it comes from. */
+export interface PredictionSize {
+  /** The input side (a multiple of 32). */
+  size: number;
+  /**
+   * `checkpoint`: the size its training run used (our training checkpoints record their
+   * configuration); `official`: the file records none (an official `.pth`, a weights-only
+   * safetensors file), so the official VM-UNet configuration's size.
+   */
+  source: "checkpoint" | "official";
+  /** One line for the user: the size and why. */
+  note: string;
+}
+
+/**
+ * The input size to predict at when none is given (`--image-size` and the page's field win
+ * over it): the size the checkpoint was trained at when it records it, otherwise the official
+ * VM-UNet size — 256×256 for ISIC images (`isic17`/`isic18` presets), 224×224 for Synapse
+ * slices (`synapse` preset). `deno task predict` and the web page both take it from here.
+ *
+ * @param trainConfig The run configuration the checkpoint records, if any.
+ * @param name The checkpoint's file name, for the note.
+ * @param volumes Whether the inputs are Synapse volumes (default: images).
+ * @returns The size, its source and a note.
+ * @example
+ * ```ts
+ * import { predictionSize, resolveConfig } from "./train_config.ts";
+ * if (predictionSize(undefined, "best.pth").size !== 256) throw new Error("ISIC images: 256");
+ * if (predictionSize(undefined, "best.pth", true).size !== 224) throw new Error("Synapse: 224");
+ * const run = resolveConfig("synthetic", { imageSize: 64 });
+ * if (predictionSize(run, "best.safetensors").size !== 64) throw new Error("recorded size");
+ * ```
+ */
+export function predictionSize(
+  trainConfig: TrainConfig | undefined,
+  name: string,
+  volumes = false,
+): PredictionSize {
+  if (trainConfig) {
+    const size = trainConfig.imageSize;
+    return {
+      size,
+      source: "checkpoint",
+      note: `input size ${size}×${size}: the size ${name} was trained at`,
+    };
+  }
+  const size = TRAIN_PRESETS[volumes ? "synapse" : "isic17"].imageSize;
+  return {
+    size,
+    source: "official",
+    note: `input size ${size}×${size}: the official VM-UNet size for ${
+      volumes ? "Synapse slices" : "ISIC images"
+    } (${name} records no training size)`,
+  };
+}
+
 /** The settings a user may set (every key of {@linkcode TrainConfig} but `preset`). */
 export const SETTING_KEYS: readonly string[] = [
   ...new Set([

@@ -36,11 +36,11 @@ function setModel(m: PageModel): void {
   $("model-status").textContent =
     `${m.source}: VM-UNet dims ${dims}, depths ${c.depths} / ${c.depthsDecoder}, d_state ${c.dState}, ${c.numClasses} class(es), ${c.inChannels} input channel(s), ` +
     `${m.model.parameterCount.toLocaleString("en-US")} parameters` +
-    (m.epoch !== undefined ? `, epoch ${m.epoch}` : "");
+    (m.epoch !== undefined ? `, epoch ${m.epoch}` : "") + `; ${m.sizeNote}`;
   const report = $("model-report");
   report.hidden = false;
   report.textContent = m.report;
-  if (m.imageSize) $<HTMLInputElement>("input-size").value = String(m.imageSize);
+  $<HTMLInputElement>("input-size").value = String(m.imageSize);
 }
 
 function onDrop(zone: HTMLElement, handle: (files: File[]) => void): void {

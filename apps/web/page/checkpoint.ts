@@ -10,7 +10,7 @@
 import type { Engine } from "@vmunet/tensor";
 import { describeReport, parseCheckpoint, VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
 import { checkWeightsFit, weightsOf } from "../../train/checkpoint_format.ts";
-import type { TrainConfig } from "../../train/train_config.ts";
+import { predictionSize, type TrainConfig } from "../../train/train_config.ts";
 
 /** A model ready to segment, with what is known about it. */
 export interface PageModel {
@@ -20,8 +20,13 @@ export interface PageModel {
   source: string;
   /** Its architecture. */
   config: VMUNetConfig;
-  /** The square input size it was trained at, when the file records it. */
-  imageSize?: number;
+  /**
+   * The square input size to segment at: the size it was trained at when the file records it,
+   * else the official VM-UNet size (as `deno task predict`, {@linkcode predictionSize}).
+   */
+  imageSize: number;
+  /** Where {@linkcode imageSize} comes from, in one line. */
+  sizeNote: string;
   /** The run configuration (our training checkpoints and page runs). */
   trainConfig?: TrainConfig;
   /** The epoch, when recorded. */
@@ -60,11 +65,13 @@ export async function loadCheckpoint(
   const report = model.loadStateDict(loaded.weights, { strict, source: name });
   const problems = describeReport(report);
   const fitted = model.specs.length - report.missing.length - report.mismatched.length;
+  const size = predictionSize(loaded.trainConfig, name);
   return {
     model,
     source: name,
     config,
-    imageSize: loaded.trainConfig?.imageSize,
+    imageSize: size.size,
+    sizeNote: size.note,
     trainConfig: loaded.trainConfig,
     epoch: loaded.epoch,
     report: `${loaded.file.format}: ${fitted} of ${model.specs.length} parameters loaded` +

@@ -21,7 +21,7 @@ import type { Engine } from "@vmunet/tensor";
 import { syntheticData } from "../../train/synthetic_data.ts";
 import { modelConfigOf, serializeTrainCheckpoint } from "../../train/checkpoint_format.ts";
 import { lineChartSvg } from "../../train/report.ts";
-import { resolveConfig, type TrainConfig } from "../../train/train_config.ts";
+import { predictionSize, resolveConfig, type TrainConfig } from "../../train/train_config.ts";
 import type { PageModel } from "./checkpoint.ts";
 
 /** The settings the page lets a user change (the rest is the preset's). */
@@ -153,6 +153,7 @@ export async function trainInPage(
       source: "trained in this page",
       config: model.config,
       imageSize: config.imageSize,
+      sizeNote: predictionSize(config, "this page's run").note,
       trainConfig: config,
       epoch: saved.epoch,
       report: `trained ${saved.globalStep} steps (${saved.epoch} epochs${

@@ -147,6 +147,33 @@ function u32(v: number): number[] {
   return [...new Uint8Array(new Uint32Array([v]).buffer)];
 }
 
+/**
+ * A `torch.save(model.state_dict())` archive of float32 tensors, one contiguous storage each —
+ * what the official code saves as `best.pth`.
+ *
+ * @param tensors Values and shapes by state-dict key.
+ * @returns The `.pth` bytes.
+ */
+export function stateDictPth(
+  tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+): Uint8Array {
+  const pickle = new PickleBuilder().global("collections", "OrderedDict").op(0x29, 0x52);
+  const files: Record<string, Uint8Array> = {};
+  for (const [i, [name, { shape, data }]] of [...tensors].entries()) {
+    const stride = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+    pickle.str(name).tensor("FloatStorage", String(i), data.length, 0, [...shape], stride)
+      .op(0x73); // SETITEM
+    files[`archive/data/${i}`] = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  const text = (t: string) => new TextEncoder().encode(t);
+  return writeZip({
+    "archive/data.pkl": pickle.finish(),
+    "archive/byteorder": text("little"),
+    ...files,
+    "archive/version": text("3\n"),
+  });
+}
+
 /** Raw-deflates `data` with the web-standard `CompressionStream`. */
 export async function deflateRaw(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   const stream = new Blob([data]).stream().pipeThrough(new CompressionStream("deflate-raw"));
