@@ -5,7 +5,16 @@
  * @module
  */
 
-import { type Engine, initTruncNormal, type Rng, type Tensor } from "@vmunet/tensor";
+import {
+  type Engine,
+  initFanInUniform,
+  initKaimingUniform,
+  initOnes,
+  initTruncNormal,
+  initZeros,
+  type Rng,
+  type Tensor,
+} from "@vmunet/tensor";
 
 /** Options of every block's `forward`. */
 export interface ForwardOptions {
@@ -69,6 +78,120 @@ export class ParameterFactory {
    */
   make(suffix: string, values: ArrayLike<number>, shape: readonly number[]): Tensor {
     return this.engine.parameter(values, shape, `${this.prefix}${suffix}`);
+  }
+}
+
+/**
+ * A {@linkcode Module} that lists its parameters in the order it registers them, as PyTorch
+ * lists `state_dict` keys in registration order: each key suffix is written once, where the
+ * parameter (or sub-module) is made, and {@linkcode BaseModule.namedParameters} follows.
+ * Registration order is also the order the initial values are drawn from the generator.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine, Rng, type Tensor } from "@vmunet/tensor";
+ * import { BaseModule, ParameterFactory } from "@vmunet/vss-block";
+ * class Norm extends BaseModule {
+ *   readonly weight: Tensor;
+ *   readonly bias: Tensor;
+ *   constructor(f: ParameterFactory) {
+ *     super(f);
+ *     [this.weight, this.bias] = this.layerNorm("norm", 4);
+ *   }
+ * }
+ * const engine = await Engine.create();
+ * const norm = new Norm(new ParameterFactory(engine, new Rng(0)));
+ * assert.deepEqual(norm.namedParameters().map(([k]) => k), ["norm.weight", "norm.bias"]);
+ * assert.deepEqual([...await norm.weight.read()], [1, 1, 1, 1]);
+ * await engine.sync(); // let the GPU finish before destroying the device
+ * engine.destroy();
+ * ```
+ */
+export abstract class BaseModule implements Module {
+  readonly #factory: ParameterFactory;
+  readonly #named: [string, Tensor][] = [];
+
+  /**
+   * Starts an empty parameter list.
+   *
+   * @param f The factory every parameter of this module is made with.
+   */
+  constructor(f: ParameterFactory) {
+    this.#factory = f;
+  }
+
+  /** The parameters in registration order (the official `state_dict` order). */
+  namedParameters(): [string, Tensor][] {
+    return [...this.#named];
+  }
+
+  /**
+   * Makes a parameter and registers it.
+   *
+   * @param suffix Its key suffix (`A_logs`).
+   * @param values Initial values.
+   * @param shape Its shape.
+   * @returns The parameter.
+   */
+  protected parameter(suffix: string, values: ArrayLike<number>, shape: readonly number[]): Tensor {
+    const t = this.#factory.make(suffix, values, shape);
+    this.#named.push([suffix, t]);
+    return t;
+  }
+
+  /**
+   * An `nn.Linear` weight without bias: `name.weight (out, in)`, {@linkcode initLinearWeight}.
+   *
+   * @param name The linear layer's name (`in_proj`).
+   * @param outDim Output width.
+   * @param inDim Input width.
+   * @returns The weight.
+   */
+  protected linearWeight(name: string, outDim: number, inDim: number): Tensor {
+    const shape = [outDim, inDim];
+    return this.parameter(`${name}.weight`, initLinearWeight(shape, this.#factory.rng), shape);
+  }
+
+  /**
+   * An `nn.Conv2d` with bias and PyTorch's default initialisation: `name.weight`
+   * kaiming-uniform (a = √5), `name.bias (out)` uniform ±1/√fan-in.
+   *
+   * @param name The conv's name (`proj`).
+   * @param shape The weight shape `(out, in/groups, kh, kw)`.
+   * @returns `[weight, bias]`.
+   */
+  protected conv2d(name: string, shape: readonly number[]): [Tensor, Tensor] {
+    const rng = this.#factory.rng;
+    const weight = this.parameter(`${name}.weight`, initKaimingUniform(shape, rng), shape);
+    return [weight, this.parameter(`${name}.bias`, initFanInUniform(shape, rng), [shape[0]])];
+  }
+
+  /**
+   * An `nn.LayerNorm(width)`: `name.weight` ones, `name.bias` zeros.
+   *
+   * @param name The norm's name (`ln_1`).
+   * @param width Normalised width.
+   * @returns `[weight, bias]`.
+   */
+  protected layerNorm(name: string, width: number): [Tensor, Tensor] {
+    return [
+      this.parameter(`${name}.weight`, initOnes(width), [width]),
+      this.parameter(`${name}.bias`, initZeros(width), [width]),
+    ];
+  }
+
+  /**
+   * Builds a sub-module on a child factory and registers its parameters as `name.*`.
+   *
+   * @param name The sub-module's name (`self_attention`, `blocks.0`).
+   * @param build Builds it from the child factory.
+   * @returns The sub-module.
+   */
+  protected submodule<M extends Module>(name: string, build: (f: ParameterFactory) => M): M {
+    const m = build(this.#factory.child(name));
+    this.#named.push(...prefixed(name, m.namedParameters()));
+    return m;
   }
 }
 

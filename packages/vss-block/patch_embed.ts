@@ -5,18 +5,9 @@
  * @module
  */
 
-import {
-  initFanInUniform,
-  initKaimingUniform,
-  initOnes,
-  initZeros,
-  layerNorm,
-  patchifyConv,
-  ShapeError,
-  type Tensor,
-} from "@vmunet/tensor";
+import { layerNorm, patchifyConv, ShapeError, type Tensor } from "@vmunet/tensor";
 import { formatShape } from "@vmunet/tensor/kernels";
-import type { Module, ParameterFactory } from "./module.ts";
+import { BaseModule, type ParameterFactory } from "./module.ts";
 
 /** Options of {@linkcode PatchEmbed2D}. */
 export interface PatchEmbed2DOptions {
@@ -44,7 +35,7 @@ export interface PatchEmbed2DOptions {
  * engine.destroy();
  * ```
  */
-export class PatchEmbed2D implements Module {
+export class PatchEmbed2D extends BaseModule {
   /** Output width. */
   readonly embedDim: number;
   /** Input channels. */
@@ -68,25 +59,13 @@ export class PatchEmbed2D implements Module {
    * @param options Widths and patch size.
    */
   constructor(f: ParameterFactory, options: PatchEmbed2DOptions) {
+    super(f);
     const e = options.embedDim, ci = options.inChannels ?? 3, p = options.patchSize ?? 4;
     this.embedDim = e;
     this.inChannels = ci;
     this.patchSize = p;
-    const shape = [e, ci, p, p];
-    this.projWeight = f.make("proj.weight", initKaimingUniform(shape, f.rng), shape);
-    this.projBias = f.make("proj.bias", initFanInUniform(shape, f.rng), [e]);
-    this.normWeight = f.make("norm.weight", initOnes(e), [e]);
-    this.normBias = f.make("norm.bias", initZeros(e), [e]);
-  }
-
-  /** The parameters in the official `state_dict` order. */
-  namedParameters(): [string, Tensor][] {
-    return [
-      ["proj.weight", this.projWeight],
-      ["proj.bias", this.projBias],
-      ["norm.weight", this.normWeight],
-      ["norm.bias", this.normBias],
-    ];
+    [this.projWeight, this.projBias] = this.conv2d("proj", [e, ci, p, p]);
+    [this.normWeight, this.normBias] = this.layerNorm("norm", e);
   }
 
   /**

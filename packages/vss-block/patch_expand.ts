@@ -7,8 +7,6 @@
  */
 
 import {
-  initOnes,
-  initZeros,
   layerNorm,
   linear,
   permute,
@@ -18,11 +16,11 @@ import {
   type Tensor,
 } from "@vmunet/tensor";
 import { formatShape } from "@vmunet/tensor/kernels";
-import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
+import { BaseModule, type ParameterFactory } from "./module.ts";
 import { expectChannelsLast } from "./_checks.ts";
 
 /** Shared by the upsamplers: Linear (no bias) → `b h w (p1 p2 c) -> b (h p1) (w p2) c` → LayerNorm(c). */
-export abstract class ExpandBase implements Module {
+export abstract class ExpandBase extends BaseModule {
   /** Input width. */
   readonly inDim: number;
   /** Output width. */
@@ -47,27 +45,13 @@ export abstract class ExpandBase implements Module {
    * @param scale Upscaling factor.
    */
   constructor(f: ParameterFactory, name: string, inDim: number, outDim: number, scale: number) {
+    super(f);
     this.#name = name;
     this.inDim = inDim;
     this.outDim = outDim;
     this.scale = scale;
-    const rows = scale * scale * outDim;
-    this.expandWeight = f.make(
-      "expand.weight",
-      initLinearWeight([rows, inDim], f.rng),
-      [rows, inDim],
-    );
-    this.normWeight = f.make("norm.weight", initOnes(outDim), [outDim]);
-    this.normBias = f.make("norm.bias", initZeros(outDim), [outDim]);
-  }
-
-  /** The parameters in the official `state_dict` order. */
-  namedParameters(): [string, Tensor][] {
-    return [
-      ["expand.weight", this.expandWeight],
-      ["norm.weight", this.normWeight],
-      ["norm.bias", this.normBias],
-    ];
+    this.expandWeight = this.linearWeight("expand", scale * scale * outDim, inDim);
+    [this.normWeight, this.normBias] = this.layerNorm("norm", outDim);
   }
 
   /**

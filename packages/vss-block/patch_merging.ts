@@ -6,8 +6,6 @@
  */
 
 import {
-  initOnes,
-  initZeros,
   layerNorm,
   linear,
   permute,
@@ -17,7 +15,7 @@ import {
   type Tensor,
 } from "@vmunet/tensor";
 import { formatShape } from "@vmunet/tensor/kernels";
-import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
+import { BaseModule, type ParameterFactory } from "./module.ts";
 import { expectChannelsLast } from "./_checks.ts";
 
 /**
@@ -58,7 +56,7 @@ export function mergePatches(x: Tensor): Tensor {
  * engine.destroy();
  * ```
  */
-export class PatchMerging2D implements Module {
+export class PatchMerging2D extends BaseModule {
   /** Input width C. */
   readonly dim: number;
   /** `reduction.weight (2C, 4C)`. */
@@ -75,24 +73,11 @@ export class PatchMerging2D implements Module {
    * @param options Input width.
    */
   constructor(f: ParameterFactory, options: { dim: number }) {
+    super(f);
     const c = options.dim;
     this.dim = c;
-    this.reductionWeight = f.make(
-      "reduction.weight",
-      initLinearWeight([2 * c, 4 * c], f.rng),
-      [2 * c, 4 * c],
-    );
-    this.normWeight = f.make("norm.weight", initOnes(4 * c), [4 * c]);
-    this.normBias = f.make("norm.bias", initZeros(4 * c), [4 * c]);
-  }
-
-  /** The parameters in the official `state_dict` order. */
-  namedParameters(): [string, Tensor][] {
-    return [
-      ["reduction.weight", this.reductionWeight],
-      ["norm.weight", this.normWeight],
-      ["norm.bias", this.normBias],
-    ];
+    this.reductionWeight = this.linearWeight("reduction", 2 * c, 4 * c);
+    [this.normWeight, this.normBias] = this.layerNorm("norm", 4 * c);
   }
 
   /**

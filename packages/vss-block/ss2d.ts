@@ -9,11 +9,7 @@
 
 import {
   depthwiseConv3x3Silu,
-  initFanInUniform,
-  initKaimingUniform,
-  initOnes,
   initUniform,
-  initZeros,
   linear,
   negExp,
   reshape,
@@ -22,7 +18,7 @@ import {
 import { initALogs, initDs, initDtProjsBias, initDtProjsWeight } from "./mamba_init.ts";
 import { ss2dScan } from "./cross_scan_op.ts";
 import { gatedNorm } from "./gated_norm.ts";
-import { initLinearWeight, type Module, type ParameterFactory } from "./module.ts";
+import { BaseModule, type ParameterFactory } from "./module.ts";
 import { splitRows } from "./split_rows.ts";
 import { expectChannelsLast } from "./_checks.ts";
 
@@ -62,7 +58,7 @@ export function ss2dDims(dModel: number, dState: number = 16): {
  * engine.destroy();
  * ```
  */
-export class SS2D implements Module {
+export class SS2D extends BaseModule {
   /** Width C. */
   readonly dModel: number;
   /** Inner width Di = 2C. */
@@ -101,6 +97,7 @@ export class SS2D implements Module {
    * @param options Width and state size.
    */
   constructor(f: ParameterFactory, options: SS2DOptions) {
+    super(f);
     const c = options.dModel;
     if (!Number.isInteger(c) || c < 1) throw new RangeError(`SS2D: dModel must be > 0, got ${c}`);
     const { dInner: di, dtRank: r, dState: n } = ss2dDims(c, options.dState ?? 16);
@@ -109,51 +106,24 @@ export class SS2D implements Module {
     this.dInner = di;
     this.dtRank = r;
     this.dState = n;
+    // The official state_dict order (SS2D's own parameters, then its sub-modules) is also
+    // the order the initial values are drawn in.
     const rng = f.rng;
-    const xb = 1 / Math.sqrt(di);
-    this.xProjWeight = f.make("x_proj_weight", initUniform([4, r + 2 * n, di], rng, -xb, xb), [
-      4,
-      r + 2 * n,
-      di,
-    ]);
-    this.dtProjsWeight = f.make("dt_projs_weight", initDtProjsWeight([4, di, r], rng), [4, di, r]);
-    this.dtProjsBias = f.make("dt_projs_bias", initDtProjsBias([4, di], rng), [4, di]);
-    this.aLogs = f.make("A_logs", initALogs(4 * di, n), [4 * di, n]);
-    this.ds = f.make("Ds", initDs(4 * di), [4 * di]);
-    this.inProjWeight = f.make("in_proj.weight", initLinearWeight([2 * di, c], rng), [
-      2 * di,
-      c,
-    ]);
-    this.conv2dWeight = f.make("conv2d.weight", initKaimingUniform([di, 1, 3, 3], rng), [
-      di,
-      1,
-      3,
-      3,
-    ]);
-    this.conv2dBias = f.make("conv2d.bias", initFanInUniform([di, 1, 3, 3], rng), [di]);
-    this.outNormWeight = f.make("out_norm.weight", initOnes(di), [di]);
-    this.outNormBias = f.make("out_norm.bias", initZeros(di), [di]);
-    this.outProjWeight = f.make("out_proj.weight", initLinearWeight([c, di], rng), [
-      c,
-      di,
-    ]);
-  }
-
-  /** The parameters in the official `state_dict` order. */
-  namedParameters(): [string, Tensor][] {
-    return [
-      ["x_proj_weight", this.xProjWeight],
-      ["dt_projs_weight", this.dtProjsWeight],
-      ["dt_projs_bias", this.dtProjsBias],
-      ["A_logs", this.aLogs],
-      ["Ds", this.ds],
-      ["in_proj.weight", this.inProjWeight],
-      ["conv2d.weight", this.conv2dWeight],
-      ["conv2d.bias", this.conv2dBias],
-      ["out_norm.weight", this.outNormWeight],
-      ["out_norm.bias", this.outNormBias],
-      ["out_proj.weight", this.outProjWeight],
-    ];
+    const xb = 1 / Math.sqrt(di), xShape = [4, r + 2 * n, di];
+    this.xProjWeight = this.parameter("x_proj_weight", initUniform(xShape, rng, -xb, xb), xShape);
+    const dtShape = [4, di, r];
+    this.dtProjsWeight = this.parameter(
+      "dt_projs_weight",
+      initDtProjsWeight(dtShape, rng),
+      dtShape,
+    );
+    this.dtProjsBias = this.parameter("dt_projs_bias", initDtProjsBias([4, di], rng), [4, di]);
+    this.aLogs = this.parameter("A_logs", initALogs(4 * di, n), [4 * di, n]);
+    this.ds = this.parameter("Ds", initDs(4 * di), [4 * di]);
+    this.inProjWeight = this.linearWeight("in_proj", 2 * di, c);
+    [this.conv2dWeight, this.conv2dBias] = this.conv2d("conv2d", [di, 1, 3, 3]);
+    [this.outNormWeight, this.outNormBias] = this.layerNorm("out_norm", di);
+    this.outProjWeight = this.linearWeight("out_proj", c, di);
   }
 
   /**

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { add, initOnes, initZeros, layerNorm, residualDropPath, type Tensor } from "@vmunet/tensor";
-import { type ForwardOptions, type Module, type ParameterFactory, prefixed } from "./module.ts";
+import { add, layerNorm, residualDropPath, type Tensor } from "@vmunet/tensor";
+import { BaseModule, type ForwardOptions, type ParameterFactory } from "./module.ts";
 import { SS2D } from "./ss2d.ts";
 import { expectChannelsLast } from "./_checks.ts";
 
@@ -35,7 +35,7 @@ export interface VSSBlockOptions {
  * engine.destroy();
  * ```
  */
-export class VSSBlock implements Module {
+export class VSSBlock extends BaseModule {
   /** Width C. */
   readonly dModel: number;
   /** Stochastic-depth rate. */
@@ -54,27 +54,18 @@ export class VSSBlock implements Module {
    * @param options Width, state size, drop rate.
    */
   constructor(f: ParameterFactory, options: VSSBlockOptions) {
+    super(f);
     const c = options.dModel;
     this.dModel = c;
     this.dropPath = options.dropPath ?? 0;
     if (!(this.dropPath >= 0 && this.dropPath < 1)) {
       throw new RangeError(`VSSBlock: dropPath must be in [0, 1), got ${this.dropPath}`);
     }
-    this.ln1Weight = f.make("ln_1.weight", initOnes(c), [c]);
-    this.ln1Bias = f.make("ln_1.bias", initZeros(c), [c]);
-    this.selfAttention = new SS2D(f.child("self_attention"), {
-      dModel: c,
-      dState: options.dState,
-    });
-  }
-
-  /** The parameters in the official `state_dict` order. */
-  namedParameters(): [string, Tensor][] {
-    return [
-      ["ln_1.weight", this.ln1Weight],
-      ["ln_1.bias", this.ln1Bias],
-      ...prefixed("self_attention", this.selfAttention.namedParameters()),
-    ];
+    [this.ln1Weight, this.ln1Bias] = this.layerNorm("ln_1", c);
+    this.selfAttention = this.submodule(
+      "self_attention",
+      (g) => new SS2D(g, { dModel: c, dState: options.dState }),
+    );
   }
 
   /**

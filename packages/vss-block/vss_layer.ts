@@ -6,7 +6,7 @@
  */
 
 import type { Tensor } from "@vmunet/tensor";
-import { type ForwardOptions, type Module, type ParameterFactory, prefixed } from "./module.ts";
+import { BaseModule, type ForwardOptions, type ParameterFactory } from "./module.ts";
 import { PatchExpand2D } from "./patch_expand.ts";
 import { PatchMerging2D } from "./patch_merging.ts";
 import { VSSBlock } from "./vss_block.ts";
@@ -23,28 +23,48 @@ export interface VSSLayerOptions {
   dropPath?: readonly number[];
 }
 
-function makeBlocks(f: ParameterFactory, options: VSSLayerOptions): VSSBlock[] {
-  const rates = options.dropPath ?? [];
-  if (rates.length !== 0 && rates.length !== options.depth) {
-    throw new RangeError(
-      `VSSLayer: dropPath lists ${rates.length} rates for ${options.depth} blocks`,
-    );
-  }
-  const blocks: VSSBlock[] = [];
-  for (let j = 0; j < options.depth; j++) {
-    blocks.push(
-      new VSSBlock(f.child(`blocks.${j}`), {
-        dModel: options.dim,
-        dState: options.dState,
-        dropPath: rates[j] ?? 0,
-      }),
-    );
-  }
-  return blocks;
-}
+/**
+ * What the encoder and decoder stages share: `depth` VSS blocks of width C under
+ * `blocks.j.*`, registered first (the official `state_dict` lists them before the
+ * resampler in both stages).
+ */
+export abstract class VSSStage extends BaseModule {
+  /** The blocks. */
+  readonly blocks: VSSBlock[];
 
-function blockParameters(blocks: readonly VSSBlock[]): [string, Tensor][] {
-  return blocks.flatMap((b, j) => prefixed(`blocks.${j}`, b.namedParameters()));
+  /**
+   * Creates the blocks.
+   *
+   * @param f Parameter factory.
+   * @param options Width, depth, state size, drop rates.
+   * @throws {RangeError} when `dropPath` does not list one rate per block.
+   */
+  constructor(f: ParameterFactory, options: VSSLayerOptions) {
+    super(f);
+    const rates = options.dropPath ?? [];
+    if (rates.length !== 0 && rates.length !== options.depth) {
+      throw new RangeError(
+        `VSSLayer: dropPath lists ${rates.length} rates for ${options.depth} blocks`,
+      );
+    }
+    this.blocks = [];
+    for (let j = 0; j < options.depth; j++) {
+      const block = { dModel: options.dim, dState: options.dState, dropPath: rates[j] ?? 0 };
+      this.blocks.push(this.submodule(`blocks.${j}`, (g) => new VSSBlock(g, block)));
+    }
+  }
+
+  /**
+   * The blocks in sequence.
+   *
+   * @param x `(B, H, W, C)`.
+   * @param options Training flag and DropPath generator.
+   * @returns `(B, H, W, C)`.
+   */
+  protected runBlocks(x: Tensor, options: ForwardOptions): Tensor {
+    for (const block of this.blocks) x = block.forward(x, options);
+    return x;
+  }
 }
 
 /**
@@ -65,9 +85,7 @@ function blockParameters(blocks: readonly VSSBlock[]): [string, Tensor][] {
  * engine.destroy();
  * ```
  */
-export class VSSLayer implements Module {
-  /** The blocks. */
-  readonly blocks: VSSBlock[];
+export class VSSLayer extends VSSStage {
   /** The downsampler, if any. */
   readonly downsample: PatchMerging2D | null;
 
@@ -78,18 +96,10 @@ export class VSSLayer implements Module {
    * @param options Width, depth, state size, drop rates, and `downsample`.
    */
   constructor(f: ParameterFactory, options: VSSLayerOptions & { downsample?: boolean }) {
-    this.blocks = makeBlocks(f, options);
+    super(f, options);
     this.downsample = options.downsample
-      ? new PatchMerging2D(f.child("downsample"), { dim: options.dim })
+      ? this.submodule("downsample", (g) => new PatchMerging2D(g, { dim: options.dim }))
       : null;
-  }
-
-  /** The parameters in the official `state_dict` order. */
-  namedParameters(): [string, Tensor][] {
-    return [
-      ...blockParameters(this.blocks),
-      ...(this.downsample ? prefixed("downsample", this.downsample.namedParameters()) : []),
-    ];
   }
 
   /**
@@ -100,8 +110,8 @@ export class VSSLayer implements Module {
    * @returns `(B, H, W, C)`, or `(B, H/2, W/2, 2C)` with downsampling.
    */
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
-    for (const block of this.blocks) x = block.forward(x, options);
-    return this.downsample ? this.downsample.forward(x) : x;
+    const y = this.runBlocks(x, options);
+    return this.downsample ? this.downsample.forward(y) : y;
   }
 }
 
@@ -123,11 +133,9 @@ export class VSSLayer implements Module {
  * engine.destroy();
  * ```
  */
-export class VSSLayerUp implements Module {
+export class VSSLayerUp extends VSSStage {
   /** The upsampler, if any. */
   readonly upsample: PatchExpand2D | null;
-  /** The blocks. */
-  readonly blocks: VSSBlock[];
 
   /**
    * Creates the stage.
@@ -136,18 +144,12 @@ export class VSSLayerUp implements Module {
    * @param options Width, depth, state size, drop rates, and `upsample`.
    */
   constructor(f: ParameterFactory, options: VSSLayerOptions & { upsample?: boolean }) {
-    this.blocks = makeBlocks(f, options);
+    super(f, options);
+    // Made after the blocks although it runs first, as the official code registers (and
+    // lists) it.
     this.upsample = options.upsample
-      ? new PatchExpand2D(f.child("upsample"), { dim: options.dim })
+      ? this.submodule("upsample", (g) => new PatchExpand2D(g, { dim: options.dim }))
       : null;
-  }
-
-  /** The parameters in the official `state_dict` order (blocks first, as PyTorch lists them). */
-  namedParameters(): [string, Tensor][] {
-    return [
-      ...blockParameters(this.blocks),
-      ...(this.upsample ? prefixed("upsample", this.upsample.namedParameters()) : []),
-    ];
   }
 
   /**
@@ -158,8 +160,6 @@ export class VSSLayerUp implements Module {
    * @returns `(B, 2H, 2W, C)` with upsampling, else `(B, H, W, C)`.
    */
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
-    if (this.upsample) x = this.upsample.forward(x);
-    for (const block of this.blocks) x = block.forward(x, options);
-    return x;
+    return this.runBlocks(this.upsample ? this.upsample.forward(x) : x, options);
   }
 }
