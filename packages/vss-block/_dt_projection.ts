@@ -153,6 +153,26 @@ export function dtProjectionForwardInvocations(s: DtSizes, positions: number): n
 /** Workgroup size of the dt-projection kernels. */
 export const DT_PROJECTION_WORKGROUP = WG;
 
+/** The {@linkcode DtSizes} as the kernels declare them, and their host-side values. */
+const SIZE_PARAMS = { rows: "u32", R: "u32", P: "u32", D4: "u32" } as const;
+const SIZE_LETS = "let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;";
+function sizeParams(s: DtSizes): { rows: number; R: number; P: number; D4: number } {
+  return { rows: s.rows, R: s.dtRank, P: s.record, D4: s.channels / 4 };
+}
+
+/**
+ * The WGSL of a dt-projection kernel: `comments`, then the entry point (workgroups of
+ * {@linkcode DT_PROJECTION_WORKGROUP}, linear invocation index `i`) running `body`.
+ */
+function kernelCode(comments: string, body: string): string {
+  return `
+${comments}@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lin(gid, nwg, ${WG}u);
+  ${body}
+}`;
+}
+
 /**
  * `delta (rows, 4, Di) = per-direction x_dbl[:, k, :R] · W[k]ᵀ`.
  *
@@ -174,39 +194,36 @@ export function dtProjectionForward(
 ): Tensor {
   const out = engine.empty(shape);
   const kernel = engine.kernel(`ss2d.dt_proj.fwd${positions}`, () => ({
-    params: { rows: "u32", R: "u32", P: "u32", D4: "u32" },
+    params: SIZE_PARAMS,
     bindings: [
       { name: "X" },
       { name: "WT", type: "array<vec4<f32>>" },
       { name: "OUT", access: "read_write", type: "array<vec4<f32>>" },
     ],
-    code: /* wgsl */ `
-// One invocation per (${positions} positions, direction k, 16 channels): a ${positions}×16 block of
+    code: kernelCode(
+      /* wgsl */ `// One invocation per (${positions} positions, direction k, 16 channels): a ${positions}×16 block of
 // delta. Consecutive invocations take consecutive position blocks (W loads are shared by the
 // workgroup; measured 2× faster on lavapipe than channel-fastest 4×4 blocks).
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;
+`,
+      /* wgsl */ `${SIZE_LETS}
   let np = (rows + ${positions - 1}u) / ${positions}u;
   let nd = (D4 + 3u) / 4u;
   if (i >= np * 4u * nd) { return; }
   let pb = i % np; let k = (i / np) % 4u; let d0 = (i / (np * 4u)) * 4u;
   let p0 = pb * ${positions}u;
   ${
-      positions === 4
-        ? "let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);"
-        : ""
-    }
+        positions === 4
+          ? "let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);"
+          : ""
+      }
   let e1 = min(d0 + 1u, D4 - 1u); let e2 = min(d0 + 2u, D4 - 1u); let e3 = min(d0 + 3u, D4 - 1u);
-  ${unrolled(positions)}
-}`,
+  ${unrolled(positions)}`,
+    ),
   }));
-  const d4 = s.channels / 4;
   engine.dispatch({
     kernel,
     bindings: [xDbl, wT, out],
-    params: { rows: s.rows, R: s.dtRank, P: s.record, D4: d4 },
+    params: sizeParams(s),
     workgroups: engine.grid(dtProjectionForwardInvocations(s, positions), WG),
     op: "ss2d.dtProjection",
   });
@@ -233,32 +250,32 @@ export function dtProjectionBackwardInput(
   const q = dtRowsPerInvocation(s.dtRank);
   const key = `ss2d.dt_proj.bwd_x.${q}`;
   const kernel = engine.kernel(key, () => ({
-    params: { rows: "u32", R: "u32", P: "u32", D4: "u32" },
+    params: SIZE_PARAMS,
     bindings: [
       { name: "G", type: "array<vec4<f32>>" },
       { name: "WT", type: "array<vec4<f32>>" },
       { name: "DX", access: "read_write" },
     ],
-    code: /* wgsl */ `
-// One invocation per (4 positions, direction k, ${q} dt rows): ${4 * q} dot products over Di.
+    code: kernelCode(
+      /* wgsl */ `// One invocation per (4 positions, direction k, ${q} dt rows): ${
+        4 * q
+      } dot products over Di.
 // Consecutive invocations take consecutive position blocks (W loads shared by the workgroup).
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;
+`,
+      /* wgsl */ `${SIZE_LETS}
   let np = (rows + 3u) / 4u; let nr = (R + ${q - 1}u) / ${q}u;
   if (i >= np * 4u * nr) { return; }
   let pb = i % np; let k = (i / np) % 4u; let r0 = (i / (np * 4u)) * ${q}u;
   let p0 = pb * 4u;
   let q1 = min(p0 + 1u, rows - 1u); let q2 = min(p0 + 2u, rows - 1u); let q3 = min(p0 + 3u, rows - 1u);
-  ${unrolledBackwardInput(q)}
-}`,
+  ${unrolledBackwardInput(q)}`,
+    ),
   }));
   const n = Math.ceil(s.rows / 4) * 4 * Math.ceil(s.dtRank / q);
   engine.dispatch({
     kernel,
     bindings: [dDelta, wT, dxDbl],
-    params: { rows: s.rows, R: s.dtRank, P: s.record, D4: s.channels / 4 },
+    params: sizeParams(s),
     workgroups: engine.grid(n, WG),
     op: "ss2d.dtProjection.backward",
   });
@@ -281,19 +298,17 @@ export function dtProjectionBackwardWeight(
   s: DtSizes,
 ): Tensor {
   const kernel = engine.kernel("ss2d.dt_proj.bwd_w", () => ({
-    params: { rows: "u32", R: "u32", P: "u32", D4: "u32", chunks: "u32", per: "u32" },
+    params: { ...SIZE_PARAMS, chunks: "u32", per: "u32" },
     bindings: [
       { name: "G", type: "array<vec4<f32>>" },
       { name: "X" },
       { name: "PART", access: "read_write", type: "array<vec4<f32>>" },
     ],
-    code: /* wgsl */ `
-// One invocation per (position chunk c, direction k, 4 dt rows, 16 channels): a 4×16 block
+    code: kernelCode(
+      /* wgsl */ `// One invocation per (position chunk c, direction k, 4 dt rows, 16 channels): a 4×16 block
 // of the weight gradient summed over the chunk's positions.
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  let rows = params.rows; let R = params.R; let P = params.P; let D4 = params.D4;
+`,
+      /* wgsl */ `${SIZE_LETS}
   let chunks = params.chunks; let per = params.per; let nr = (R + 3u) / 4u; let nd = (D4 + 3u) / 4u;
   if (i >= chunks * 4u * nr * nd) { return; }
   let d0 = (i % nd) * 4u; let r0 = ((i / nd) % nr) * 4u;
@@ -301,8 +316,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let s1 = min(r0 + 1u, R - 1u); let s2 = min(r0 + 2u, R - 1u); let s3 = min(r0 + 3u, R - 1u);
   let e1 = min(d0 + 1u, D4 - 1u); let e2 = min(d0 + 2u, D4 - 1u); let e3 = min(d0 + 3u, D4 - 1u);
   let pEnd = min(rows, (c + 1u) * per);
-  ${unrolledBackwardWeight()}
-}`,
+  ${unrolledBackwardWeight()}`,
+    ),
   }));
   const d4 = s.channels / 4;
   const chunks = Math.max(1, Math.ceil(s.rows / POSITIONS_PER_CHUNK));
@@ -311,7 +326,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   engine.dispatch({
     kernel,
     bindings: [dDelta, xDbl, part],
-    params: { rows: s.rows, R: s.dtRank, P: s.record, D4: d4, chunks, per },
+    params: { ...sizeParams(s), chunks, per },
     workgroups: engine.grid(chunks * 4 * Math.ceil(s.dtRank / 4) * Math.ceil(d4 / 4), WG),
     op: "ss2d.dtProjection.backwardWeight",
   });
@@ -324,18 +339,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       { name: "PART", type: "array<vec4<f32>>" },
       { name: "DW", access: "read_write" },
     ],
-    code: /* wgsl */ `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = lin(gid, nwg, ${WG}u);
-  let R = params.R; let D4 = params.D4; let chunks = params.chunks;
+    code: kernelCode(
+      "",
+      /* wgsl */ `let R = params.R; let D4 = params.D4; let chunks = params.chunks;
   if (i >= 4u * R * D4) { return; }
   let d4 = i % D4; let kr = i / D4; let k = kr / R; let r = kr % R;
   var acc = vec4<f32>(0.0);
   for (var c = 0u; c < chunks; c++) { acc += PART[(c * 4u * R + kr) * D4 + d4]; }
   let o = (k * D4 * 4u + d4 * 4u) * R + r;
-  DW[o] = acc.x; DW[o + R] = acc.y; DW[o + 2u * R] = acc.z; DW[o + 3u * R] = acc.w;
-}`,
+  DW[o] = acc.x; DW[o + R] = acc.y; DW[o + 2u * R] = acc.z; DW[o + 3u * R] = acc.w;`,
+    ),
   }));
   engine.dispatch({
     kernel: reduce,
