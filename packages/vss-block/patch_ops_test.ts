@@ -24,72 +24,71 @@ const engine = await Engine.create();
 interface Case {
   name: string;
   make: (f: ParameterFactory) => Module & { forward(x: Tensor): Tensor };
-  shape: number[];
+  /** Input shapes, each one test. */
+  shapes: number[][];
   ref: (x: Array64, p: ParamLookup) => Array64;
 }
 
 const cases: Case[] = [
   {
-    name: "PatchEmbed2D (2×3×8×12 → 2×2×3×8)",
+    name: "PatchEmbed2D",
     make: (f) => new PatchEmbed2D(f, { embedDim: 8 }),
-    shape: [2, 3, 8, 12],
+    shapes: [[2, 3, 8, 12]],
     ref: patchEmbedRef,
   },
   {
-    name: "PatchMerging2D (1×4×6×4 → 1×2×3×8)",
+    name: "PatchMerging2D",
     make: (f) => new PatchMerging2D(f, { dim: 4 }),
-    shape: [1, 4, 6, 4],
+    // Odd sizes crop the last row/column like the official code (1×5×3×4 → 1×2×1×8).
+    shapes: [[1, 4, 6, 4], [1, 5, 3, 4]],
     ref: patchMergingRef,
   },
   {
-    name: "PatchMerging2D on odd sizes crops like the official code (1×5×3×4 → 1×2×1×8)",
-    make: (f) => new PatchMerging2D(f, { dim: 4 }),
-    shape: [1, 5, 3, 4],
-    ref: patchMergingRef,
-  },
-  {
-    name: "PatchExpand2D (2×2×3×8 → 2×4×6×4)",
+    name: "PatchExpand2D",
     make: (f) => new PatchExpand2D(f, { dim: 4 }),
-    shape: [2, 2, 3, 8],
+    shapes: [[2, 2, 3, 8]],
     ref: (x, p) => patchExpandRef(x, p, 2),
   },
   {
-    name: "FinalPatchExpand2D (1×2×1×16 → 1×8×4×4)",
+    name: "FinalPatchExpand2D",
     make: (f) => new FinalPatchExpand2D(f, { dim: 16 }),
-    shape: [1, 2, 1, 16],
+    shapes: [[1, 2, 1, 16]],
     ref: (x, p) => patchExpandRef(x, p, 4),
   },
 ];
 
 for (const c of cases) {
-  Deno.test(`${c.name}: forward and backward match the float64 reference`, async () => {
-    const module = c.make(new ParameterFactory(engine, new Rng(c.shape.join("").length)));
-    // LayerNorm weights away from 1/0 so that their gradients are checked non-trivially.
-    for (const [, t] of module.namedParameters()) {
-      const v = await t.read();
-      const noise = seeded(v.length, t.id, -0.3, 0.3);
-      engine.device.queue.writeBuffer(t.buffer, 0, Float32Array.from(v, (a, i) => a + noise[i]));
-    }
-    const n = c.shape.reduce((a, b) => a * b, 1);
-    const xv = seeded(n, 5, -2, 2);
-    const x = engine.tensor(xv, c.shape, { requiresGrad: true });
-    const want = c.ref({ data: xv, shape: c.shape }, lookup(await snapshot(module)));
-    const seed = seeded(want.data.length, 6);
-    const y = engine.scope(() => {
-      const y = module.forward(x);
-      sum(mul(y, engine.tensor(seed, y.shape))).backward();
-      return y;
+  for (const shape of c.shapes) {
+    const name = `${c.name} (${shape.join("×")})`;
+    Deno.test(`${name}: forward and backward match the float64 reference`, async () => {
+      const module = c.make(new ParameterFactory(engine, new Rng(shape.join("").length)));
+      // LayerNorm weights away from 1/0 so that their gradients are checked non-trivially.
+      for (const [, t] of module.namedParameters()) {
+        const v = await t.read();
+        const noise = seeded(v.length, t.id, -0.3, 0.3);
+        engine.device.queue.writeBuffer(t.buffer, 0, Float32Array.from(v, (a, i) => a + noise[i]));
+      }
+      const n = shape.reduce((a, b) => a * b, 1);
+      const xv = seeded(n, 5, -2, 2);
+      const x = engine.tensor(xv, shape, { requiresGrad: true });
+      const want = c.ref({ data: xv, shape }, lookup(await snapshot(module)));
+      const seed = seeded(want.data.length, 6);
+      const y = engine.scope(() => {
+        const y = module.forward(x);
+        sum(mul(y, engine.tensor(seed, y.shape))).backward();
+        return y;
+      });
+      assert.deepEqual(y.shape, want.shape);
+      const err = relMaxErr(await y.read(), want.data);
+      assert(err < 1e-5, `forward ${err}`);
+      const r = await gradientCheck(
+        module,
+        { values: xv, grad: x.grad },
+        (p, xs) => dot(c.ref({ data: xs, shape }, p), seed),
+      );
+      assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
     });
-    assert.deepEqual(y.shape, want.shape);
-    const err = relMaxErr(await y.read(), want.data);
-    assert(err < 1e-5, `forward ${err}`);
-    const r = await gradientCheck(
-      module,
-      { values: xv, grad: x.grad },
-      (p, xs) => dot(c.ref({ data: xs, shape: c.shape }, p), seed),
-    );
-    assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
-  });
+  }
 }
 
 Deno.test("splitRows splits contiguous row ranges and routes gradients back (zeros for unused parts)", async () => {
