@@ -169,6 +169,27 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
     if (v > BigInt(bytes.length)) throw new PickleError(source, "length beyond the pickle's end");
     return Number(v);
   };
+  // The binary argument (a value, a length or a memo key) of the opcodes that carry one.
+  const binaryArgument: Record<number, () => number> = {
+    0x4a: i32, // BININT
+    0x4b: u8, // BININT1
+    0x4d: u16, // BININT2
+    0x8a: u8, // LONG1
+    0x8b: u32, // LONG4
+    0x58: u32, // BINUNICODE
+    0x8c: u8, // SHORT_BINUNICODE
+    0x8d: u64, // BINUNICODE8
+    0x54: i32, // BINSTRING
+    0x55: u8, // SHORT_BINSTRING
+    0x42: u32, // BINBYTES
+    0x43: u8, // SHORT_BINBYTES
+    0x8e: u64, // BINBYTES8
+    0x96: u64, // BYTEARRAY8
+    0x68: u8, // BINGET
+    0x6a: u32, // LONG_BINGET
+    0x71: u8, // BINPUT
+    0x72: u32, // LONG_BINPUT
+  };
   const take = (n: number) => {
     need(n);
     pos += n;
@@ -310,17 +331,13 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         break;
       }
       case 0x4a: // BININT
-        stack.push(i32());
-        break;
       case 0x4b: // BININT1
-        stack.push(u8());
-        break;
       case 0x4d: // BININT2
-        stack.push(u16());
+        stack.push(binaryArgument[op]());
         break;
       case 0x8a: // LONG1
       case 0x8b: { // LONG4
-        const n = op === 0x8a ? u8() : u32();
+        const n = binaryArgument[op]();
         const b = take(n);
         let v = 0n;
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
@@ -345,22 +362,14 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         stack.push(Number(line()));
         break;
       case 0x58: // BINUNICODE
-        stack.push(decoder.decode(take(u32())));
-        break;
       case 0x8c: // SHORT_BINUNICODE
-        stack.push(decoder.decode(take(u8())));
-        break;
       case 0x8d: // BINUNICODE8
-        stack.push(decoder.decode(take(u64())));
+      case 0x54: // BINSTRING
+      case 0x55: // SHORT_BINSTRING
+        stack.push(decoder.decode(take(binaryArgument[op]())));
         break;
       case 0x56: // UNICODE (raw-unicode-escape line)
         stack.push(line());
-        break;
-      case 0x54: // BINSTRING
-        stack.push(decoder.decode(take(i32())));
-        break;
-      case 0x55: // SHORT_BINSTRING
-        stack.push(decoder.decode(take(u8())));
         break;
       case 0x53: { // STRING (quoted)
         const s = line();
@@ -368,14 +377,10 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         break;
       }
       case 0x42: // BINBYTES
-        stack.push(take(u32()).slice());
-        break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(take(u8()).slice());
-        break;
       case 0x8e: // BINBYTES8
       case 0x96: // BYTEARRAY8
-        stack.push(take(u64()).slice());
+        stack.push(take(binaryArgument[op]()).slice());
         break;
       case 0x4e: // NONE
         stack.push(null);
@@ -387,10 +392,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         stack.push(false);
         break;
       case 0x71: // BINPUT
-        memo.set(u8(), top());
-        break;
       case 0x72: // LONG_BINPUT
-        memo.set(u32(), top());
+        memo.set(binaryArgument[op](), top());
         break;
       case 0x70: // PUT
         memo.set(Number(line()), top());
@@ -401,7 +404,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
       case 0x68: // BINGET
       case 0x6a: // LONG_BINGET
       case 0x67: { // GET
-        const key = op === 0x68 ? u8() : op === 0x6a ? u32() : Number(line());
+        const key = op === 0x67 ? Number(line()) : binaryArgument[op]();
         if (!memo.has(key)) throw new PickleError(source, `memo key ${key} missing`);
         stack.push(memo.get(key));
         break;

@@ -187,3 +187,35 @@ Deno.test("a deflate bomb (5 MB of compressed zeros claiming 4 KB) is refused wi
   const grown = Deno.memoryUsage().rss - rss;
   assert(grown < 200 * 2 ** 20, `resident memory grew by ${grown} bytes`);
 });
+
+Deno.test("unpickle decodes every opcode with a binary argument (value, length or memo key)", () => {
+  const le = (v: number, n: number) =>
+    Array.from({ length: n }, (_, i) => Math.floor(v / 2 ** (8 * i)) % 256);
+  const enc = (s: string) => [...new TextEncoder().encode(s)];
+  const sized = (op: number, width: number, b: number[]) => [op, ...le(b.length, width), ...b];
+  const last = new Uint8Array([4]);
+  // [opcode, its bytes, what it pushes]
+  const ops: [string, number[], unknown[]][] = [
+    ["BININT", [0x4a, ...le(2 ** 32 - 5, 4)], [-5]],
+    ["BININT1", [0x4b, 200], [200]],
+    ["BININT2", [0x4d, ...le(40000, 2)], [40000]],
+    ["LONG1", [0x8a, 2, 0x00, 0x80], [-32768]],
+    ["LONG4", [0x8b, ...le(1, 4), 0xff], [-1]],
+    ["BINUNICODE", sized(0x58, 4, enc("bu")), ["bu"]],
+    ["SHORT_BINUNICODE", sized(0x8c, 1, enc("sbu")), ["sbu"]],
+    ["BINUNICODE8", sized(0x8d, 8, enc("bu8")), ["bu8"]],
+    ["BINSTRING", sized(0x54, 4, enc("bs")), ["bs"]],
+    ["SHORT_BINSTRING", sized(0x55, 1, enc("sbs")), ["sbs"]],
+    ["BINBYTES", sized(0x42, 4, [1]), [new Uint8Array([1])]],
+    ["SHORT_BINBYTES", sized(0x43, 1, [2, 3]), [new Uint8Array([2, 3])]],
+    ["BINBYTES8", sized(0x8e, 8, []), [new Uint8Array([])]],
+    ["BYTEARRAY8", sized(0x96, 8, [4]), [last]],
+    ["BINPUT", [0x71, 7], []],
+    ["LONG_BINPUT", [0x72, ...le(70000, 4)], []],
+    ["BINGET", [0x68, 7], [last]],
+    ["LONG_BINGET", [0x6a, ...le(70000, 4)], [last]],
+  ];
+  // PROTO 4, MARK, the opcodes, LIST, STOP.
+  const pkl = Uint8Array.from([0x80, 4, 0x28, ...ops.flatMap(([, b]) => b), 0x6c, 0x2e]);
+  assert.deepEqual(unpickle(pkl), ops.flatMap(([, , pushed]) => pushed));
+});
