@@ -29,6 +29,34 @@ export interface DeflatedEntry {
   crc?: number;
 }
 
+/** What the local and the central header of an entry both record. */
+interface EntryFields {
+  method: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  name: Uint8Array;
+}
+
+/**
+ * A local (`fixed` 30) or central (`fixed` 46) header: its signature, then at `common` the
+ * run of fields both headers share, from "version needed" to the name length (ZIP APPNOTE
+ * 4.3.7 and 4.3.12), then the name.
+ */
+function header(signature: number, fixed: number, common: number, e: EntryFields): DataView {
+  const bytes = new Uint8Array(fixed + e.name.length);
+  const v = new DataView(bytes.buffer);
+  v.setUint32(0, signature, true);
+  v.setUint16(common, 20, true); // version needed
+  v.setUint16(common + 4, e.method, true);
+  v.setUint32(common + 10, e.crc, true);
+  v.setUint32(common + 14, e.compressedSize, true);
+  v.setUint32(common + 18, e.size, true);
+  v.setUint16(common + 22, e.name.length, true);
+  bytes.set(e.name, fixed);
+  return v;
+}
+
 /** Builds a ZIP archive of stored (uncompressed) entries, or given deflated ones. */
 export function writeZip(files: Record<string, Uint8Array | DeflatedEntry>): Uint8Array {
   const enc = new TextEncoder();
@@ -38,34 +66,19 @@ export function writeZip(files: Record<string, Uint8Array | DeflatedEntry>): Uin
   for (const [name, file] of Object.entries(files)) {
     const stored = file instanceof Uint8Array;
     const data = stored ? file : file.deflated;
-    const size = stored ? file.length : file.size;
-    const crc = stored ? crc32(file) : file.crc ?? 0;
-    const method = stored ? 0 : 8;
-    const nameBytes = enc.encode(name);
-    const local = new Uint8Array(30 + nameBytes.length);
-    const lv = new DataView(local.buffer);
-    lv.setUint32(0, 0x04034b50, true);
-    lv.setUint16(4, 20, true);
-    lv.setUint16(8, method, true);
-    lv.setUint32(14, crc, true);
-    lv.setUint32(18, data.length, true);
-    lv.setUint32(22, size, true);
-    lv.setUint16(26, nameBytes.length, true);
-    local.set(nameBytes, 30);
-    const central = new Uint8Array(46 + nameBytes.length);
-    const cv = new DataView(central.buffer);
-    cv.setUint32(0, 0x02014b50, true);
-    cv.setUint16(4, 20, true);
-    cv.setUint16(6, 20, true);
-    cv.setUint16(10, method, true);
-    cv.setUint32(16, crc, true);
-    cv.setUint32(20, data.length, true);
-    cv.setUint32(24, size, true);
-    cv.setUint16(28, nameBytes.length, true);
-    cv.setUint32(42, offset, true);
-    central.set(nameBytes, 46);
+    const fields: EntryFields = {
+      method: stored ? 0 : 8,
+      crc: stored ? crc32(file) : file.crc ?? 0,
+      compressedSize: data.length,
+      size: stored ? file.length : file.size,
+      name: enc.encode(name),
+    };
+    const local = new Uint8Array(header(0x04034b50, 30, 4, fields).buffer);
+    const cv = header(0x02014b50, 46, 6, fields);
+    cv.setUint16(4, 20, true); // version made by
+    cv.setUint32(42, offset, true); // where the local header starts
     locals.push(local, data);
-    centrals.push(central);
+    centrals.push(new Uint8Array(cv.buffer));
     offset += local.length + data.length;
   }
   const cdSize = centrals.reduce((a, c) => a + c.length, 0);
