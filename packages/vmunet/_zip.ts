@@ -8,13 +8,12 @@
  * @module
  */
 
+import { FileError } from "./file_error.ts";
+
 /** Raised for a malformed ZIP archive; the message names the file. */
-export class ZipError extends Error {
-  /** Creates the error for `source`. */
-  constructor(source: string, message: string) {
-    super(`${source}: ${message}`);
-    this.name = "ZipError";
-  }
+export class ZipError extends FileError {
+  /** `"ZipError"`. */
+  override name = "ZipError";
 }
 
 /** One entry of the central directory. */

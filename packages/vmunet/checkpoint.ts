@@ -6,6 +6,7 @@
  * @module
  */
 
+import { FileError } from "./file_error.ts";
 import {
   decodeValues,
   parseSafetensors,
@@ -38,13 +39,14 @@ export interface StateDictReport {
 }
 
 /** Raised when a checkpoint does not fit the model; the message lists every key at fault. */
-export class CheckpointError extends Error {
+export class CheckpointError extends FileError {
+  /** `"CheckpointError"`. */
+  override name = "CheckpointError";
   /** The full comparison, when the error comes from one. */
   readonly report?: StateDictReport;
   /** Creates the error; `source` names the file. */
   constructor(source: string, message: string, report?: StateDictReport) {
-    super(`${source}: ${message}`);
-    this.name = "CheckpointError";
+    super(source, message);
     this.report = report;
   }
 }

@@ -24,6 +24,7 @@
  */
 
 export * from "./config.ts";
+export * from "./file_error.ts";
 export * from "./state_dict.ts";
 export * from "./checkpoint.ts";
 export * from "./checkpoint_format.ts";

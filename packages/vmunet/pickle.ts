@@ -7,13 +7,12 @@
  * @module
  */
 
+import { FileError } from "./file_error.ts";
+
 /** Raised for a malformed pickle or a global outside the allow-list. */
-export class PickleError extends Error {
-  /** Creates the error; `source` names the file. */
-  constructor(source: string, message: string) {
-    super(`${source}: ${message}`);
-    this.name = "PickleError";
-  }
+export class PickleError extends FileError {
+  /** `"PickleError"`. */
+  override name = "PickleError";
 }
 
 /** A pickled Python object of a class outside the allow-list, kept as inert data. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { FileError } from "./file_error.ts";
 import {
   DTYPE_BYTES,
   type SafetensorsDtype,
@@ -15,12 +16,9 @@ import { isZip, listZip, readZipEntry, type ZipEntry } from "./_zip.ts";
 import { type StorageRef, type TensorRef, unpickle } from "./pickle.ts";
 
 /** Raised for a checkpoint that cannot be imported; the message names the file and entry. */
-export class PthError extends Error {
-  /** Creates the error for `source`. */
-  constructor(source: string, message: string) {
-    super(`${source}: ${message}`);
-    this.name = "PthError";
-  }
+export class PthError extends FileError {
+  /** `"PthError"`. */
+  override name = "PthError";
 }
 
 const STORAGE_DTYPES: Record<string, SafetensorsDtype> = {
