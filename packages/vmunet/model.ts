@@ -13,8 +13,6 @@ import {
   bceDiceLoss,
   ceDiceLoss,
   type Engine,
-  initFanInUniform,
-  initKaimingUniform,
   repeat,
   Rng,
   ShapeError,
@@ -24,10 +22,10 @@ import {
 import { formatShape } from "@vmunet/tensor/kernels";
 import type { SafetensorsEntry } from "@vmunet/tensor/safetensors";
 import {
+  BaseModule,
   FinalPatchExpand2D,
   ParameterFactory,
   PatchEmbed2D,
-  prefixed,
   VSSLayer,
   VSSLayerUp,
 } from "@vmunet/vss-block";
@@ -92,9 +90,17 @@ export interface PretrainedLoadReport {
   report: StateDictReport;
 }
 
-function linspace(end: number, n: number): number[] {
+/** Stochastic-depth rates rising linearly from 0 to `rate` over all blocks (float32). */
+function dropPathRates(rate: number, depths: readonly number[]): number[] {
+  const n = depths.reduce((a, b) => a + b, 0);
   if (n === 1) return [0];
-  return Array.from({ length: n }, (_, i) => Math.fround((end * i) / (n - 1)));
+  return Array.from({ length: n }, (_, i) => Math.fround((rate * i) / (n - 1)));
+}
+
+/** `rates` cut into one run per stage of `depths` blocks. */
+function perStage(rates: readonly number[], depths: readonly number[]): number[][] {
+  let at = 0;
+  return depths.map((depth) => rates.slice(at, at += depth));
 }
 
 function toEntry(name: string, v: SafetensorsEntry | StateDictTensor): SafetensorsEntry {
@@ -140,7 +146,7 @@ function toEntry(name: string, v: SafetensorsEntry | StateDictTensor): Safetenso
  * engine.destroy();
  * ```
  */
-export class VMUNet {
+export class VMUNet extends BaseModule {
   /** The engine the parameters live on. */
   readonly engine: Engine;
   /** The architecture. */
@@ -165,72 +171,51 @@ export class VMUNet {
   readonly rng: Rng;
 
   private constructor(engine: Engine, config: VMUNetConfig, seed: number) {
+    // Parameter keys are the official ones (`vmunet.…`); they are also the labels.
+    super(new ParameterFactory(engine, new Rng(seed)));
     this.engine = engine;
     this.config = config;
     this.specs = parameterSpecs(config);
     const dims = stageDims(config);
-    const rng = new Rng(seed);
     this.rng = new Rng(seed, 0x8000_0000);
-    const root = new ParameterFactory(engine, rng, "vmunet.");
     const n = config.dState;
-    this.patchEmbed = new PatchEmbed2D(root.child("patch_embed"), {
-      embedDim: dims[0],
-      inChannels: 3,
-      patchSize: 4,
+    this.patchEmbed = this.submodule(
+      "vmunet.patch_embed",
+      (f) => new PatchEmbed2D(f, { embedDim: dims[0], inChannels: 3, patchSize: 4 }),
+    );
+    const dpr = perStage(dropPathRates(config.dropPathRate, config.depths), config.depths);
+    const dprUp = perStage(
+      dropPathRates(config.dropPathRate, config.depthsDecoder).reverse(),
+      config.depthsDecoder,
+    );
+    this.layers = dims.map((dim, i) => {
+      const stage = { dim, depth: config.depths[i], dState: n, dropPath: dpr[i] };
+      return this.submodule(
+        `vmunet.layers.${i}`,
+        (f) => new VSSLayer(f, { ...stage, downsample: i < 3 }),
+      );
     });
-    const dpr = linspace(config.dropPathRate, config.depths.reduce((a, b) => a + b, 0));
-    const dprUp = linspace(config.dropPathRate, config.depthsDecoder.reduce((a, b) => a + b, 0))
-      .reverse();
-    this.layers = [];
-    let at = 0;
-    for (let i = 0; i < 4; i++) {
-      const depth = config.depths[i];
-      this.layers.push(
-        new VSSLayer(root.child(`layers.${i}`), {
-          dim: dims[i],
-          depth,
-          dState: n,
-          dropPath: dpr.slice(at, at + depth),
-          downsample: i < 3,
-        }),
+    this.layersUp = dims.map((_, i) => {
+      const stage = {
+        dim: dims[3 - i],
+        depth: config.depthsDecoder[i],
+        dState: n,
+        dropPath: dprUp[i],
+      };
+      return this.submodule(
+        `vmunet.layers_up.${i}`,
+        (f) => new VSSLayerUp(f, { ...stage, upsample: i > 0 }),
       );
-      at += depth;
-    }
-    this.layersUp = [];
-    at = 0;
-    for (let i = 0; i < 4; i++) {
-      const depth = config.depthsDecoder[i];
-      this.layersUp.push(
-        new VSSLayerUp(root.child(`layers_up.${i}`), {
-          dim: dims[3 - i],
-          depth,
-          dState: n,
-          dropPath: dprUp.slice(at, at + depth),
-          upsample: i > 0,
-        }),
-      );
-      at += depth;
-    }
-    this.finalUp = new FinalPatchExpand2D(root.child("final_up"), { dim: dims[0] });
-    const convShape = [config.numClasses, dims[0] / 4, 1, 1];
-    this.finalConvWeight = root.make(
-      "final_conv.weight",
-      initKaimingUniform(convShape, rng),
-      convShape,
+    });
+    this.finalUp = this.submodule(
+      "vmunet.final_up",
+      (f) => new FinalPatchExpand2D(f, { dim: dims[0] }),
     );
-    this.finalConvBias = root.make(
-      "final_conv.bias",
-      initFanInUniform(convShape, rng),
-      [config.numClasses],
+    [this.finalConvWeight, this.finalConvBias] = this.conv2d(
+      "vmunet.final_conv",
+      [config.numClasses, dims[0] / 4, 1, 1],
     );
-    const named: [string, Tensor][] = [
-      ...prefixed("vmunet.patch_embed", this.patchEmbed.namedParameters()),
-      ...this.layers.flatMap((l, i) => prefixed(`vmunet.layers.${i}`, l.namedParameters())),
-      ...this.layersUp.flatMap((l, i) => prefixed(`vmunet.layers_up.${i}`, l.namedParameters())),
-      ...prefixed("vmunet.final_up", this.finalUp.namedParameters()),
-      ["vmunet.final_conv.weight", this.finalConvWeight],
-      ["vmunet.final_conv.bias", this.finalConvBias],
-    ];
+    const named = this.namedParameters();
     this.parameters = new Map(named);
     // The blocks must reproduce the official layout exactly (keys, shapes and order).
     const drift = this.specs.findIndex((s, i) =>
