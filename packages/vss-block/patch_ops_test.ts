@@ -57,6 +57,38 @@ const cases: Case[] = [
   },
 ];
 
+/**
+ * Runs `forward` on seeded input of `shape` and backward with a seeded output gradient, and
+ * checks the output against `ref` (float64, on the module's parameters) and every gradient
+ * against central differences of `ref`.
+ */
+async function checkAgainstReference(
+  module: Module,
+  forward: (x: Tensor) => Tensor,
+  shape: number[],
+  ref: (x: Array64, p: ParamLookup) => Array64,
+  seeds: { input: number; gradient: number },
+): Promise<void> {
+  const xv = seeded(shape.reduce((a, b) => a * b, 1), seeds.input, -2, 2);
+  const x = engine.tensor(xv, shape, { requiresGrad: true });
+  const want = ref({ data: xv, shape }, lookup(await snapshot(module)));
+  const seed = seeded(want.data.length, seeds.gradient);
+  const y = engine.scope(() => {
+    const y = forward(x);
+    sum(mul(y, engine.tensor(seed, y.shape))).backward();
+    return y;
+  });
+  assert.deepEqual(y.shape, want.shape);
+  const err = relMaxErr(await y.read(), want.data);
+  assert(err < 1e-5, `forward ${err}`);
+  const r = await gradientCheck(
+    module,
+    { values: xv, grad: x.grad },
+    (p, xs) => dot(ref({ data: xs, shape }, p), seed),
+  );
+  assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
+}
+
 for (const c of cases) {
   for (const shape of c.shapes) {
     const name = `${c.name} (${shape.join("×")})`;
@@ -68,25 +100,10 @@ for (const c of cases) {
         const noise = seeded(v.length, t.id, -0.3, 0.3);
         engine.device.queue.writeBuffer(t.buffer, 0, Float32Array.from(v, (a, i) => a + noise[i]));
       }
-      const n = shape.reduce((a, b) => a * b, 1);
-      const xv = seeded(n, 5, -2, 2);
-      const x = engine.tensor(xv, shape, { requiresGrad: true });
-      const want = c.ref({ data: xv, shape }, lookup(await snapshot(module)));
-      const seed = seeded(want.data.length, 6);
-      const y = engine.scope(() => {
-        const y = module.forward(x);
-        sum(mul(y, engine.tensor(seed, y.shape))).backward();
-        return y;
+      await checkAgainstReference(module, (x) => module.forward(x), shape, c.ref, {
+        input: 5,
+        gradient: 6,
       });
-      assert.deepEqual(y.shape, want.shape);
-      const err = relMaxErr(await y.read(), want.data);
-      assert(err < 1e-5, `forward ${err}`);
-      const r = await gradientCheck(
-        module,
-        { values: xv, grad: x.grad },
-        (p, xs) => dot(c.ref({ data: xs, shape }, p), seed),
-      );
-      assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
     });
   }
 }
@@ -130,28 +147,11 @@ Deno.test("FinalPatchExpand2D.forwardToLogits equals final_up then the 1×1 conv
     namedParameters:
       () => [...up.namedParameters(), ["final_conv.weight", cw], ["final_conv.bias", cb]],
   };
-  const shape = [2, 2, 3, 16];
-  const xv = seeded(2 * 2 * 3 * 16, 15, -2, 2);
-  const ref = (xs: Float64Array, p: ParamLookup) =>
-    conv1x1Ref(
-      patchExpandRef({ data: xs, shape }, p, 4),
-      p("final_conv.weight"),
-      p("final_conv.bias"),
-    );
-  const want = ref(xv, lookup(await snapshot(module)));
-  const seed = seeded(want.data.length, 16);
-  const x = engine.tensor(xv, shape, { requiresGrad: true });
-  const y = engine.scope(() => {
-    const y = up.forwardToLogits(x, cw, cb);
-    sum(mul(y, engine.tensor(seed, y.shape))).backward();
-    return y;
+  const ref = (x: Array64, p: ParamLookup) =>
+    conv1x1Ref(patchExpandRef(x, p, 4), p("final_conv.weight"), p("final_conv.bias"));
+  // (2, 2, 3, 16) → logits (2, nc, 8, 12), checked against the reference's shape.
+  await checkAgainstReference(module, (x) => up.forwardToLogits(x, cw, cb), [2, 2, 3, 16], ref, {
+    input: 15,
+    gradient: 16,
   });
-  assert.deepEqual(y.shape, [2, nc, 8, 12]);
-  assert(relMaxErr(await y.read(), want.data) < 1e-5);
-  const r = await gradientCheck(
-    module,
-    { values: xv, grad: x.grad },
-    (p, xs) => dot(ref(xs, p), seed),
-  );
-  assert(r.worst < 1e-3, `worst ${r.name}: ${r.worst}`);
 });
