@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Engine } from "../engine.ts";
+import type { Engine, KernelBinding } from "../engine.ts";
 import type { Dtype, Tensor } from "../tensor.ts";
 import { coalesce, MAX_RANK } from "./_shape.ts";
 
@@ -364,11 +364,7 @@ function stridedMove(
   }
   const kernel = engine.kernel(`${mode}:${t}`, () => ({
     params: STRIDED1,
-    bindings: [{ name: "x", type: `array<${t}>` }, {
-      name: "y",
-      access: "read_write",
-      type: `array<${t}>`,
-    }],
+    bindings: moveBindings(t),
     code: `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
@@ -384,6 +380,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     workgroups: engine.grid(n, WG),
     op,
   });
+}
+
+/** The bindings of a move kernel: `x` read and `y` written, both arrays of `elem`. */
+function moveBindings(elem: string): KernelBinding[] {
+  return [
+    { name: "x", type: `array<${elem}>` },
+    { name: "y", access: "read_write", type: `array<${elem}>` },
+  ];
 }
 
 /**
@@ -426,11 +430,7 @@ function transpose4(
   const key = `transpose4:${t}`;
   const kernel = engine.kernel(key, () => ({
     params: { d1: "u32", d2: "u32", base: "u32", s0: "u32", s2: "u32" },
-    bindings: [{ name: "x", type: `array<vec4<${t}>>` }, {
-      name: "y",
-      access: "read_write",
-      type: `array<vec4<${t}>>`,
-    }],
+    bindings: moveBindings(`vec4<${t}>`),
     code: `
 // Invocation (j2, j1, i0) moves the block i1 in [4·j1, 4·j1 + 4), i2 in [4·j2, 4·j2 + 4):
 // input run k (at i2 = 4·j2 + k) holds the block's column k.
@@ -488,11 +488,7 @@ function strided3d(
   const key = `${mode}3d:${t}`;
   const kernel = engine.kernel(key, () => ({
     params: { d1: "u32", d2: "u32", base: "i32", s0: "i32", s1: "i32", s2: "i32", rows: "u32" },
-    bindings: [{ name: "x", type: `array<${t}>` }, {
-      name: "y",
-      access: "read_write",
-      type: `array<${t}>`,
-    }],
+    bindings: moveBindings(t),
     code: `
 // Invocation (i2, i1, i0) moves element (i0, i1, i2) of the iteration space; the strided
 // side's offset is base + i0·s0 + i1·s1 + i2·s2, the contiguous side's is linear.
