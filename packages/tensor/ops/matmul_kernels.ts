@@ -224,7 +224,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 export function sharedMatmulWgsl(t: SharedTile, transA: boolean, transB: boolean): string {
   const { tm, tn, wx, wy, bk } = t;
   const bm = wy * tm, bn = wx * tn, threads = wx * wy;
-  const aPer = Math.ceil((bm * bk) / threads), bPer = Math.ceil((bk * bn) / threads);
   const aMap = transA
     ? `let r = e % ${bm}u; let kk = e / ${bm}u;`
     : `let r = e / ${bk}u; let kk = e % ${bk}u;`;
@@ -233,8 +232,8 @@ export function sharedMatmulWgsl(t: SharedTile, transA: boolean, transB: boolean
     : `let kk = e / ${bn}u; let c = e % ${bn}u;`;
   // Invocation tid stages elements tid, tid + threads, … of a tile of `count` elements:
   // `map` turns element e into tile coordinates, `store` writes it to workgroup memory.
-  const tileLoads = (per: number, count: number, map: string, store: string) =>
-    range(per).map((l) =>
+  const tileLoads = (count: number, map: string, store: string) =>
+    range(Math.ceil(count / threads)).map((l) =>
       `{
       let e = tid + ${l * threads}u;
       if (e < ${count}u) {
@@ -244,14 +243,12 @@ export function sharedMatmulWgsl(t: SharedTile, transA: boolean, transB: boolean
     }`
     ).join("\n    ");
   const aLoads = tileLoads(
-    aPer,
     bm * bk,
     aMap,
     `let m = bm0 + r; let k = k0 + kk;
         As[kk * ${bm}u + r] = select(0.0, A[offs.x + min(m, M - 1u) * sam + min(k, K - 1u) * sak], m < M && k < K);`,
   );
   const bLoads = tileLoads(
-    bPer,
     bk * bn,
     bMap,
     `let n = bn0 + c; let k = k0 + kk;
