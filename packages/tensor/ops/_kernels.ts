@@ -355,11 +355,11 @@ function stridedMove(
   const { c, vec4, n, t, base } = stridedLayout(shape, strides, base0, size, x.dtype);
   const max = engine.maxWorkgroupsPerDimension;
   if (mode === "gather" && !vec4 && transposes4(c.shape, c.strides[0], base, max)) {
-    transpose4(engine, op, x, y, t, c.shape, c.strides[0], base);
+    transpose4({ engine, op, x, y, t, shape: c.shape, strides: c.strides[0], base });
     return;
   }
   if (fits3d(c.shape, max)) {
-    strided3d(engine, op, mode, x, y, t, c.shape, c.strides[0], base);
+    strided3d({ engine, op, x, y, t, shape: c.shape, strides: c.strides[0], base }, mode);
     return;
   }
   const kernel = engine.kernel(`${mode}:${t}`, () => ({
@@ -380,6 +380,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     workgroups: engine.grid(n, WG),
     op,
   });
+}
+
+/** A strided move after coalescing: what {@linkcode transpose4} and {@linkcode strided3d} run. */
+interface CoalescedMove {
+  engine: Engine;
+  /** Op named in errors. */
+  op: string;
+  /** Source (strided for a gather, contiguous for a scatter). */
+  x: Tensor;
+  /** Destination (contiguous for a gather, strided for a scatter). */
+  y: Tensor;
+  /** WGSL element type. */
+  t: string;
+  /** The coalesced iteration shape. */
+  shape: readonly number[];
+  /** The strided side's element strides over `shape`. */
+  strides: readonly number[];
+  /** The strided side's first element. */
+  base: number;
 }
 
 /** The bindings of a move kernel: `x` read and `y` written, both arrays of `elem`. */
@@ -415,16 +434,7 @@ function transposes4(
  * a quarter of the memory operations of one element per invocation (the dt-projection
  * weight transposes of SS2D land here).
  */
-function transpose4(
-  engine: Engine,
-  op: string,
-  x: Tensor,
-  y: Tensor,
-  t: string,
-  shape: readonly number[],
-  strides: readonly number[],
-  base: number,
-): void {
+function transpose4({ engine, op, x, y, t, shape, strides, base }: CoalescedMove): void {
   const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
   const [s0, , s2] = strides.length === 3 ? strides : [0, ...strides];
   const key = `transpose4:${t}`;
@@ -472,15 +482,8 @@ function fits3d(shape: readonly number[], max: number): boolean {
  * tensors mostly land here.
  */
 function strided3d(
-  engine: Engine,
-  op: string,
+  { engine, op, x, y, t, shape, strides, base }: CoalescedMove,
   mode: "gather" | "scatter",
-  x: Tensor,
-  y: Tensor,
-  t: string,
-  shape: readonly number[],
-  strides: readonly number[],
-  base: number,
 ): void {
   const pad = 3 - shape.length;
   const [d0, d1, d2] = [...Array(pad).fill(1), ...shape];
