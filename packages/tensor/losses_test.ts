@@ -3,14 +3,8 @@ import { readJson } from "../../tools/testing.ts";
 import { Engine } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, ShapeError } from "./tensor_errors.ts";
-import {
-  bceDiceRef,
-  bceRef,
-  ceDiceRef,
-  crossEntropyRef,
-  diceRef,
-  nDiceRef,
-} from "./reference/nn_losses.ts";
+// The references' own hand values are checked in nn_reference_test.ts.
+import { bceDiceRef, ceDiceRef } from "./reference/nn_losses.ts";
 import {
   bceDiceLoss,
   bceLoss,
@@ -98,8 +92,6 @@ Deno.test("binary losses match the float64 reference on a larger odd batch (many
   // Hand values: BCE of p = 0.5 is ln 2, Dice of p = [.5, .5], t = [1, 0] is 1/3.
   const h = await run(bceDiceLoss, [0.5, 0.5], [1, 2], [1, 0], [1, 2]);
   assert(Math.abs(h.loss - (Math.LN2 + 1 / 3)) < 1e-6, `hand ${h.loss}`);
-  assert.equal(bceRef([0], [1]).loss, 100);
-  assert.equal(diceRef([1, 0], [1, 0], 1).loss, 0);
 });
 
 Deno.test("multi-class losses match PyTorch 1.13 numbers on NCHW logits", async () => {
@@ -132,8 +124,6 @@ Deno.test("ceDiceLoss() matches the float64 reference with 9 classes over many c
   // Hand value: equal logits over 4 classes give CE = ln 4.
   const e = await run(crossEntropyLoss, [0, 0, 0, 0], [1, 4, 1, 1], [2], [1, 1, 1], "i32");
   assert(Math.abs(e.loss - Math.log(4)) < 1e-6);
-  assert(Math.abs(crossEntropyRef([0, 0, 0, 0], [2], 1, 4).loss - Math.log(4)) < 1e-15);
-  assert(nDiceRef([0, 0], [0], 1, 2).loss > 0);
 });
 
 Deno.test("losses reject mismatched shapes and dtypes naming the op and the shapes", () => {
