@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Engine, Kernel } from "./engine.ts";
+import type { Engine, Kernel, KernelBinding } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
 import { chunksOf, expectF32, sameEngineOf } from "./_nn_util.ts";
@@ -383,6 +383,8 @@ function multiClassLoss(
   var se = 0.0;
   for (var k = 0u; k < NC; k++) { se += exp(z[base + k * P] - m); }
   let lab = u32(labels[q]);`;
+  // Both kernels bind the logits and the labels first.
+  const inputs: KernelBinding[] = [{ name: "z" }, { name: "labels", type: "array<i32>" }];
   return lossOp(op, [logits, labels], {
     chunks,
     cols,
@@ -390,11 +392,7 @@ function multiClassLoss(
       const pKey = `nn.loss.multi.partial.${nc}`;
       const partialKernel = engine.kernel(pKey, () => ({
         params: { N: "u32", P: "u32", per: "u32", chunks: "u32" },
-        bindings: [
-          { name: "z" },
-          { name: "labels", type: "array<i32>" },
-          { name: "part", access: "read_write" },
-        ],
+        bindings: [...inputs, { name: "part", access: "read_write" }],
         code: /* wgsl */ `
 const NC = ${nc}u;
 // One invocation per chunk of pixels: partial [Σ CE, then per class k: Σ s·t, Σ s², Σ t]
@@ -444,13 +442,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       const bKey = `nn.loss.multi.backward.${nc}`;
       const kernel = engine.kernel(bKey, () => ({
         params: { N: "u32", P: "u32", wce: "f32", wdice: "f32" },
-        bindings: [
-          { name: "z" },
-          { name: "labels", type: "array<i32>" },
-          { name: "stats" },
-          { name: "gl" },
-          { name: "grad", access: "read_write" },
-        ],
+        bindings: [...inputs, { name: "stats" }, { name: "gl" }, {
+          name: "grad",
+          access: "read_write",
+        }],
         code: /* wgsl */ `
 const NC = ${nc}u;
 // One invocation per pixel: ∂/∂z_k = gl·(wce·(s_k − t_k)/N + s_k·(gd_k − Σ_j s_j·gd_j)) with
