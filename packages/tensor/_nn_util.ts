@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Engine } from "./engine.ts";
+import type { Engine, KernelBinding } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
 
@@ -127,15 +127,12 @@ export function sumRowsPair(
 ): [Tensor, Tensor] {
   const outA = engine.empty([cols]);
   const outB = engine.empty([cols]);
-  const { v, T } = rowLanes(cols);
+  const L = rowLanes(cols);
+  const { v, T } = L;
   const key = `nn.sum_rows_pair.${v}`;
   const kernel = engine.kernel(key, () => ({
     params: { rows: "u32", n: "u32" },
-    bindings: [
-      { name: "ab", type: `array<${T}>` },
-      { name: "oa", access: "read_write", type: `array<${T}>` },
-      { name: "ob", access: "read_write", type: `array<${T}>` },
-    ],
+    bindings: L.arrays(["ab"], ["oa", "ob"]),
     code: /* wgsl */ `
 // Invocations [0, n) sum a column (lane group) of the a half, [n, 2n) one of the b half.
 @compute @workgroup_size(${REDUCE_WG})
@@ -175,18 +172,30 @@ export interface RowLanes {
   T: string;
   /** WGSL expression summing the lanes of the element expression `e`. */
   sum: (e: string) => string;
+  /**
+   * Storage bindings of arrays of `T`: the `read` names, then the `written` ones
+   * (`read_write`), in order.
+   */
+  arrays: (read: readonly string[], written?: readonly string[]) => KernelBinding[];
 }
 
 /**
  * How a row kernel reads rows of length `c`: as vec4s when `c % 4 == 0`, else as scalars.
  *
  * @param c Row length.
- * @returns Width, WGSL type and lane sum.
+ * @returns Width, WGSL type, lane sum and typed bindings.
  */
 export function rowLanes(c: number): RowLanes {
-  return c % 4 === 0
-    ? { v: 4, T: "vec4<f32>", sum: (e) => `dot(${e}, vec4<f32>(1.0))` }
-    : { v: 1, T: "f32", sum: (e) => e };
+  const [v, T] = c % 4 === 0 ? [4, "vec4<f32>"] : [1, "f32"];
+  return {
+    v,
+    T,
+    sum: v === 4 ? (e) => `dot(${e}, vec4<f32>(1.0))` : (e) => e,
+    arrays: (read, written = []) => [
+      ...read.map((name) => ({ name, type: `array<${T}>` })),
+      ...written.map((name) => ({ name, access: "read_write" as const, type: `array<${T}>` })),
+    ],
+  };
 }
 
 /**

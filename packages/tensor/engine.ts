@@ -456,7 +456,7 @@ export class Engine {
     outputs: readonly Tensor[],
     backward: (gradOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[],
   ): void {
-    this.#tape.record(op, inputs, outputs, backward);
+    this.#tape.record({ op, inputs, outputs, backward });
   }
 
   /**

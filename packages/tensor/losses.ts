@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Engine, Kernel } from "./engine.ts";
+import type { Engine, Kernel, KernelBinding } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
 import { chunksOf, expectF32, sameEngineOf } from "./_nn_util.ts";
@@ -63,6 +63,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   ${finalCode}
 }`,
   }));
+}
+
+/** How {@linkcode lossOp} computes one loss. */
+interface LossKernels {
+  /** Rows of partial sums. */
+  chunks: number;
+  /** Columns of partial sums (and of the summed `stats`). */
+  cols: number;
+  /** Records the kernel that writes the `(chunks, cols)` partial sums into `partials`. */
+  partials: (partials: Tensor) => void;
+  /** Cache key and `finalCode` of the finalising kernel (see {@linkcode finalizeKernel}). */
+  final: [key: string, code: string];
+  /** The finalising kernel's weights and element count. */
+  params: { w0: number; w1: number; count: number };
+  /** Records ∂loss/∂input 0 given ∂L/∂loss (`gl`, one element) and the summed `stats`. */
+  backward: (gl: Tensor, stats: Tensor) => Tensor;
+}
+
+/**
+ * A loss of `inputs` (the first differentiable, the second the targets): partial sums, one
+ * finalising workgroup writing the scalar loss, and the backward on the tape.
+ */
+function lossOp(op: string, inputs: [Tensor, Tensor], k: LossKernels): Tensor {
+  const engine = inputs[0].engine;
+  const partials = engine.empty([k.chunks, k.cols]);
+  const stats = engine.empty([k.cols]);
+  const loss = engine.empty([]);
+  k.partials(partials);
+  engine.dispatch({
+    kernel: finalizeKernel(engine, ...k.final),
+    bindings: [partials, stats, loss],
+    params: { rows: k.chunks, cols: k.cols, ...k.params },
+    workgroups: [1],
+    op,
+  });
+  partials.dispose();
+  engine.record(op, inputs, [loss], ([gl]) => (gl ? [k.backward(gl, stats), null] : [null, null]));
+  return loss;
 }
 
 function checkSameShape(op: string, a: Tensor, b: Tensor, an: string, bn: string): void {
@@ -150,14 +188,14 @@ function binaryLoss(op: string, pred: Tensor, target: Tensor, wb: number, wd: nu
   const engine = pred.engine;
   const B = pred.shape[0], per = pred.size / B, n = pred.size;
   const { chunks, per: chunk } = chunksOf(per, ELEMENTS_PER_CHUNK);
-  const cols = 4 * B;
-  const partials = engine.empty([chunks, cols]);
-  const stats = engine.empty([cols]);
-  const loss = engine.empty([]);
-  const partialKernel = engine.kernel("nn.loss.binary.partial", () => ({
-    params: { B: "u32", per: "u32", chunk: "u32", chunks: "u32" },
-    bindings: [{ name: "p" }, { name: "t" }, { name: "part", access: "read_write" }],
-    code: /* wgsl */ `
+  return lossOp(op, [pred, target], {
+    chunks,
+    cols: 4 * B,
+    partials: (partials) => {
+      const partialKernel = engine.kernel("nn.loss.binary.partial", () => ({
+        params: { B: "u32", per: "u32", chunk: "u32", chunks: "u32" },
+        bindings: [{ name: "p" }, { name: "t" }, { name: "part", access: "read_write" }],
+        code: /* wgsl */ `
 // One invocation per (sample b, chunk g): partial [Σ bce, Σ p·t, Σ p, Σ t] over the chunk,
 // stored at part[g, 4b + 0..3].
 @compute @workgroup_size(${WG})
@@ -177,18 +215,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = g * 4u * B + 4u * b;
   part[o] = sb; part[o + 1u] = si; part[o + 2u] = sp; part[o + 3u] = st;
 }`,
-  }));
-  engine.dispatch({
-    kernel: partialKernel,
-    bindings: [pred, target, partials],
-    params: { B, per, chunk, chunks },
-    workgroups: engine.grid(B * chunks, WG),
-    op,
-  });
-  const fin = finalizeKernel(
-    engine,
-    "nn.loss.binary.final",
-    /* wgsl */ `
+      }));
+      engine.dispatch({
+        kernel: partialKernel,
+        bindings: [pred, target, partials],
+        params: { B, per, chunk, chunks },
+        workgroups: engine.grid(B * chunks, WG),
+        op,
+      });
+    },
+    final: [
+      "nn.loss.binary.final",
+      /* wgsl */ `
   let B = cols / 4u;
   var bce = 0.0; var dice = 0.0;
   for (var b = 0u; b < B; b++) {
@@ -196,28 +234,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     dice += (2.0 * stats[4u * b + 1u] + 1.0) / (stats[4u * b + 2u] + stats[4u * b + 3u] + 1.0);
   }
   loss[0] = params.w0 * bce / f32(params.count) + params.w1 * (1.0 - dice / f32(B));`,
-  );
-  engine.dispatch({
-    kernel: fin,
-    bindings: [partials, stats, loss],
-    params: { rows: chunks, cols, w0: wb, w1: wd, count: n },
-    workgroups: [1],
-    op,
-  });
-  partials.dispose();
-  engine.record(op, [pred, target], [loss], ([gl]) => {
-    if (!gl) return [null, null];
-    const grad = engine.empty(pred.shape);
-    const kernel = engine.kernel("nn.loss.binary.backward", () => ({
-      params: { n: "u32", per: "u32", B: "u32", wb: "f32", wd: "f32", eps: "f32" },
-      bindings: [
-        { name: "p" },
-        { name: "t" },
-        { name: "stats" },
-        { name: "gl" },
-        { name: "grad", access: "read_write" },
-      ],
-      code: /* wgsl */ `
+    ],
+    params: { w0: wb, w1: wd, count: n },
+    backward: (gl, stats) => {
+      const grad = engine.empty(pred.shape);
+      const kernel = engine.kernel("nn.loss.binary.backward", () => ({
+        params: { n: "u32", per: "u32", B: "u32", wb: "f32", wd: "f32", eps: "f32" },
+        bindings: [
+          { name: "p" },
+          { name: "t" },
+          { name: "stats" },
+          { name: "gl" },
+          { name: "grad", access: "read_write" },
+        ],
+        code: /* wgsl */ `
 // One invocation per element: gl·(wb·(p − t)/max(p(1 − p), eps)/n
 //                                 − wd·(2t·den_b − num_b)/den_b²/B).
 @compute @workgroup_size(256)
@@ -233,17 +263,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let g_dice = -(2.0 * y * den - num) / (den * den) / f32(B);
   grad[i] = gl[0] * (params.wb * g_bce + params.wd * g_dice);
 }`,
-    }));
-    engine.dispatch({
-      kernel,
-      bindings: [pred, target, stats, gl, grad],
-      params: { n, per, B, wb, wd, eps: BCE_EPS },
-      workgroups: engine.grid(n, 256),
-      op: `${op}.backward`,
-    });
-    return [grad, null];
+      }));
+      engine.dispatch({
+        kernel,
+        bindings: [pred, target, stats, gl, grad],
+        params: { n, per, B, wb, wd, eps: BCE_EPS },
+        workgroups: engine.grid(n, 256),
+        op: `${op}.backward`,
+      });
+      return grad;
+    },
   });
-  return loss;
 }
 
 /** Weights of {@linkcode ceDiceLoss}. */
@@ -346,9 +376,6 @@ function multiClassLoss(
   const B = logits.shape[0], P = logits.size / (B * nc), N = B * P;
   const { chunks, per } = chunksOf(N, PIXELS_PER_CHUNK);
   const cols = 1 + 3 * nc;
-  const partials = engine.empty([chunks, cols]);
-  const stats = engine.empty([cols]);
-  const loss = engine.empty([]);
   const softmax = /* wgsl */ `
   let b = q / P; let p = q % P; let base = b * NC * P + p;
   var m = z[base];
@@ -356,15 +383,17 @@ function multiClassLoss(
   var se = 0.0;
   for (var k = 0u; k < NC; k++) { se += exp(z[base + k * P] - m); }
   let lab = u32(labels[q]);`;
-  const pKey = `nn.loss.multi.partial.${nc}`;
-  const partialKernel = engine.kernel(pKey, () => ({
-    params: { N: "u32", P: "u32", per: "u32", chunks: "u32" },
-    bindings: [
-      { name: "z" },
-      { name: "labels", type: "array<i32>" },
-      { name: "part", access: "read_write" },
-    ],
-    code: /* wgsl */ `
+  // Both kernels bind the logits and the labels first.
+  const inputs: KernelBinding[] = [{ name: "z" }, { name: "labels", type: "array<i32>" }];
+  return lossOp(op, [logits, labels], {
+    chunks,
+    cols,
+    partials: (partials) => {
+      const pKey = `nn.loss.multi.partial.${nc}`;
+      const partialKernel = engine.kernel(pKey, () => ({
+        params: { N: "u32", P: "u32", per: "u32", chunks: "u32" },
+        bindings: [...inputs, { name: "part", access: "read_write" }],
+        code: /* wgsl */ `
 const NC = ${nc}u;
 // One invocation per chunk of pixels: partial [Σ CE, then per class k: Σ s·t, Σ s², Σ t]
 // with s = softmax over classes, t = one-hot(label); row g of part.
@@ -388,47 +417,36 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   for (var j = 0u; j < ${cols}u; j++) { part[g * ${cols}u + j] = acc[j]; }
 }`,
-  }));
-  engine.dispatch({
-    kernel: partialKernel,
-    bindings: [logits, labels, partials],
-    params: { N, P, per, chunks },
-    workgroups: engine.grid(chunks, WG),
-    op,
-  });
-  const fin = finalizeKernel(
-    engine,
-    "nn.loss.multi.final",
-    /* wgsl */ `
+      }));
+      engine.dispatch({
+        kernel: partialKernel,
+        bindings: [logits, labels, partials],
+        params: { N, P, per, chunks },
+        workgroups: engine.grid(chunks, WG),
+        op,
+      });
+    },
+    final: [
+      "nn.loss.multi.final",
+      /* wgsl */ `
   let nc = (cols - 1u) / 3u;
   var dice = 0.0;
   for (var k = 0u; k < nc; k++) {
     dice += 1.0 - (2.0 * stats[1u + 3u * k] + 1e-5) / (stats[2u + 3u * k] + stats[3u + 3u * k] + 1e-5);
   }
   loss[0] = params.w0 * stats[0] / f32(params.count) + params.w1 * dice / f32(nc);`,
-  );
-  engine.dispatch({
-    kernel: fin,
-    bindings: [partials, stats, loss],
-    params: { rows: chunks, cols, w0: wce, w1: wdice, count: N },
-    workgroups: [1],
-    op,
-  });
-  partials.dispose();
-  engine.record(op, [logits, labels], [loss], ([gl]) => {
-    if (!gl) return [null, null];
-    const grad = engine.empty(logits.shape);
-    const bKey = `nn.loss.multi.backward.${nc}`;
-    const kernel = engine.kernel(bKey, () => ({
-      params: { N: "u32", P: "u32", wce: "f32", wdice: "f32" },
-      bindings: [
-        { name: "z" },
-        { name: "labels", type: "array<i32>" },
-        { name: "stats" },
-        { name: "gl" },
-        { name: "grad", access: "read_write" },
-      ],
-      code: /* wgsl */ `
+    ],
+    params: { w0: wce, w1: wdice, count: N },
+    backward: (gl, stats) => {
+      const grad = engine.empty(logits.shape);
+      const bKey = `nn.loss.multi.backward.${nc}`;
+      const kernel = engine.kernel(bKey, () => ({
+        params: { N: "u32", P: "u32", wce: "f32", wdice: "f32" },
+        bindings: [...inputs, { name: "stats" }, { name: "gl" }, {
+          name: "grad",
+          access: "read_write",
+        }],
+        code: /* wgsl */ `
 const NC = ${nc}u;
 // One invocation per pixel: ∂/∂z_k = gl·(wce·(s_k − t_k)/N + s_k·(gd_k − Σ_j s_j·gd_j)) with
 // gd_k = −wdice·(2t_k·den_k − 2s_k·num_k)/den_k²/nc.
@@ -455,15 +473,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     grad[base + k * P] = g0 * (wce * (s - t) / f32(N) + s * (gd[k] - dot));
   }
 }`,
-    }));
-    engine.dispatch({
-      kernel,
-      bindings: [logits, labels, stats, gl, grad],
-      params: { N, P, wce, wdice },
-      workgroups: engine.grid(N, WG),
-      op: `${op}.backward`,
-    });
-    return [grad, null];
+      }));
+      engine.dispatch({
+        kernel,
+        bindings: [logits, labels, stats, gl, grad],
+        params: { N, P, wce, wdice },
+        workgroups: engine.grid(N, WG),
+        op: `${op}.backward`,
+      });
+      return grad;
+    },
   });
-  return loss;
 }

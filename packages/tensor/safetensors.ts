@@ -48,6 +48,23 @@ export const DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = {
   U64: 8,
 };
 
+/** The typed array that holds each dtype stored as is (little-endian, as JavaScript's). */
+const TYPED_ARRAY = {
+  F64: Float64Array,
+  F32: Float32Array,
+  I32: Int32Array,
+  U32: Uint32Array,
+  I16: Int16Array,
+  U16: Uint16Array,
+  I8: Int8Array,
+  U8: Uint8Array,
+  BOOL: Uint8Array,
+} as const;
+
+function storedAsIs(dtype: SafetensorsDtype): dtype is keyof typeof TYPED_ARRAY {
+  return dtype in TYPED_ARRAY;
+}
+
 /** Raised for a malformed, truncated or inconsistent safetensors file or a missing key. */
 export class SafetensorsError extends Error {
   /** Creates the error; `source` names the file (or `<bytes>`). */
@@ -225,24 +242,8 @@ export function decodeValues(entry: SafetensorsEntry): ArrayLike<number> {
   const { bytes, dtype } = entry;
   // Copy so that the typed array is aligned whatever the tensor's offset in the file.
   const buffer = bytes.slice().buffer;
+  if (storedAsIs(dtype)) return new TYPED_ARRAY[dtype](buffer);
   switch (dtype) {
-    case "F64":
-      return new Float64Array(buffer);
-    case "F32":
-      return new Float32Array(buffer);
-    case "I32":
-      return new Int32Array(buffer);
-    case "U32":
-      return new Uint32Array(buffer);
-    case "I16":
-      return new Int16Array(buffer);
-    case "U16":
-      return new Uint16Array(buffer);
-    case "I8":
-      return new Int8Array(buffer);
-    case "U8":
-    case "BOOL":
-      return new Uint8Array(buffer);
     case "I64":
       return Array.from(new BigInt64Array(buffer), Number);
     case "U64":
@@ -284,29 +285,14 @@ export function serializeSafetensors(
         `tensor "${name}" has shape [${t.shape}] (${count} values) but ${t.data.length} values`,
       );
     }
-    let blob: Uint8Array;
-    switch (t.dtype) {
-      case "F32":
-        blob = new Uint8Array(Float32Array.from(t.data as ArrayLike<number>).buffer);
-        break;
-      case "F64":
-        blob = new Uint8Array(Float64Array.from(t.data as ArrayLike<number>).buffer);
-        break;
-      case "I32":
-        blob = new Uint8Array(Int32Array.from(t.data as ArrayLike<number>).buffer);
-        break;
-      case "U8":
-        blob = Uint8Array.from(t.data as ArrayLike<number>);
-        break;
-      case "I64":
-        blob = new Uint8Array(
-          (t.data instanceof BigInt64Array
-            ? t.data
-            : BigInt64Array.from(Array.from(t.data as ArrayLike<number>, (v) => BigInt(v))))
-            .buffer,
-        );
-        break;
-    }
+    const blob = new Uint8Array(
+      t.dtype === "I64"
+        ? (t.data instanceof BigInt64Array
+          ? t.data
+          : BigInt64Array.from(Array.from(t.data as ArrayLike<number>, (v) => BigInt(v))))
+          .buffer
+        : TYPED_ARRAY[t.dtype].from(t.data as ArrayLike<number>).buffer,
+    );
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + blob.length] };
     blobs.push(blob);
     offset += blob.length;

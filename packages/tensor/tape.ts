@@ -34,16 +34,10 @@ export class Tape {
     return this.#noGrad === 0 && inputs.some((t) => t.requiresGrad);
   }
 
-  /** Records an op (see `Engine.record`). */
-  record(
-    op: string,
-    inputs: readonly Tensor[],
-    outputs: readonly Tensor[],
-    backward: (gradOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[],
-  ): void {
-    if (!this.willRecord(inputs)) return;
-    const node: TapeNode = { op, inputs, outputs, backward };
-    for (const o of outputs) {
+  /** Records an op's node onto its f32 outputs (see `Engine.record`). */
+  record(node: TapeNode): void {
+    if (!this.willRecord(node.inputs)) return;
+    for (const o of node.outputs) {
       if (o.dtype !== "f32") continue;
       o.requiresGrad = true;
       o.node = node;

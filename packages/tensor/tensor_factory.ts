@@ -116,12 +116,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     });
   }
 
-  /** See `Engine.adopt`. */
+  /** See `Engine.adopt` (which supplies the defaults). */
   adopt(
     buffer: GPUBuffer,
     shape: readonly number[],
-    dtype: Dtype = "f32",
-    release: (buffer: GPUBuffer) => void = () => {},
+    dtype: Dtype,
+    release: (buffer: GPUBuffer) => void,
   ): Tensor {
     const bytes = shape.reduce((a, b) => a * b, 1) * 4;
     if (buffer.size < bytes) {

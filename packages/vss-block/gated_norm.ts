@@ -50,14 +50,7 @@ function forwardKernel(engine: Engine, c: number) {
   const key = `ss2d.gated_norm.fwd.${L.v}`;
   return engine.kernel(key, () => ({
     params: { rows: "u32", c: "u32", eps: "f32" },
-    bindings: [
-      { name: "y", type: `array<${L.T}>` },
-      { name: "z", type: `array<${L.T}>` },
-      { name: "w", type: `array<${L.T}>` },
-      { name: "b", type: `array<${L.T}>` },
-      { name: "out", access: "read_write", type: `array<${L.T}>` },
-      { name: "stats", access: "read_write" },
-    ],
+    bindings: [...L.arrays(["y", "z", "w", "b"], ["out"]), { name: "stats", access: "read_write" }],
     code: /* wgsl */ `
 // One invocation per row: mean, variance, then (ŷ·w + b)·silu(z); saves (mean, rstd).
 ${
@@ -86,14 +79,9 @@ function rowKernel(engine: Engine, c: number, partials: boolean) {
     // packed too, so the kernel binds 9 storage buffers (8 without partials), within what
     // browsers' adapters allow per stage.
     bindings: [
-      { name: "y", type: `array<${L.T}>` },
-      { name: "z", type: `array<${L.T}>` },
-      { name: "wb", type: `array<${L.T}>` },
-      { name: "g", type: `array<${L.T}>` },
+      ...L.arrays(["y", "z", "wb", "g"]),
       { name: "stats" },
-      { name: "dy", access: "read_write", type: `array<${L.T}>` },
-      { name: "dz", access: "read_write", type: `array<${L.T}>` },
-      ...(partials ? [{ name: "pwb", access: "read_write" as const, type: `array<${L.T}>` }] : []),
+      ...L.arrays([], partials ? ["dy", "dz", "pwb"] : ["dy", "dz"]),
     ],
     code: /* wgsl */ `
 // One invocation per row. With dn = g·silu(z) (the gradient reaching the LayerNorm output):
@@ -156,13 +144,7 @@ function partialsKernel(engine: Engine, c: number, wg: number) {
   const key = `ss2d.gated_norm.bwd_wb_part.${L.v}.${wg}`;
   return engine.kernel(key, () => ({
     params: COLUMN_CHUNK_PARAMS,
-    bindings: [
-      { name: "y", type: `array<${L.T}>` },
-      { name: "z", type: `array<${L.T}>` },
-      { name: "g", type: `array<${L.T}>` },
-      { name: "stats" },
-      { name: "pwb", access: "read_write", type: `array<${L.T}>` },
-    ],
+    bindings: [...L.arrays(["y", "z", "g"]), { name: "stats" }, ...L.arrays([], ["pwb"])],
     code: /* wgsl */ `
 // Workgroup (lane block, row chunk): each lane walks the chunk's rows at one lane group of
 // channels (row statistics are uniform loads): partial ∂w = Σ dn·ŷ and ∂b = Σ dn.

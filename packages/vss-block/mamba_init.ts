@@ -6,7 +6,7 @@
  * @module
  */
 
-import { initOnes, initUniform, type Rng } from "@vmunet/tensor";
+import { initOnes, initUniform, initZeros, type Rng } from "@vmunet/tensor";
 
 /**
  * SS2D `dt_projs_weight` (K, Di, R): U(±dtScale·R^-0.5).
@@ -50,9 +50,9 @@ export function initDtProjsBias(
   options: DtBiasOptions = {},
 ): Float32Array {
   const { dtMin = 1e-3, dtMax = 0.1, dtInitFloor = 1e-4 } = options;
-  const n = typeof shape === "number" ? shape : shape.reduce((a, b) => a * b, 1);
+  const out = initZeros(shape);
+  const n = out.length;
   const u = rng.uniform(n);
-  const out = new Float32Array(n);
   const lmin = Math.log(dtMin), span = Math.log(dtMax) - lmin;
   for (let i = 0; i < n; i++) {
     const dt = Math.max(dtInitFloor, Math.exp(u[i] * span + lmin));

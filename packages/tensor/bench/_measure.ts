@@ -55,16 +55,6 @@ export async function gpuTiming(
   return best;
 }
 
-/** Wall-clock milliseconds per call (see {@linkcode gpuTiming}). */
-export async function gpuMillis(
-  engine: Engine,
-  body: () => void,
-  iterations: number,
-  reps = 3,
-): Promise<number> {
-  return (await gpuTiming(engine, body, iterations, reps)).wall;
-}
-
 /** Plain JS matmul (i-k-j loop order over Float32Arrays): the baseline. */
 export function jsMatmul(
   a: Float32Array,
@@ -99,9 +89,4 @@ export function jsMatmulTiming(m: number, n: number, k: number, reps = 3): Timin
     if (wall < best.wall) best = { wall, cpu };
   }
   return best;
-}
-
-/** Wall-clock milliseconds per plain-JS matmul (see {@linkcode jsMatmulTiming}). */
-export function jsMatmulMillis(m: number, n: number, k: number, reps = 3): number {
-  return jsMatmulTiming(m, n, k, reps).wall;
 }

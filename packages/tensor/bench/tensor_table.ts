@@ -12,7 +12,7 @@
 import { Engine, grid1d } from "../engine.ts";
 import { matmulKernel, type MatmulVariant } from "../ops/matmul.ts";
 import { add } from "../ops/elementwise.ts";
-import { cpuMillis, gpuMillis, gpuTiming, jsMatmulTiming } from "./_measure.ts";
+import { cpuMillis, gpuTiming, jsMatmulTiming } from "./_measure.ts";
 
 const engine = await Engine.create();
 const info = engine.gpu.adapterInfo;
@@ -144,7 +144,7 @@ for (
   const count = 2000;
   const x = engine.tensor(new Float32Array(256), [256]);
   const y = engine.tensor(new Float32Array(256), [256]);
-  const ms = await gpuMillis(engine, () => engine.scope(() => void add(x, y)), count);
+  const ms = (await gpuTiming(engine, () => engine.scope(() => void add(x, y)), count)).wall;
   const device = engine.device;
   const module = device.createShaderModule({
     code: `@group(0) @binding(0) var<uniform> n: vec4<u32>;

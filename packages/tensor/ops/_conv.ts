@@ -1,15 +1,16 @@
 /**
  * What the convolutions share: the `convConfig` switch between the matmul and direct
- * implementations, the argument checks, one-invocation-per-output kernels whose params are
- * unpacked into WGSL locals, and the weight/bias gradient as per-chunk partial sums plus a
- * reduction pass (WGSL has no float atomics).
+ * implementations, the argument checks, the direct kernels' scaffolding ({@linkcode directConv}:
+ * one invocation per output, params unpacked into WGSL locals, forward, ∂x and the tape), and
+ * the weight/bias gradient as per-chunk partial sums plus a reduction pass (WGSL has no float
+ * atomics).
  *
  * @module
  */
 
 import type { Engine, Kernel, KernelBinding, ParamDecl, ParamValues } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
-import { expectF32, sameEngineOf, sumRows } from "../_nn_util.ts";
+import { chunksOf, expectF32, sameEngineOf, sumRows } from "../_nn_util.ts";
 
 /**
  * Implementation of {@linkcode patchifyConv} and {@linkcode conv1x1}: `"matmul"` (default)
@@ -32,16 +33,8 @@ export function checkConvArgs(op: string, x: Tensor, weight: Tensor, bias: Tenso
  * A kernel with one invocation `i` per output element: `body` runs after
  * `if (i >= count) { return; }`-style checks of its own, with every declared param already
  * bound to a WGSL local of the same name.
- *
- * @param engine The engine.
- * @param key Cache key.
- * @param params The params declaration.
- * @param bindings Storage bindings.
- * @param body WGSL statements (the invocation index is `i`).
- * @param extra WGSL after `main` (helper functions).
- * @returns The kernel.
  */
-export function perOutputKernel<P extends ParamDecl>(
+function perOutputKernel<P extends ParamDecl>(
   engine: Engine,
   key: string,
   params: P,
@@ -61,27 +54,6 @@ ${body}
 }
 ${extra}`,
   }));
-}
-
-/**
- * Records `kernel` over `n` invocations (one per output element).
- *
- * @param engine The engine.
- * @param kernel From {@linkcode perOutputKernel}.
- * @param bindings Its buffers.
- * @param params Its params.
- * @param n Invocations.
- * @param op Op named in errors.
- */
-export function runPerOutput<P extends ParamDecl>(
-  engine: Engine,
-  kernel: Kernel<P>,
-  bindings: readonly Tensor[],
-  params: ParamValues<P>,
-  n: number,
-  op: string,
-): void {
-  engine.dispatch({ kernel, bindings, params, workgroups: engine.grid(n, WG), op });
 }
 
 /**
@@ -120,31 +92,98 @@ export function weightBiasGrads<P extends ParamDecl>(
 }
 
 /**
- * Records a conv's backward: when `x` needs a gradient, `input(gy, dx)` fills a new `dx`;
- * when the weight or the bias does, `params(gy)` returns `[dw, db]`.
- *
- * @param op Op name.
- * @param inputs `[x, weight, bias]`.
- * @param y The conv's output.
- * @param input Encodes ∂x into `dx`.
- * @param params Encodes ∂weight and ∂bias.
+ * The direct kernels of a conv, each with one invocation `i` per element it writes and every
+ * param bound to a WGSL local of the same name (see {@linkcode directConv}).
  */
-export function recordConvBackward(
-  op: string,
-  [x, weight, bias]: readonly [Tensor, Tensor, Tensor],
-  y: Tensor,
-  input: (gy: Tensor, dx: Tensor) => void,
-  params: (gy: Tensor) => [Tensor, Tensor],
-): void {
+export interface DirectConv<P extends ParamDecl> {
+  /** Op name (errors, profiles). */
+  op: string;
+  /** Cache-key prefix: the kernels are `${key}.fwd`, `${key}.bwd_x`, `${key}.bwd_w`. */
+  key: string;
+  /** The params of the three kernels (`bwd_w` adds `per` and `chunks`). */
+  params: P;
+  /** Their values. */
+  values: ParamValues<P>;
+  /** Shape of the output `y`. */
+  yShape: readonly number[];
+  /** Output positions (pixels or patches) that the weight gradient sums over. */
+  positions: number;
+  /** Forward body over bindings `x`, `w`, `bias`, `y`; with `extra` WGSL after `main`. */
+  forward: { body: string; extra?: string };
+  /** ∂x body over bindings `gy`, `w`, `dx` (one invocation per element of x). */
+  inputGrad: { body: string; extra?: string };
+  /**
+   * Partial ∂weight/∂bias body over `x`, `gy`, `part`: one invocation per (chunk of `per`
+   * positions, weight element | bias element), writing `part[i]`.
+   */
+  weightGrad: string;
+}
+
+/**
+ * Records a conv through its direct kernels (see {@linkcode DirectConv}): the forward, and on
+ * the tape the ∂x kernel when `x` needs a gradient, the partial-sums kernel and their
+ * reduction when the weight or the bias does.
+ *
+ * @param x Input.
+ * @param weight Weight.
+ * @param bias Bias (one per output channel).
+ * @param conv The kernels.
+ * @returns The output.
+ */
+export function directConv<P extends ParamDecl>(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor,
+  conv: DirectConv<P>,
+): Tensor {
+  const { op, key, params, values } = conv;
   const engine = x.engine;
+  const y = engine.empty(conv.yShape);
+  if (y.size > 0) {
+    const kernel = perOutputKernel(
+      engine,
+      `${key}.fwd`,
+      params,
+      [{ name: "x" }, { name: "w" }, { name: "bias" }, { name: "y", access: "read_write" }],
+      conv.forward.body,
+      conv.forward.extra,
+    );
+    const workgroups = engine.grid(y.size, WG);
+    engine.dispatch({ kernel, bindings: [x, weight, bias, y], params: values, workgroups, op });
+  }
   engine.record(op, [x, weight, bias], [y], ([gy]) => {
     if (!gy || y.size === 0) return [null, null, null];
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = engine.empty(x.shape);
-      input(gy, dx);
+      const kernel = perOutputKernel(
+        engine,
+        `${key}.bwd_x`,
+        params,
+        [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
+        conv.inputGrad.body,
+        conv.inputGrad.extra,
+      );
+      engine.dispatch({
+        kernel,
+        bindings: [gy, weight, dx],
+        params: values,
+        workgroups: engine.grid(x.size, WG),
+        op: `${op}.backward`,
+      });
     }
-    const [dw, db] = weight.requiresGrad || bias.requiresGrad ? params(gy) : [null, null];
-    return [dx, dw, db];
+    if (!weight.requiresGrad && !bias.requiresGrad) return [dx, null, null];
+    const { chunks, per } = chunksOf(conv.positions, POSITIONS_PER_CHUNK * 4);
+    const kernel = perOutputKernel(
+      engine,
+      `${key}.bwd_w`,
+      { ...params, per: "u32", chunks: "u32" },
+      [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
+      conv.weightGrad,
+    );
+    const cout = bias.size;
+    const all = { ...values, per, chunks };
+    return [dx, ...weightBiasGrads(engine, kernel, [x, gy], all, chunks, weight, cout, op)];
   });
+  return y;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Engine } from "../engine.ts";
+import type { Engine, KernelBinding } from "../engine.ts";
 import type { Dtype, Tensor } from "../tensor.ts";
 import { coalesce, MAX_RANK } from "./_shape.ts";
 
@@ -355,20 +355,16 @@ function stridedMove(
   const { c, vec4, n, t, base } = stridedLayout(shape, strides, base0, size, x.dtype);
   const max = engine.maxWorkgroupsPerDimension;
   if (mode === "gather" && !vec4 && transposes4(c.shape, c.strides[0], base, max)) {
-    transpose4(engine, op, x, y, t, c.shape, c.strides[0], base);
+    transpose4({ engine, op, x, y, t, shape: c.shape, strides: c.strides[0], base });
     return;
   }
   if (fits3d(c.shape, max)) {
-    strided3d(engine, op, mode, x, y, t, c.shape, c.strides[0], base);
+    strided3d({ engine, op, x, y, t, shape: c.shape, strides: c.strides[0], base }, mode);
     return;
   }
   const kernel = engine.kernel(`${mode}:${t}`, () => ({
     params: STRIDED1,
-    bindings: [{ name: "x", type: `array<${t}>` }, {
-      name: "y",
-      access: "read_write",
-      type: `array<${t}>`,
-    }],
+    bindings: moveBindings(t),
     code: `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = lin(gid, nwg, ${WG}u);
@@ -384,6 +380,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     workgroups: engine.grid(n, WG),
     op,
   });
+}
+
+/** A strided move after coalescing: what {@linkcode transpose4} and {@linkcode strided3d} run. */
+interface CoalescedMove {
+  engine: Engine;
+  /** Op named in errors. */
+  op: string;
+  /** Source (strided for a gather, contiguous for a scatter). */
+  x: Tensor;
+  /** Destination (contiguous for a gather, strided for a scatter). */
+  y: Tensor;
+  /** WGSL element type. */
+  t: string;
+  /** The coalesced iteration shape. */
+  shape: readonly number[];
+  /** The strided side's element strides over `shape`. */
+  strides: readonly number[];
+  /** The strided side's first element. */
+  base: number;
+}
+
+/** The bindings of a move kernel: `x` read and `y` written, both arrays of `elem`. */
+function moveBindings(elem: string): KernelBinding[] {
+  return [
+    { name: "x", type: `array<${elem}>` },
+    { name: "y", access: "read_write", type: `array<${elem}>` },
+  ];
 }
 
 /**
@@ -411,26 +434,13 @@ function transposes4(
  * a quarter of the memory operations of one element per invocation (the dt-projection
  * weight transposes of SS2D land here).
  */
-function transpose4(
-  engine: Engine,
-  op: string,
-  x: Tensor,
-  y: Tensor,
-  t: string,
-  shape: readonly number[],
-  strides: readonly number[],
-  base: number,
-): void {
+function transpose4({ engine, op, x, y, t, shape, strides, base }: CoalescedMove): void {
   const [d0, d1, d2] = shape.length === 3 ? shape : [1, ...shape];
   const [s0, , s2] = strides.length === 3 ? strides : [0, ...strides];
   const key = `transpose4:${t}`;
   const kernel = engine.kernel(key, () => ({
     params: { d1: "u32", d2: "u32", base: "u32", s0: "u32", s2: "u32" },
-    bindings: [{ name: "x", type: `array<vec4<${t}>>` }, {
-      name: "y",
-      access: "read_write",
-      type: `array<vec4<${t}>>`,
-    }],
+    bindings: moveBindings(`vec4<${t}>`),
     code: `
 // Invocation (j2, j1, i0) moves the block i1 in [4·j1, 4·j1 + 4), i2 in [4·j2, 4·j2 + 4):
 // input run k (at i2 = 4·j2 + k) holds the block's column k.
@@ -472,15 +482,8 @@ function fits3d(shape: readonly number[], max: number): boolean {
  * tensors mostly land here.
  */
 function strided3d(
-  engine: Engine,
-  op: string,
+  { engine, op, x, y, t, shape, strides, base }: CoalescedMove,
   mode: "gather" | "scatter",
-  x: Tensor,
-  y: Tensor,
-  t: string,
-  shape: readonly number[],
-  strides: readonly number[],
-  base: number,
 ): void {
   const pad = 3 - shape.length;
   const [d0, d1, d2] = [...Array(pad).fill(1), ...shape];
@@ -488,11 +491,7 @@ function strided3d(
   const key = `${mode}3d:${t}`;
   const kernel = engine.kernel(key, () => ({
     params: { d1: "u32", d2: "u32", base: "i32", s0: "i32", s1: "i32", s2: "i32", rows: "u32" },
-    bindings: [{ name: "x", type: `array<${t}>` }, {
-      name: "y",
-      access: "read_write",
-      type: `array<${t}>`,
-    }],
+    bindings: moveBindings(t),
     code: `
 // Invocation (i2, i1, i0) moves element (i0, i1, i2) of the iteration space; the strided
 // side's offset is base + i0·s0 + i1·s1 + i2·s2, the contiguous side's is linear.

@@ -6,25 +6,12 @@
 
 import type { Tensor } from "../tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "../tensor_errors.ts";
+import { stridesOf } from "../_row_major.ts";
+
+export { sizeOf, stridesOf } from "../_row_major.ts";
 
 /** Largest rank the general strided kernels accept. */
 export const MAX_RANK = 8;
-
-/** Row-major strides of `shape` (in elements). */
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
-
-/** Product of the dimensions. */
-export function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 /** Whether two shapes are equal. */
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

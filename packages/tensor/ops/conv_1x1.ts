@@ -9,16 +9,8 @@
 import type { Tensor } from "../tensor.ts";
 import { linear } from "./matmul.ts";
 import { permute, reshape } from "./layout.ts";
-import { chunksOf, expectRank, expectShape } from "../_nn_util.ts";
-import {
-  checkConvArgs,
-  convConfig,
-  perOutputKernel,
-  POSITIONS_PER_CHUNK,
-  recordConvBackward,
-  runPerOutput,
-  weightBiasGrads,
-} from "./_conv.ts";
+import { expectRank, expectShape } from "../_nn_util.ts";
+import { checkConvArgs, convConfig, directConv } from "./_conv.ts";
 
 /** Params of the 1×1 kernels. */
 const DIMS = { B: "u32", P: "u32", Ci: "u32", Co: "u32" } as const;
@@ -57,17 +49,16 @@ export function conv1x1(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   if (convConfig.variant === "matmul" && x.size > 0 && Co > 0) {
     return permute(linear(x, reshape(weight, [Co, Ci]), bias), [0, 3, 1, 2]);
   }
-  const engine = x.engine;
   const P = H * W;
-  const y = engine.empty([B, Co, H, W]);
-  const dims = { B, P, Ci, Co };
-  if (y.size > 0) {
-    const kernel = perOutputKernel(
-      engine,
-      "nn.conv1x1.fwd",
-      DIMS,
-      [{ name: "x" }, { name: "w" }, { name: "bias" }, { name: "y", access: "read_write" }],
-      /* wgsl */ `
+  return directConv(x, weight, bias, {
+    op,
+    key: "nn.conv1x1",
+    params: DIMS,
+    values: { B, P, Ci, Co },
+    yShape: [B, Co, H, W],
+    positions: B * P,
+    forward: {
+      body: /* wgsl */ `
   // One invocation per output (b, o, pixel): bias[o] + w[o, :]·x[b, pixel, :].
   if (i >= B * Co * P) { return; }
   let p = i % P; let o = (i / P) % Co; let b = i / (P * Co);
@@ -75,33 +66,17 @@ export function conv1x1(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   let xr = (b * P + p) * Ci; let wr = o * Ci;
   for (var c = 0u; c < Ci; c++) { s += w[wr + c] * x[xr + c]; }
   y[i] = s;`,
-    );
-    runPerOutput(engine, kernel, [x, weight, bias, y], dims, y.size, op);
-  }
-  const input = (gy: Tensor, dx: Tensor) => {
-    const kernel = perOutputKernel(
-      engine,
-      "nn.conv1x1.bwd_x",
-      DIMS,
-      [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
-      /* wgsl */ `
+    },
+    inputGrad: {
+      body: /* wgsl */ `
   // One invocation per input element (b, pixel, c): Σ_o gy[b, o, pixel]·w[o, c].
   if (i >= B * P * Ci) { return; }
   let c = i % Ci; let p = (i / Ci) % P; let b = i / (Ci * P);
   var s = 0.0;
   for (var o = 0u; o < Co; o++) { s += gy[(b * Co + o) * P + p] * w[o * Ci + c]; }
   dx[i] = s;`,
-    );
-    runPerOutput(engine, kernel, [gy, weight, dx], dims, x.size, `${op}.backward`);
-  };
-  const params = (gy: Tensor): [Tensor, Tensor] => {
-    const { chunks, per } = chunksOf(B * P, POSITIONS_PER_CHUNK * 4);
-    const kernel = perOutputKernel(
-      engine,
-      "nn.conv1x1.bwd_w",
-      { ...DIMS, per: "u32", chunks: "u32" },
-      [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
-      /* wgsl */ `
+    },
+    weightGrad: /* wgsl */ `
   // One invocation per (pixel chunk, weight element (o, c) | bias o): partial sums over the
   // chunk's pixels of gy[b, o, p]·x[b, p, c] (or of gy).
   let cols = Co * Ci + Co;
@@ -120,10 +95,5 @@ export function conv1x1(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     for (var q = chunk * per; q < q1; q++) { s += gy[((q / P) * Co + o) * P + q % P]; }
   }
   part[i] = s;`,
-    );
-    const values = { ...dims, per, chunks };
-    return weightBiasGrads(engine, kernel, [x, gy], values, chunks, weight, Co, op);
-  };
-  recordConvBackward(op, [x, weight, bias], y, input, params);
-  return y;
+  });
 }

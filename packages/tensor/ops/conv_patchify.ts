@@ -12,16 +12,8 @@ import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import { linear } from "./matmul.ts";
 import { permute, reshape } from "./layout.ts";
-import { chunksOf, expectRank, expectShape } from "../_nn_util.ts";
-import {
-  checkConvArgs,
-  convConfig,
-  perOutputKernel,
-  POSITIONS_PER_CHUNK,
-  recordConvBackward,
-  runPerOutput,
-  weightBiasGrads,
-} from "./_conv.ts";
+import { expectRank, expectShape } from "../_nn_util.ts";
+import { checkConvArgs, convConfig, directConv } from "./_conv.ts";
 
 /** Params of the patchify kernels. */
 const DIMS = {
@@ -83,16 +75,15 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     );
     return linear(patches, reshape(weight, [Co, Ci * k * k]), bias);
   }
-  const engine = x.engine;
-  const y = engine.empty([B, Ho, Wo, Co]);
-  const dims = { B, Ci, H, W, Co, k, Ho, Wo };
-  if (y.size > 0) {
-    const kernel = perOutputKernel(
-      engine,
-      "nn.patchify.fwd",
-      DIMS,
-      [{ name: "x" }, { name: "w" }, { name: "bias" }, { name: "y", access: "read_write" }],
-      /* wgsl */ `
+  return directConv(x, weight, bias, {
+    op,
+    key: "nn.patchify",
+    params: DIMS,
+    values: { B, Ci, H, W, Co, k, Ho, Wo },
+    yShape: [B, Ho, Wo, Co],
+    positions: B * Ho * Wo,
+    forward: {
+      body: /* wgsl */ `
   // One invocation per output (b, h, w, o): the dot product of patch (h, w) with filter o.
   if (i >= B * Ho * Wo * Co) { return; }
   let o = i % Co; let pix = i / Co; let w = pix % Wo; let h = (pix / Wo) % Ho; let b = pix / (Wo * Ho);
@@ -105,17 +96,10 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     }
   }
   y[i] = s;`,
-      "fn w_at(i: u32) -> f32 { return w[i]; }",
-    );
-    runPerOutput(engine, kernel, [x, weight, bias, y], dims, y.size, op);
-  }
-  const input = (gy: Tensor, dx: Tensor) => {
-    const kernel = perOutputKernel(
-      engine,
-      "nn.patchify.bwd_x",
-      DIMS,
-      [{ name: "gy" }, { name: "w" }, { name: "dx", access: "read_write" }],
-      /* wgsl */ `
+      extra: "fn w_at(i: u32) -> f32 { return w[i]; }",
+    },
+    inputGrad: {
+      body: /* wgsl */ `
   // One invocation per input element (b, c, row, col): each lies in exactly one patch (or in
   // the cropped border, gradient 0): dx = Σ_o gy[b, row/k, col/k, o]·w[o, c, row%k, col%k].
   if (i >= B * Ci * H * W) { return; }
@@ -128,18 +112,9 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     for (var o = 0u; o < Co; o++) { s += gy[g0 + o] * w_(o * Ci * k * k + wi); }
   }
   dx[i] = s;`,
-      "fn w_(i: u32) -> f32 { return w[i]; }",
-    );
-    runPerOutput(engine, kernel, [gy, weight, dx], dims, x.size, `${op}.backward`);
-  };
-  const params = (gy: Tensor): [Tensor, Tensor] => {
-    const { chunks, per } = chunksOf(B * Ho * Wo, POSITIONS_PER_CHUNK * 4);
-    const kernel = perOutputKernel(
-      engine,
-      "nn.patchify.bwd_w",
-      { ...DIMS, per: "u32", chunks: "u32" },
-      [{ name: "x" }, { name: "gy" }, { name: "part", access: "read_write" }],
-      /* wgsl */ `
+      extra: "fn w_(i: u32) -> f32 { return w[i]; }",
+    },
+    weightGrad: /* wgsl */ `
   // One invocation per (patch chunk, weight element j < Co·K | bias o): partial Σ over the
   // chunk's patches of gy[patch, o]·x[patch element] (or of gy for the bias).
   let K = Ci * k * k; let cols = Co * K + Co;
@@ -158,10 +133,5 @@ export function patchifyConv(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     for (var pt = chunk * per; pt < p1; pt++) { s += gy[pt * Co + o]; }
   }
   part[i] = s;`,
-    );
-    const values = { ...dims, per, chunks };
-    return weightBiasGrads(engine, kernel, [x, gy], values, chunks, weight, Co, op);
-  };
-  recordConvBackward(op, [x, weight, bias], y, input, params);
-  return y;
+  });
 }

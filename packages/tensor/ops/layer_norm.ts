@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { KernelBinding } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import {
@@ -177,13 +178,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number =
     const key = `nn.layer_norm.fwd.${L.v}.${cachedRow(c, L.v)}`;
     const kernel = engine.kernel(key, () => ({
       params: { rows: "u32", c: "u32", eps: "f32" },
-      bindings: [
-        { name: "x", type: `array<${L.T}>` },
-        { name: "w", type: `array<${L.T}>` },
-        { name: "b", type: `array<${L.T}>` },
-        { name: "y", access: "read_write", type: `array<${L.T}>` },
-        { name: "stats", access: "read_write" },
-      ],
+      bindings: [...L.arrays(["x", "w", "b"], ["y"]), { name: "stats", access: "read_write" }],
       code: /* wgsl */ `
 // One invocation per row: two passes for mean and variance, one for the output.
 ${
@@ -232,12 +227,16 @@ function layerNormBackward(
   need: [boolean, boolean],
 ): (Tensor | null)[] {
   const engine = x.engine;
-  const op = "layerNorm.backward";
   const c = x.shape[x.rank - 1];
   const rows = x.size / c;
   const L = rowLanes(c);
   const n = c / L.v;
-  if (need[0] && clusteredBackward(engine)) return clusterBackward(x, weight, stats, gy, need[1]);
+  // Every backward kernel binds x, w, the row statistics and ∂y first.
+  const inputs = [...L.arrays(["x", "w"]), { name: "stats" }, ...L.arrays(["gy"])];
+  if (need[0] && clusteredBackward(engine)) {
+    return clusterBackward([x, weight, stats, gy], inputs, need[1]);
+  }
+  const op = "layerNorm.backward";
   let sums: Tensor | null = null;
   const sg = subgroupSize(engine);
   if (need[0] && sg > 0) {
@@ -275,13 +274,7 @@ function layerNormBackward(
     engine.dispatch({
       kernel: engine.kernel(key, () => ({
         params: { rows: "u32", c: "u32" },
-        bindings: [
-          { name: "x", type: `array<${L.T}>` },
-          { name: "w", type: `array<${L.T}>` },
-          { name: "stats" },
-          { name: "gy", type: `array<${L.T}>` },
-          { name: "sums", access: "read_write" },
-        ],
+        bindings: [...inputs, { name: "sums", access: "read_write" }],
         code: /* wgsl */ `
 // One invocation per row: mean(g) and mean(g·x̂) with g = gy·w.
 ${
@@ -309,20 +302,10 @@ ${
   // The ∂w and ∂b partials, packed (one binding): ∂w rows, then ∂b rows.
   const pwb = wantWb ? engine.empty([2, chunks, c]) : null;
   const key = `nn.layer_norm.bwd.${L.v}.${wg}.${wantDx ? "x" : ""}${wantWb ? "wb" : ""}`;
-  const outs = [
-    ...(wantDx ? [{ name: "dx", access: "read_write" as const, type: `array<${L.T}>` }] : []),
-    ...(wantWb ? [{ name: "pwb", access: "read_write" as const, type: `array<${L.T}>` }] : []),
-  ];
+  const outs = [...(wantDx ? ["dx"] : []), ...(wantWb ? ["pwb"] : [])];
   const kernel = engine.kernel(key, () => ({
     params: COLUMN_CHUNK_PARAMS,
-    bindings: [
-      { name: "x", type: `array<${L.T}>` },
-      { name: "w", type: `array<${L.T}>` },
-      { name: "stats" },
-      { name: "gy", type: `array<${L.T}>` },
-      { name: "sums" },
-      ...outs,
-    ],
+    bindings: [...inputs, { name: "sums" }, ...L.arrays([], outs)],
     code: /* wgsl */ `
 // Workgroup (lane group block, row chunk): each lane walks the chunk's rows at one lane group
 // of channels; row statistics and row sums are uniform loads.
@@ -368,10 +351,8 @@ ${
  * partials. Reads x and ∂y twice, like the plain ∂x kernel, and nothing more.
  */
 function clusterBackward(
-  x: Tensor,
-  weight: Tensor,
-  stats: Tensor,
-  gy: Tensor,
+  [x, weight, stats, gy]: readonly [Tensor, Tensor, Tensor, Tensor],
+  inputs: readonly KernelBinding[],
   wantWb: boolean,
 ): (Tensor | null)[] {
   const engine = x.engine;
@@ -386,14 +367,7 @@ function clusterBackward(
   const key = `nn.layer_norm.bwd_x.cluster.${L.v}.${wantWb ? "wb" : "x"}`;
   const kernel = engine.kernel(key, () => ({
     params: { rows: "u32", c: "u32" },
-    bindings: [
-      { name: "x", type: `array<${L.T}>` },
-      { name: "w", type: `array<${L.T}>` },
-      { name: "stats" },
-      { name: "gy", type: `array<${L.T}>` },
-      { name: "dx", access: "read_write", type: `array<${L.T}>` },
-      ...(wantWb ? [{ name: "pwb", access: "read_write" as const, type: `array<${L.T}>` }] : []),
-    ],
+    bindings: [...inputs, ...L.arrays([], wantWb ? ["dx", "pwb"] : ["dx"])],
     code: /* wgsl */ `
 // One invocation per row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = gy·w; rows past
 // the end run clamped with zero weight (the shuffles need every lane) and store nothing.

@@ -224,33 +224,36 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 export function sharedMatmulWgsl(t: SharedTile, transA: boolean, transB: boolean): string {
   const { tm, tn, wx, wy, bk } = t;
   const bm = wy * tm, bn = wx * tn, threads = wx * wy;
-  const aPer = Math.ceil((bm * bk) / threads), bPer = Math.ceil((bk * bn) / threads);
   const aMap = transA
     ? `let r = e % ${bm}u; let kk = e / ${bm}u;`
     : `let r = e / ${bk}u; let kk = e % ${bk}u;`;
   const bMap = transB
     ? `let kk = e % ${bk}u; let c = e / ${bk}u;`
     : `let kk = e / ${bn}u; let c = e % ${bn}u;`;
-  const aLoads = range(aPer).map((l) =>
-    `{
+  // Invocation tid stages elements tid, tid + threads, … of a tile of `count` elements:
+  // `map` turns element e into tile coordinates, `store` writes it to workgroup memory.
+  const tileLoads = (count: number, map: string, store: string) =>
+    range(Math.ceil(count / threads)).map((l) =>
+      `{
       let e = tid + ${l * threads}u;
-      if (e < ${bm * bk}u) {
-        ${aMap}
-        let m = bm0 + r; let k = k0 + kk;
-        As[kk * ${bm}u + r] = select(0.0, A[offs.x + min(m, M - 1u) * sam + min(k, K - 1u) * sak], m < M && k < K);
+      if (e < ${count}u) {
+        ${map}
+        ${store}
       }
     }`
-  ).join("\n    ");
-  const bLoads = range(bPer).map((l) =>
-    `{
-      let e = tid + ${l * threads}u;
-      if (e < ${bk * bn}u) {
-        ${bMap}
-        let n = bn0 + c; let k = k0 + kk;
-        Bs[kk * ${bn}u + c] = select(0.0, B[offs.y + min(k, K - 1u) * sbk + min(n, N - 1u) * sbn], n < N && k < K);
-      }
-    }`
-  ).join("\n    ");
+    ).join("\n    ");
+  const aLoads = tileLoads(
+    bm * bk,
+    aMap,
+    `let m = bm0 + r; let k = k0 + kk;
+        As[kk * ${bm}u + r] = select(0.0, A[offs.x + min(m, M - 1u) * sam + min(k, K - 1u) * sak], m < M && k < K);`,
+  );
+  const bLoads = tileLoads(
+    bk * bn,
+    bMap,
+    `let n = bn0 + c; let k = k0 + kk;
+        Bs[kk * ${bn}u + c] = select(0.0, B[offs.y + min(k, K - 1u) * sbk + min(n, N - 1u) * sbn], n < N && k < K);`,
+  );
   const acc = range(tm).flatMap((i) => range(tn).map((j) => `var c${i}_${j} = 0.0;`)).join(" ");
   const inner = [
     ...range(tm).map((i) => `let a${i} = As[kk * ${bm}u + lid.y + ${i * wy}u];`),

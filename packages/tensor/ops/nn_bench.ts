@@ -1,7 +1,8 @@
 /**
  * Benchmarks of the nn ops beside plain-JS loops on the same data: LayerNorm (VM-UNet's
  * first-stage shape, rows = 4096·B, C = 96) and the SS2D depthwise 3×3 conv
- * (B/2, 64, 64, 192), forward and forward + backward.
+ * (B/2, 64, 64, 192), forward and forward + backward. The plain-JS loops are the float64
+ * CPU references of the tests (`reference/nn_ops.ts`).
  *
  * `deno bench -A packages/tensor/ops/nn_bench.ts` runs the micro-benchmarks;
  * `deno run -A packages/tensor/ops/nn_bench.ts [B]` prints the markdown table for
@@ -15,131 +16,18 @@ import { cpuMillis, gpuTiming, type Timing } from "../bench/_measure.ts";
 import { Engine } from "../engine.ts";
 import { randomNormal } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
+import {
+  depthwiseConv3x3BackwardRef,
+  depthwiseConv3x3Ref,
+  layerNormBackwardRef,
+  layerNormRef,
+} from "../reference/nn_ops.ts";
 import { depthwiseConv3x3 } from "./conv_depthwise.ts";
 import { layerNorm } from "./layer_norm.ts";
 
 // `deno run -A nn_bench.ts 32` measures VM-UNet's real batch (B = 32) on a big GPU.
 const B = Number(import.meta.main && Deno.args[0] ? Deno.args[0] : 2), C = 96, ROWS = 4096 * B;
 const DW = [B >> 1 || 1, 64, 64, 192] as const;
-
-/** Plain-JS LayerNorm over rows of c (two passes, float32 storage). */
-function jsLayerNorm(
-  x: Float32Array,
-  w: Float32Array,
-  b: Float32Array,
-  y: Float32Array,
-  c: number,
-): void {
-  const rows = x.length / c;
-  for (let r = 0; r < rows; r++) {
-    const o = r * c;
-    let s = 0;
-    for (let j = 0; j < c; j++) s += x[o + j];
-    const mean = s / c;
-    let q = 0;
-    for (let j = 0; j < c; j++) {
-      const d = x[o + j] - mean;
-      q += d * d;
-    }
-    const rstd = 1 / Math.sqrt(q / c + 1e-5);
-    for (let j = 0; j < c; j++) y[o + j] = (x[o + j] - mean) * rstd * w[j] + b[j];
-  }
-}
-
-/** Plain-JS LayerNorm backward (dx, dw, db), recomputing the row statistics. */
-function jsLayerNormBackward(
-  x: Float32Array,
-  w: Float32Array,
-  gy: Float32Array,
-  dx: Float32Array,
-  dw: Float32Array,
-  db: Float32Array,
-  c: number,
-): void {
-  const rows = x.length / c;
-  dw.fill(0);
-  db.fill(0);
-  for (let r = 0; r < rows; r++) {
-    const o = r * c;
-    let s = 0;
-    for (let j = 0; j < c; j++) s += x[o + j];
-    const mean = s / c;
-    let q = 0;
-    for (let j = 0; j < c; j++) q += (x[o + j] - mean) ** 2;
-    const rstd = 1 / Math.sqrt(q / c + 1e-5);
-    let sg = 0, sgx = 0;
-    for (let j = 0; j < c; j++) {
-      const xh = (x[o + j] - mean) * rstd, g = gy[o + j] * w[j];
-      sg += g;
-      sgx += g * xh;
-      dw[j] += gy[o + j] * xh;
-      db[j] += gy[o + j];
-    }
-    for (let j = 0; j < c; j++) {
-      const xh = (x[o + j] - mean) * rstd;
-      dx[o + j] = rstd * (gy[o + j] * w[j] - sg / c - xh * sgx / c);
-    }
-  }
-}
-
-/** Plain-JS depthwise 3×3 conv, channels-last, pad 1. */
-function jsDepthwise(x: Float32Array, w: Float32Array, bias: Float32Array, y: Float32Array): void {
-  const [Bn, H, W, Cc] = DW;
-  for (let b = 0; b < Bn; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let v = 0; v < W; v++) {
-        const o = ((b * H + h) * W + v) * Cc;
-        for (let c = 0; c < Cc; c++) y[o + c] = bias[c];
-        for (let i = 0; i < 3; i++) {
-          const hh = h + i - 1;
-          if (hh < 0 || hh >= H) continue;
-          for (let j = 0; j < 3; j++) {
-            const vv = v + j - 1;
-            if (vv < 0 || vv >= W) continue;
-            const xi = ((b * H + hh) * W + vv) * Cc;
-            for (let c = 0; c < Cc; c++) y[o + c] += w[c * 9 + i * 3 + j] * x[xi + c];
-          }
-        }
-      }
-    }
-  }
-}
-
-/** Plain-JS depthwise 3×3 conv backward: dx, dweight (C·9), dbias. */
-function jsDepthwiseBackward(
-  x: Float32Array,
-  w: Float32Array,
-  gy: Float32Array,
-  dx: Float32Array,
-  dw: Float32Array,
-  db: Float32Array,
-): void {
-  const [Bn, H, W, Cc] = DW;
-  dx.fill(0);
-  dw.fill(0);
-  db.fill(0);
-  for (let b = 0; b < Bn; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let v = 0; v < W; v++) {
-        const o = ((b * H + h) * W + v) * Cc;
-        for (let c = 0; c < Cc; c++) db[c] += gy[o + c];
-        for (let i = 0; i < 3; i++) {
-          const hh = h + i - 1;
-          if (hh < 0 || hh >= H) continue;
-          for (let j = 0; j < 3; j++) {
-            const vv = v + j - 1;
-            if (vv < 0 || vv >= W) continue;
-            const xi = ((b * H + hh) * W + vv) * Cc;
-            for (let c = 0; c < Cc; c++) {
-              dw[c * 9 + i * 3 + j] += gy[o + c] * x[xi + c];
-              dx[xi + c] += gy[o + c] * w[c * 9 + i * 3 + j];
-            }
-          }
-        }
-      }
-    }
-  }
-}
 
 function f32(n: number, stream: number): Float32Array {
   return Float32Array.from(randomNormal(5, stream, n));
@@ -234,8 +122,7 @@ function dwForwardBackward(s: Setup): () => void {
 if (import.meta.main) {
   const s = await setup();
   const n = ROWS * C, nd = DW.reduce((a: number, b: number) => a * b, 1);
-  const y = new Float32Array(n), jdx = new Float32Array(n);
-  const jdw = new Float32Array(C), jdb = new Float32Array(C), ydw = new Float32Array(nd);
+  const { x, w, b, gy, dx, dwW, dwB } = s.cpu;
   const rows: string[] = [];
   const row = (what: string, shape: string, bytes: number, gpu: Timing, js: Timing) => {
     const gbs = (ms: number) => (bytes / ms / 1e6).toFixed(2);
@@ -255,7 +142,7 @@ if (import.meta.main) {
     lnShape,
     2 * n * 4,
     await gpu(lnForward(s), 8),
-    jsTiming(() => jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C)),
+    jsTiming(() => layerNormRef(x, C, w, b, 1e-5)),
   );
   row(
     "LayerNorm forward + backward (dx, dw, db)",
@@ -263,8 +150,8 @@ if (import.meta.main) {
     5 * n * 4,
     await gpu(lnForwardBackward(s), 4),
     jsTiming(() => {
-      jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C);
-      jsLayerNormBackward(s.cpu.x, s.cpu.w, s.cpu.gy, jdx, jdw, jdb, C);
+      layerNormRef(x, C, w, b, 1e-5);
+      layerNormBackwardRef(x, C, w, 1e-5, gy);
     }),
   );
   row(
@@ -272,19 +159,16 @@ if (import.meta.main) {
     `(${DW.join(", ")})`,
     2 * nd * 4,
     await gpu(dwForward(s), 4),
-    jsTiming(() => jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw)),
+    jsTiming(() => depthwiseConv3x3Ref(dx, DW, dwW, dwB)),
   );
-  const ddx = new Float32Array(nd),
-    ddw = new Float32Array(DW[3] * 9),
-    ddb = new Float32Array(DW[3]);
   row(
     "depthwise conv 3×3 forward + backward (dx, dw, db)",
     `(${DW.join(", ")})`,
     5 * nd * 4,
     await gpu(dwForwardBackward(s), 2),
     jsTiming(() => {
-      jsDepthwise(s.cpu.dx, s.cpu.dwW, s.cpu.dwB, ydw);
-      jsDepthwiseBackward(s.cpu.dx, s.cpu.dwW, s.cpu.dx, ddx, ddw, ddb);
+      depthwiseConv3x3Ref(dx, DW, dwW, dwB);
+      depthwiseConv3x3BackwardRef(dx, DW, dwW, dx);
     }),
   );
   const info = s.engine.gpu.adapterInfo;
@@ -299,14 +183,12 @@ if (import.meta.main) {
   s.engine.destroy();
 } else {
   const s = await setup();
-  const n = ROWS * C;
-  const y = new Float32Array(n);
   Deno.bench("LayerNorm (8192, 96) forward, GPU (40 calls, one sync)", async () => {
     for (let i = 0; i < 40; i++) s.engine.scope(lnForward(s));
     await s.engine.sync();
   });
   Deno.bench("LayerNorm (8192, 96) forward, plain JS ×40", () => {
-    for (let i = 0; i < 40; i++) jsLayerNorm(s.cpu.x, s.cpu.w, s.cpu.b, y, C);
+    for (let i = 0; i < 40; i++) layerNormRef(s.cpu.x, C, s.cpu.w, s.cpu.b, 1e-5);
   });
   Deno.bench("LayerNorm (8192, 96) forward+backward, GPU (10 calls, one sync)", async () => {
     for (let i = 0; i < 10; i++) s.engine.scope(lnForwardBackward(s));

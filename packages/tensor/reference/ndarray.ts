@@ -5,6 +5,11 @@
  * @module
  */
 
+import { sizeOf as size, stridesOf as strides } from "../_row_major.ts";
+
+/** Row-major strides and element count (the shape arithmetic the ops use too). */
+export { size, strides };
+
 /** A float64 n-dimensional array (row-major). */
 export interface Nd {
   /** Dimensions. */
@@ -16,22 +21,6 @@ export interface Nd {
 /** Creates an {@linkcode Nd}. */
 export function nd(data: ArrayLike<number>, shape: readonly number[]): Nd {
   return { shape: [...shape], data: Float64Array.from(data) };
-}
-
-/** Row-major strides. */
-export function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
-
-/** Number of elements. */
-export function size(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** Multi-index of linear index `i`. */

@@ -101,6 +101,100 @@ export function layerNormBackwardRef(
 }
 
 /**
+ * The index relation of a convolution: output `yi` reads input `xi` through weight `wi`
+ * for every visited triple; output channel `channelOf(yi)` adds its bias.
+ */
+interface ConvIndexing {
+  /** Output elements. */
+  ySize: number;
+  /** Output channels (bias length). */
+  cout: number;
+  /** The output channel (bias index) of output element `yi`. */
+  channelOf(yi: number): number;
+  /** Visits every (output, input, weight) triple: outputs in row-major order, taps in order. */
+  taps(visit: (yi: number, xi: number, wi: number) => void): void;
+}
+
+/** `y[yi] = bias[channelOf(yi)] + Σ_taps w[wi]·x[xi]`. */
+function convForwardRef(
+  ix: ConvIndexing,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number>,
+): Float64Array {
+  const y = new Float64Array(ix.ySize);
+  for (let yi = 0; yi < y.length; yi++) y[yi] = bias[ix.channelOf(yi)];
+  ix.taps((yi, xi, wi) => {
+    y[yi] += w[wi] * x[xi];
+  });
+  return y;
+}
+
+/** The gradients of {@linkcode convForwardRef}: each tap adds gy·x to ∂w and gy·w to ∂x. */
+function convBackwardRef(
+  ix: ConvIndexing,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  gy: ArrayLike<number>,
+): ConvRefGrads {
+  const dx = new Float64Array(x.length), dw = new Float64Array(w.length);
+  const db = new Float64Array(ix.cout);
+  for (let yi = 0; yi < ix.ySize; yi++) db[ix.channelOf(yi)] += gy[yi];
+  ix.taps((yi, xi, wi) => {
+    dw[wi] += gy[yi] * x[xi];
+    dx[xi] += gy[yi] * w[wi];
+  });
+  return { dx, dw, db };
+}
+
+/** Gradients of a convolution. */
+export interface ConvRefGrads {
+  /** ∂L/∂x. */
+  dx: Float64Array;
+  /** ∂L/∂weight. */
+  dw: Float64Array;
+  /** ∂L/∂bias. */
+  db: Float64Array;
+}
+
+/** Visits the elements of a channels-last `(B, H, W, C)` map in row-major order. */
+function forEachChannelsLast(
+  [B, H, W, C]: readonly number[],
+  visit: (i: number, b: number, h: number, w: number, c: number) => void,
+): void {
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let w = 0; w < W; w++) {
+        for (let c = 0; c < C; c++) visit(((b * H + h) * W + w) * C + c, b, h, w, c);
+      }
+    }
+  }
+}
+
+/** Depthwise 3×3, padding 1, channels-last `[B, H, W, C]`, weight `(C, 1, 3, 3)`. */
+function depthwiseIndexing(shape: readonly number[]): ConvIndexing {
+  const [B, H, W, C] = shape;
+  return {
+    ySize: B * H * W * C,
+    cout: C,
+    channelOf: (yi) => yi % C,
+    taps(visit) {
+      forEachChannelsLast([B, H, W, C], (yi, b, h, v, c) => {
+        for (let i = 0; i < 3; i++) {
+          const hh = h + i - 1;
+          if (hh < 0 || hh >= H) continue;
+          for (let j = 0; j < 3; j++) {
+            const vv = v + j - 1;
+            if (vv < 0 || vv >= W) continue;
+            visit(yi, ((b * H + hh) * W + vv) * C + c, c * 9 + i * 3 + j);
+          }
+        }
+      });
+    },
+  };
+}
+
+/**
  * Depthwise 3×3 conv, padding 1, with bias, on channels-last input: `x (B,H,W,C)`,
  * weight `(C,1,3,3)` (PyTorch layout), bias `(C)` → `(B,H,W,C)` (cross-correlation).
  *
@@ -116,38 +210,7 @@ export function depthwiseConv3x3Ref(
   w: ArrayLike<number>,
   bias: ArrayLike<number>,
 ): Float64Array {
-  const [B, H, W, C] = shape;
-  const y = new Float64Array(B * H * W * C);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let v = 0; v < W; v++) {
-        for (let c = 0; c < C; c++) {
-          let s = bias[c];
-          for (let i = 0; i < 3; i++) {
-            const hh = h + i - 1;
-            if (hh < 0 || hh >= H) continue;
-            for (let j = 0; j < 3; j++) {
-              const vv = v + j - 1;
-              if (vv < 0 || vv >= W) continue;
-              s += w[c * 9 + i * 3 + j] * x[((b * H + hh) * W + vv) * C + c];
-            }
-          }
-          y[((b * H + h) * W + v) * C + c] = s;
-        }
-      }
-    }
-  }
-  return y;
-}
-
-/** Gradients of a convolution. */
-export interface ConvRefGrads {
-  /** ∂L/∂x. */
-  dx: Float64Array;
-  /** ∂L/∂weight. */
-  dw: Float64Array;
-  /** ∂L/∂bias. */
-  db: Float64Array;
+  return convForwardRef(depthwiseIndexing(shape), x, w, bias);
 }
 
 /**
@@ -165,30 +228,30 @@ export function depthwiseConv3x3BackwardRef(
   w: ArrayLike<number>,
   gy: ArrayLike<number>,
 ): ConvRefGrads {
-  const [B, H, W, C] = shape;
-  const dx = new Float64Array(x.length), dw = new Float64Array(C * 9), db = new Float64Array(C);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let v = 0; v < W; v++) {
-        for (let c = 0; c < C; c++) {
-          const g = gy[((b * H + h) * W + v) * C + c];
-          db[c] += g;
-          for (let i = 0; i < 3; i++) {
-            const hh = h + i - 1;
-            if (hh < 0 || hh >= H) continue;
-            for (let j = 0; j < 3; j++) {
-              const vv = v + j - 1;
-              if (vv < 0 || vv >= W) continue;
-              const xi = ((b * H + hh) * W + vv) * C + c;
-              dw[c * 9 + i * 3 + j] += g * x[xi];
-              dx[xi] += g * w[c * 9 + i * 3 + j];
+  return convBackwardRef(depthwiseIndexing(shape), x, w, gy);
+}
+
+/** Patchify (kernel = stride = k), NCHW `[B, Cin, H, W]` in, channels-last out. */
+function patchifyIndexing(shape: readonly number[], cout: number, k: number): ConvIndexing {
+  const [B, Ci, H, W] = shape;
+  const Ho = Math.floor(H / k), Wo = Math.floor(W / k);
+  return {
+    ySize: B * Ho * Wo * cout,
+    cout,
+    channelOf: (yi) => yi % cout,
+    taps(visit) {
+      forEachChannelsLast([B, Ho, Wo, cout], (yi, b, h, v, o) => {
+        for (let c = 0; c < Ci; c++) {
+          for (let p = 0; p < k; p++) {
+            for (let q = 0; q < k; q++) {
+              const xi = ((b * Ci + c) * H + h * k + p) * W + v * k + q;
+              visit(yi, xi, ((o * Ci + c) * k + p) * k + q);
             }
           }
         }
-      }
-    }
-  }
-  return { dx, dw, db };
+      });
+    },
+  };
 }
 
 /**
@@ -211,28 +274,7 @@ export function patchifyConvRef(
   cout: number,
   k: number,
 ): Float64Array {
-  const [B, Ci, H, W] = shape;
-  const Ho = Math.floor(H / k), Wo = Math.floor(W / k);
-  const y = new Float64Array(B * Ho * Wo * cout);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < Ho; h++) {
-      for (let v = 0; v < Wo; v++) {
-        for (let o = 0; o < cout; o++) {
-          let s = bias[o];
-          for (let c = 0; c < Ci; c++) {
-            for (let p = 0; p < k; p++) {
-              for (let q = 0; q < k; q++) {
-                s += w[((o * Ci + c) * k + p) * k + q] *
-                  x[((b * Ci + c) * H + h * k + p) * W + v * k + q];
-              }
-            }
-          }
-          y[((b * Ho + h) * Wo + v) * cout + o] = s;
-        }
-      }
-    }
-  }
-  return y;
+  return convForwardRef(patchifyIndexing(shape, cout, k), x, w, bias);
 }
 
 /**
@@ -254,31 +296,28 @@ export function patchifyConvBackwardRef(
   k: number,
   gy: ArrayLike<number>,
 ): ConvRefGrads {
-  const [B, Ci, H, W] = shape;
-  const Ho = Math.floor(H / k), Wo = Math.floor(W / k);
-  const dx = new Float64Array(x.length), dw = new Float64Array(w.length);
-  const db = new Float64Array(cout);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < Ho; h++) {
-      for (let v = 0; v < Wo; v++) {
+  return convBackwardRef(patchifyIndexing(shape, cout, k), x, w, gy);
+}
+
+/** 1×1, channels-last `[B, H, W, Cin]` in, NCHW out. */
+function conv1x1Indexing(shape: readonly number[], cout: number): ConvIndexing {
+  const [B, H, W, Ci] = shape;
+  const P = H * W;
+  return {
+    ySize: B * cout * P,
+    cout,
+    channelOf: (yi) => Math.floor(yi / P) % cout,
+    taps(visit) {
+      for (let b = 0; b < B; b++) {
         for (let o = 0; o < cout; o++) {
-          const g = gy[((b * Ho + h) * Wo + v) * cout + o];
-          db[o] += g;
-          for (let c = 0; c < Ci; c++) {
-            for (let p = 0; p < k; p++) {
-              for (let q = 0; q < k; q++) {
-                const wi = ((o * Ci + c) * k + p) * k + q;
-                const xi = ((b * Ci + c) * H + h * k + p) * W + v * k + q;
-                dw[wi] += g * x[xi];
-                dx[xi] += g * w[wi];
-              }
-            }
+          for (let p = 0; p < P; p++) {
+            const yi = (b * cout + o) * P + p;
+            for (let c = 0; c < Ci; c++) visit(yi, (b * P + p) * Ci + c, o * Ci + c);
           }
         }
       }
-    }
-  }
-  return { dx, dw, db };
+    },
+  };
 }
 
 /**
@@ -299,18 +338,7 @@ export function conv1x1Ref(
   bias: ArrayLike<number>,
   cout: number,
 ): Float64Array {
-  const [B, H, W, Ci] = shape;
-  const y = new Float64Array(B * cout * H * W);
-  for (let b = 0; b < B; b++) {
-    for (let o = 0; o < cout; o++) {
-      for (let p = 0; p < H * W; p++) {
-        let s = bias[o];
-        for (let c = 0; c < Ci; c++) s += w[o * Ci + c] * x[(b * H * W + p) * Ci + c];
-        y[(b * cout + o) * H * W + p] = s;
-      }
-    }
-  }
-  return y;
+  return convForwardRef(conv1x1Indexing(shape, cout), x, w, bias);
 }
 
 /**
@@ -330,22 +358,7 @@ export function conv1x1BackwardRef(
   cout: number,
   gy: ArrayLike<number>,
 ): ConvRefGrads {
-  const [B, H, W, Ci] = shape;
-  const dx = new Float64Array(x.length), dw = new Float64Array(cout * Ci);
-  const db = new Float64Array(cout);
-  for (let b = 0; b < B; b++) {
-    for (let o = 0; o < cout; o++) {
-      for (let p = 0; p < H * W; p++) {
-        const g = gy[(b * cout + o) * H * W + p];
-        db[o] += g;
-        for (let c = 0; c < Ci; c++) {
-          dw[o * Ci + c] += g * x[(b * H * W + p) * Ci + c];
-          dx[(b * H * W + p) * Ci + c] += g * w[o * Ci + c];
-        }
-      }
-    }
-  }
-  return { dx, dw, db };
+  return convBackwardRef(conv1x1Indexing(shape, cout), x, w, gy);
 }
 
 /**
