@@ -10,33 +10,34 @@ import { ScanShapeError } from "./errors.ts";
 import type { SelectiveScanBackwardBuffers, SelectiveScanForwardBuffers } from "./scan_buffers.ts";
 import { knownSubgroupsDirective } from "./subgroups.ts";
 import {
-  backwardBcWgsl,
-  backwardRowsWgsl,
-  cpuWorkspace,
+  type KernelDims,
+  kernelDims,
+  type KernelLayout,
+  type KernelTuning,
+} from "./_wgsl_header.ts";
+import {
   type DtSlot,
   forwardScanWgsl,
   forwardVec4Fits,
   forwardVec4Wgsl,
   forwardWgsl,
-  type KernelDims,
-  kernelDims,
-  type KernelLayout,
-  type KernelTuning,
-  packBcWgsl,
+} from "./_wgsl_forward.ts";
+import {
+  backwardBcWgsl,
+  backwardRowsWgsl,
+  cpuWorkspace,
   packParamsWgsl,
   reduceParamsWgsl,
-  transposeWgsl,
-} from "./_wgsl.ts";
+} from "./_wgsl_backward.ts";
+import { packBcWgsl, transposeWgsl } from "./_wgsl_copies.ts";
+import { carryWgsl, chunkedLayout } from "./_wgsl_chunked.ts";
+import { applyForwardWgsl, localForwardWgsl } from "./_wgsl_chunked_forward.ts";
 import {
   applyBackwardWgsl,
-  applyForwardWgsl,
   bcWgsl,
-  carryWgsl,
-  chunkedLayout,
   localBackwardWgsl,
-  localForwardWgsl,
   reduceChunkedWgsl,
-} from "./_wgsl_chunked.ts";
+} from "./_wgsl_chunked_backward.ts";
 import {
   backwardDispatches,
   forwardDispatches,

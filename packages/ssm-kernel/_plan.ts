@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { KernelDims, KernelLayout, KernelTuning } from "./_wgsl.ts";
+import type { KernelDims, KernelLayout, KernelTuning } from "./_wgsl_header.ts";
 import { applyGroups, applySlotCount, applySlots, carryLanes, FLAT_WG } from "./_wgsl_chunked.ts";
 
 /** One kernel launch: what `ScanCore` dispatches. */

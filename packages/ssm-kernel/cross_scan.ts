@@ -13,7 +13,7 @@
 import { type CoreSizes, ScanCore } from "./_core.ts";
 import { probeSubgroupsDirective } from "./subgroups.ts";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
-import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl.ts";
+import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl_header.ts";
 import { runScanOnce } from "./_io.ts";
 import type { CrossScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";

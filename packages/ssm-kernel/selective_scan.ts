@@ -8,7 +8,7 @@
 import { type CoreSizes, ScanCore } from "./_core.ts";
 import { probeSubgroupsDirective } from "./subgroups.ts";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
-import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl.ts";
+import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl_header.ts";
 import { runScanOnce } from "./_io.ts";
 import type { SelectiveScanBackwardBuffers, SelectiveScanForwardBuffers } from "./scan_buffers.ts";
 import type { ScanReferenceInputs } from "./reference.ts";

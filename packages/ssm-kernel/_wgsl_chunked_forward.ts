@@ -1,0 +1,104 @@
+/**
+ * The GPU family's forward kernels: **local** (each chunk's scan from a zero state) and
+ * **apply** (each chunk re-walked from its start state, the output stored); the **carry**
+ * between them is in `_wgsl_chunked.ts`.
+ *
+ * @module
+ */
+
+import {
+  BINDINGS_IN,
+  f32Bindings,
+  type KernelDims,
+  type KernelLayout,
+  type KernelTuning,
+} from "./_wgsl_header.ts";
+import {
+  applyConsts,
+  applyDecode,
+  applyGroups,
+  applySlots,
+  common,
+  load4,
+  localWgsl,
+  mergeStore,
+  vecAt,
+} from "./_wgsl_chunked.ts";
+
+/**
+ * Forward **local**: scans each chunk from a zero state and stores the end state and ΣΔ
+ * into `state`. Bindings: U, DL, AA, BB, BIAS, X (`state`, read-write).
+ */
+export function localForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const js = Array.from({ length: m.nv }, (_, j) => j);
+  return localWgsl(
+    l,
+    t,
+    m,
+    "local_forward",
+    f32Bindings(["U", "DL", "AA", "BB", "BIAS"], ["X"]),
+    "",
+    `  for (var i = 0u; i < T; i++) {
+    let tt = t0 + i;
+    if (tt >= L) { break; }
+    let p = pos(k, tt);
+    let dlt = softplus(DL[iDl(b, k, d, p)] + bias);
+    let du = dlt * U[iU(b, k, d, p)];
+    let ib = iB(b, k, p);
+${
+      js.map((j) =>
+        `    v${j} = exp2(dlt * a${j}) * v${j} + du * ${
+          vecAt(l.dState, "BB", "ib", `${j}u`, "NSB")
+        };`
+      ).join("\n")
+    }
+    s = s + dlt;
+  }`,
+  );
+}
+
+/**
+ * Forward **apply**: one invocation per (batch, chunk, channel, vec4 of states) re-walks the
+ * chunk from its start state (the previous chunk's checkpoint), sums `C·h` over the lanes in
+ * workgroup memory and stores `y = D·u + Σ C·h`. Bindings: U, DL, AA, BB, CC, DD, BIAS,
+ * OUT (read-write), ST; binding 9: the direction uniform.
+ */
+export function applyForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  const wgSize = applySlots(m.nv) * m.nv;
+  return common(l, t, m) + applyConsts(l, m) + BINDINGS_IN + `
+@group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(8) var<storage, read> ST: array<f32>;
+
+var<workgroup> YS: array<f32, ${wgSize * t.chunkLength}>;
+
+@compute @workgroup_size(${wgSize})
+fn apply_forward(@builtin(local_invocation_id) lid: vec3<u32>,
+                 @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+${applyDecode(applyGroups(l))}
+  let a2 = ${vecAt(l.dState, "AA", "c * N", "j")} * LOG2E;
+  var h = vec4<f32>(0.0);
+  if (ch > 0u) { h = ${load4("ST", "stAt(b, c, ch - 1u) + 4u * j")}; }
+  let bias = BIAS[c];
+  for (var i = 0u; i < T; i++) {
+    let tt = t0 + i;
+    let p = pos(k, min(tt, L - 1u));
+    let dlt = select(0.0, softplus(DL[iDl(b, k, d, p)] + bias), tt < L);
+    let du = dlt * U[iU(b, k, d, p)];
+    h = exp2(dlt * a2) * h + du * ${vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")};
+    YS[lid.x * T + i] = dot(h, ${vecAt(l.dState, "CC", "iC(b, k, p)", "j", "NSC")});
+  }
+  workgroupBarrier();
+  let dc = DD[c];
+  for (var i = j; i < T; i = i + NV) {
+    let tt = t0 + i;
+    if (valid && tt < L) {
+      let p = pos(k, tt);
+      let io = iU(b, k, d, p);
+      var y = dc * U[io];
+      for (var q = 0u; q < NV; q++) { y = y + YS[(sl * NV + q) * T + i]; }
+      ${mergeStore(l, "OUT", "io", "y")}
+    }
+  }
+}
+`;
+}
