@@ -18,7 +18,7 @@
  */
 
 /** Core packages that must run in a browser, and the exports a browser never imports. */
-const PACKAGES = ["tensor", "ssm-kernel", "vss-block", "vmunet", "metrics", "datasets"];
+const PACKAGES = ["wgsl", "tensor", "ssm-kernel", "vss-block", "vmunet", "metrics", "datasets"];
 const DENO_ONLY_EXPORTS = new Set(["./fs", "./prepare"]);
 /** Pages served to a browser, relative to the repository root. */
 const PAGES = ["apps/web/page/app.ts"];

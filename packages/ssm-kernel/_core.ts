@@ -8,12 +8,13 @@
 
 import { ScanShapeError } from "./errors.ts";
 import type { SelectiveScanBackwardBuffers, SelectiveScanForwardBuffers } from "./scan_buffers.ts";
-import { knownSubgroupsDirective } from "./subgroups.ts";
+import { knownSubgroupsDirective, PARAMS_WORDS } from "@vmunet/wgsl";
 import {
   type KernelDims,
   kernelDims,
   type KernelLayout,
   type KernelTuning,
+  packBcWgsl,
 } from "./_wgsl_header.ts";
 import {
   type DtSlot,
@@ -28,9 +29,9 @@ import {
   cpuWorkspace,
   packParamsWgsl,
   reduceParamsWgsl,
+  transposeWgsl,
 } from "./_wgsl_backward.ts";
-import { packBcWgsl, transposeWgsl } from "./_wgsl_copies.ts";
-import { carryWgsl, chunkedLayout } from "./_wgsl_chunked.ts";
+import { APPLY_PARAMS, carryWgsl, chunkedLayout } from "./_wgsl_chunked.ts";
 import { applyForwardWgsl, localForwardWgsl } from "./_wgsl_chunked_forward.ts";
 import {
   applyBackwardWgsl,
@@ -96,7 +97,7 @@ export class ScanCore {
   #packed: GPUBuffer | undefined;
   /** The backward's internal workspace (carries, partial sums, packed parameters). */
   #ws: GPUBuffer | undefined;
-  /** The chunked apply passes' direction uniforms (one 256-byte slot per direction). */
+  /** The chunked apply passes' {@linkcode APPLY_PARAMS} (one 256-byte slot per direction). */
   #directions: GPUBuffer | undefined;
   /** Cross layout, channel-major backward: transposed copies of u, Δ, dy, du, dΔ. */
   #cm: ChannelMajorScratch | undefined;
@@ -115,13 +116,15 @@ export class ScanCore {
     this.device = device;
     this.channelMajorBackward = channelMajorBackward && layout.kind === "cross" &&
       tuning.forward !== "chunked";
+    const lim = device.limits;
+    // The flat grids stay within the device's limit per dimension.
+    tuning = { ...tuning, maxWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension };
     this.layout = layout;
     this.tuning = tuning;
     this.sizes = sizes;
     this.label = label;
     const dims = kernelDims(layout, tuning);
     this.dims = dims;
-    const lim = device.limits;
     const launches = [
       ...forwardDispatches(layout, tuning, dims, true),
       ...backwardDispatches(layout, tuning, dims, this.channelMajorBackward),
@@ -144,6 +147,13 @@ export class ScanCore {
       (tuning.subgroupsDirective ?? knownSubgroupsDirective(device) ?? false)
     ) {
       this.#directive = "enable subgroups;\n";
+    }
+    const over = launches.find((d) => d.grid.some((n) => n > lim.maxComputeWorkgroupsPerDimension));
+    if (over) {
+      throw new ScanShapeError(
+        `${label}: kernel '${over.name}' needs a grid of ${over.grid.join("×")} workgroups, ` +
+          `above the device's maxComputeWorkgroupsPerDimension ${lim.maxComputeWorkgroupsPerDimension}`,
+      );
     }
     const widest = Math.max(...launches.map((d) => d.workgroupSize));
     if (widest > lim.maxComputeInvocationsPerWorkgroup) {
@@ -325,20 +335,21 @@ export class ScanCore {
     });
   }
 
-  /** The direction uniform of apply dispatch `k` (generic layout: always 0). */
+  /** The uniform {@linkcode APPLY_PARAMS} of apply dispatch `k` (generic layout: always 0). */
   #direction(k: number): [GPUBuffer, number, number] {
+    const slot = PARAMS_WORDS * 4;
     if (!this.#directions) {
       this.#directions = this.device.createBuffer({
         label: `${this.label} directions`,
-        size: 4 * 256,
+        size: 4 * slot,
         usage: GPUBufferUsage.UNIFORM,
         mappedAtCreation: true,
       });
       const words = new Uint32Array(this.#directions.getMappedRange());
-      for (let i = 0; i < 4; i++) words[i * 64] = i;
+      for (let i = 0; i < 4; i++) words.set(APPLY_PARAMS.pack({ direction: i }), i * PARAMS_WORDS);
       this.#directions.unmap();
     }
-    return [this.#directions, k * 256, 16];
+    return [this.#directions, k * slot, 16];
   }
 
   /** Scratch bound as `state` when the caller keeps none (inference). */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { grid1d } from "@vmunet/wgsl";
 import type { KernelDims, KernelLayout, KernelTuning } from "./_wgsl_header.ts";
 import { applyGroups, applySlotCount, applySlots, carryLanes, FLAT_WG } from "./_wgsl_chunked.ts";
 
@@ -44,29 +45,31 @@ export interface ScanKernelPlan {
 }
 
 /**
- * A 2-D grid of `wg`-wide workgroups covering `count` invocations: x at most 65535, the
- * rows as even as possible (so that few workgroups idle past the end).
+ * `count` invocations of `wg`-wide workgroups flat over a 2-D grid within the tuning's
+ * `maxWorkgroupsPerDimension` (the kernels index with `num_workgroups`).
  */
-export function flatDispatch(count: number, wg = 256): [number, number] {
-  const groups = Math.max(1, Math.ceil(count / wg));
-  const y = Math.ceil(groups / 65535);
-  return [Math.ceil(groups / y), y];
-}
-
-function flat(name: string, kinds: string, count: number, wg: number, dispatches = 1) {
-  const [x, y] = flatDispatch(count, wg);
-  return { name, kinds, workgroupSize: wg, grid: [x, y, 1], dispatches } as KernelDispatch;
+function flat(
+  t: KernelTuning,
+  name: string,
+  kinds: string,
+  count: number,
+  wg: number,
+  dispatches = 1,
+): KernelDispatch {
+  const grid = grid1d(count, wg, t.maxWorkgroupsPerDimension);
+  return { name, kinds, workgroupSize: wg, grid, dispatches };
 }
 
 /** `workgroups` workgroups of `wg` invocations, flat over a 2-D grid. */
 function perGroup(
+  t: KernelTuning,
   name: string,
   kinds: string,
   workgroups: number,
   wg: number,
   dispatches = 1,
 ): KernelDispatch {
-  return { ...flat(name, kinds, workgroups, 1, dispatches), workgroupSize: wg };
+  return { ...flat(t, name, kinds, workgroups, 1, dispatches), workgroupSize: wg };
 }
 
 /** Workgroup width of the CPU family's dB/dC kernel: narrower when there are few chunks. */
@@ -78,17 +81,17 @@ export function bcWorkgroupSize(l: KernelLayout, m: KernelDims): number {
 }
 
 /** The generic layout's B/C packing pass (none for the cross layout). */
-function packBc(l: KernelLayout, m: KernelDims): KernelDispatch[] {
+function packBc(l: KernelLayout, t: KernelTuning, m: KernelDims): KernelDispatch[] {
   if (l.kind !== "generic") return [];
-  return [flat("pack B/C", "rrw", l.batch * l.groups * l.length * m.packedStride, 256)];
+  return [flat(t, "pack B/C", "rrw", l.batch * l.groups * l.length * m.packedStride, 256)];
 }
 
 /** The transposes of the CPU family's channel-major backward. */
-function transposes(l: KernelLayout, into: boolean): KernelDispatch[] {
+function transposes(l: KernelLayout, t: KernelTuning, into: boolean): KernelDispatch[] {
   const one = (rows: number, cols: number) => {
     const vec = rows % 4 === 0 && cols % 4 === 0;
     const blocks = vec ? (rows / 4) * (cols / 4) : rows * cols;
-    const [x, y] = flatDispatch(blocks, 64);
+    const [x, y] = grid1d(blocks, 64, t.maxWorkgroupsPerDimension);
     return {
       name: `transpose ${rows}×${cols}`,
       kinds: "rw",
@@ -124,14 +127,14 @@ export function forwardDispatches(
   }
   if (t.forward === "chunked") {
     return [
-      ...packBc(l, m),
-      flat("forward local", "rrrrrw", l.batch * m.chunks * m.totalChannels, FLAT_WG),
-      perGroup("forward carry", "rw", l.batch * m.totalChannels, carryWidth(l, m)),
-      apply(l, m, "forward apply", "rrrrrrrwru"),
+      ...packBc(l, t, m),
+      flat(t, "forward local", "rrrrrw", l.batch * m.chunks * m.totalChannels, FLAT_WG),
+      perGroup(t, "forward carry", "rw", l.batch * m.totalChannels, carryWidth(l, m)),
+      apply(l, t, m, "forward apply", "rrrrrrrwru"),
     ];
   }
   const serial = t.forward === "serial-row";
-  return [...packBc(l, m), {
+  return [...packBc(l, t, m), {
     name: serial && !save ? "forward without checkpoints" : "forward",
     kinds: "rrrrrrrww",
     workgroupSize: serial ? t.workgroupSize : 64,
@@ -141,9 +144,16 @@ export function forwardDispatches(
 }
 
 /** An apply pass: `NV` invocations per slot, one dispatch per direction (cross layout). */
-function apply(l: KernelLayout, m: KernelDims, name: string, kinds: string): KernelDispatch {
+function apply(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  name: string,
+  kinds: string,
+): KernelDispatch {
   const slots = applySlots(m.nv);
   return perGroup(
+    t,
     name,
     kinds,
     Math.ceil(applySlotCount(l, m) / slots),
@@ -167,28 +177,30 @@ export function backwardDispatches(
   const CH = m.totalChannels, N = l.dState;
   if (t.forward === "chunked") {
     return [
-      ...packBc(l, m),
+      ...packBc(l, t, m),
       flat(
+        t,
         "backward local",
         "rrrrrrw",
         Math.max(l.batch * m.chunks * CH, CH * N),
         FLAT_WG,
       ),
-      perGroup("backward carry", "rw", l.batch * CH, carryWidth(l, m)),
-      apply(l, m, "backward apply", "rrrrrrwwwu"),
+      perGroup(t, "backward carry", "rw", l.batch * CH, carryWidth(l, m)),
+      apply(l, t, m, "backward apply", "rrrrrrwwwu"),
       perGroup(
+        t,
         "backward dB/dC",
         "rrrrrrrww",
         l.batch * l.groups * m.chunks,
         t.chunkLength * N,
       ),
-      perGroup("reduce dA/dD/dbias", "rwww", CH * (N + 2), FLAT_WG),
+      perGroup(t, "reduce dA/dD/dbias", "rwww", CH * (N + 2), FLAT_WG),
     ];
   }
   return [
-    ...packBc(l, m),
-    flat("pack parameters", "rrrw", CH * (N + 2), 256),
-    ...(channelMajor ? transposes(l, true) : []),
+    ...packBc(l, t, m),
+    flat(t, "pack parameters", "rrrw", CH * (N + 2), 256),
+    ...(channelMajor ? transposes(l, t, true) : []),
     {
       name: "backward rows",
       kinds: "rrrrrrwww",
@@ -197,13 +209,14 @@ export function backwardDispatches(
       dispatches: 1,
     },
     flat(
+      t,
       "backward dB/dC",
       "rrrrrrrww",
       l.batch * l.groups * m.chunks,
       bcWorkgroupSize(l, m),
     ),
-    flat("reduce dA/dD/dbias", "rwww", CH * (N + 2), 256),
-    ...(channelMajor ? transposes(l, false) : []),
+    flat(t, "reduce dA/dD/dbias", "rwww", CH * (N + 2), 256),
+    ...(channelMajor ? transposes(l, t, false) : []),
   ];
 }
 

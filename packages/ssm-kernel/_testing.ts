@@ -6,7 +6,7 @@
  */
 
 import type { CrossScanReferenceInputs, ScanReferenceInputs } from "./reference.ts";
-import { probeSubgroupsDirective } from "./subgroups.ts";
+import { probeSubgroupsDirective } from "@vmunet/wgsl";
 
 /**
  * Requests a device with raised storage-buffer limits (and `subgroups` when `subgroups`), and

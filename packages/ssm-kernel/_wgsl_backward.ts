@@ -2,7 +2,8 @@
  * The CPU family's backward kernels: the row kernel (recompute and reverse walk per row, du,
  * dΔ, per-(batch, channel) partials of dA, dD, d_delta_bias and the adjoint carries), the
  * dB/dC kernel (an invocation per chunk of positions, looping over the channels), the
- * reduction of the partials, and the packing of A, D, delta_bias into the workspace.
+ * reduction of the partials, the packing of A, D, delta_bias into the workspace, and the
+ * transposes of the channel-major backward (u, Δ, dy in; du, dΔ out).
  *
  * @module
  */
@@ -283,6 +284,55 @@ export function packParamsWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims):
   let o = ${u(w.prmv * 4)} + f;
   if (f < CH * N) { WSF[o] = AA[f]; } else if (f < CH * N + CH) { WSF[o] = DD[f - CH * N]; }
   else if (f < CH * (N + 2u)) { WSF[o] = BIAS[f - CH * N - CH]; }
+}
+`;
+}
+
+/**
+ * Batched transpose `(B, R, C) → (B, C, R)` (the batch is workgroup z). With `R % 4 = 0` and `C % 4 = 0` one
+ * invocation moves a 4×4 block with four vec4 loads and four vec4 stores (on lavapipe every
+ * load or store is a loop over the SIMD lanes, so blocks cost a quarter of scalar copies);
+ * otherwise one element per invocation. Dispatch: x·y flattened over blocks (64 per
+ * workgroup), z = batch.
+ */
+export function transposeWgsl(rows: number, cols: number): string {
+  const vec = rows % 4 === 0 && cols % 4 === 0;
+  const br = vec ? rows / 4 : rows, bc = vec ? cols / 4 : cols;
+  const flat = `let f = (wg.y * nwg.x + wg.x) * 64u + lid.x;
+  if (f >= ${u(br * bc)}) { return; }
+  let r = f / ${u(bc)};
+  let c = f % ${u(bc)};`;
+  if (!vec) {
+    return `
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+@compute @workgroup_size(64)
+fn transpose(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${flat}
+  let b = wg.z;
+  Y[(b * ${u(cols)} + c) * ${u(rows)} + r] = X[(b * ${u(rows)} + r) * ${u(cols)} + c];
+}
+`;
+  }
+  return `
+@group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> Y: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn transpose(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${flat}
+  let b = wg.z;
+  // Block (r, c): input rows 4r..4r+3, vec4 column c; output rows 4c..4c+3, vec4 column r.
+  let i = (b * ${u(rows)} + 4u * r) * ${u(bc)} + c;
+  let x0 = X[i]; let x1 = X[i + ${u(bc)}]; let x2 = X[i + ${u(2 * bc)}]; let x3 = X[i + ${
+    u(3 * bc)
+  }];
+  let o = (b * ${u(cols)} + 4u * c) * ${u(br)} + r;
+  Y[o] = vec4<f32>(x0.x, x1.x, x2.x, x3.x);
+  Y[o + ${u(br)}] = vec4<f32>(x0.y, x1.y, x2.y, x3.y);
+  Y[o + ${u(2 * br)}] = vec4<f32>(x0.z, x1.z, x2.z, x3.z);
+  Y[o + ${u(3 * br)}] = vec4<f32>(x0.w, x1.w, x2.w, x3.w);
 }
 `;
 }

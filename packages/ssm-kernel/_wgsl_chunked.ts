@@ -36,12 +36,14 @@
  * @module
  */
 
+import { ParamLayout } from "@vmunet/wgsl";
 import {
   f32Bindings,
   header,
   type KernelDims,
   type KernelLayout,
   type KernelTuning,
+  repeat,
   u,
 } from "./_wgsl_header.ts";
 
@@ -147,45 +149,61 @@ const DECODE_ROW = `
   let d = c % DI;
   let t0 = ch * T;`;
 
+/** What distinguishes the forward's and the backward's local kernel. */
+export interface LocalPass {
+  /** Entry point name. */
+  entry: string;
+  /** The read-only f32 bindings, in order (`X`, read-write, follows them). */
+  read: string[];
+  /** Statements every invocation runs before the bounds check. */
+  before: string;
+  /** Whether the chunk is walked right to left. */
+  reverse: boolean;
+  /** Statements of one position after `p` and `dlt` (Δ after softplus) are known. */
+  load: string;
+  /** The update of state vec4 `v{j}` at one position (`a{j}` is A·log2 e). */
+  update: (j: number) => string;
+}
+
 /**
  * The local kernels' frame: one invocation per (batch, channel, chunk), flat over
- * `FLAT_WG`-wide workgroups, N states as vec4 registers `v{j}` from zero, `ΣΔ` in `s`; the
- * end values go to the chunk's slot of `X` (the `state` buffer or the workspace).
+ * `FLAT_WG`-wide workgroups, N states as vec4 registers `v{j}` from zero, `ΣΔ` in `s`,
+ * walking the chunk's positions in `pass`'s order; the end values go to the chunk's slot of
+ * `X` (the `state` buffer or the workspace).
  */
 export function localWgsl(
   l: KernelLayout,
   t: KernelTuning,
   m: KernelDims,
-  entry: string,
-  bindings: string,
-  before: string,
-  walk: string,
+  pass: LocalPass,
 ): string {
-  const nv = m.nv;
-  const js = Array.from({ length: nv }, (_, j) => j);
-  return common(l, t, m) + bindings + `
+  return common(l, t, m) + f32Bindings(pass.read, ["X"]) + `
 @compute @workgroup_size(${FLAT_WG})
-fn ${entry}(@builtin(local_invocation_id) lid: vec3<u32>,
+fn ${pass.entry}(@builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let f = flat64(lid, wg, nwg);
-${before}
+${pass.before}
   if (f >= NB * NCH * CH) { return; }
 ${DECODE_ROW}
 ${
-    js.map((j) =>
+    repeat(m.nv, (j) =>
       `  let a${j} = ${vecAt(l.dState, "AA", "c * N", `${j}u`)} * LOG2E;
-  var v${j} = vec4<f32>(0.0);`
-    ).join("\n")
+  var v${j} = vec4<f32>(0.0);`)
   }
   let bias = BIAS[c];
   var s = 0.0;
-${walk}
-  let o = stAt(b, c, ch);
-${
-    js.map((j) =>
-      [0, 1, 2, 3].map((e) => `  X[o + ${u(4 * j + e)}] = v${j}.${"xyzw"[e]};`).join("\n")
-    ).join("\n")
+  for (var i = 0u; i < T; i++) {
+    let tt = t0 + ${pass.reverse ? "T - 1u - i" : "i"};
+    if (tt < L) {
+      let p = pos(k, tt);
+      let dlt = softplus(DL[iDl(b, k, d, p)] + bias);
+${pass.load}
+${repeat(m.nv, pass.update)}
+      s = s + dlt;
+    }
   }
+  let o = stAt(b, c, ch);
+${repeat(m.nv, (j) => repeat(4, (e) => `  X[o + ${u(4 * j + e)}] = v${j}.${"xyzw"[e]};`))}
   X[sumAt(b, c, ch)] = s;
 }
 `;
@@ -283,12 +301,19 @@ export function applyDecode(kd: number): string {
   let valid = s0 < NSLOT;
   let s = min(s0, NSLOT - 1u);
   let d = s % DI;
-  let k = KD0.x + (s / DI) % ${u(kd)};
+  let k = params.direction + (s / DI) % ${u(kd)};
   let ch = (s / (DI * ${u(kd)})) % NCH;
   let b = s / (DI * ${u(kd)} * NCH);
   let c = k * DI + d;
   let t0 = ch * T;`;
 }
+
+/**
+ * The apply kernels' per-dispatch parameter, bound as a uniform at binding 9: the first
+ * direction the dispatch covers (the cross layout's apply passes run one per direction; the
+ * generic layout's one dispatch starts at 0).
+ */
+export const APPLY_PARAMS: ParamLayout = new ParamLayout({ direction: "u32" }, "scan apply");
 
 /** Slots `(batch, chunk, direction, channel)` of one apply dispatch. */
 export function applySlotCount(l: KernelLayout, m: KernelDims): number {
@@ -307,8 +332,7 @@ export function applyConsts(l: KernelLayout, m: KernelDims): string {
 const SLOTS: u32 = ${u(slots)};
 const NSLOT: u32 = ${u(applySlotCount(l, m))};
 // Cross layout: the direction of this dispatch; the first one writes, the others add.
-@group(0) @binding(9) var<uniform> KD0: vec4<u32>;
-`;
+${APPLY_PARAMS.wgsl({ binding: 9, space: "uniform" })}`;
 }
 
 /** The merged-output store: the cross layout's directions after the first add in place. */

@@ -35,33 +35,19 @@ import {
  * Bindings: DL, AA, CC, DD, BIAS, DOUT, X (the workspace, read-write).
  */
 export function localBackwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  const js = Array.from({ length: m.nv }, (_, j) => j);
-  return localWgsl(
-    l,
-    t,
-    m,
-    "local_backward",
-    f32Bindings(["DL", "AA", "CC", "DD", "BIAS", "DOUT"], ["X"]),
-    `  if (f < CH * N) { X[PA + f] = AA[f]; }
+  return localWgsl(l, t, m, {
+    entry: "local_backward",
+    read: ["DL", "AA", "CC", "DD", "BIAS", "DOUT"],
+    before: `  if (f < CH * N) { X[PA + f] = AA[f]; }
   if (f < CH) { X[PD + f] = DD[f]; X[PB + f] = BIAS[f]; }`,
-    `  for (var ii = 0u; ii < T; ii++) {
-    let tt = t0 + T - 1u - ii;
-    if (tt < L) {
-      let p = pos(k, tt);
-      let dlt = softplus(DL[iDl(b, k, d, p)] + bias);
-      let g = DOUT[iU(b, k, d, p)];
-      let ic = iC(b, k, p);
-${
-      js.map((j) =>
-        `      v${j} = exp2(dlt * a${j}) * (g * ${
-          vecAt(l.dState, "CC", "ic", `${j}u`, "NSC")
-        } + v${j});`
-      ).join("\n")
-    }
-      s = s + dlt;
-    }
-  }`,
-  );
+    reverse: true,
+    load: `      let g = DOUT[iU(b, k, d, p)];
+      let ic = iC(b, k, p);`,
+    update: (j) =>
+      `      v${j} = exp2(dlt * a${j}) * (g * ${
+        vecAt(l.dState, "CC", "ic", `${j}u`, "NSC")
+      } + v${j});`,
+  });
 }
 
 /**

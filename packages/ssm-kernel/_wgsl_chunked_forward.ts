@@ -8,7 +8,6 @@
 
 import {
   BINDINGS_IN,
-  f32Bindings,
   type KernelDims,
   type KernelLayout,
   type KernelTuning,
@@ -30,31 +29,18 @@ import {
  * into `state`. Bindings: U, DL, AA, BB, BIAS, X (`state`, read-write).
  */
 export function localForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  const js = Array.from({ length: m.nv }, (_, j) => j);
-  return localWgsl(
-    l,
-    t,
-    m,
-    "local_forward",
-    f32Bindings(["U", "DL", "AA", "BB", "BIAS"], ["X"]),
-    "",
-    `  for (var i = 0u; i < T; i++) {
-    let tt = t0 + i;
-    if (tt >= L) { break; }
-    let p = pos(k, tt);
-    let dlt = softplus(DL[iDl(b, k, d, p)] + bias);
-    let du = dlt * U[iU(b, k, d, p)];
-    let ib = iB(b, k, p);
-${
-      js.map((j) =>
-        `    v${j} = exp2(dlt * a${j}) * v${j} + du * ${
-          vecAt(l.dState, "BB", "ib", `${j}u`, "NSB")
-        };`
-      ).join("\n")
-    }
-    s = s + dlt;
-  }`,
-  );
+  return localWgsl(l, t, m, {
+    entry: "local_forward",
+    read: ["U", "DL", "AA", "BB", "BIAS"],
+    before: "",
+    reverse: false,
+    load: `      let du = dlt * U[iU(b, k, d, p)];
+      let ib = iB(b, k, p);`,
+    update: (j) =>
+      `      v${j} = exp2(dlt * a${j}) * v${j} + du * ${
+        vecAt(l.dState, "BB", "ib", `${j}u`, "NSB")
+      };`,
+  });
 }
 
 /**

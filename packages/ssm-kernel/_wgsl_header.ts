@@ -2,7 +2,8 @@
  * The shared head of every scan kernel's WGSL: the layout and tuning the generators bake in,
  * the derived constants ({@linkcode kernelDims}), the prelude of shape constants, softplus and
  * the layout's index functions ({@linkcode header}), and small source-building helpers (u32
- * literals, repeated lines, vec4 literals, storage bindings, the flat 256-wide entry point).
+ * literals, repeated lines, vec4 literals, storage bindings, the flat 256-wide entry point),
+ * and the generic layout's B/C packing pass that produces the records the header indexes.
  *
  * @module
  */
@@ -57,6 +58,11 @@ export interface KernelTuning {
    * the CPU family, with the row-walking backward), or the GPU family `chunked`.
    */
   forward: "serial-row" | "workgroup-scan" | "chunked";
+  /**
+   * The device's `maxComputeWorkgroupsPerDimension`, which the flat dispatch grids stay
+   * within (default 65535, what every WebGPU device supports).
+   */
+  maxWorkgroupsPerDimension?: number;
 }
 
 /** Derived constants shared by the generators and the host code. */
@@ -207,4 +213,19 @@ export function flatEntry(name: string): string {
 fn ${name}(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>) {
   let f = flat(lid, wg, nwg);`;
+}
+
+/**
+ * Generic layout only: packs the caller's `B, C (B, G, N, L)` into `(B, G, L, 2N)` so that
+ * one position's B and C are contiguous (the records {@linkcode header}'s `iB`/`iC` read). One invocation per output element.
+ */
+export function packBcWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
+  return header(l, t, m) + FLAT + f32Bindings(["BB", "CC"], ["BC"]) + flatEntry("pack") + `
+  if (f >= NB * KALL * L * 2u * N) { return; }
+  let n2 = f % (2u * N);
+  let p = (f / (2u * N)) % L;
+  let bk = f / (2u * N * L);
+  if (n2 < N) { BC[f] = BB[(bk * N + n2) * L + p]; } else { BC[f] = CC[(bk * N + n2 - N) * L + p]; }
+}
+`;
 }

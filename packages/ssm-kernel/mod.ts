@@ -30,4 +30,4 @@ export * from "./reference.ts";
 export * from "./selective_scan.ts";
 export * from "./cross_scan.ts";
 export * from "./autotune.ts";
-export { probeSubgroupsDirective } from "./subgroups.ts";
+export { probeSubgroupsDirective } from "@vmunet/wgsl";

@@ -6,7 +6,7 @@
  */
 
 import { type CoreSizes, ScanCore } from "./_core.ts";
-import { probeSubgroupsDirective } from "./subgroups.ts";
+import { probeSubgroupsDirective } from "@vmunet/wgsl";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl_header.ts";
 import { runScanOnce } from "./_io.ts";

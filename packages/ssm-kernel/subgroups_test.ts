@@ -1,31 +1,8 @@
 import assert from "node:assert/strict";
 import { probeSubgroupsDirective, SelectiveScan, selectiveScan } from "./mod.ts";
 import { testDevice } from "./_testing.ts";
-import { knownSubgroupsDirective } from "./subgroups.ts";
 
 const device = await testDevice(true);
-
-/** Whether `enable subgroups;` compiles on the device, asked directly. */
-async function directiveCompiles(d: GPUDevice): Promise<boolean> {
-  d.pushErrorScope("validation");
-  d.createShaderModule({ code: "enable subgroups;\n@compute @workgroup_size(1) fn main() {}" });
-  return (await d.popErrorScope()) === null;
-}
-
-Deno.test("probeSubgroupsDirective() answers what the device's WGSL accepts, once per device", async () => {
-  const want = await directiveCompiles(device);
-  assert.equal(await probeSubgroupsDirective(device), want);
-  assert.equal(knownSubgroupsDirective(device), want);
-  // Without the "subgroups" feature the directive is never wanted.
-  const adapter = await navigator.gpu.requestAdapter();
-  const plain = await adapter!.requestDevice();
-  try {
-    assert.equal(knownSubgroupsDirective(plain), undefined);
-    assert.equal(await probeSubgroupsDirective(plain), false);
-  } finally {
-    plain.destroy();
-  }
-});
 
 Deno.test("the scan kernels start with `enable subgroups;` exactly when told or probed so", async () => {
   const x = {

@@ -10,7 +10,7 @@
 import type { BufferPool } from "./buffer_pool.ts";
 import type { GpuContext } from "./device.ts";
 import { type Kernel, SLOT_BYTES } from "./kernel_cache.ts";
-import { type ParamDecl, PARAMS_WORDS, type ParamValues } from "./kernel_params.ts";
+import { type ParamDecl, PARAMS_WORDS, type ParamValues } from "@vmunet/wgsl";
 import { Tensor } from "./tensor.ts";
 import { TensorError } from "./tensor_errors.ts";
 

@@ -5,7 +5,7 @@
  */
 
 import { DeviceLostError, GpuError, GpuValidationError, NoAdapterError } from "./errors.ts";
-import { probeSubgroupsDirective } from "./_subgroups.ts";
+import { probeSubgroupsDirective } from "@vmunet/wgsl";
 
 /** Limits raised to what the adapter offers; the rest keep WebGPU's defaults. */
 const RAISED_LIMITS: readonly string[] = [

@@ -9,21 +9,21 @@
 import { BufferPool, type PoolStats } from "./buffer_pool.ts";
 import { type GpuContext, isSoftwareAdapter, requestGpu } from "./device.ts";
 import { type Kernel, KernelCache, type KernelSpec } from "./kernel_cache.ts";
-import type { ParamDecl } from "./kernel_params.ts";
+import type { ParamDecl } from "@vmunet/wgsl";
 import { CommandStream, type DispatchOptions, type StreamStats } from "./command_stream.ts";
 import { Scopes } from "./scopes.ts";
 import { TensorFactory, type TensorOptions } from "./tensor_factory.ts";
 import { Tape } from "./tape.ts";
-import { grid1d, gridRows } from "./grid.ts";
+import { grid1d, gridRows } from "@vmunet/wgsl";
 import type { Dtype, Tensor } from "./tensor.ts";
 import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 
 export type { BindingAccess, Kernel, KernelBinding, KernelSpec } from "./kernel_cache.ts";
 export { PARAMS_WORDS } from "./kernel_cache.ts";
-export type { ParamDecl, ParamType, ParamValue, ParamValues } from "./kernel_params.ts";
+export type { ParamDecl, ParamType, ParamValue, ParamValues } from "@vmunet/wgsl";
 export type { Bindable, DispatchOptions, StreamStats } from "./command_stream.ts";
 export type { TensorOptions } from "./tensor_factory.ts";
-export { grid1d, gridRows } from "./grid.ts";
+export { grid1d, gridRows } from "@vmunet/wgsl";
 
 /** Options of {@linkcode Engine}. */
 export interface EngineOptions {

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { type ParamDecl, ParamLayout } from "./kernel_params.ts";
-import { withSubgroupsDirective } from "./_subgroups.ts";
+import { type ParamDecl, ParamLayout, withSubgroupsDirective } from "@vmunet/wgsl";
 
 /** Access mode of a storage binding of a kernel. */
 export type BindingAccess = "read" | "read_write";
@@ -59,7 +58,7 @@ export interface Kernel<P extends ParamDecl = ParamDecl> {
   readonly _decl?: P;
 }
 
-export { PARAMS_WORDS } from "./kernel_params.ts";
+export { PARAMS_WORDS } from "@vmunet/wgsl";
 /** Bytes of one params slot (the dynamic-offset alignment WebGPU guarantees). */
 export const SLOT_BYTES = 256;
 

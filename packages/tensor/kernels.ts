@@ -68,8 +68,15 @@ export type {
   ParamValues,
   StreamStats,
 } from "./engine.ts";
-export { ParamLayout, PARAMS_WORDS } from "./kernel_params.ts";
-export * from "./grid.ts";
+export {
+  DEFAULT_MAX_WORKGROUPS,
+  grid1d,
+  gridRows,
+  KernelParamError,
+  type ParamBinding,
+  ParamLayout,
+  PARAMS_WORDS,
+} from "@vmunet/wgsl";
 export * from "./custom_op.ts";
 export {
   chunksOf,

@@ -6,7 +6,7 @@
 
 import { createStorageBuffer, readBuffer } from "./buffer_io.ts";
 import { withErrorScope } from "./device.ts";
-import { probeSubgroupsDirective, withSubgroupsDirective } from "./_subgroups.ts";
+import { probeSubgroupsDirective, withSubgroupsDirective } from "@vmunet/wgsl";
 
 /** The result of {@linkcode runSelfTest}. */
 export interface SelfTestResult {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { TensorError } from "./tensor_errors.ts";
+import { KernelParamError } from "./errors.ts";
 
 /** WGSL scalar type of a kernel parameter (each takes one 32-bit word). */
 export type ParamType = "u32" | "i32" | "f32";
@@ -35,9 +35,40 @@ interface Field {
   word: number;
 }
 
-/** The layout of a {@linkcode ParamDecl}: its WGSL struct and its packing. */
+/** Where {@linkcode ParamLayout.wgsl} binds the params variable. */
+export interface ParamBinding {
+  /** Binding index in group 0 (default 0). */
+  binding?: number;
+  /** Address space: `storage` (read-only, the default) or `uniform` (scalars only). */
+  space?: "storage" | "uniform";
+}
+
+/**
+ * The layout of a {@linkcode ParamDecl}: its WGSL struct and its packing.
+ *
+ * @example
+ * ```ts
+ * import { ParamLayout } from "@vmunet/wgsl";
+ * const layout = new ParamLayout({ n: "u32", scale: "f32", pick: ["u32", 2] }, "example.scale");
+ * if (layout.words !== 4) throw new Error(`words ${layout.words}`);
+ * const words = layout.pack({ n: 6, scale: 0.5, pick: [3] });
+ * const floats = new Float32Array(words.buffer);
+ * if (words[0] !== 6 || floats[1] !== 0.5 || words[2] !== 3 || words[3] !== 0) {
+ *   throw new Error(`packed ${words}`);
+ * }
+ * if (!layout.wgsl().includes("var<storage, read> params: Params;")) throw new Error("wgsl");
+ * const uniform = new ParamLayout({ direction: "u32" }, "example.dir").wgsl({
+ *   binding: 9,
+ *   space: "uniform",
+ * });
+ * if (!uniform.includes("@group(0) @binding(9) var<uniform> params: Params;")) {
+ *   throw new Error(uniform);
+ * }
+ * ```
+ */
 export class ParamLayout {
   readonly #fields: Field[];
+  readonly #key: string;
   /** Words a dispatch of this layout carries. */
   readonly words: number;
 
@@ -46,14 +77,15 @@ export class ParamLayout {
    *
    * @param decl The declaration.
    * @param key The kernel's key (named in errors).
-   * @throws {TensorError} when the declaration exceeds {@linkcode PARAMS_WORDS} words or
-   *   a name is not a WGSL identifier.
+   * @throws {KernelParamError} when the declaration exceeds {@linkcode PARAMS_WORDS} words
+   *   or a name is not a WGSL identifier.
    */
   constructor(decl: ParamDecl, key: string) {
+    this.#key = key;
     let word = 0;
     this.#fields = Object.entries(decl).map(([name, t]) => {
       if (!/^[a-zA-Z][a-zA-Z0-9_]*$/.test(name)) {
-        throw new TensorError(key, `param name "${name}" is not a WGSL identifier`);
+        throw new KernelParamError(key, `param name "${name}" is not a WGSL identifier`, name);
       }
       const [type, length] = typeof t === "string" ? [t, 0] : [t[0], t[1]];
       const f = { name, type, length, word };
@@ -61,43 +93,68 @@ export class ParamLayout {
       return f;
     });
     if (word > PARAMS_WORDS) {
-      throw new TensorError(key, `params of ${word} words exceed ${PARAMS_WORDS}`);
+      throw new KernelParamError(key, `params of ${word} words exceed ${PARAMS_WORDS}`);
     }
     this.words = word;
   }
 
-  /** `struct Params { … }` and the binding-0 variable `params`. */
-  wgsl(): string {
+  /**
+   * `struct Params { … }` and the variable `params` bound at `at` (default: binding 0,
+   * read-only storage).
+   *
+   * @param at Binding index and address space.
+   * @returns The WGSL declarations.
+   * @throws {KernelParamError} for an array param in the uniform address space (uniform
+   *   arrays have a 16-byte stride, the packing one word per element).
+   */
+  wgsl(at: ParamBinding = {}): string {
+    const { binding = 0, space = "storage" } = at;
+    const array = this.#fields.find((f) => f.length > 0);
+    if (space === "uniform" && array) {
+      throw new KernelParamError(
+        this.#key,
+        `kernel param "${array.name}" is an array, which a uniform cannot hold packed`,
+        array.name,
+      );
+    }
     const members = this.#fields.map((f) =>
       `  ${f.name}: ${f.length > 0 ? `array<${f.type}, ${f.length}>` : f.type},`
     );
     if (members.length === 0) members.push("  _unused: u32,");
     return `struct Params {\n${members.join("\n")}\n}\n` +
-      "@group(0) @binding(0) var<storage, read> params: Params;\n";
+      `@group(0) @binding(${binding}) var<${
+        space === "uniform" ? "uniform" : "storage, read"
+      }> params: Params;\n`;
   }
 
   /**
    * Packs `values` into words (arrays shorter than declared are padded with zeros).
    *
    * @param values One value per declared name.
-   * @param op Op named in errors.
+   * @param op Op named in errors (default: the kernel's key).
    * @returns The words (a view of a fresh buffer).
-   * @throws {TensorError} for a missing, unknown or too long value.
+   * @throws {KernelParamError} for a missing, unknown or too long value.
    */
-  pack(values: Readonly<Record<string, number | ArrayLike<number>>>, op: string): Uint32Array {
+  pack(
+    values: Readonly<Record<string, number | ArrayLike<number>>>,
+    op: string = this.#key,
+  ): Uint32Array {
     const u = new Uint32Array(this.words);
     const i = new Int32Array(u.buffer);
     const f = new Float32Array(u.buffer);
     for (const field of this.#fields) {
       const v = values[field.name];
-      if (v === undefined) throw new TensorError(op, `missing kernel param "${field.name}"`);
+      if (v === undefined) {
+        throw new KernelParamError(op, `missing kernel param "${field.name}"`, field.name);
+      }
       const list = typeof v === "number" ? [v] : v;
       if (field.length === 0 ? typeof v !== "number" : list.length > field.length) {
-        throw new TensorError(
+        throw new KernelParamError(
           op,
           `kernel param "${field.name}" takes ${
             field.length === 0 ? "a number" : `at most ${field.length} values`
           }, got ${typeof v === "number" ? v : `${list.length} values`}`,
+          field.name,
         );
       }
       const dst = field.type === "f32" ? f : field.type === "i32" ? i : u;
@@ -105,7 +162,7 @@ export class ParamLayout {
     }
     if (Object.keys(values).length > this.#fields.length) {
       const unknown = Object.keys(values).filter((k) => !this.#fields.some((x) => x.name === k));
-      throw new TensorError(op, `unknown kernel param(s) ${unknown.join(", ")}`);
+      throw new KernelParamError(op, `unknown kernel param(s) ${unknown.join(", ")}`, unknown[0]);
     }
     return u;
   }

@@ -1,8 +1,9 @@
 /**
  * Dispatch grids: workgroup counts for `n` invocations (or `n` workgroups) split over the
  * dimensions of a dispatch so that no dimension exceeds the device's
- * `maxComputeWorkgroupsPerDimension` (the engine passes its device's limit; 65535 is the
- * WebGPU default every device supports).
+ * `maxComputeWorkgroupsPerDimension` (callers pass their device's
+ * `device.limits.maxComputeWorkgroupsPerDimension`; 65535 is the WebGPU default every
+ * device supports).
  *
  * @module
  */
@@ -12,14 +13,17 @@ export const DEFAULT_MAX_WORKGROUPS = 65535;
 
 /**
  * Workgroup counts covering `n` invocations of a 1-D kernel of `workgroupSize`, split over x
- * and y when more than `maxPerDimension` workgroups are needed. Kernels recover the linear
- * index with `lin(gid, nwg, workgroupSize)`.
+ * and y when more than `maxPerDimension` workgroups are needed, the rows as even as possible
+ * (so that few workgroups idle past the end). Kernels recover the linear index from
+ * `num_workgroups` (`(wg.y · nwg.x + wg.x) · workgroupSize + lid.x`).
  *
  * @example
  * ```ts
- * import { grid1d } from "@vmunet/tensor/kernels";
+ * import { grid1d } from "@vmunet/wgsl";
  * const [x, y] = grid1d(70000 * 64, 64, 65535);
- * if (x !== 65535 || y !== 2) throw new Error("grid1d split");
+ * if (x !== 35000 || y !== 2) throw new Error(`grid1d split: ${x}, ${y}`);
+ * const [one] = grid1d(10, 64);
+ * if (one !== 1) throw new Error("grid1d small");
  * ```
  *
  * @param n Invocations needed.
@@ -33,8 +37,8 @@ export function grid1d(
   maxPerDimension: number = DEFAULT_MAX_WORKGROUPS,
 ): [number, number, number] {
   const groups = Math.max(1, Math.ceil(n / workgroupSize));
-  const x = Math.min(groups, maxPerDimension);
-  return [x, Math.ceil(groups / x), 1];
+  const y = Math.ceil(groups / maxPerDimension);
+  return [Math.ceil(groups / y), y, 1];
 }
 
 /**
@@ -44,7 +48,7 @@ export function grid1d(
  *
  * @example
  * ```ts
- * import { gridRows } from "@vmunet/tensor/kernels";
+ * import { gridRows } from "@vmunet/wgsl";
  * const [x, y, z] = gridRows(3, 100000, 65535);
  * if (x !== 3 || y !== 65535 || z !== 2) throw new Error("gridRows split");
  * ```
