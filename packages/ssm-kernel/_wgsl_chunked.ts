@@ -293,7 +293,7 @@ fn carry(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg
  * channel; channel fastest) and lane `j` (the vec4 of states it owns). Invocations past
  * the last slot compute on the last one and store nothing (they take part in barriers).
  */
-export function applyDecode(kd: number): string {
+function applyDecode(kd: number): string {
   return `
   let j = lid.x % NV;
   let sl = lid.x / NV;
@@ -325,14 +325,32 @@ export function applyGroups(l: KernelLayout): number {
   return l.kind === "cross" ? 1 : l.groups;
 }
 
-/** The apply kernels' slot constants and binding 9, the direction uniform. */
-export function applyConsts(l: KernelLayout, m: KernelDims): string {
+/**
+ * The apply kernels' frame up to their body: the prelude, the slot constants, binding 9 (the
+ * direction uniform {@linkcode APPLY_PARAMS}), `bindings`, a workgroup array of `T` floats
+ * per invocation for each of `shared`, and the entry point `entry` opened with the decode
+ * of its slot and lane.
+ */
+export function applyHead(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  entry: string,
+  bindings: string,
+  shared: string[],
+): string {
   const slots = applySlots(m.nv);
-  return `
+  const wgSize = slots * m.nv;
+  return common(l, t, m) + `
 const SLOTS: u32 = ${u(slots)};
 const NSLOT: u32 = ${u(applySlotCount(l, m))};
 // Cross layout: the direction of this dispatch; the first one writes, the others add.
-${APPLY_PARAMS.wgsl({ binding: 9, space: "uniform" })}`;
+${APPLY_PARAMS.wgsl({ binding: 9, space: "uniform" })}${bindings}
+${shared.map((name) => `var<workgroup> ${name}: array<f32, ${wgSize * t.chunkLength}>;\n`).join("")}
+@compute @workgroup_size(${wgSize})
+fn ${entry}(@builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+${applyDecode(applyGroups(l))}`;
 }
 
 /** The merged-output store: the cross layout's directions after the first add in place. */

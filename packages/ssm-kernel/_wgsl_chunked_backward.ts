@@ -15,10 +15,7 @@ import {
   u,
 } from "./_wgsl_header.ts";
 import {
-  applyConsts,
-  applyDecode,
-  applyGroups,
-  applySlots,
+  applyHead,
   common,
   FLAT_WG,
   load4,
@@ -60,17 +57,9 @@ export function localBackwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDim
  * DDL; binding 9: the direction uniform.
  */
 export function applyBackwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  const wgSize = applySlots(m.nv) * m.nv;
   const T = t.chunkLength;
-  return common(l, t, m) + applyConsts(l, m) +
-    `${f32Bindings(["U", "DL", "BB", "CC", "DOUT", "ST"], ["WS", "DU", "DDL"])}
-var<workgroup> XS: array<f32, ${wgSize * T}>;
-var<workgroup> YS: array<f32, ${wgSize * T}>;
-
-@compute @workgroup_size(${wgSize})
-fn apply_backward(@builtin(local_invocation_id) lid: vec3<u32>,
-                  @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-${applyDecode(applyGroups(l))}
+  const bindings = f32Bindings(["U", "DL", "BB", "CC", "DOUT", "ST"], ["WS", "DU", "DDL"]);
+  return applyHead(l, t, m, "apply_backward", bindings, ["XS", "YS"]) + `
   let a = ${vecAt(l.dState, "WS", "PA + c * N", "j")};
   let a2 = a * LOG2E;
   let bias = WS[PB + c];
@@ -86,8 +75,8 @@ ${applyDecode(applyGroups(l))}
     dl[i] = dlt;
     hp[i] = h;
     h = exp2(dlt * a2) * h + (dlt * U[iU(b, k, d, p)]) * ${
-      vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")
-    };
+    vecAt(l.dState, "BB", "iB(b, k, p)", "j", "NSB")
+  };
   }
   var r = ${load4("WS", "stAt(b, c, ch) + 4u * j")};
   var gA = vec4<f32>(0.0);

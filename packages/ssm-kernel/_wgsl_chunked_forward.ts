@@ -12,17 +12,7 @@ import {
   type KernelLayout,
   type KernelTuning,
 } from "./_wgsl_header.ts";
-import {
-  applyConsts,
-  applyDecode,
-  applyGroups,
-  applySlots,
-  common,
-  load4,
-  localWgsl,
-  mergeStore,
-  vecAt,
-} from "./_wgsl_chunked.ts";
+import { applyHead, load4, localWgsl, mergeStore, vecAt } from "./_wgsl_chunked.ts";
 
 /**
  * Forward **local**: scans each chunk from a zero state and stores the end state and ΣΔ
@@ -50,17 +40,10 @@ export function localForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims
  * OUT (read-write), ST; binding 9: the direction uniform.
  */
 export function applyForwardWgsl(l: KernelLayout, t: KernelTuning, m: KernelDims): string {
-  const wgSize = applySlots(m.nv) * m.nv;
-  return common(l, t, m) + applyConsts(l, m) + BINDINGS_IN + `
-@group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
+  const bindings = BINDINGS_IN + `@group(0) @binding(7) var<storage, read_write> OUT: array<f32>;
 @group(0) @binding(8) var<storage, read> ST: array<f32>;
-
-var<workgroup> YS: array<f32, ${wgSize * t.chunkLength}>;
-
-@compute @workgroup_size(${wgSize})
-fn apply_forward(@builtin(local_invocation_id) lid: vec3<u32>,
-                 @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-${applyDecode(applyGroups(l))}
+`;
+  return applyHead(l, t, m, "apply_forward", bindings, ["YS"]) + `
   let a2 = ${vecAt(l.dState, "AA", "c * N", "j")} * LOG2E;
   var h = vec4<f32>(0.0);
   if (ch > 0u) { h = ${load4("ST", "stAt(b, c, ch - 1u) + 4u * j")}; }
