@@ -6,7 +6,7 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
-import type { ScanInputBuffers } from "./scan_buffers.ts";
+import type { ScanGradientArrays, ScanInputBuffers } from "./scan_buffers.ts";
 
 /** Creates a storage buffer holding `data` (as f32), or zeros of `count` elements. */
 export function upload(
@@ -86,7 +86,7 @@ export interface OnceEncoders {
 }
 
 /** The name of each scan input's gradient in the backward's buffer records. */
-const GRAD_NAMES: Record<keyof ScanInputBuffers, string> = {
+const GRAD_NAMES: Record<keyof ScanInputBuffers, keyof ScanGradientArrays> = {
   u: "du",
   delta: "ddelta",
   A: "dA",
@@ -119,7 +119,7 @@ export async function runScanOnce(
   outCount: number,
   dOut: [name: string, data: ArrayLike<number>, shape: string] | undefined,
   encode: OnceEncoders,
-): Promise<{ out: Float32Array; grads?: Record<string, Float32Array> }> {
+): Promise<{ out: Float32Array; grads?: ScanGradientArrays }> {
   const err = (m: string) => new ScanShapeError(m);
   const made: GPUBuffer[] = [];
   const up = (d: ArrayLike<number> | number, label: string) => {
@@ -152,7 +152,10 @@ export async function runScanOnce(
     for (const [name, count] of counts) grads[name] = up(count, name);
     encode.backward(encoder, buffers, state!, up(dOut[1], dOut[0]), grads);
     const [o, ...g] = await readBack(device, encoder, [out, ...names.map((n) => grads[n])]);
-    return { out: o, grads: Object.fromEntries(names.map((n, i) => [n, g[i]])) };
+    return {
+      out: o,
+      grads: Object.fromEntries(names.map((n, i) => [n, g[i]])) as ScanGradientArrays,
+    };
   } finally {
     for (const b of made) b.destroy();
     scan.destroy();

@@ -75,6 +75,25 @@ export interface InputRanges {
   deltaBias: [number, number];
 }
 
+/** The seven arrays of a scan's inputs. */
+type ScanArrays = Record<"u" | "delta" | "A" | "B" | "C" | "D" | "deltaBias", Float64Array>;
+
+/**
+ * The arrays of `counts`, drawn in their order with seeds `seed, seed + 1, …`: Δ, A and
+ * delta_bias in `ranges` (defaults in {@linkcode InputRanges}), the others in [−1, 1).
+ */
+function seededArrays(
+  seed: number,
+  ranges: Partial<InputRanges>,
+  counts: [keyof ScanArrays, number][],
+): ScanArrays {
+  const r: InputRanges = { delta: [-3, 1], A: [-2, -0.05], deltaBias: [-1, 0], ...ranges };
+  return Object.fromEntries(counts.map(([name, count], i) => {
+    const [lo, hi] = name in r ? r[name as keyof InputRanges] : [-1, 1];
+    return [name, randomArray(count, seed + i, lo, hi)];
+  })) as ScanArrays;
+}
+
 /** Seeded generic-layout inputs in `ranges` (defaults in {@linkcode InputRanges}). */
 export function genericInputs(
   batch: number,
@@ -85,7 +104,6 @@ export function genericInputs(
   seed: number,
   ranges: Partial<InputRanges> = {},
 ): ScanReferenceInputs {
-  const { delta = [-3, 1], A = [-2, -0.05], deltaBias = [-1, 0] } = ranges;
   const CH = G * Dg;
   return {
     batch,
@@ -93,13 +111,15 @@ export function genericInputs(
     channelsPerGroup: Dg,
     length: L,
     dState: N,
-    u: randomArray(batch * CH * L, seed),
-    delta: randomArray(batch * CH * L, seed + 1, ...delta),
-    A: randomArray(CH * N, seed + 2, ...A),
-    B: randomArray(batch * G * N * L, seed + 3),
-    C: randomArray(batch * G * N * L, seed + 4),
-    D: randomArray(CH, seed + 5),
-    deltaBias: randomArray(CH, seed + 6, ...deltaBias),
+    ...seededArrays(seed, ranges, [
+      ["u", batch * CH * L],
+      ["delta", batch * CH * L],
+      ["A", CH * N],
+      ["B", batch * G * N * L],
+      ["C", batch * G * N * L],
+      ["D", CH],
+      ["deltaBias", CH],
+    ]),
   };
 }
 
@@ -113,7 +133,6 @@ export function crossInputs(
   seed: number,
   ranges: Partial<InputRanges> = {},
 ): CrossScanReferenceInputs {
-  const { delta = [-3, 1], A = [-2, -0.05], deltaBias = [-1, 0] } = ranges;
   const L = H * W;
   return {
     batch,
@@ -121,12 +140,14 @@ export function crossInputs(
     width: W,
     channels: Di,
     dState: N,
-    u: randomArray(batch * L * Di, seed),
-    delta: randomArray(batch * L * 4 * Di, seed + 1, ...delta),
-    B: randomArray(batch * L * 4 * N, seed + 2),
-    C: randomArray(batch * L * 4 * N, seed + 3),
-    A: randomArray(4 * Di * N, seed + 4, ...A),
-    D: randomArray(4 * Di, seed + 5),
-    deltaBias: randomArray(4 * Di, seed + 6, ...deltaBias),
+    ...seededArrays(seed, ranges, [
+      ["u", batch * L * Di],
+      ["delta", batch * L * 4 * Di],
+      ["B", batch * L * 4 * N],
+      ["C", batch * L * 4 * N],
+      ["A", 4 * Di * N],
+      ["D", 4 * Di],
+      ["deltaBias", 4 * Di],
+    ]),
   };
 }

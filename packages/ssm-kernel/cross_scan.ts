@@ -16,6 +16,7 @@ import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl_header.ts";
 import { runScanOnce } from "./_io.ts";
 import type { CrossScanReferenceInputs } from "./reference.ts";
+import type { ScanGradientArrays } from "./scan_buffers.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 import { ScanShapeError } from "./errors.ts";
 
@@ -378,15 +379,7 @@ export interface CrossScan2dResult {
   /** `y (B, H, W, Di)`. */
   y: Float32Array;
   /** Gradients when `dy` was given, in the input layouts. */
-  grads?: {
-    du: Float32Array;
-    ddelta: Float32Array;
-    dB: Float32Array;
-    dC: Float32Array;
-    dA: Float32Array;
-    dD: Float32Array;
-    dDeltaBias: Float32Array;
-  };
+  grads?: ScanGradientArrays;
 }
 
 /**
@@ -445,7 +438,7 @@ export async function crossScan2d(
         scan.encodeBackward(e, { ...(i as Inputs), state, dy: d, ...(g as Grads) }),
     },
   );
-  return { y: r.out, grads: r.grads as CrossScan2dResult["grads"] };
+  return { y: r.out, grads: r.grads };
 }
 
 type Inputs = Omit<CrossScan2dForwardBuffers, "y" | "state">;

@@ -63,6 +63,31 @@ function sigmoid(x: number): number {
 }
 
 /**
+ * Walks row `(b, c)` of the scan forward: `delta[l]` = softplus(Δ + bias) and
+ * `hs[(l+1)·N + n]` = the state after position l (`hs[0..N)` stays 0).
+ */
+function scanRow(
+  x: ScanReferenceInputs,
+  b: number,
+  c: number,
+  delta: Float64Array,
+  hs: Float64Array,
+): void {
+  const { groups: G, channelsPerGroup: Dg, length: L, dState: N } = x;
+  const row = (b * G * Dg + c) * L;
+  const bc = (b * G + Math.floor(c / Dg)) * N * L;
+  for (let l = 0; l < L; l++) {
+    const dl = softplus(x.delta[row + l] + x.deltaBias[c]);
+    delta[l] = dl;
+    const ul = x.u[row + l];
+    for (let n = 0; n < N; n++) {
+      hs[(l + 1) * N + n] = Math.exp(dl * x.A[c * N + n]) * hs[l * N + n] +
+        dl * x.B[bc + n * L + l] * ul;
+    }
+  }
+}
+
+/**
  * Forward scan in float64: `out (B, G·D, L)`.
  *
  * @param x The inputs.
@@ -83,21 +108,16 @@ export function selectiveScanReference(x: ScanReferenceInputs): Float64Array {
   const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = x;
   const CH = G * Dg;
   const out = new Float64Array(batch * CH * L);
-  const h = new Float64Array(N);
+  const hs = new Float64Array((L + 1) * N);
+  const delta = new Float64Array(L);
   for (let b = 0; b < batch; b++) {
     for (let c = 0; c < CH; c++) {
-      const g = Math.floor(c / Dg);
       const row = (b * CH + c) * L;
-      const bc = (b * G + g) * N * L;
-      h.fill(0);
+      const bc = (b * G + Math.floor(c / Dg)) * N * L;
+      scanRow(x, b, c, delta, hs);
       for (let l = 0; l < L; l++) {
-        const dl = softplus(x.delta[row + l] + x.deltaBias[c]);
-        const ul = x.u[row + l];
-        let y = x.D[c] * ul;
-        for (let n = 0; n < N; n++) {
-          h[n] = Math.exp(dl * x.A[c * N + n]) * h[n] + dl * x.B[bc + n * L + l] * ul;
-          y += x.C[bc + n * L + l] * h[n];
-        }
+        let y = x.D[c] * x.u[row + l];
+        for (let n = 0; n < N; n++) y += x.C[bc + n * L + l] * hs[(l + 1) * N + n];
         out[row + l] = y;
       }
     }
@@ -142,18 +162,9 @@ export function selectiveScanBackwardReference(
   const dh = new Float64Array(N);
   for (let b = 0; b < batch; b++) {
     for (let c = 0; c < CH; c++) {
-      const g = Math.floor(c / Dg);
       const row = (b * CH + c) * L;
-      const bc = (b * G + g) * N * L;
-      for (let l = 0; l < L; l++) {
-        const dl = softplus(x.delta[row + l] + x.deltaBias[c]);
-        delta[l] = dl;
-        const ul = x.u[row + l];
-        for (let n = 0; n < N; n++) {
-          hs[(l + 1) * N + n] = Math.exp(dl * x.A[c * N + n]) * hs[l * N + n] +
-            dl * x.B[bc + n * L + l] * ul;
-        }
-      }
+      const bc = (b * G + Math.floor(c / Dg)) * N * L;
+      scanRow(x, b, c, delta, hs);
       dh.fill(0);
       for (let l = L - 1; l >= 0; l--) {
         const gl = dout[row + l];
@@ -240,6 +251,23 @@ export function crossScanPosition(k: number, t: number, height: number, width: n
   return k % 2 === 0 ? s : (s % height) * width + Math.floor(s / height);
 }
 
+/**
+ * Calls `f(b, k, t, p)` for every batch `b`, direction `k`, scan position `t` and the natural
+ * position `p` that direction `k` visits at `t` ({@linkcode crossScanPosition}).
+ */
+function eachCrossPosition(
+  batch: number,
+  H: number,
+  W: number,
+  f: (b: number, k: number, t: number, p: number) => void,
+): void {
+  for (let b = 0; b < batch; b++) {
+    for (let k = 0; k < 4; k++) {
+      for (let t = 0; t < H * W; t++) f(b, k, t, crossScanPosition(k, t, H, W));
+    }
+  }
+}
+
 function toGeneric(x: CrossScanReferenceInputs): ScanReferenceInputs {
   const { batch, height: H, width: W, channels: Di, dState: N } = x;
   const L = H * W;
@@ -248,21 +276,16 @@ function toGeneric(x: CrossScanReferenceInputs): ScanReferenceInputs {
   const B = new Float64Array(batch * 4 * N * L);
   const C = new Float64Array(batch * 4 * N * L);
   // Materialise xs (B,4,Di,L) with the flips and transposes, as the official code does.
-  for (let b = 0; b < batch; b++) {
-    for (let k = 0; k < 4; k++) {
-      for (let t = 0; t < L; t++) {
-        const p = crossScanPosition(k, t, H, W);
-        for (let d = 0; d < Di; d++) {
-          u[((b * 4 + k) * Di + d) * L + t] = x.u[(b * L + p) * Di + d];
-          delta[((b * 4 + k) * Di + d) * L + t] = x.delta[((b * L + p) * 4 + k) * Di + d];
-        }
-        for (let n = 0; n < N; n++) {
-          B[((b * 4 + k) * N + n) * L + t] = x.B[((b * L + p) * 4 + k) * N + n];
-          C[((b * 4 + k) * N + n) * L + t] = x.C[((b * L + p) * 4 + k) * N + n];
-        }
-      }
+  eachCrossPosition(batch, H, W, (b, k, t, p) => {
+    for (let d = 0; d < Di; d++) {
+      u[((b * 4 + k) * Di + d) * L + t] = x.u[(b * L + p) * Di + d];
+      delta[((b * 4 + k) * Di + d) * L + t] = x.delta[((b * L + p) * 4 + k) * Di + d];
     }
-  }
+    for (let n = 0; n < N; n++) {
+      B[((b * 4 + k) * N + n) * L + t] = x.B[((b * L + p) * 4 + k) * N + n];
+      C[((b * 4 + k) * N + n) * L + t] = x.C[((b * L + p) * 4 + k) * N + n];
+    }
+  });
   return {
     batch,
     groups: 4,
@@ -302,14 +325,9 @@ export function crossScan2dReference(x: CrossScanReferenceInputs): Float64Array 
   const L = H * W;
   const o = selectiveScanReference(toGeneric(x));
   const y = new Float64Array(batch * L * Di);
-  for (let b = 0; b < batch; b++) {
-    for (let k = 0; k < 4; k++) {
-      for (let t = 0; t < L; t++) {
-        const p = crossScanPosition(k, t, H, W);
-        for (let d = 0; d < Di; d++) y[(b * L + p) * Di + d] += o[((b * 4 + k) * Di + d) * L + t];
-      }
-    }
-  }
+  eachCrossPosition(batch, H, W, (b, k, t, p) => {
+    for (let d = 0; d < Di; d++) y[(b * L + p) * Di + d] += o[((b * 4 + k) * Di + d) * L + t];
+  });
   return y;
 }
 
@@ -339,16 +357,11 @@ export function crossScan2dBackwardReference(
   const { batch, height: H, width: W, channels: Di, dState: N } = x;
   const L = H * W;
   const dout = new Float64Array(batch * 4 * Di * L);
-  for (let b = 0; b < batch; b++) {
-    for (let k = 0; k < 4; k++) {
-      for (let t = 0; t < L; t++) {
-        const p = crossScanPosition(k, t, H, W);
-        for (let d = 0; d < Di; d++) {
-          dout[((b * 4 + k) * Di + d) * L + t] = dy[(b * L + p) * Di + d];
-        }
-      }
+  eachCrossPosition(batch, H, W, (b, k, t, p) => {
+    for (let d = 0; d < Di; d++) {
+      dout[((b * 4 + k) * Di + d) * L + t] = dy[(b * L + p) * Di + d];
     }
-  }
+  });
   const g = selectiveScanBackwardReference(toGeneric(x), dout);
   const r: CrossScanGradients = {
     du: new Float64Array(batch * L * Di),
@@ -359,21 +372,16 @@ export function crossScan2dBackwardReference(
     dD: g.dD,
     dDeltaBias: g.dDeltaBias,
   };
-  for (let b = 0; b < batch; b++) {
-    for (let k = 0; k < 4; k++) {
-      for (let t = 0; t < L; t++) {
-        const p = crossScanPosition(k, t, H, W);
-        for (let d = 0; d < Di; d++) {
-          const gi = ((b * 4 + k) * Di + d) * L + t;
-          r.du[(b * L + p) * Di + d] += g.du[gi];
-          r.ddelta[((b * L + p) * 4 + k) * Di + d] = g.ddelta[gi];
-        }
-        for (let n = 0; n < N; n++) {
-          r.dB[((b * L + p) * 4 + k) * N + n] = g.dB[((b * 4 + k) * N + n) * L + t];
-          r.dC[((b * L + p) * 4 + k) * N + n] = g.dC[((b * 4 + k) * N + n) * L + t];
-        }
-      }
+  eachCrossPosition(batch, H, W, (b, k, t, p) => {
+    for (let d = 0; d < Di; d++) {
+      const gi = ((b * 4 + k) * Di + d) * L + t;
+      r.du[(b * L + p) * Di + d] += g.du[gi];
+      r.ddelta[((b * L + p) * 4 + k) * Di + d] = g.ddelta[gi];
     }
-  }
+    for (let n = 0; n < N; n++) {
+      r.dB[((b * L + p) * 4 + k) * N + n] = g.dB[((b * 4 + k) * N + n) * L + t];
+      r.dC[((b * L + p) * 4 + k) * N + n] = g.dC[((b * 4 + k) * N + n) * L + t];
+    }
+  });
   return r;
 }

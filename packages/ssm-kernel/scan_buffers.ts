@@ -23,6 +23,15 @@ export interface ScanInputBuffers {
   deltaBias: GPUBuffer;
 }
 
+/**
+ * Gradients read back to the host by the one-shot convenience functions (`selectiveScan`,
+ * `crossScan2d`), each in its input's layout.
+ */
+export type ScanGradientArrays = Record<
+  "du" | "ddelta" | "dA" | "dB" | "dC" | "dD" | "dDeltaBias",
+  Float32Array
+>;
+
 /** Caller-owned buffers of the forward. */
 export interface SelectiveScanForwardBuffers extends ScanInputBuffers {
   /** Output `out (B, G·D, L)`. */

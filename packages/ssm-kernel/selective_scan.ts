@@ -10,13 +10,18 @@ import { probeSubgroupsDirective } from "@vmunet/wgsl";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl_header.ts";
 import { runScanOnce } from "./_io.ts";
-import type { SelectiveScanBackwardBuffers, SelectiveScanForwardBuffers } from "./scan_buffers.ts";
+import type {
+  ScanGradientArrays,
+  SelectiveScanBackwardBuffers,
+  SelectiveScanForwardBuffers,
+} from "./scan_buffers.ts";
 import type { ScanReferenceInputs } from "./reference.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 
 export type { ScanKernelOptions } from "./_tuning.ts";
 export type { ScanKernelPlan } from "./_plan.ts";
 export type {
+  ScanGradientArrays,
   ScanInputBuffers,
   SelectiveScanBackwardBuffers,
   SelectiveScanForwardBuffers,
@@ -216,15 +221,7 @@ export interface SelectiveScanResult {
   /** `out (B, G·D, L)`. */
   out: Float32Array;
   /** Gradients, when `dout` was given. */
-  grads?: {
-    du: Float32Array;
-    ddelta: Float32Array;
-    dA: Float32Array;
-    dB: Float32Array;
-    dC: Float32Array;
-    dD: Float32Array;
-    dDeltaBias: Float32Array;
-  };
+  grads?: ScanGradientArrays;
 }
 
 /**
@@ -283,7 +280,7 @@ export async function selectiveScan(
         scan.encodeBackward(e, { ...(i as Inputs), state, dout: d, ...(g as Grads) }),
     },
   );
-  return { out: r.out, grads: r.grads as SelectiveScanResult["grads"] };
+  return { out: r.out, grads: r.grads };
 }
 
 type Inputs = Omit<SelectiveScanForwardBuffers, "out" | "state">;
