@@ -8,6 +8,7 @@
 
 import {
   CrossScan2d,
+  type ScanBufferSizes,
   type ScanKernelOptions,
   type ScanKernelPlan,
   SelectiveScan,
@@ -83,41 +84,31 @@ function upload(device: GPUDevice, data: Float32Array | number): GPUBuffer {
   return b;
 }
 
-/** Element counts of one scan's buffers: u, Δ, A, B and C (each), D and delta_bias, output. */
-interface ScanSizes {
-  u: number;
-  delta: number;
-  A: number;
-  BC: number;
-  D: number;
-  out: number;
-}
-
 /**
  * Uploads a scan's seeded inputs (Δ in [−3, 1), A in [−2, −0.1), bias in [−1, 0)), its
  * output gradient and zeroed gradient buffers, through `up`.
  */
-function scanBuffers(up: (d: Float32Array | number) => GPUBuffer, n: ScanSizes) {
+function scanBuffers(up: (d: Float32Array | number) => GPUBuffer, n: Readonly<ScanBufferSizes>) {
   const inputs = {
     u: up(random(n.u, 1)),
     delta: up(random(n.delta, 2, -3, 1)),
     A: up(random(n.A, 3, -2, -0.1)),
-    B: up(random(n.BC, 4)),
-    C: up(random(n.BC, 5)),
+    B: up(random(n.B, 4)),
+    C: up(random(n.C, 5)),
     D: up(random(n.D, 6)),
-    deltaBias: up(random(n.D, 7, -1, 0)),
+    deltaBias: up(random(n.deltaBias, 7, -1, 0)),
   };
   const dOut = up(random(n.out, 8));
   const grads = {
     du: up(n.u),
     ddelta: up(n.delta),
     dA: up(n.A),
-    dB: up(n.BC),
-    dC: up(n.BC),
+    dB: up(n.B),
+    dC: up(n.C),
     dD: up(n.D),
-    dDeltaBias: up(n.D),
+    dDeltaBias: up(n.deltaBias),
   };
-  return { inputs, dOut, grads };
+  return { inputs, out: up(n.out), dOut, grads };
 }
 
 async function timeGpu(device: GPUDevice, encode: (e: GPUCommandEncoder) => void, reps: number) {
@@ -235,61 +226,33 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
             const options = { ...kernelOptions, fallbackAdapter: choice === "cpu" };
             const Dg = CH / G;
             const side = Math.round(Math.sqrt(L));
-            let variant: string;
-            let stateBytes: number;
-            let fwd: (e: GPUCommandEncoder) => void;
-            let bwd: (e: GPUCommandEncoder) => void;
             const up = (d: Float32Array | number) => {
               const b = upload(device, d);
               made.push(b);
               return b;
             };
-            let destroy: () => void;
-            if (layout === "generic") {
-              const scan = new SelectiveScan(
+            const scan = layout === "generic"
+              ? new SelectiveScan(
                 device,
                 { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N },
                 options,
-              );
-              variant = scan.variant;
-              stateBytes = scan.stateBytes;
-              const { inputs: inp, dOut, grads } = scanBuffers(up, {
-                u: batch * CH * L,
-                delta: batch * CH * L,
-                A: CH * N,
-                BC: batch * G * N * L,
-                D: CH,
-                out: batch * CH * L,
-              });
-              const out = up(batch * CH * L);
-              const state = up(stateBytes / 4);
-              const g = { dout: dOut, ...grads };
-              fwd = (e) => scan.encodeForward(e, { ...inp, out, state });
-              bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
-              destroy = () => scan.destroy();
-            } else {
-              const scan = new CrossScan2d(
+              )
+              : new CrossScan2d(
                 device,
                 { batch, height: side, width: L / side, channels: Dg, dState: N },
                 options,
               );
-              variant = scan.variant;
-              stateBytes = scan.stateBytes;
-              const { inputs: inp, dOut, grads } = scanBuffers(up, {
-                u: batch * L * Dg,
-                delta: batch * L * CH,
-                A: CH * N,
-                BC: batch * L * 4 * N,
-                D: CH,
-                out: batch * L * Dg,
-              });
-              const y = up(batch * L * Dg);
-              const state = up(stateBytes / 4);
-              const g = { dy: dOut, ...grads };
-              fwd = (e) => scan.encodeForward(e, { ...inp, y, state });
-              bwd = (e) => scan.encodeBackward(e, { ...inp, state, ...g });
-              destroy = () => scan.destroy();
-            }
+            const { variant, stateBytes } = scan;
+            const { inputs: inp, out, dOut, grads } = scanBuffers(up, scan.sizes);
+            const state = up(stateBytes / 4);
+            const fwd = (e: GPUCommandEncoder) =>
+              scan instanceof CrossScan2d
+                ? scan.encodeForward(e, { ...inp, y: out, state })
+                : scan.encodeForward(e, { ...inp, out, state });
+            const bwd = (e: GPUCommandEncoder) =>
+              scan instanceof CrossScan2d
+                ? scan.encodeBackward(e, { ...inp, state, dy: dOut, ...grads })
+                : scan.encodeBackward(e, { ...inp, state, dout: dOut, ...grads });
             const work = batch * CH * L * N;
             const reps = opts.quick ? 2 : Math.max(2, Math.min(20, Math.round(4e8 / work)));
             const tf = await timeGpu(device, fwd, reps);
@@ -337,7 +300,7 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
               records.push(r);
               opts.log(formatRow(r));
             }
-            destroy();
+            scan.destroy();
           } catch (e) {
             // A configuration beyond the device's limits (binding size, memory) is skipped.
             opts.log(

@@ -7,7 +7,11 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
-import type { SelectiveScanBackwardBuffers, SelectiveScanForwardBuffers } from "./scan_buffers.ts";
+import type {
+  ScanBufferSizes,
+  SelectiveScanBackwardBuffers,
+  SelectiveScanForwardBuffers,
+} from "./scan_buffers.ts";
 import { knownSubgroupsDirective, PARAMS_WORDS } from "@vmunet/wgsl";
 import {
   type KernelDims,
@@ -48,18 +52,6 @@ import {
   storageBuffers,
 } from "./_plan.ts";
 
-/** Element counts each binding must hold, by role. */
-export interface CoreSizes {
-  u: number;
-  delta: number;
-  A: number;
-  B: number;
-  C: number;
-  D: number;
-  deltaBias: number;
-  out: number;
-}
-
 /** Channel-major copies the cross-scan backward runs on. */
 type ChannelMajorScratch = Record<"u" | "delta" | "dout" | "du" | "ddelta", GPUBuffer>;
 
@@ -76,7 +68,7 @@ export class ScanCore {
   readonly layout: KernelLayout;
   readonly tuning: KernelTuning;
   readonly dims: KernelDims;
-  readonly sizes: CoreSizes;
+  readonly sizes: ScanBufferSizes;
   readonly stateBytes: number;
   readonly label: string;
   /**
@@ -109,7 +101,7 @@ export class ScanCore {
     device: GPUDevice,
     layout: KernelLayout,
     tuning: KernelTuning,
-    sizes: CoreSizes,
+    sizes: ScanBufferSizes,
     label: string,
     channelMajorBackward = false,
   ) {

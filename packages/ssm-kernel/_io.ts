@@ -6,7 +6,7 @@
  */
 
 import { ScanShapeError } from "./errors.ts";
-import type { ScanGradientArrays, ScanInputBuffers } from "./scan_buffers.ts";
+import type { ScanBufferSizes, ScanGradientArrays, ScanInputBuffers } from "./scan_buffers.ts";
 
 /** Creates a storage buffer holding `data` (as f32), or zeros of `count` elements. */
 export function upload(
@@ -63,8 +63,8 @@ export function expectLength(
   }
 }
 
-/** One host input of {@linkcode runScanOnce}: its values, expected count and shape text. */
-export type HostInput = [data: ArrayLike<number>, count: number, shape: string];
+/** One host input of {@linkcode runScanOnce}: its values and its shape as text. */
+export type HostInput = [data: ArrayLike<number>, shape: string];
 
 /** How {@linkcode runScanOnce} encodes the scan over the buffers it uploaded. */
 export interface OnceEncoders {
@@ -104,9 +104,8 @@ const GRAD_NAMES: Record<keyof ScanInputBuffers, keyof ScanGradientArrays> = {
  *
  * @param device The device.
  * @param what The calling function's name, for errors.
- * @param scan The scan (its checkpoint size; destroyed at the end).
+ * @param scan The scan (its buffer sizes and checkpoint size; destroyed at the end).
  * @param inputs Host inputs by name.
- * @param outCount Elements of the output.
  * @param dOut The output gradient as `[name, values, shape text]`, or undefined (forward only).
  * @param encode The forward and backward encoders.
  * @returns The output and, with `dOut`, the gradients by name.
@@ -114,9 +113,8 @@ const GRAD_NAMES: Record<keyof ScanInputBuffers, keyof ScanGradientArrays> = {
 export async function runScanOnce(
   device: GPUDevice,
   what: string,
-  scan: { readonly stateBytes: number; destroy(): void },
+  scan: { readonly sizes: Readonly<ScanBufferSizes>; readonly stateBytes: number; destroy(): void },
   inputs: Record<keyof ScanInputBuffers, HostInput>,
-  outCount: number,
   dOut: [name: string, data: ArrayLike<number>, shape: string] | undefined,
   encode: OnceEncoders,
 ): Promise<{ out: Float32Array; grads?: ScanGradientArrays }> {
@@ -127,9 +125,11 @@ export async function runScanOnce(
     made.push(b);
     return b;
   };
+  const sizes = scan.sizes;
+  const outCount = sizes.out;
   try {
-    for (const [name, [data, count, shape]] of Object.entries(inputs)) {
-      expectLength(what, name, data, count, shape, err);
+    for (const [name, [data, shape]] of Object.entries(inputs)) {
+      expectLength(what, name, data, sizes[name as keyof ScanInputBuffers], shape, err);
     }
     if (dOut) expectLength(what, dOut[0], dOut[1], outCount, dOut[2], err);
     const buffers: Record<string, GPUBuffer> = {};
@@ -144,8 +144,8 @@ export async function runScanOnce(
       return { out: o };
     }
     // Each gradient has its input's element count.
-    const counts = Object.entries(inputs).map(([n, [, count]]) =>
-      [GRAD_NAMES[n as keyof ScanInputBuffers], count] as const
+    const counts = Object.keys(inputs).map((n) =>
+      [GRAD_NAMES[n as keyof ScanInputBuffers], sizes[n as keyof ScanInputBuffers]] as const
     );
     const names = counts.map(([n]) => n);
     const grads: Record<string, GPUBuffer> = {};

@@ -63,43 +63,26 @@ export async function autotuneForward(
       made.push(b);
       return b;
     };
-    let encode: (e: GPUCommandEncoder) => void;
-    let destroy: () => void;
-    if (isCross(shape)) {
-      const scan = new CrossScan2d(device, shape, { ...options, forward });
-      const { batch, height, width, channels: Di, dState: N, bSlot, cSlot } = scan.shape;
-      const L = height * width;
-      const slot = (s: { offset: number; stride: number }) => s.offset + batch * L * 4 * s.stride;
-      const b = {
-        u: buf(batch * L * Di),
-        delta: buf(batch * L * 4 * Di),
-        B: buf(slot(bSlot)),
-        C: buf(slot(cSlot)),
-        A: buf(4 * Di * N),
-        D: buf(4 * Di),
-        deltaBias: buf(4 * Di),
-        y: buf(batch * L * Di),
-        state: buf(scan.stateBytes / 4),
-      };
-      encode = (e) => scan.encodeForward(e, b);
-      destroy = () => scan.destroy();
-    } else {
-      const scan = new SelectiveScan(device, shape, { ...options, forward });
-      const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = shape;
-      const b = {
-        u: buf(batch * G * Dg * L),
-        delta: buf(batch * G * Dg * L),
-        A: buf(G * Dg * N),
-        B: buf(batch * G * N * L),
-        C: buf(batch * G * N * L),
-        D: buf(G * Dg),
-        deltaBias: buf(G * Dg),
-        out: buf(batch * G * Dg * L),
-        state: buf(scan.stateBytes / 4),
-      };
-      encode = (e) => scan.encodeForward(e, b);
-      destroy = () => scan.destroy();
-    }
+    const o = { ...options, forward };
+    const scan = isCross(shape)
+      ? new CrossScan2d(device, shape, o)
+      : new SelectiveScan(device, shape, o);
+    const s = scan.sizes;
+    const inputs = {
+      u: buf(s.u),
+      delta: buf(s.delta),
+      A: buf(s.A),
+      B: buf(s.B),
+      C: buf(s.C),
+      D: buf(s.D),
+      deltaBias: buf(s.deltaBias),
+    };
+    const out = buf(s.out);
+    const state = buf(scan.stateBytes / 4);
+    const encode = (e: GPUCommandEncoder) =>
+      scan instanceof CrossScan2d
+        ? scan.encodeForward(e, { ...inputs, y: out, state })
+        : scan.encodeForward(e, { ...inputs, out, state });
     const warm = device.createCommandEncoder();
     encode(warm);
     device.queue.submit([warm.finish()]);
@@ -110,7 +93,7 @@ export async function autotuneForward(
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
     msPerCall[forward] = (performance.now() - t0) / reps;
-    destroy();
+    scan.destroy();
     for (const b of made) b.destroy();
   }
   return {

@@ -10,13 +10,13 @@
  * @module
  */
 
-import { type CoreSizes, ScanCore } from "./_core.ts";
+import { ScanCore } from "./_core.ts";
 import { probeSubgroupsDirective } from "@vmunet/wgsl";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl_header.ts";
 import { runScanOnce } from "./_io.ts";
 import type { CrossScanReferenceInputs } from "./reference.ts";
-import type { ScanGradientArrays } from "./scan_buffers.ts";
+import type { ScanBufferSizes, ScanGradientArrays } from "./scan_buffers.ts";
 import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts";
 import { ScanShapeError } from "./errors.ts";
 
@@ -150,9 +150,9 @@ export class CrossScan2d {
   readonly stateBytes: number;
   /** Which kernel variant and tuning the rule picked. */
   readonly variant: string;
+  /** Elements each buffer must hold (`out`: `y`'s; gradients: their input's; `dy`: `y`'s). */
+  readonly sizes: Readonly<ScanBufferSizes>;
   #core: ScanCore;
-  #bSize: number;
-  #cSize: number;
 
   /**
    * Validates the shape and compiles the pipelines.
@@ -165,8 +165,7 @@ export class CrossScan2d {
     const c = crossConfig(shape, options, device.limits.maxStorageBufferBindingSize);
     this.shape = c.shape;
     this.variant = c.variant;
-    this.#bSize = c.sizes.B;
-    this.#cSize = c.sizes.C;
+    this.sizes = c.sizes;
     this.#core = new ScanCore(device, c.layout, c.tuning, c.sizes, LABEL, c.channelMajor);
     this.stateBytes = this.#core.stateBytes;
   }
@@ -218,8 +217,8 @@ export class CrossScan2d {
     this.#core.encodeBackward(encoder, { ...buffers, dout: buffers.dy }, {
       dout: "dy",
       du: "du",
-      dB: this.#bSize,
-      dC: this.#cSize,
+      dB: this.sizes.B,
+      dC: this.sizes.C,
     });
   }
 
@@ -247,7 +246,7 @@ interface CrossConfig {
   shape: CrossScan2d["shape"];
   layout: KernelLayout;
   tuning: KernelTuning;
-  sizes: CoreSizes;
+  sizes: ScanBufferSizes;
   channelMajor: boolean;
   variant: string;
 }
@@ -415,22 +414,19 @@ export async function crossScan2d(
 ): Promise<CrossScan2dResult> {
   if (options.subgroups) await probeSubgroupsDirective(device);
   const scan = new CrossScan2d(device, x, options);
-  const { batch, height: H, width: W, channels: Di, dState: N } = x;
-  const L = H * W;
   const r = await runScanOnce(
     device,
     "crossScan2d",
     scan,
     {
-      u: [x.u, batch * L * Di, "B·H·W·Di"],
-      delta: [x.delta, batch * L * 4 * Di, "B·H·W·4·Di"],
-      B: [x.B, batch * L * 4 * N, "B·H·W·4·N"],
-      C: [x.C, batch * L * 4 * N, "B·H·W·4·N"],
-      A: [x.A, 4 * Di * N, "4·Di·N"],
-      D: [x.D, 4 * Di, "4·Di"],
-      deltaBias: [x.deltaBias, 4 * Di, "4·Di"],
+      u: [x.u, "B·H·W·Di"],
+      delta: [x.delta, "B·H·W·4·Di"],
+      B: [x.B, "B·H·W·4·N"],
+      C: [x.C, "B·H·W·4·N"],
+      A: [x.A, "4·Di·N"],
+      D: [x.D, "4·Di"],
+      deltaBias: [x.deltaBias, "4·Di"],
     },
-    batch * L * Di,
     dy ? ["dy", dy, "B·H·W·Di"] : undefined,
     {
       forward: (e, i, y, state) => scan.encodeForward(e, { ...(i as Inputs), y, state }),

@@ -5,6 +5,29 @@
  * @module
  */
 
+/**
+ * Elements (f32) each caller-owned buffer of a scan must hold, by role: the inputs, and `out`
+ * (the cross-scan's `y`). Each gradient has its input's count, the output gradient `out`'s.
+ */
+export interface ScanBufferSizes {
+  /** `u`. */
+  u: number;
+  /** `delta`. */
+  delta: number;
+  /** `A`. */
+  A: number;
+  /** `B` (the cross-scan: up to the last record of its slot). */
+  B: number;
+  /** `C` (the cross-scan: up to the last record of its slot). */
+  C: number;
+  /** `D`. */
+  D: number;
+  /** `delta_bias`. */
+  deltaBias: number;
+  /** The output (`out`, or the cross-scan's `y`). */
+  out: number;
+}
+
 /** The scan's inputs, read by the forward and the backward alike. */
 export interface ScanInputBuffers {
   /** `u (B, G·D, L)`. */

@@ -5,12 +5,13 @@
  * @module
  */
 
-import { type CoreSizes, ScanCore } from "./_core.ts";
+import { ScanCore } from "./_core.ts";
 import { probeSubgroupsDirective } from "@vmunet/wgsl";
 import { type ScanKernelPlan, scanPlan } from "./_plan.ts";
 import { kernelDims, type KernelLayout, type KernelTuning } from "./_wgsl_header.ts";
 import { runScanOnce } from "./_io.ts";
 import type {
+  ScanBufferSizes,
   ScanGradientArrays,
   SelectiveScanBackwardBuffers,
   SelectiveScanForwardBuffers,
@@ -21,6 +22,7 @@ import { positiveInt, resolveTuning, type ScanKernelOptions } from "./_tuning.ts
 export type { ScanKernelOptions } from "./_tuning.ts";
 export type { ScanKernelPlan } from "./_plan.ts";
 export type {
+  ScanBufferSizes,
   ScanGradientArrays,
   ScanInputBuffers,
   SelectiveScanBackwardBuffers,
@@ -69,6 +71,8 @@ export class SelectiveScan {
   readonly stateBytes: number;
   /** Which kernel variant and tuning the rule picked, e.g. `serial-row wg64 chunk32`. */
   readonly variant: string;
+  /** Elements each buffer must hold (gradients: their input's; `dout`: `out`'s). */
+  readonly sizes: Readonly<ScanBufferSizes>;
   #core: ScanCore;
 
   /**
@@ -83,6 +87,7 @@ export class SelectiveScan {
     this.shape = { ...shape };
     this.variant = c.variant;
     this.#core = new ScanCore(device, c.layout, c.tuning, c.sizes, LABEL);
+    this.sizes = c.sizes;
     this.stateBytes = this.#core.stateBytes;
   }
 
@@ -103,12 +108,11 @@ export class SelectiveScan {
    * @param buffers Inputs, the forward's `state`, `dout` and the gradient outputs.
    */
   encodeBackward(encoder: GPUCommandEncoder, buffers: SelectiveScanBackwardBuffers): void {
-    const s = this.#core.sizes;
     this.#core.encodeBackward(encoder, { ...buffers }, {
       dout: "dout",
       du: "du",
-      dB: s.B,
-      dC: s.C,
+      dB: this.sizes.B,
+      dC: this.sizes.C,
     });
   }
 
@@ -135,7 +139,7 @@ function genericConfig(
   shape: SelectiveScanShape,
   options: ScanKernelOptions,
   maxBindingBytes: number,
-): { layout: KernelLayout; tuning: KernelTuning; sizes: CoreSizes; variant: string } {
+): { layout: KernelLayout; tuning: KernelTuning; sizes: ScanBufferSizes; variant: string } {
   for (const k of ["batch", "groups", "channelsPerGroup", "length", "dState"] as const) {
     positiveInt(LABEL, k, shape[k]);
   }
@@ -257,22 +261,19 @@ export async function selectiveScan(
 ): Promise<SelectiveScanResult> {
   if (options.subgroups) await probeSubgroupsDirective(device);
   const scan = new SelectiveScan(device, x, options);
-  const { batch, groups: G, channelsPerGroup: Dg, length: L, dState: N } = x;
-  const CH = G * Dg;
   const r = await runScanOnce(
     device,
     "selectiveScan",
     scan,
     {
-      u: [x.u, batch * CH * L, "B·G·D·L"],
-      delta: [x.delta, batch * CH * L, "B·G·D·L"],
-      A: [x.A, CH * N, "G·D·N"],
-      B: [x.B, batch * G * N * L, "B·G·N·L"],
-      C: [x.C, batch * G * N * L, "B·G·N·L"],
-      D: [x.D, CH, "G·D"],
-      deltaBias: [x.deltaBias, CH, "G·D"],
+      u: [x.u, "B·G·D·L"],
+      delta: [x.delta, "B·G·D·L"],
+      A: [x.A, "G·D·N"],
+      B: [x.B, "B·G·N·L"],
+      C: [x.C, "B·G·N·L"],
+      D: [x.D, "G·D"],
+      deltaBias: [x.deltaBias, "G·D"],
     },
-    batch * CH * L,
     dout ? ["dout", dout, "B·G·D·L"] : undefined,
     {
       forward: (e, i, out, state) => scan.encodeForward(e, { ...(i as Inputs), out, state }),
