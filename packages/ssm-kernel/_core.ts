@@ -224,14 +224,62 @@ export class ScanCore {
   }
 
   /**
-   * Encodes launch `d` of pipeline `build()` over `buffers` (a `[buffer, offset, size]`
-   * entry binds a range).
+   * The WGSL and entry point of planned launch `d`, by its plan name (the names of
+   * `_plan.ts`; the two families share some, told apart by the tuning).
+   */
+  #source(d: KernelDispatch): Omit<PipelineSource, "kinds"> {
+    const { layout: l, tuning: t, dims: m } = this;
+    const chunked = t.forward === "chunked";
+    const source = (code: string, entryPoint: string) => ({ code, entryPoint });
+    switch (d.name) {
+      case "pack B/C":
+        return source(packBcWgsl(l, t, m), "pack");
+      case "forward local":
+        return source(localForwardWgsl(l, t, m), "local_forward");
+      case "forward carry":
+        return source(carryWgsl(l, t, m, false), "carry");
+      case "forward apply":
+        return source(applyForwardWgsl(l, t, m), "apply_forward");
+      case "backward local":
+        return source(localBackwardWgsl(l, t, m), "local_backward");
+      case "backward carry":
+        return source(carryWgsl(l, t, m, true), "carry");
+      case "backward apply":
+        return source(applyBackwardWgsl(l, t, m), "apply_backward");
+      case "forward":
+        return source(
+          t.forward === "serial-row"
+            ? this.#serialForwardWgsl(true)
+            : forwardScanWgsl(l, t, m, 64, 4),
+          "forward",
+        );
+      case "forward without checkpoints":
+        return source(this.#serialForwardWgsl(false), "forward");
+      case "pack parameters":
+        return source(packParamsWgsl(l, t, m), "pack");
+      case "backward rows":
+        return source(backwardRowsWgsl(this.#backwardLayout(), t, m), "backward");
+      case "backward dB/dC":
+        return source(
+          chunked ? bcWgsl(l, t, m) : backwardBcWgsl(this.#backwardLayout(), t, m, d.workgroupSize),
+          "backward_bc",
+        );
+      case "reduce dA/dD/dbias":
+        return source(chunked ? reduceChunkedWgsl(l, t, m) : reduceParamsWgsl(l, t, m), "reduce");
+    }
+    if (d.transpose) return source(transposeWgsl(...d.transpose), "transpose");
+    throw new Error(`${this.label}: no kernel source for the planned launch '${d.name}'`);
+  }
+
+  /**
+   * Encodes launch `d` over `buffers` (a `[buffer, offset, size]` entry binds a range), its
+   * pipeline compiled on first use from `build()` (default: {@linkcode ScanCore.#source}).
    */
   #launch(
     pass: GPUComputePassEncoder,
     d: KernelDispatch,
-    build: () => Omit<PipelineSource, "kinds">,
     buffers: (GPUBuffer | [GPUBuffer, number, number])[],
+    build: () => Omit<PipelineSource, "kinds"> = () => this.#source(d),
   ): void {
     const pipeline = this.#pipeline(d.name, () => ({ ...build(), kinds: d.kinds }));
     pass.setPipeline(pipeline);
@@ -259,10 +307,7 @@ export class ScanCore {
       size: l.batch * l.groups * l.length * this.dims.packedStride * 4,
       usage: GPUBufferUsage.STORAGE,
     });
-    this.#launch(pass, d, () => ({
-      code: packBcWgsl(l, this.tuning, this.dims),
-      entryPoint: "pack",
-    }), [B, C, this.#packed]);
+    this.#launch(pass, d, [B, C, this.#packed]);
     return [this.#packed, this.#packed];
   }
 
@@ -365,23 +410,16 @@ export class ScanCore {
     const at = (name: string) => plan.find((d) => d.name === name)!;
     const pass = encoder.beginComputePass({ label: `${this.label} forward` });
     const [pB, pC] = this.#packBC(pass, plan, b.B, b.C);
+    // Bindings 0–6 of the apply and the CPU-family forward: u, Δ, A, B, C, D, delta_bias.
+    const inputs = [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias];
     if (t.forward === "chunked") {
       // The checkpoints double as the carry pass's scratch: inference binds internal ones.
       const state = b.state ?? this.#scratchState(this.stateBytes);
-      this.#launch(pass, at("forward local"), () => ({
-        code: localForwardWgsl(l, t, m),
-        entryPoint: "local_forward",
-      }), [b.u, b.delta, b.A, pB, b.deltaBias, state]);
-      this.#launch(pass, at("forward carry"), () => ({
-        code: carryWgsl(l, t, m, false),
-        entryPoint: "carry",
-      }), [b.A, state]);
+      this.#launch(pass, at("forward local"), [b.u, b.delta, b.A, pB, b.deltaBias, state]);
+      this.#launch(pass, at("forward carry"), [b.A, state]);
       const apply = at("forward apply");
       for (let k = 0; k < apply.dispatches; k++) {
-        this.#launch(pass, apply, () => ({
-          code: applyForwardWgsl(l, t, m),
-          entryPoint: "apply_forward",
-        }), [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, state, this.#direction(k)]);
+        this.#launch(pass, apply, [...inputs, b.out, state, this.#direction(k)]);
       }
       pass.end();
       return;
@@ -391,12 +429,7 @@ export class ScanCore {
     // The serial-row forward has a variant without checkpoint stores; the workgroup-scan
     // forward always writes them (into scratch without a caller's state).
     const state = b.state ?? this.#scratchState(serial ? 16 : this.stateBytes);
-    this.#launch(pass, d, () => ({
-      code: serial
-        ? this.#serialForwardWgsl(b.state !== undefined)
-        : forwardScanWgsl(l, t, m, 64, 4),
-      entryPoint: "forward",
-    }), [b.u, b.delta, b.A, pB, pC, b.D, b.deltaBias, b.out, state]);
+    this.#launch(pass, d, [...inputs, b.out, state]);
     pass.end();
   }
 
@@ -421,10 +454,10 @@ export class ScanCore {
     this.#check(outName, b.out, this.sizes.out);
     const [d] = forwardDispatches(this.layout, this.tuning, this.dims, false, true);
     const pass = encoder.beginComputePass({ label: `${this.label} forward (projected Δ)` });
-    this.#launch(pass, d, () => ({
+    this.#launch(pass, d, [b.u, b.dt, b.A, b.B, b.C, b.D, b.deltaBias, b.out, b.dtWeight], () => ({
       code: forwardWgsl(this.layout, this.tuning, this.dims, false, slot),
       entryPoint: "forward",
-    }), [b.u, b.dt, b.A, b.B, b.C, b.D, b.deltaBias, b.out, b.dtWeight]);
+    }));
     pass.end();
   }
 
@@ -459,64 +492,38 @@ export class ScanCore {
     const pass = encoder.beginComputePass({ label: `${this.label} backward` });
     const [pB, pC] = this.#packBC(pass, plan, b.B, b.C);
     if (t.forward === "chunked") {
-      this.#launch(pass, at("backward local"), () => ({
-        code: localBackwardWgsl(l, t, m),
-        entryPoint: "local_backward",
-      }), [b.delta, b.A, pC, b.D, b.deltaBias, b.dout, ws]);
-      this.#launch(pass, at("backward carry"), () => ({
-        code: carryWgsl(l, t, m, true),
-        entryPoint: "carry",
-      }), [b.A, ws]);
+      this.#launch(pass, at("backward local"), [b.delta, b.A, pC, b.D, b.deltaBias, b.dout, ws]);
+      this.#launch(pass, at("backward carry"), [b.A, ws]);
+      // Bindings 0–6 of apply and dB/dC: the inputs, dy, the checkpoints and the workspace.
+      const shared = [b.u, b.delta, pB, pC, b.dout, b.state, ws];
       const apply = at("backward apply");
       for (let k = 0; k < apply.dispatches; k++) {
-        this.#launch(pass, apply, () => ({
-          code: applyBackwardWgsl(l, t, m),
-          entryPoint: "apply_backward",
-        }), [b.u, b.delta, pB, pC, b.dout, b.state, ws, b.du, b.ddelta, this.#direction(k)]);
+        this.#launch(pass, apply, [...shared, b.du, b.ddelta, this.#direction(k)]);
       }
-      this.#launch(pass, at("backward dB/dC"), () => ({
-        code: bcWgsl(l, t, m),
-        entryPoint: "backward_bc",
-      }), [b.u, b.delta, pB, pC, b.dout, b.state, ws, b.dB, b.dC]);
-      this.#launch(pass, at("reduce dA/dD/dbias"), () => ({
-        code: reduceChunkedWgsl(l, t, m),
-        entryPoint: "reduce",
-      }), [ws, b.dA, b.dD, b.dDeltaBias]);
+      this.#launch(pass, at("backward dB/dC"), [...shared, b.dB, b.dC]);
+      this.#launch(pass, at("reduce dA/dD/dbias"), [ws, b.dA, b.dD, b.dDeltaBias]);
       pass.end();
       return;
     }
-    this.#launch(pass, at("pack parameters"), () => ({
-      code: packParamsWgsl(l, t, m),
-      entryPoint: "pack",
-    }), [b.A, b.D, b.deltaBias, ws]);
+    this.#launch(pass, at("pack parameters"), [b.A, b.D, b.deltaBias, ws]);
     let { u, delta, dout, du, ddelta } = b;
     const cm = this.channelMajorBackward;
     const transposes = plan.filter((d) => d.name.startsWith("transpose"));
     if (cm) {
       const sc = this.#scratch(s.u, s.delta);
-      this.#transpose(pass, transposes[0], u, sc.u);
-      this.#transpose(pass, transposes[1], delta, sc.delta);
-      this.#transpose(pass, transposes[2], dout, sc.dout);
+      this.#launch(pass, transposes[0], [u, sc.u]);
+      this.#launch(pass, transposes[1], [delta, sc.delta]);
+      this.#launch(pass, transposes[2], [dout, sc.dout]);
       [u, delta, dout, du, ddelta] = [sc.u, sc.delta, sc.dout, sc.du, sc.ddelta];
     }
     // Bindings 0–5 are the same for both kernels: the inputs, dy and the checkpoints.
     const shared = [u, delta, pB, pC, dout, b.state];
-    this.#launch(pass, at("backward rows"), () => ({
-      code: backwardRowsWgsl(this.#backwardLayout(), t, m),
-      entryPoint: "backward",
-    }), [...shared, du, ddelta, ws]);
-    const bc = at("backward dB/dC");
-    this.#launch(pass, bc, () => ({
-      code: backwardBcWgsl(this.#backwardLayout(), t, m, bc.workgroupSize),
-      entryPoint: "backward_bc",
-    }), [...shared, ws, b.dB, b.dC]);
-    this.#launch(pass, at("reduce dA/dD/dbias"), () => ({
-      code: reduceParamsWgsl(l, t, m),
-      entryPoint: "reduce",
-    }), [ws, b.dA, b.dD, b.dDeltaBias]);
+    this.#launch(pass, at("backward rows"), [...shared, du, ddelta, ws]);
+    this.#launch(pass, at("backward dB/dC"), [...shared, ws, b.dB, b.dC]);
+    this.#launch(pass, at("reduce dA/dD/dbias"), [ws, b.dA, b.dD, b.dDeltaBias]);
     if (cm) {
-      this.#transpose(pass, transposes[3], du, b.du);
-      this.#transpose(pass, transposes[4], ddelta, b.ddelta);
+      this.#launch(pass, transposes[3], [du, b.du]);
+      this.#launch(pass, transposes[4], [ddelta, b.ddelta]);
     }
     pass.end();
   }
@@ -536,15 +543,6 @@ export class ScanCore {
       du: make("du", uSize),
       ddelta: make("ddelta", deltaSize),
     };
-  }
-
-  /** Encodes the transpose launch `d` (`(batch, rows, cols) → (batch, cols, rows)`). */
-  #transpose(pass: GPUComputePassEncoder, d: KernelDispatch, x: GPUBuffer, y: GPUBuffer): void {
-    const [rows, cols] = d.transpose!;
-    this.#launch(pass, d, () => ({
-      code: transposeWgsl(rows, cols),
-      entryPoint: "transpose",
-    }), [x, y]);
   }
 
   destroy(): void {
