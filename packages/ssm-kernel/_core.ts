@@ -18,31 +18,10 @@ import {
   kernelDims,
   type KernelLayout,
   type KernelTuning,
-  packBcWgsl,
 } from "./_wgsl_header.ts";
-import {
-  type DtSlot,
-  forwardScanWgsl,
-  forwardVec4Fits,
-  forwardVec4Wgsl,
-  forwardWgsl,
-} from "./_wgsl_forward.ts";
-import {
-  backwardBcWgsl,
-  backwardRowsWgsl,
-  cpuWorkspace,
-  packParamsWgsl,
-  reduceParamsWgsl,
-  transposeWgsl,
-} from "./_wgsl_backward.ts";
-import { APPLY_PARAMS, carryWgsl, chunkedLayout } from "./_wgsl_chunked.ts";
-import { applyForwardWgsl, localForwardWgsl } from "./_wgsl_chunked_forward.ts";
-import {
-  applyBackwardWgsl,
-  bcWgsl,
-  localBackwardWgsl,
-  reduceChunkedWgsl,
-} from "./_wgsl_chunked_backward.ts";
+import type { DtSlot } from "./_wgsl_forward.ts";
+import { cpuWorkspace } from "./_wgsl_backward.ts";
+import { APPLY_PARAMS, chunkedLayout } from "./_wgsl_chunked.ts";
 import {
   backwardDispatches,
   forwardDispatches,
@@ -175,8 +154,11 @@ export class ScanCore {
     }
   }
 
-  /** The launch plan of forward, backward and inference forward. */
-  plan(projectedInference: boolean): ScanKernelPlan[] {
+  /**
+   * The launch plan of forward, backward and inference forward (with `projectedInference`,
+   * the CPU family's forward that projects Δ from the dt rows there).
+   */
+  plan(projectedInference?: DtSlot): ScanKernelPlan[] {
     return scanPlan(
       this.layout,
       this.tuning,
@@ -224,72 +206,18 @@ export class ScanCore {
   }
 
   /**
-   * The WGSL and entry point of planned launch `d`, by its plan name (the names of
-   * `_plan.ts`; the two families share some, told apart by the tuning).
-   */
-  #source(d: KernelDispatch): Omit<PipelineSource, "kinds"> {
-    const { layout: l, tuning: t, dims: m } = this;
-    const chunked = t.forward === "chunked";
-    const source = (code: string, entryPoint: string) => ({ code, entryPoint });
-    switch (d.name) {
-      case "pack B/C":
-        return source(packBcWgsl(l, t, m), "pack");
-      case "forward local":
-        return source(localForwardWgsl(l, t, m), "local_forward");
-      case "forward carry":
-        return source(carryWgsl(l, t, m, false), "carry");
-      case "forward apply":
-        return source(applyForwardWgsl(l, t, m), "apply_forward");
-      case "backward local":
-        return source(localBackwardWgsl(l, t, m), "local_backward");
-      case "backward carry":
-        return source(carryWgsl(l, t, m, true), "carry");
-      case "backward apply":
-        return source(applyBackwardWgsl(l, t, m), "apply_backward");
-      case "forward":
-        return source(
-          t.forward === "serial-row"
-            ? this.#serialForwardWgsl(true)
-            : forwardScanWgsl(l, t, m, 64, 4),
-          "forward",
-        );
-      case "forward without checkpoints":
-        return source(this.#serialForwardWgsl(false), "forward");
-      case "pack parameters":
-        return source(packParamsWgsl(l, t, m), "pack");
-      case "backward rows":
-        return source(backwardRowsWgsl(this.#backwardLayout(), t, m), "backward");
-      case "backward dB/dC":
-        return source(
-          chunked ? bcWgsl(l, t, m) : backwardBcWgsl(this.#backwardLayout(), t, m, d.workgroupSize),
-          "backward_bc",
-        );
-      case "reduce dA/dD/dbias":
-        return source(chunked ? reduceChunkedWgsl(l, t, m) : reduceParamsWgsl(l, t, m), "reduce");
-    }
-    if (d.transpose) return source(transposeWgsl(...d.transpose), "transpose");
-    throw new Error(`${this.label}: no kernel source for the planned launch '${d.name}'`);
-  }
-
-  /**
    * Encodes launch `d` over `buffers` (a `[buffer, offset, size]` entry binds a range), its
-   * pipeline compiled on first use from `build()` (default: {@linkcode ScanCore.#source}).
+   * pipeline compiled from `d.source()` on first use.
    */
   #launch(
     pass: GPUComputePassEncoder,
     d: KernelDispatch,
     buffers: (GPUBuffer | [GPUBuffer, number, number])[],
-    build: () => Omit<PipelineSource, "kinds"> = () => this.#source(d),
   ): void {
-    const pipeline = this.#pipeline(d.name, () => ({ ...build(), kinds: d.kinds }));
+    const pipeline = this.#pipeline(d.name, () => ({ ...d.source(), kinds: d.kinds }));
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, this.#group(pipeline, buffers));
     pass.dispatchWorkgroups(...d.grid);
-  }
-
-  /** The layout the backward kernels walk (channel-major copies on CPU adapters). */
-  #backwardLayout(): KernelLayout {
-    return this.channelMajorBackward ? { ...this.layout, channelMajor: true } : this.layout;
   }
 
   /** Encodes the B/C packing pass when the layout needs one; returns the buffers to bind. */
@@ -346,17 +274,6 @@ export class ScanCore {
         `${this.label}: buffer 'state' has ${b.state?.size} bytes, needs ${this.stateBytes} (stateBytes)`,
       );
     }
-  }
-
-  /** The serial-row forward of this layout (vec4 variant where it fits). */
-  #serialForwardWgsl(saveState: boolean): string {
-    const { layout, tuning, dims } = this;
-    return (forwardVec4Fits(layout, tuning) ? forwardVec4Wgsl : forwardWgsl)(
-      layout,
-      tuning,
-      dims,
-      saveState,
-    );
   }
 
   #group(
@@ -452,12 +369,9 @@ export class ScanCore {
     this.#check("dt", b.dt, dtSize);
     this.#check("dtWeight", b.dtWeight, 4 * this.layout.channels * slot.rank);
     this.#check(outName, b.out, this.sizes.out);
-    const [d] = forwardDispatches(this.layout, this.tuning, this.dims, false, true);
+    const [d] = forwardDispatches(this.layout, this.tuning, this.dims, false, slot);
     const pass = encoder.beginComputePass({ label: `${this.label} forward (projected Δ)` });
-    this.#launch(pass, d, [b.u, b.dt, b.A, b.B, b.C, b.D, b.deltaBias, b.out, b.dtWeight], () => ({
-      code: forwardWgsl(this.layout, this.tuning, this.dims, false, slot),
-      entryPoint: "forward",
-    }));
+    this.#launch(pass, d, [b.u, b.dt, b.A, b.B, b.C, b.D, b.deltaBias, b.out, b.dtWeight]);
     pass.end();
   }
 

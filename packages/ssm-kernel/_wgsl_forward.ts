@@ -243,6 +243,19 @@ ${repeat(m.nv, (j) => `      CK[ck + ${u(j)}] = h${j};`)}
 }
 
 /**
+ * The `serial-row` forward of this layout and tuning: {@linkcode forwardVec4Wgsl} where it
+ * fits ({@linkcode forwardVec4Fits}), else {@linkcode forwardWgsl}.
+ */
+export function serialForwardWgsl(
+  l: KernelLayout,
+  t: KernelTuning,
+  m: KernelDims,
+  saveState: boolean,
+): string {
+  return (forwardVec4Fits(l, t) ? forwardVec4Wgsl : forwardWgsl)(l, t, m, saveState);
+}
+
+/**
  * Forward, variant "workgroup-scan" (the CUDA structure). Mapping: one workgroup per
  * (batch, channel) row (x = channel within the group, y = parallel group, z = batch); each
  * of its WGB invocations owns IT consecutive positions of a chunk of WGB·IT positions. Per

@@ -230,7 +230,7 @@ export class CrossScan2d {
    * @returns One line per kernel.
    */
   plan(): ScanKernelPlan[] {
-    return this.#core.plan(this.#core.tuning.forward !== "chunked" && !!this.shape.dtSlot);
+    return this.#core.plan(projectedSlot(this.#core.tuning, this.shape.dtSlot));
   }
 
   /** Frees the internal scratch buffers. */
@@ -240,6 +240,14 @@ export class CrossScan2d {
 }
 
 const LABEL = "CrossScan2d";
+
+/** The dt rows the inference forward projects Δ from: the CPU family's, when the shape has them. */
+function projectedSlot(
+  t: KernelTuning,
+  dtSlot: CrossScan2dShape["dtSlot"],
+): CrossScan2dShape["dtSlot"] {
+  return t.forward === "chunked" ? undefined : dtSlot;
+}
 
 /** Everything a cross-scan shape resolves to (validated). */
 interface CrossConfig {
@@ -363,7 +371,7 @@ export function crossScan2dPlan(
     c.tuning,
     kernelDims(c.layout, c.tuning),
     c.channelMajor,
-    c.tuning.forward !== "chunked" && c.shape.dtSlot !== undefined,
+    projectedSlot(c.tuning, c.shape.dtSlot),
   );
 }
 

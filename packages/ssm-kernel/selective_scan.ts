@@ -123,7 +123,7 @@ export class SelectiveScan {
    * @returns One line per kernel.
    */
   plan(): ScanKernelPlan[] {
-    return this.#core.plan(false);
+    return this.#core.plan();
   }
 
   /** Frees the internal scratch buffers. */
@@ -211,7 +211,7 @@ export function selectiveScanPlan(
   maxBindingBytes: number = 2 ** 31,
 ): ScanKernelPlan[] {
   const c = genericConfig(shape, options, maxBindingBytes);
-  return scanPlan(c.layout, c.tuning, kernelDims(c.layout, c.tuning), false, false);
+  return scanPlan(c.layout, c.tuning, kernelDims(c.layout, c.tuning), false);
 }
 
 /**
