@@ -34,13 +34,6 @@ import {
 /** Channel-major copies the cross-scan backward runs on. */
 type ChannelMajorScratch = Record<"u" | "delta" | "dout" | "du" | "ddelta", GPUBuffer>;
 
-/** A pipeline's source: WGSL, entry point and binding kinds (`r`, `w` storage, `u` uniform). */
-interface PipelineSource {
-  code: string;
-  entryPoint: string;
-  kinds: string;
-}
-
 /** The compiled kernels of one layout and tuning. */
 export class ScanCore {
   readonly device: GPUDevice;
@@ -175,18 +168,18 @@ export class ScanCore {
   }
 
   /**
-   * The pipeline `name`, compiled on first use from `build()`'s WGSL; `kinds` gives each
+   * The pipeline of launch `d`, compiled on first use from `d.source()`; `d.kinds` gives each
    * binding's type ("r" read-only, "w" read-write storage, "u" uniform) as an explicit
    * layout, so bindings a variant does not use are still accepted.
    */
-  #pipeline(name: string, build: () => PipelineSource): GPUComputePipeline {
-    const hit = this.#pipelines.get(name);
+  #pipeline(d: KernelDispatch): GPUComputePipeline {
+    const hit = this.#pipelines.get(d.name);
     if (hit) return hit;
-    const { code, entryPoint, kinds } = build();
-    const what = `${this.label} ${name}`;
+    const { code, entryPoint } = d.source();
+    const what = `${this.label} ${d.name}`;
     const bgl = this.device.createBindGroupLayout({
       label: what,
-      entries: [...kinds].map((k, binding) => ({
+      entries: [...d.kinds].map((k, binding) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
         buffer: { type: k === "u" ? "uniform" : k === "r" ? "read-only-storage" : "storage" },
@@ -201,7 +194,7 @@ export class ScanCore {
       },
     });
     this.#layouts.set(pipeline, bgl);
-    this.#pipelines.set(name, pipeline);
+    this.#pipelines.set(d.name, pipeline);
     return pipeline;
   }
 
@@ -214,7 +207,7 @@ export class ScanCore {
     d: KernelDispatch,
     buffers: (GPUBuffer | [GPUBuffer, number, number])[],
   ): void {
-    const pipeline = this.#pipeline(d.name, () => ({ ...d.source(), kinds: d.kinds }));
+    const pipeline = this.#pipeline(d);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, this.#group(pipeline, buffers));
     pass.dispatchWorkgroups(...d.grid);
