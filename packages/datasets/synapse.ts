@@ -85,6 +85,80 @@ async function readList(path: string): Promise<string[]> {
   return names;
 }
 
+/** One folder of Synapse cases: where, the file suffix, the list file, and their words. */
+interface CaseFolder {
+  /** The folder under the root, and an example file name stem for the layout hint. */
+  folder: string;
+  example: string;
+  /** The file suffix after the case name, and the list file (in the list folder). */
+  suffix: string;
+  list: string;
+  /** What one case and several are called (`slice`, `slices`). */
+  item: string;
+  items: string;
+}
+
+const SLICES: CaseFolder = {
+  folder: "train_npz",
+  example: "caseXXXX_sliceYYY",
+  suffix: ".npz",
+  list: "train.txt",
+  item: "slice",
+  items: "slices",
+};
+
+const VOLUMES: CaseFolder = {
+  folder: "test_vol_h5",
+  example: "caseXXXX",
+  suffix: ".npy.h5",
+  list: "test_vol.txt",
+  item: "case",
+  items: "volumes",
+};
+
+/**
+ * The cases of a Synapse folder: those of its list file when the root has list files, else
+ * every file in the folder; each must exist.
+ *
+ * @throws {DatasetLayoutError} for a missing or empty folder, an empty list or a listed case
+ * without its file.
+ */
+async function listCases(
+  root: string,
+  listDirOption: string | undefined,
+  c: CaseFolder,
+): Promise<{ names: string[]; files: string[] }> {
+  const dir = join(root, c.folder);
+  if (!(await isDir(dir))) {
+    throw new DatasetLayoutError(
+      dir,
+      `folder not found (Synapse layout: <root>/${c.folder}/${c.example}${c.suffix})`,
+    );
+  }
+  const listDir = await resolveListDir(root, listDirOption);
+  let names: string[];
+  if (listDir) names = await readList(join(listDir, c.list));
+  else {
+    names = (await listFiles(dir)).filter((n) => n.endsWith(c.suffix))
+      .map((n) => n.slice(0, -c.suffix.length));
+    if (names.length === 0) {
+      throw new DatasetLayoutError(dir, `empty folder: no ${c.suffix} ${c.items}`);
+    }
+  }
+  const files = names.map((n) => join(dir, `${n}${c.suffix}`));
+  await Promise.all(files.map(async (f, i) => {
+    try {
+      await Deno.stat(f);
+    } catch {
+      throw new DatasetLayoutError(
+        f,
+        `${c.item} "${names[i]}" from the list has no ${c.suffix} file`,
+      );
+    }
+  }));
+  return { names, files };
+}
+
 function toLabels(file: string, label: NdArray): Int32Array {
   const out = new Int32Array(label.data.length);
   for (let i = 0; i < out.length; i++) {
@@ -265,29 +339,7 @@ export async function openSynapse(options: SynapseOptions): Promise<SynapseSlice
   if (options.channels !== undefined && options.channels !== 1 && options.channels !== 3) {
     throw new DatasetOptionError("channels", `must be 1 or 3, got ${options.channels}`);
   }
-  const dir = join(options.root, "train_npz");
-  if (!(await isDir(dir))) {
-    throw new DatasetLayoutError(
-      dir,
-      "folder not found (Synapse layout: <root>/train_npz/caseXXXX_sliceYYY.npz)",
-    );
-  }
-  const listDir = await resolveListDir(options.root, options.listDir);
-  let names: string[];
-  if (listDir) {
-    names = await readList(join(listDir, "train.txt"));
-  } else {
-    names = (await listFiles(dir)).filter((n) => n.endsWith(".npz")).map((n) => n.slice(0, -4));
-    if (names.length === 0) throw new DatasetLayoutError(dir, "empty folder: no .npz slices");
-  }
-  const files = names.map((n) => join(dir, `${n}.npz`));
-  await Promise.all(files.map(async (f, i) => {
-    try {
-      await Deno.stat(f);
-    } catch {
-      throw new DatasetLayoutError(f, `slice "${names[i]}" from the list has no npz file`);
-    }
-  }));
+  const { names, files } = await listCases(options.root, options.listDir, SLICES);
   if (options.validate ?? true) await validateSliceHeaders(files);
   return new SynapseSliceDataset(names, files, options);
 }
@@ -410,28 +462,7 @@ export function zoomLabelsBack(
 export async function openSynapseVolumes(
   options: Pick<SynapseOptions, "root" | "listDir" | "validate">,
 ): Promise<SynapseVolumes> {
-  const dir = join(options.root, "test_vol_h5");
-  if (!(await isDir(dir))) {
-    throw new DatasetLayoutError(
-      dir,
-      "folder not found (Synapse layout: <root>/test_vol_h5/caseXXXX.npy.h5)",
-    );
-  }
-  const listDir = await resolveListDir(options.root, options.listDir);
-  let names: string[];
-  if (listDir) names = await readList(join(listDir, "test_vol.txt"));
-  else {
-    names = (await listFiles(dir)).filter((n) => n.endsWith(".npy.h5")).map((n) => n.slice(0, -7));
-    if (names.length === 0) throw new DatasetLayoutError(dir, "empty folder: no .npy.h5 volumes");
-  }
-  const files = names.map((n) => join(dir, `${n}.npy.h5`));
-  await Promise.all(files.map(async (f, i) => {
-    try {
-      await Deno.stat(f);
-    } catch {
-      throw new DatasetLayoutError(f, `case "${names[i]}" from the list has no .npy.h5 file`);
-    }
-  }));
+  const { names, files } = await listCases(options.root, options.listDir, VOLUMES);
   if (options.validate ?? true) await validateVolumeHeaders(files);
   return new SynapseVolumes(names, files);
 }
