@@ -5,6 +5,12 @@
  * @module
  */
 
+import {
+  type EpochSummary,
+  type Evaluation,
+  evaluationRecord,
+  type ValidationOutcome,
+} from "@vmunet/vmunet/training";
 import type { Series } from "./report.ts";
 import { appendJsonl, readJsonl, writeAtomic } from "./run_dir.ts";
 
@@ -27,6 +33,55 @@ export class RunLog {
   async append(record: LogRecord): Promise<void> {
     this.records.push(record);
     await appendJsonl(this.path, record);
+  }
+
+  /** Logs an ended epoch: its learning rate, mean and per-step losses, time and speed. */
+  async epochEnded(e: EpochSummary): Promise<void> {
+    await this.append({
+      type: "epoch",
+      epoch: e.epoch,
+      lr: e.lr,
+      trainLoss: e.trainLoss,
+      steps: e.losses.length,
+      losses: e.losses,
+      seconds: e.seconds,
+      imagesPerSecond: e.imagesPerSecond,
+      time: new Date().toISOString(),
+    });
+  }
+
+  /** Logs the validation after an epoch (`best` when it improved the selection metric). */
+  async validated(v: ValidationOutcome): Promise<void> {
+    await this.append({
+      type: "eval",
+      epoch: v.epoch,
+      split: "val",
+      ...evaluationRecord(v.evaluation),
+      best: v.improved,
+      seconds: v.seconds,
+      time: new Date().toISOString(),
+    });
+  }
+
+  /** Logs the final evaluation of the best checkpoint (of `epoch`) and returns its record. */
+  async bestEvaluated(epoch: number, evaluation: Evaluation, seconds: number): Promise<LogRecord> {
+    const record = {
+      type: "eval",
+      epoch,
+      split: "val",
+      checkpoint: "best",
+      final: true,
+      ...evaluationRecord(evaluation),
+      seconds,
+      time: new Date().toISOString(),
+    };
+    await this.append(record);
+    return record;
+  }
+
+  /** Logs the error that stopped the run in `epoch`. */
+  async failed(epoch: number | undefined, message: string): Promise<void> {
+    await this.append({ type: "error", epoch, message, time: new Date().toISOString() });
   }
 
   /**

@@ -96,11 +96,6 @@ async function diverged(trainer: Trainer, error: NonFiniteLossError): Promise<Tr
   const advice = divergenceAdvice(trainer.config, saved, trainer.runName);
   const message = `${error.message}: stopped; ${keep}. ${advice}`;
   trainer.io.error(`error: ${message}`);
-  await trainer.log.append({
-    type: "error",
-    epoch: trainer.state?.epoch,
-    message,
-    time: new Date().toISOString(),
-  }).catch(() => {});
+  await trainer.log.failed(trainer.state?.epoch, message).catch(() => {});
   return { code: EXIT_NON_FINITE, runDir: trainer.runDir };
 }

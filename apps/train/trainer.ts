@@ -18,7 +18,6 @@ import {
   evaluateBatches,
   type Evaluation,
   evaluationLine,
-  evaluationRecord,
   type StepInfo,
   type StepProgress,
   TrainingLoop,
@@ -38,7 +37,7 @@ import { formatDuration, ProgressWriter } from "./progress.ts";
 import { renderReport, type ReportExample } from "./report.ts";
 import { adapterLine, modelLine, protocolLine, reportSummary } from "./run_banner.ts";
 import { writeAtomic } from "./run_dir.ts";
-import { RunLog } from "./run_log.ts";
+import { type LogRecord, RunLog } from "./run_log.ts";
 import { type TrainConfig, UsageError } from "./train_config.ts";
 
 /** Exit code of a run interrupted by Ctrl-C (after saving). */
@@ -266,17 +265,7 @@ export class Trainer {
 
   private async epochEnd(e: EpochSummary): Promise<void> {
     this.progress.done();
-    await this.log.append({
-      type: "epoch",
-      epoch: e.epoch,
-      lr: e.lr,
-      trainLoss: e.trainLoss,
-      steps: e.losses.length,
-      losses: e.losses,
-      seconds: e.seconds,
-      imagesPerSecond: e.imagesPerSecond,
-      time: new Date().toISOString(),
-    });
+    await this.log.epochEnded(e);
   }
 
   /** Evaluates on the validation images or volumes, showing progress on a terminal. */
@@ -310,15 +299,7 @@ export class Trainer {
 
   private async validated(v: ValidationOutcome): Promise<void> {
     this.progress.done();
-    await this.log.append({
-      type: "eval",
-      epoch: v.epoch,
-      split: "val",
-      ...evaluationRecord(v.evaluation),
-      best: v.improved,
-      seconds: v.seconds,
-      time: new Date().toISOString(),
-    });
+    await this.log.validated(v);
     this.line(
       `${this.epochLabel(v.epoch)} ${evaluationLine(v.evaluation)}${v.improved ? "  ★ best" : ""}`,
     );
@@ -393,22 +374,12 @@ export class Trainer {
   }
 
   /** Loads `best`, evaluates it, logs a final record and rewrites the report. */
-  private async evaluateBest(epoch: number): Promise<Record<string, unknown>> {
+  private async evaluateBest(epoch: number): Promise<LogRecord> {
     const ckpt = await readTrainCheckpoint(this.bestPath);
     this.model.loadStateDict(ckpt.weights, { source: this.bestPath });
     const { evaluation, seconds } = await this.evaluate(`best (epoch ${epoch}) test`);
     this.progress.done();
-    const record = {
-      type: "eval",
-      epoch,
-      split: "val",
-      checkpoint: "best",
-      final: true,
-      ...evaluationRecord(evaluation),
-      seconds,
-      time: new Date().toISOString(),
-    };
-    await this.log.append(record);
+    const record = await this.log.bestEvaluated(epoch, evaluation, seconds);
     this.line(`best checkpoint (epoch ${epoch}): ${evaluationLine(evaluation)}`);
     await this.writeReport(evaluation.examples);
     return record;
