@@ -11,7 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandFlags } from "./cli_flags.ts";
 import { basename } from "node:path";
 import { goldenDirs, goldenFiles, safetensorsIn } from "./golden/dirs.ts";
 import type { FixtureReport, GoldenRunner } from "./golden/runner.ts";
@@ -67,9 +67,9 @@ sets, separated like PATH) against this implementation; a missing or empty folde
   --adapter-class CLASS    auto (default) | cpu | gpu: the kernels chosen for that class
   -h, --help               this text`;
 
-function parseGoldenArgs(args: string[]) {
-  return parseArgs({
-    args,
+async function main(): Promise<number> {
+  const parsed = parseCommandFlags("golden", USAGE, {
+    args: Deno.args,
     options: {
       only: { type: "string" },
       verbose: { type: "boolean", default: false },
@@ -77,21 +77,8 @@ function parseGoldenArgs(args: string[]) {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-}
-
-async function main(): Promise<number> {
-  let parsed: ReturnType<typeof parseGoldenArgs>;
-  try {
-    parsed = parseGoldenArgs(Deno.args);
-  } catch (error) {
-    console.error(`golden: ${(error as Error).message.split(". ")[0]} (see --help)`);
-    return 2;
-  }
+  if (typeof parsed === "number") return parsed;
   const { values } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   const adapterClass = values["adapter-class"];
   if (adapterClass !== "auto" && adapterClass !== "cpu" && adapterClass !== "gpu") {
     console.error(`golden: --adapter-class must be auto, cpu or gpu, got '${adapterClass}'`);

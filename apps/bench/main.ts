@@ -12,7 +12,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandFlags } from "../../tools/cli_flags.ts";
 import { requestGpu } from "@vmunet/tensor";
 import { formatRow, runScanBench, scanPlanTable, TABLE_HEADER } from "./scan.ts";
 import { modelBenchMarkdown, runModelBench } from "./model.ts";
@@ -114,9 +114,9 @@ async function updateSection(file: string, title: string, body: string): Promise
   await Deno.writeTextFile(file, text);
 }
 
-function parseBenchArgs(args: string[]) {
-  return parseArgs({
-    args,
+async function main(): Promise<number> {
+  const parsed = parseCommandFlags("bench", USAGE, {
+    args: Deno.args,
     allowPositionals: true,
     options: {
       quick: { type: "boolean", default: false },
@@ -131,21 +131,8 @@ function parseBenchArgs(args: string[]) {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-}
-
-async function main(): Promise<number> {
-  let parsed: ReturnType<typeof parseBenchArgs>;
-  try {
-    parsed = parseBenchArgs(Deno.args);
-  } catch (error) {
-    console.error(`bench: ${(error as Error).message.split(". ")[0]} (see --help)`);
-    return 2;
-  }
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   const adapterClass = values["adapter-class"];
   if (adapterClass !== undefined && !["auto", "cpu", "gpu", "both"].includes(adapterClass)) {
     console.error(`bench: --adapter-class must be auto, cpu, gpu or both, got ${adapterClass}`);

@@ -1,8 +1,12 @@
 /**
- * Helpers of the train app's tests: the command line in a child process and a tiny run.
+ * Helpers of the train app's tests: the command line in this process or a child process, and
+ * a tiny run.
  *
  * @module
  */
+
+import { type BufferIo, bufferIo } from "./io.ts";
+import { main, type MainOptions } from "./main.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
@@ -36,6 +40,35 @@ export const TINY_RUN: readonly string[] = [
   "--epochs",
   "1",
 ];
+
+/**
+ * `train` in the run folder `${root}/runs/${name}` on the data in `${root}/data`, with `flags`.
+ */
+export function trainIn(root: string, name: string, flags: readonly string[]): string[] {
+  return [
+    "train",
+    "--data",
+    `${root}/data`,
+    "--runs-dir",
+    `${root}/runs`,
+    "--name",
+    name,
+    ...flags,
+  ];
+}
+
+/**
+ * Runs {@linkcode main} in this process with captured output (no signal handlers are
+ * installed: the captured `io` keeps `main` from listening for Ctrl-C).
+ */
+export async function runMain(
+  args: readonly string[],
+  options: Omit<MainOptions, "io"> = {},
+): Promise<{ code: number; io: BufferIo; out: string; err: string }> {
+  const io = bufferIo();
+  const code = await main([...args], { io, ...options });
+  return { code, io, out: io.out.join(""), err: io.err.join("\n") };
+}
 
 /** The `deno run` arguments of the command line with `args`. */
 export function cliArgs(args: readonly string[]): string[] {

@@ -1,33 +1,25 @@
 import assert from "node:assert/strict";
 import { parameterSpecs, preset, serializeWeights } from "@vmunet/vmunet";
 import { parseEvalArgs, parseTrainArgs } from "./cli.ts";
-import { bufferIo } from "./io.ts";
-import { main } from "./main.ts";
 import { withTempDir } from "../../tools/testing.ts";
-import { cli, exists } from "./_testing.ts";
+import { cli, exists, runMain } from "./_testing.ts";
 import { resolveTrainInvocation } from "./train.ts";
 import { resolveConfig, TRAIN_PRESETS, UsageError } from "./train_config.ts";
 
-async function run(args: string[]) {
-  const io = bufferIo();
-  const code = await main(args, { io, signal: new AbortController().signal });
-  return { code, out: io.out.join(""), err: io.err.join("\n") };
-}
-
 Deno.test("an unknown flag is a usage error listing the valid flags", async () => {
-  const r = await run(["train", "--bacth-size", "4"]);
+  const r = await runMain(["train", "--bacth-size", "4"]);
   assert.equal(r.code, 2);
   assert.match(r.err, /unknown flag --bacth-size; valid flags: .*--batch-size.*--resume/);
-  const e = await run(["eval", "--checkpoint", "x", "--lr", "1"]);
+  const e = await runMain(["eval", "--checkpoint", "x", "--lr", "1"]);
   assert.equal(e.code, 2);
   assert.match(e.err, /eval: unknown flag --lr; valid flags: .*--checkpoint/);
 });
 
 Deno.test("an unknown preset or command is a usage error listing the valid ones", async () => {
-  const r = await run(["train", "--preset", "isic19"]);
+  const r = await runMain(["train", "--preset", "isic19"]);
   assert.equal(r.code, 2);
   assert.match(r.err, /unknown preset "isic19"; valid presets: synthetic, isic17, isic18, synapse/);
-  const c = await run(["fit"]);
+  const c = await runMain(["fit"]);
   assert.equal(c.code, 2);
   assert.match(c.err, /unknown command "fit"; valid commands: train, eval, predict/);
 });
@@ -103,7 +95,7 @@ Deno.test("the paper presets carry the official settings and official selection"
 
 Deno.test("a missing data folder is reported with its path before anything starts", async () => {
   await withTempDir("cli_test_", async (runs) => {
-    const r = await run([
+    const r = await runMain([
       "train",
       "--preset",
       "isic18",
@@ -117,7 +109,7 @@ Deno.test("a missing data folder is reported with its path before anything start
     assert.equal(r.code, 2);
     assert.match(r.err, /--data .*no-such-folder: folder not found/);
     assert.equal(await Deno.stat(`${runs}/x`).then(() => true, () => false), false);
-    const e = await run(["train", "--data", `${runs}/nothing`, "--runs-dir", runs]);
+    const e = await runMain(["train", "--data", `${runs}/nothing`, "--runs-dir", runs]);
     assert.equal(e.code, 2);
     assert.match(e.err, /--data .*nothing: folder not found/);
   });
@@ -128,13 +120,13 @@ Deno.test("an output folder that already holds a run asks for --resume or --forc
     await Deno.mkdir(`${runs}/x`);
     await Deno.writeTextFile(`${runs}/x/config.json`, "{}");
     await Deno.writeTextFile(`${runs}/x/last.safetensors`, "");
-    const r = await run(["train", "--runs-dir", runs, "--name", "x"]);
+    const r = await runMain(["train", "--runs-dir", runs, "--name", "x"]);
     assert.equal(r.code, 2);
     assert.match(
       r.err,
       /x already holds a run: pass --resume to continue it or --force to replace it/,
     );
-    const n = await run(["train", "--runs-dir", runs, "--name", "y", "--resume"]);
+    const n = await runMain(["train", "--runs-dir", runs, "--name", "y", "--resume"]);
     assert.equal(n.code, 2);
     assert.match(n.err, /--resume: .*y holds no run/);
   });
@@ -143,7 +135,7 @@ Deno.test("an output folder that already holds a run asks for --resume or --forc
 Deno.test("an unwritable run folder is reported before training", async () => {
   await withTempDir("cli_test_", async (dir) => {
     await Deno.writeTextFile(`${dir}/file`, "not a folder");
-    const r = await run(["train", "--runs-dir", `${dir}/file/runs`, "--name", "x"]);
+    const r = await runMain(["train", "--runs-dir", `${dir}/file/runs`, "--name", "x"]);
     assert.equal(r.code, 2);
     assert.match(r.err, /cannot write to .*file\/runs\/x/);
   });
@@ -179,14 +171,14 @@ Deno.test("a checkpoint of another configuration names the mismatched keys", asy
       specs.map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1))]),
     );
     await Deno.writeFile(`${dir}/w.safetensors`, serializeWeights(config, values, specs));
-    const r = await run(["eval", "--checkpoint", `${dir}/w.safetensors`, "--dims", "16"]);
+    const r = await runMain(["eval", "--checkpoint", `${dir}/w.safetensors`, "--dims", "16"]);
     assert.equal(r.code, 1);
     assert.match(r.err, /w\.safetensors: was saved for another model configuration/);
     assert.match(
       r.err,
       /shape mismatch for vmunet\.patch_embed\.proj\.weight: model \[16,3,4,4\], checkpoint \[8,3,4,4\]/,
     );
-    const p = await run([
+    const p = await runMain([
       "predict",
       "--checkpoint",
       `${dir}/w.safetensors`,
@@ -205,10 +197,10 @@ Deno.test("a checkpoint of another configuration names the mismatched keys", asy
         nineSpecs,
       ),
     );
-    const c = await run(["eval", "--checkpoint", `${dir}/nine.safetensors`]);
+    const c = await runMain(["eval", "--checkpoint", `${dir}/nine.safetensors`]);
     assert.equal(c.code, 2);
     assert.match(c.err, /nine\.safetensors predicts 9 class\(es\) but the synthetic data has 1/);
-    const m = await run(["eval", "--checkpoint", `${dir}/missing.pth`]);
+    const m = await runMain(["eval", "--checkpoint", `${dir}/missing.pth`]);
     assert.equal(m.code, 1);
     assert.match(m.err, /missing\.pth: file not found/);
   });
@@ -216,11 +208,11 @@ Deno.test("a checkpoint of another configuration names the mismatched keys", asy
 
 Deno.test("--help prints every flag of each command", async () => {
   for (const command of ["train", "eval", "predict"]) {
-    const r = await run([command, "--help"]);
+    const r = await runMain([command, "--help"]);
     assert.equal(r.code, 0);
     assert.match(r.out, new RegExp(`deno task ${command}`));
   }
-  const t = await run(["train", "--help"]);
+  const t = await runMain(["train", "--help"]);
   for (const flag of ["--preset", "--resume", "--force", "--batch-size", "--selection"]) {
     assert.ok(t.out.includes(flag), flag);
   }

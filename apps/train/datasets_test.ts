@@ -3,18 +3,10 @@ import { encodeNpz, encodePng, parseNpy } from "@vmunet/datasets";
 import { writeHdf5 } from "@vmunet/datasets/fs";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
 import { parameterSpecs, preset } from "@vmunet/vmunet";
-import { bufferIo } from "./io.ts";
-import { main } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
-import { TINY_MODEL as TINY } from "./_testing.ts";
+import { runMain, TINY_MODEL as TINY, trainIn } from "./_testing.ts";
 
 const TINY_MODEL = ["--model", "vmunet-t", ...TINY];
-
-async function run(args: string[]) {
-  const io = bufferIo();
-  const code = await main(args, { io, signal: new AbortController().signal });
-  return { code, out: io.out.join(""), err: io.err.join("\n") };
-}
 
 /** A 32×32 CT-like slice: organs 1..8 as blocks on a [0,1] background, labels to match. */
 function slice(seed: number): { image: Float32Array; label: Float32Array } {
@@ -56,16 +48,9 @@ Deno.test("the synapse preset trains with CeDice on a Synapse folder, tests its 
       image: { dtype: "float32", shape: [3, 32, 32], data: image },
       label: { dtype: "float32", shape: [3, 32, 32], data: label },
     });
-    const r = await run([
-      "train",
+    const r = await runMain(trainIn(root, "s", [
       "--preset",
       "synapse",
-      "--data",
-      `${root}/data`,
-      "--runs-dir",
-      `${root}/runs`,
-      "--name",
-      "s",
       ...TINY_MODEL,
       "--batch-size",
       "2",
@@ -75,7 +60,7 @@ Deno.test("the synapse preset trains with CeDice on a Synapse folder, tests its 
       "1",
       "--eval-batch-size",
       "3",
-    ]);
+    ]));
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /9 class\(es\)/);
     assert.match(r.out, /synapse .*: 4 training images 32×32, 1 test volumes/);
@@ -92,7 +77,7 @@ Deno.test("the synapse preset trains with CeDice on a Synapse folder, tests its 
     const best = epochs.reduce((a, b) => (b.trainLoss as number) < (a.trainLoss as number) ? b : a);
     assert.equal(evals.filter((e) => e.best).at(-1)?.epoch, best.epoch);
 
-    const e = await run(["eval", "--checkpoint", `${root}/runs/s/best.safetensors`]);
+    const e = await runMain(["eval", "--checkpoint", `${root}/runs/s/best.safetensors`]);
     assert.equal(e.code, 0, e.err);
     assert.match(e.out, /\| Organ \| Dice \(%\) \| HD95 \|/);
     const json = JSON.parse(await Deno.readTextFile(`${root}/runs/s/eval.json`));
@@ -102,7 +87,7 @@ Deno.test("the synapse preset trains with CeDice on a Synapse folder, tests its 
     assert.equal(json.dsc, bestEval.dsc);
     assert.equal(json.hd95, bestEval.hd95);
 
-    const p = await run([
+    const p = await runMain([
       "predict",
       "--checkpoint",
       `${root}/runs/s/best.safetensors`,
@@ -161,18 +146,11 @@ Deno.test("isic18 settings train from VMamba-style pretrained weights on an offi
     }
     tensors["head.weight"] = { dtype: "F32", shape: [10, 64], data: new Float32Array(640) };
     await Deno.writeFile(`${root}/vmamba.safetensors`, serializeSafetensors(tensors));
-    const r = await run([
-      "train",
+    const r = await runMain(trainIn(root, "i", [
       "--preset",
       "isic18",
-      "--data",
-      `${root}/data`,
       "--pretrained",
       `${root}/vmamba.safetensors`,
-      "--runs-dir",
-      `${root}/runs`,
-      "--name",
-      "i",
       ...TINY_MODEL,
       "--batch-size",
       "2",
@@ -180,7 +158,7 @@ Deno.test("isic18 settings train from VMamba-style pretrained weights on an offi
       "1",
       "--eval-batch-size",
       "2",
-    ]);
+    ]));
     assert.equal(r.code, 0, r.err);
     const mirrored = encoder.filter((s) => /blocks/.test(s.name)).length;
     assert.match(
@@ -224,14 +202,7 @@ Deno.test("a folder of image/mask pairs given to the default preset is detected 
         encodePng({ width: 40, height: 30, channels: 1, data: mask }),
       );
     }
-    const r = await run([
-      "train",
-      "--data",
-      `${root}/data`,
-      "--runs-dir",
-      `${root}/runs`,
-      "--name",
-      "f",
+    const r = await runMain(trainIn(root, "f", [
       ...TINY_MODEL,
       "--epochs",
       "1",
@@ -241,13 +212,13 @@ Deno.test("a folder of image/mask pairs given to the default preset is detected 
       "2",
       "--val-fraction",
       "0.4",
-    ]);
+    ]));
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /folder .*data: 3 training images 32×32, 2 validation images/);
     const config = JSON.parse(await Deno.readTextFile(`${root}/runs/f/config.json`));
     assert.equal(config.data, "folder");
     assert.equal(config.preset, "synthetic");
-    const e = await run(["eval", "--checkpoint", `${root}/runs/f/last.safetensors`]);
+    const e = await runMain(["eval", "--checkpoint", `${root}/runs/f/last.safetensors`]);
     assert.equal(e.code, 0, e.err);
     assert.match(e.out, /\| folder \| mIoU \| DSC \|/);
     const json = JSON.parse(await Deno.readTextFile(`${root}/runs/f/eval.json`));

@@ -2,11 +2,10 @@ import assert from "node:assert/strict";
 import { encodeNpz, type NdArray } from "@vmunet/datasets";
 import { writeHdf5 } from "@vmunet/datasets/fs";
 import { serializeSafetensors } from "@vmunet/tensor/safetensors";
-import { bufferIo } from "./io.ts";
-import { main, type StepInfo } from "./main.ts";
+import type { StepInfo } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
 import { divergenceAdvice, resolveConfig } from "./train_config.ts";
-import { cli, exists, TINY_RUN } from "./_testing.ts";
+import { cli, exists, runMain, TINY_RUN, trainIn } from "./_testing.ts";
 
 /** One epoch of 24 synthetic 32×32 images (3 steps of 8), a dims-8 model, lr 0.003. */
 const TINY = [...TINY_RUN, "--synthetic-count", "24", "--lr", "0.003"];
@@ -75,27 +74,17 @@ Deno.test("a Synapse folder with a bad slice or volume is refused before the run
     }
     const volume = `${dir}/data/test_vol_h5/case0001.npy.h5`;
     await writeHdf5(volume, { image: f32([2, 32, 32]), label: f32([2, 32, 32]) });
-    const train = async () => {
-      const io = bufferIo();
-      const code = await main([
-        "train",
+    const train = () =>
+      runMain(trainIn(dir, "s", [
         "--preset",
         "synapse",
-        "--data",
-        `${dir}/data`,
-        "--runs-dir",
-        `${dir}/runs`,
-        "--name",
-        "s",
         "--image-size",
         "32",
         "--dims",
         "8",
         "--workers",
         "0",
-      ], { io });
-      return { code, err: io.err.join("\n") };
-    };
+      ]));
     const bad = `${dir}/data/train_npz/case0005_slice001.npz`;
     await Deno.writeFile(bad, encodeNpz({ image: f32([32, 32]) }));
     const missing = await train();
@@ -127,14 +116,8 @@ Deno.test("a Synapse folder with a bad slice or volume is refused before the run
 Deno.test("a run that stopped before its first checkpoint is started over by the same command, or by --resume; the NaN advice fits", async () => {
   const runs = await Deno.makeTempDir({ prefix: "vmunet-start-" });
   try {
-    const train = async (name: string, extra: string[], afterStep?: (info: StepInfo) => void) => {
-      const io = bufferIo();
-      const code = await main(["train", "--runs-dir", runs, "--name", name, ...TINY, ...extra], {
-        io,
-        afterStep,
-      });
-      return { code, out: io.out.join(""), err: io.err.join("\n") };
-    };
+    const train = (name: string, extra: string[], afterStep?: (info: StepInfo) => void) =>
+      runMain(["train", "--runs-dir", runs, "--name", name, ...TINY, ...extra], { afterStep });
     const poison = ({ step, model }: StepInfo) => {
       if (step === 0) {
         model.loadStateDict(

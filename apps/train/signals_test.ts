@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { parseSafetensors } from "@vmunet/tensor/safetensors";
-import { bufferIo } from "./io.ts";
-import { main } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
-import { cliArgs, TINY_RUN } from "./_testing.ts";
+import { cliArgs, runMain, TINY_RUN } from "./_testing.ts";
 
 /** One epoch of 48 synthetic 32×32 images (6 steps of 8), a dims-8 model, no workers. */
 const TINY = [...TINY_RUN, "--synthetic-count", "48"];
@@ -28,11 +26,8 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
 Deno.test("SIGTERM and SIGHUP during training save a checkpoint and exit 143 / 129; --resume then ends bit for bit where an uninterrupted run ends", async () => {
   const runs = await Deno.makeTempDir({ prefix: "vmunet-signal-" });
   try {
-    const whole = bufferIo();
-    const wholeCode = await main(["train", "--runs-dir", runs, "--name", "w", ...TINY], {
-      io: whole,
-    });
-    assert.equal(wholeCode, 0, whole.err.join("\n"));
+    const whole = await runMain(["train", "--runs-dir", runs, "--name", "w", ...TINY]);
+    assert.equal(whole.code, 0, whole.err);
     const losses = async (name: string) =>
       (await readJsonl(`${runs}/${name}/log.jsonl`)).filter((r) => r.type === "epoch")
         .map((r) => r.losses);
@@ -74,12 +69,10 @@ Deno.test("SIGTERM and SIGHUP during training save a checkpoint and exit 143 / 1
       );
       assert.ok(state.globalStep >= 1 && state.globalStep <= 6, `step ${state.globalStep}`);
 
-      const resumed = bufferIo();
-      const resumeCode = await main(
+      const resumed = await runMain(
         ["train", "--runs-dir", runs, "--name", signal, "--resume", ...TINY],
-        { io: resumed },
       );
-      assert.equal(resumeCode, 0, resumed.err.join("\n"));
+      assert.equal(resumed.code, 0, resumed.err);
       assert.deepEqual(await losses(signal), await losses("w"));
       const got = await weightBytes(`${runs}/${signal}/last.safetensors`);
       assert.deepEqual([...got.keys()], [...expected.keys()]);

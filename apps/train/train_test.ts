@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { decodePng, encodePng, generateSyntheticSample, parseNpy } from "@vmunet/datasets";
 import { writeHdf5 } from "@vmunet/datasets/fs";
 import { parseSafetensors } from "@vmunet/tensor/safetensors";
-import { bufferIo } from "./io.ts";
-import { main, type StepInfo } from "./main.ts";
+import type { MainOptions, StepInfo } from "./main.ts";
 import { readJsonl } from "./run_dir.ts";
-import { cliArgs, exists, TINY_RUN } from "./_testing.ts";
+import { cliArgs, exists, runMain, TINY_RUN } from "./_testing.ts";
 
 /**
  * The shared tiny run with 24 images (3 steps of 8), a cosine schedule over 3 epochs from lr
@@ -29,13 +28,8 @@ const TINY = [
 
 type Rec = Record<string, unknown>;
 
-async function train(runs: string, name: string, extra: string[], options = {}) {
-  const io = bufferIo();
-  const code = await main(
-    ["train", "--runs-dir", runs, "--name", name, ...TINY, ...extra],
-    { io, ...options },
-  );
-  return { code, io, out: io.out.join(""), err: io.err.join("\n") };
+function train(runs: string, name: string, extra: string[], options: Omit<MainOptions, "io"> = {}) {
+  return runMain(["train", "--runs-dir", runs, "--name", name, ...TINY, ...extra], options);
 }
 
 function epochLosses(records: Rec[]): number[][] {
@@ -120,17 +114,14 @@ Deno.test("train runs end to end, resumes bit for bit (after an epoch and mid-ep
     assert.deepEqual(epochLosses(await readJsonl(`${runs}/c/log.jsonl`)), lossesA);
 
     // eval on the best checkpoint reproduces the validation numbers of its epoch.
-    const evalIo = bufferIo();
-    const evalCode = await main(["eval", "--checkpoint", `${runs}/a/best.safetensors`], {
-      io: evalIo,
-    });
-    assert.equal(evalCode, 0, evalIo.err.join("\n"));
+    const evaluated = await runMain(["eval", "--checkpoint", `${runs}/a/best.safetensors`]);
+    assert.equal(evaluated.code, 0, evaluated.err);
     const report = JSON.parse(await Deno.readTextFile(`${runs}/a/eval.json`));
     const bestEpoch = JSON.parse(ckpt.metadata.train_state).best.epoch;
     const bestEval = evals.find((e) => e.epoch === bestEpoch)!;
     assert.equal(report.epoch, bestEpoch);
     for (const k of ["tp", "fp", "fn", "tn", "dsc", "miou"]) assert.equal(report[k], bestEval[k]);
-    assert.match(evalIo.out.join(""), /\| synthetic \| mIoU \| DSC \| Acc \| Spe \| Sen \|/);
+    assert.match(evaluated.out, /\| synthetic \| mIoU \| DSC \| Acc \| Spe \| Sen \|/);
     assert.ok(await exists(`${runs}/a/eval.md`));
 
     // predict on a folder holding an image and a volume.
@@ -148,9 +139,8 @@ Deno.test("train runs end to end, resumes bit for bit (after an epoch and mid-ep
     await writeHdf5(`${input}/case0001.npy.h5`, {
       image: { dtype: "float32", shape: [2, 32, 32], data: new Float32Array(2048).fill(0.5) },
     });
-    const predIo = bufferIo();
     const out = `${runs}/pred`;
-    const predCode = await main([
+    const predicted = await runMain([
       "predict",
       "--checkpoint",
       `${runs}/a/best.safetensors`,
@@ -158,9 +148,9 @@ Deno.test("train runs end to end, resumes bit for bit (after an epoch and mid-ep
       input,
       "--out",
       out,
-    ], { io: predIo });
-    assert.equal(predCode, 0, predIo.err.join("\n"));
-    const lines = predIo.out.join("").trim().split("\n");
+    ]);
+    assert.equal(predicted.code, 0, predicted.err);
+    const lines = predicted.out.trim().split("\n");
     assert.equal(lines.length, 2);
     assert.match(lines[0], /lesion\.png 40×40: foreground [\d.]+%/);
     assert.match(lines[1], /case0001\.npy\.h5 2×32×32: /);

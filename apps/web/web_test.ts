@@ -21,10 +21,8 @@ import { compareForward } from "../../tools/golden/tolerance.ts";
 import { Engine } from "@vmunet/tensor";
 import { VMUNet } from "@vmunet/vmunet";
 import { segmentImage } from "@vmunet/vmunet/training";
-import { bufferIo } from "../train/io.ts";
 import { loadWeightsFile } from "../train/model_io.ts";
-import { main } from "../train/main.ts";
-import { TINY_MODEL } from "../train/_testing.ts";
+import { runMain, TINY_RUN } from "../train/_testing.ts";
 import { startWebServer, type WebServer } from "./server.ts";
 
 /** The Chromium binary (Debian's package; `.ci/run` installs it). */
@@ -87,18 +85,20 @@ if (problem) {
   );
 }
 
-/** A tiny synthetic run on the train app tests' tiny model: 24 images of 32×32. */
-const TINY = [
-  ...TINY_MODEL,
-  "--synthetic-count",
-  "24",
-  "--synthetic-val-count",
-  "8",
-  "--batch-size",
-  "8",
-  "--eval-batch-size",
-  "8",
-];
+/** The train app tests' tiny run with 24 images of 32×32 (3 steps of 8). */
+const TINY = [...TINY_RUN, "--synthetic-count", "24"];
+
+/**
+ * A step that needs the scan's kernels in the browser: ignored, and named why, while they
+ * bind more storage buffers than the browser allows.
+ */
+function scanStep(name: string, fn: () => Promise<void>): Deno.TestStepDefinition {
+  return {
+    name: SCAN_ABOVE_BROWSER_LIMIT ? `${name} — ${SCAN_REASON}` : name,
+    ignore: SCAN_ABOVE_BROWSER_LIMIT,
+    fn,
+  };
+}
 
 interface PageApi {
   idle(): Promise<unknown>;
@@ -224,20 +224,15 @@ Deno.test({
       assert.match(await page.textContent("#adapter") ?? "", /WebGPU: .*swiftshader/i);
 
       // A tiny trained checkpoint (the CLI's), for (b) and (d).
-      const io = bufferIo();
-      const code = await seconds(
+      const trained = await seconds(
         "train a tiny checkpoint (CLI)",
-        () =>
-          main(["train", "--runs-dir", work, "--name", "run", ...TINY, "--epochs", "2"], { io }),
+        () => runMain(["train", "--runs-dir", work, "--name", "run", ...TINY, "--epochs", "2"]),
       );
-      assert.equal(code, 0, io.err.join("\n"));
+      assert.equal(trained.code, 0, trained.err);
 
-      await t.step({
-        name: SCAN_ABOVE_BROWSER_LIMIT
-          ? `${"(a) every golden model fixture's logits, computed in the page"} — ${SCAN_REASON}`
-          : "(a) every golden model fixture's logits, computed in the page",
-        ignore: SCAN_ABOVE_BROWSER_LIMIT,
-        fn: async () => {
+      await t.step(scanStep(
+        "(a) every golden model fixture's logits, computed in the page",
+        async () => {
           if (fixtures.length === 0) {
             throw new Error("no model fixtures in the golden folders");
           }
@@ -257,14 +252,11 @@ Deno.test({
             }
           }
         },
-      });
+      ));
 
-      await t.step({
-        name: SCAN_ABOVE_BROWSER_LIMIT
-          ? `${"(b) a mask predicted in the page equals deno task predict's"} — ${SCAN_REASON}`
-          : "(b) a mask predicted in the page equals deno task predict's",
-        ignore: SCAN_ABOVE_BROWSER_LIMIT,
-        fn: async () => {
+      await t.step(scanStep(
+        "(b) a mask predicted in the page equals deno task predict's",
+        async () => {
           const checkpoint = `${work}/run/best.safetensors`;
           const { image, mask } = syntheticPngs(45, 37);
           await Deno.writeFile(`${work}/lesion.png`, image);
@@ -274,23 +266,16 @@ Deno.test({
           // mask has both classes and no pixel sits on the edge.
           const deno = await denoProbabilities(checkpoint, image);
           const threshold = widestGapThreshold(deno);
-          const pio = bufferIo();
           const predictArgs = ["--checkpoint", checkpoint, "--input", `${work}/lesion.png`];
-          assert.equal(
-            await main(
-              [
-                "predict",
-                ...predictArgs,
-                "--out",
-                `${work}/pred`,
-                "--threshold",
-                String(threshold),
-              ],
-              { io: pio },
-            ),
-            0,
-            pio.err.join("\n"),
-          );
+          const predicted = await runMain([
+            "predict",
+            ...predictArgs,
+            "--out",
+            `${work}/pred`,
+            "--threshold",
+            String(threshold),
+          ]);
+          assert.equal(predicted.code, 0, predicted.err);
           const cli = decodePng(await Deno.readFile(`${work}/pred/masks/lesion.png`), "cli mask");
           await seconds("(b) load the checkpoint and segment in the page", async () => {
             await page.fill("#threshold", String(threshold));
@@ -335,14 +320,11 @@ Deno.test({
           assert.ok(r.scores && r.scores.dice >= 0 && r.scores.dice <= 1);
           assert.match(await page.textContent(".result .info") ?? "", /Dice [\d.]+ · IoU [\d.]+/);
         },
-      });
+      ));
 
-      await t.step({
-        name: SCAN_ABOVE_BROWSER_LIMIT
-          ? `(c) training in the page lowers the loss, then segments and saves — ${SCAN_REASON}`
-          : "(c) training in the page lowers the loss, then segments and saves",
-        ignore: SCAN_ABOVE_BROWSER_LIMIT,
-        fn: async () => {
+      await t.step(scanStep(
+        "(c) training in the page lowers the loss, then segments and saves",
+        async () => {
           for (
             const [id, value] of [
               ["#train-epochs", "100"],
@@ -407,7 +389,7 @@ Deno.test({
           await waitIdle(page);
           assert.equal(await page.locator(".result").count(), 2);
         },
-      });
+      ));
 
       await t.step("(d) a bad checkpoint file shows its error in the page", async () => {
         await Deno.writeFile(`${work}/broken.safetensors`, new TextEncoder().encode("not a model"));

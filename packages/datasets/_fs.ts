@@ -1,5 +1,5 @@
 /**
- * File-system helpers: sorted listings, header reads, atomic writes.
+ * File-system helpers: sorted listings, whole-file and header reads, pair-size checks.
  *
  * @module
  */
@@ -68,21 +68,6 @@ export async function readImageSize(path: string): Promise<[number, number]> {
     (got === head.length ? imageSize(await readFile(path), path) : null);
   if (!size) throw new DecodeError(path, "truncated image: no size header found");
   return size;
-}
-
-/**
- * Writes a file atomically: to a temporary sibling, then renamed over the target, so that a
- * crash never leaves a half-written file under the final name.
- */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
 }
 
 /**

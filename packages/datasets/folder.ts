@@ -15,7 +15,7 @@ import {
   type PairPreprocessOptions,
   resolvePreprocess,
 } from "./paired.ts";
-import { seededSplit } from "./split.ts";
+import { splitPart } from "./split.ts";
 
 /** Options of {@linkcode openFolder}. */
 export interface FolderOptions extends PairPreprocessOptions {
@@ -100,17 +100,9 @@ export async function openFolder(options: FolderOptions): Promise<PairedImageDat
     }
     return { name: s, image: join(imgDir, n), mask: join(mskDir, m) };
   });
-  let pairs = all;
-  if (split !== "all") {
-    const parts = seededSplit(all.length, options.valFraction ?? 0.2, options.seed ?? 42);
-    pairs = parts[split].map((i) => all[i]);
-    if (pairs.length === 0) {
-      throw new DatasetLayoutError(
-        options.root,
-        `the ${split} part of the split is empty (${all.length} pairs)`,
-      );
-    }
-  }
+  const pairs = split === "all"
+    ? all
+    : splitPart(all, split, options.valFraction ?? 0.2, options.seed ?? 42, options.root);
   if (options.validate ?? true) await validatePairSizes(pairs);
   const preprocess = resolvePreprocess(options, split === "train", numClasses, { mean: 0, std: 1 });
   const spec = {

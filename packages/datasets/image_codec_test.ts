@@ -49,45 +49,24 @@ Deno.test("palette PNGs expand to RGB and keep their indices as labels", () => {
 });
 
 Deno.test("1-bit and 4-bit PNGs are unpacked to sample values and scaled to 8 bits", () => {
-  const bits = fastPngEncode({
-    width: 10,
-    height: 2,
-    channels: 1,
-    depth: 1,
-    data: new Uint8Array([0b10110000, 0b01000000, 0b11111111, 0b11000000]),
-  });
-  const img = decodePng(bits, "one_bit.png");
-  assert.deepEqual(Array.from(img.data), [
-    1,
-    0,
-    1,
-    1,
-    0,
-    0,
-    0,
-    0,
-    0,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-  ]);
-  assert.deepEqual(Array.from(toGrey8(img).subarray(0, 3)), [255, 0, 255]);
-  const nib = fastPngEncode({
-    width: 3,
-    height: 1,
-    channels: 1,
-    depth: 4,
-    data: new Uint8Array([0x0f, 0x70]),
-  });
-  assert.deepEqual(Array.from(decodePng(nib, "four.png").data), [0, 15, 7]);
+  // Rows are packed most significant bits first, each row padded to a whole byte.
+  const cases = [
+    {
+      depth: 1 as const,
+      width: 10,
+      height: 2,
+      packed: [0b10110000, 0b01000000, 0b11111111, 0b11000000],
+      samples: [..."1011000001" + "1111111111"].map(Number),
+    },
+    { depth: 4 as const, width: 3, height: 1, packed: [0x0f, 0x70], samples: [0, 15, 7] },
+  ];
+  for (const { depth, width, height, packed, samples } of cases) {
+    const png = fastPngEncode({ width, height, channels: 1, depth, data: new Uint8Array(packed) });
+    const img = decodePng(png, `${depth}-bit.png`);
+    assert.deepEqual(Array.from(img.data), samples, `${depth}-bit samples`);
+    const scale = 255 / (2 ** depth - 1);
+    assert.deepEqual(Array.from(toGrey8(img)), samples.map((v) => v * scale), `${depth}-bit grey`);
+  }
 });
 
 Deno.test("JPEG decoding equals libjpeg-turbo (PIL) exactly on baseline and progressive files", async () => {

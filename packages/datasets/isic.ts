@@ -18,7 +18,7 @@ import {
   type PairPreprocessOptions,
   resolvePreprocess,
 } from "./paired.ts";
-import { seededSplit } from "./split.ts";
+import { splitPart } from "./split.ts";
 import { ISIC_NORMALIZATION } from "./transforms.ts";
 
 /** Options of {@linkcode openIsic}. */
@@ -214,17 +214,9 @@ export async function openIsic(options: IsicOptions): Promise<PairedImageDataset
     pairs = await officialPairs(options.root, split);
   } else if (layout === "release") {
     const all = await releasePairs(options.root);
-    if (split === "all") pairs = all;
-    else {
-      const parts = seededSplit(all.length, options.valFraction ?? 0.3, options.seed ?? 42);
-      pairs = parts[split].map((i) => all[i]);
-      if (pairs.length === 0) {
-        throw new DatasetLayoutError(
-          options.root,
-          `the ${split} part of the split is empty (${all.length} pairs)`,
-        );
-      }
-    }
+    pairs = split === "all"
+      ? all
+      : splitPart(all, split, options.valFraction ?? 0.3, options.seed ?? 42, options.root);
   } else {
     throw new DatasetOptionError("layout", `must be auto, official or release, got ${layout}`);
   }

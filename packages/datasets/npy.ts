@@ -35,60 +35,38 @@ interface DtypeInfo {
   size: number;
   read: (v: DataView, o: number, le: boolean) => number;
   make: (n: number) => NdData;
+  /** Whether the array holds the file's bytes as they are (not so for 64-bit integers). */
+  verbatim: boolean;
 }
 
+/** A dtype held in its own typed array `ArrayType`, element by element as in the file. */
+function dtype(
+  name: string,
+  ArrayType: { new (n: number): NdData; readonly BYTES_PER_ELEMENT: number },
+  read: DtypeInfo["read"],
+): DtypeInfo {
+  const size = ArrayType.BYTES_PER_ELEMENT;
+  return { name, size, read, make: (n) => new ArrayType(n), verbatim: true };
+}
+
+/** A 64-bit integer dtype, held as float64 values (exact up to 2^53). */
+function int64(name: string, read: DtypeInfo["read"]): DtypeInfo {
+  return { name, size: 8, read, make: (n) => new Float64Array(n), verbatim: false };
+}
+
+/** The dtypes by their `descr` code without the byte-order character. */
 const DTYPES: Record<string, DtypeInfo> = {
-  f4: {
-    name: "float32",
-    size: 4,
-    read: (v, o, le) => v.getFloat32(o, le),
-    make: (n) => new Float32Array(n),
-  },
-  f8: {
-    name: "float64",
-    size: 8,
-    read: (v, o, le) => v.getFloat64(o, le),
-    make: (n) => new Float64Array(n),
-  },
-  i1: { name: "int8", size: 1, read: (v, o) => v.getInt8(o), make: (n) => new Int8Array(n) },
-  u1: { name: "uint8", size: 1, read: (v, o) => v.getUint8(o), make: (n) => new Uint8Array(n) },
-  b1: { name: "bool", size: 1, read: (v, o) => v.getUint8(o), make: (n) => new Uint8Array(n) },
-  i2: {
-    name: "int16",
-    size: 2,
-    read: (v, o, le) => v.getInt16(o, le),
-    make: (n) => new Int16Array(n),
-  },
-  u2: {
-    name: "uint16",
-    size: 2,
-    read: (v, o, le) => v.getUint16(o, le),
-    make: (n) => new Uint16Array(n),
-  },
-  i4: {
-    name: "int32",
-    size: 4,
-    read: (v, o, le) => v.getInt32(o, le),
-    make: (n) => new Int32Array(n),
-  },
-  u4: {
-    name: "uint32",
-    size: 4,
-    read: (v, o, le) => v.getUint32(o, le),
-    make: (n) => new Uint32Array(n),
-  },
-  i8: {
-    name: "int64",
-    size: 8,
-    read: (v, o, le) => Number(v.getBigInt64(o, le)),
-    make: (n) => new Float64Array(n),
-  },
-  u8: {
-    name: "uint64",
-    size: 8,
-    read: (v, o, le) => Number(v.getBigUint64(o, le)),
-    make: (n) => new Float64Array(n),
-  },
+  f4: dtype("float32", Float32Array, (v, o, le) => v.getFloat32(o, le)),
+  f8: dtype("float64", Float64Array, (v, o, le) => v.getFloat64(o, le)),
+  i1: dtype("int8", Int8Array, (v, o) => v.getInt8(o)),
+  u1: dtype("uint8", Uint8Array, (v, o) => v.getUint8(o)),
+  b1: dtype("bool", Uint8Array, (v, o) => v.getUint8(o)),
+  i2: dtype("int16", Int16Array, (v, o, le) => v.getInt16(o, le)),
+  u2: dtype("uint16", Uint16Array, (v, o, le) => v.getUint16(o, le)),
+  i4: dtype("int32", Int32Array, (v, o, le) => v.getInt32(o, le)),
+  u4: dtype("uint32", Uint32Array, (v, o, le) => v.getUint32(o, le)),
+  i8: int64("int64", (v, o, le) => Number(v.getBigInt64(o, le))),
+  u8: int64("uint64", (v, o, le) => Number(v.getBigUint64(o, le))),
 };
 
 /** The header of a `.npy` file: what the array holds and where its data starts. */
@@ -225,7 +203,7 @@ export function parseNpy(bytes: Uint8Array, file: string): NdArray {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const data = info.make(n);
   const nativeLe = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-  if (littleEndian === nativeLe && info.make(0).BYTES_PER_ELEMENT === info.size) {
+  if (littleEndian === nativeLe && info.verbatim) {
     const copy = bytes.slice(offset, offset + n * info.size);
     data.set(new (data.constructor as { new (b: ArrayBuffer): NdData })(copy.buffer));
   } else {
@@ -257,17 +235,11 @@ function fortranToC(a: NdArray): NdArray {
   return { dtype: a.dtype, shape, data: out };
 }
 
-const DESCR: Record<string, string> = {
-  float32: "<f4",
-  float64: "<f8",
-  int8: "|i1",
-  uint8: "|u1",
-  bool: "|b1",
-  int16: "<i2",
-  uint16: "<u2",
-  int32: "<i4",
-  uint32: "<u4",
-};
+/** The `descr` each writable dtype is written with (64-bit integers are not written). */
+const DESCR: Record<string, string> = {};
+for (const [code, d] of Object.entries(DTYPES)) {
+  if (d.verbatim) DESCR[d.name] = `${d.size === 1 ? "|" : "<"}${code}`;
+}
 
 /**
  * Writes an array as a version 1.0 `.npy` file (little endian, C order).

@@ -24,6 +24,33 @@ Deno.test("parseNpy() reads big-endian Fortran-order arrays into C order", () =>
   assert.deepEqual(Array.from(a.data), ref.fortran.data);
 });
 
+Deno.test("parseNpy() reads little- and big-endian 64-bit integers as their values", () => {
+  // np.array([3, -5, 2**53], dtype="<i8") and dtype=">u8" [7, 2**40]: headers written by hand
+  // (encodeNpy does not write 64-bit integers); the bytes are numpy's.
+  const npy = (descr: string, values: bigint[], littleEndian: boolean, signed: boolean) => {
+    let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${values.length},), }`;
+    header += " ".repeat((64 - ((10 + header.length + 1) % 64)) % 64) + "\n";
+    const head = new TextEncoder().encode(header);
+    const bytes = new Uint8Array(10 + head.length + 8 * values.length);
+    bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+    const view = new DataView(bytes.buffer);
+    view.setUint16(8, head.length, true);
+    bytes.set(head, 10);
+    values.forEach((v, i) => {
+      const at = 10 + head.length + 8 * i;
+      if (signed) view.setBigInt64(at, v, littleEndian);
+      else view.setBigUint64(at, v, littleEndian);
+    });
+    return bytes;
+  };
+  const i8 = parseNpy(npy("<i8", [3n, -5n, 2n ** 53n], true, true), "i8.npy");
+  assert.equal(i8.dtype, "int64");
+  assert.deepEqual(Array.from(i8.data), [3, -5, 2 ** 53]);
+  const u8 = parseNpy(npy(">u8", [7n, 2n ** 40n], false, false), "u8.npy");
+  assert.equal(u8.dtype, "uint64");
+  assert.deepEqual(Array.from(u8.data), [7, 2 ** 40]);
+});
+
 Deno.test("encodeNpy/encodeNpz round-trip every writable dtype", () => {
   const arrays = {
     f4: { dtype: "float32", shape: [2, 3], data: new Float32Array([1.5, -2, 3, 4, 5, 6]) },

@@ -21,7 +21,19 @@ export const CLASS_COLOURS: readonly (readonly [number, number, number])[] = [
   [240, 50, 230],
 ];
 
-function colourOf(label: number): readonly [number, number, number] {
+/**
+ * The colour of a class in label PNGs, overlays and the web page: {@linkcode CLASS_COLOURS}
+ * for 0..8, a deterministic hue walk beyond.
+ *
+ * @param label Class id (0 = background).
+ * @returns RGB in 0..255.
+ * @example
+ * ```ts
+ * import { CLASS_COLOURS, classColour } from "@vmunet/datasets";
+ * console.assert(classColour(1) === CLASS_COLOURS[1] && classColour(12).length === 3);
+ * ```
+ */
+export function classColour(label: number): readonly [number, number, number] {
   if (label < CLASS_COLOURS.length) return CLASS_COLOURS[label];
   // Further classes: a deterministic hue walk.
   const h = (label * 137.508) % 360;
@@ -68,7 +80,7 @@ export function encodeMaskPng(
     if (v < 0 || v > 255) throw new DatasetOptionError("mask", `class id ${v} outside 0..255`);
     max = Math.max(max, v);
   }
-  const palette = Array.from({ length: max + 1 }, (_, i) => [...colourOf(i)]);
+  const palette = Array.from({ length: max + 1 }, (_, i) => [...classColour(i)]);
   return encodePng({ width, height, channels: 1, data: Uint8Array.from(mask), palette });
 }
 
@@ -118,7 +130,7 @@ export function encodeOverlayPng(
         (x === 0 || y === 0 || x === width - 1 || y === height - 1 ||
           label(i - 1) !== l || label(i + 1) !== l || label(i - width) !== l ||
           label(i + width) !== l);
-      const colour = colourOf(l);
+      const colour = classColour(l);
       for (let k = 0; k < 3; k++) {
         const v = image[(channels === 3 ? k : 0) * n + i];
         const px = Math.max(0, Math.min(255, v));

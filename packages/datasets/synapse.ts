@@ -12,7 +12,8 @@
  * @module
  */
 
-import { isDir, join, listFiles, readFile } from "./_fs.ts";
+import { readFile } from "./_fs.ts";
+import { listCases, SLICES, VOLUMES } from "./_synapse_cases.ts";
 import {
   checkSynapsePair,
   validateSliceHeaders,
@@ -61,28 +62,6 @@ export interface SynapseOptions {
    * `label` (float image, equal shapes) or the HDF5 datasets, without reading the arrays.
    */
   validate?: boolean;
-}
-
-async function resolveListDir(root: string, listDir?: string): Promise<string | null> {
-  if (listDir) return listDir;
-  for (const d of ["lists/lists_Synapse", "lists/list_Synapse"]) {
-    if (await isDir(join(root, d))) return join(root, d);
-  }
-  return null;
-}
-
-async function readList(path: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new DatasetLayoutError(path, `cannot read list file: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
-  if (names.length === 0) throw new DatasetLayoutError(path, "empty list file");
-  return names;
 }
 
 function toLabels(file: string, label: NdArray): Int32Array {
@@ -265,29 +244,7 @@ export async function openSynapse(options: SynapseOptions): Promise<SynapseSlice
   if (options.channels !== undefined && options.channels !== 1 && options.channels !== 3) {
     throw new DatasetOptionError("channels", `must be 1 or 3, got ${options.channels}`);
   }
-  const dir = join(options.root, "train_npz");
-  if (!(await isDir(dir))) {
-    throw new DatasetLayoutError(
-      dir,
-      "folder not found (Synapse layout: <root>/train_npz/caseXXXX_sliceYYY.npz)",
-    );
-  }
-  const listDir = await resolveListDir(options.root, options.listDir);
-  let names: string[];
-  if (listDir) {
-    names = await readList(join(listDir, "train.txt"));
-  } else {
-    names = (await listFiles(dir)).filter((n) => n.endsWith(".npz")).map((n) => n.slice(0, -4));
-    if (names.length === 0) throw new DatasetLayoutError(dir, "empty folder: no .npz slices");
-  }
-  const files = names.map((n) => join(dir, `${n}.npz`));
-  await Promise.all(files.map(async (f, i) => {
-    try {
-      await Deno.stat(f);
-    } catch {
-      throw new DatasetLayoutError(f, `slice "${names[i]}" from the list has no npz file`);
-    }
-  }));
+  const { names, files } = await listCases(options.root, options.listDir, SLICES);
   if (options.validate ?? true) await validateSliceHeaders(files);
   return new SynapseSliceDataset(names, files, options);
 }
@@ -410,28 +367,7 @@ export function zoomLabelsBack(
 export async function openSynapseVolumes(
   options: Pick<SynapseOptions, "root" | "listDir" | "validate">,
 ): Promise<SynapseVolumes> {
-  const dir = join(options.root, "test_vol_h5");
-  if (!(await isDir(dir))) {
-    throw new DatasetLayoutError(
-      dir,
-      "folder not found (Synapse layout: <root>/test_vol_h5/caseXXXX.npy.h5)",
-    );
-  }
-  const listDir = await resolveListDir(options.root, options.listDir);
-  let names: string[];
-  if (listDir) names = await readList(join(listDir, "test_vol.txt"));
-  else {
-    names = (await listFiles(dir)).filter((n) => n.endsWith(".npy.h5")).map((n) => n.slice(0, -7));
-    if (names.length === 0) throw new DatasetLayoutError(dir, "empty folder: no .npy.h5 volumes");
-  }
-  const files = names.map((n) => join(dir, `${n}.npy.h5`));
-  await Promise.all(files.map(async (f, i) => {
-    try {
-      await Deno.stat(f);
-    } catch {
-      throw new DatasetLayoutError(f, `case "${names[i]}" from the list has no .npy.h5 file`);
-    }
-  }));
+  const { names, files } = await listCases(options.root, options.listDir, VOLUMES);
   if (options.validate ?? true) await validateVolumeHeaders(files);
   return new SynapseVolumes(names, files);
 }

@@ -155,7 +155,7 @@ Deno.test("Synapse errors when read unchecked (validate: false): missing HDF5 ke
       openSynapse({ root }),
       (e) =>
         e instanceof DatasetLayoutError &&
-        /case0099_slice007\.npz: slice "case0099_slice007" from the list has no npz file/.test(
+        /case0099_slice007\.npz: slice "case0099_slice007" from the list has no \.npz file/.test(
           e.message,
         ),
     );

@@ -25,22 +25,42 @@ function checkLength(name: string, a: ArrayLike<number>, b: ArrayLike<number>): 
   }
 }
 
+/** The differences of two arrays, in one pass: the measures both tolerances read. */
+interface Differences {
+  /** max |a−b| (NaN differences skipped: see `finite`). */
+  maxErr: number;
+  /** max |b|. */
+  maxRef: number;
+  /** Σ (a−b)². */
+  sumSqDiff: number;
+  /** Σ b². */
+  sumSqRef: number;
+  /** Whether every value of `got` is finite. */
+  finite: boolean;
+}
+
+function differences(name: string, got: ArrayLike<number>, want: ArrayLike<number>): Differences {
+  checkLength(name, got, want);
+  const d: Differences = { maxErr: 0, maxRef: 0, sumSqDiff: 0, sumSqRef: 0, finite: true };
+  for (let i = 0; i < want.length; i++) {
+    const diff = got[i] - want[i];
+    const e = Math.abs(diff);
+    if (!Number.isFinite(got[i])) d.finite = false;
+    if (e > d.maxErr) d.maxErr = e;
+    d.maxRef = Math.max(d.maxRef, Math.abs(want[i]));
+    d.sumSqDiff += diff * diff;
+    d.sumSqRef += want[i] * want[i];
+  }
+  return d;
+}
+
 /** Forward outputs: max |a−b| ≤ 1e-4·max(1, max|b|). */
 export function compareForward(
   name: string,
   got: ArrayLike<number>,
   want: ArrayLike<number>,
 ): Comparison {
-  checkLength(name, got, want);
-  let maxErr = 0;
-  let maxRef = 0;
-  let finite = true;
-  for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i] - want[i]);
-    if (!Number.isFinite(got[i])) finite = false;
-    if (e > maxErr) maxErr = e;
-    maxRef = Math.max(maxRef, Math.abs(want[i]));
-  }
+  const { maxErr, maxRef, finite } = differences(name, got, want);
   const bound = 1e-4 * Math.max(1, maxRef);
   return {
     name,
@@ -57,16 +77,9 @@ export function compareGradient(
   got: ArrayLike<number>,
   want: ArrayLike<number>,
 ): Comparison {
-  checkLength(name, got, want);
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = got[i] - want[i];
-    diff += d * d;
-    ref += want[i] * want[i];
-  }
-  const norm = Math.sqrt(ref);
-  const error = norm > 0 ? Math.sqrt(diff) / norm : Math.sqrt(diff);
+  const { sumSqDiff, sumSqRef } = differences(name, got, want);
+  const norm = Math.sqrt(sumSqRef);
+  const error = norm > 0 ? Math.sqrt(sumSqDiff) / norm : Math.sqrt(sumSqDiff);
   const bound = 1e-3;
   return { name, measure: "rel-l2", error, bound, ok: error <= bound };
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { decodeImage, type RasterImage, toRgb8 } from "@vmunet/datasets";
+import { classColour, decodeImage, type RasterImage, toRgb8 } from "@vmunet/datasets";
 import { imageDiceIou, perClassMetrics } from "@vmunet/metrics";
 import { type ImageSegmentation, segmentationMaskPng, segmentImage } from "@vmunet/vmunet/training";
 import type { PageModel } from "./checkpoint.ts";
@@ -126,17 +126,6 @@ export async function segmentFile(
   };
 }
 
-const COLOURS: [number, number, number][] = [
-  [230, 40, 40],
-  [40, 160, 60],
-  [40, 90, 230],
-  [240, 180, 20],
-  [170, 60, 200],
-  [20, 190, 200],
-  [250, 120, 20],
-  [120, 120, 120],
-];
-
 function canvasOf(
   width: number,
   height: number,
@@ -174,10 +163,7 @@ export function resultCard(r: SegmentedImage): HTMLElement {
   for (let i = 0; i < w * h; i++) {
     for (let c = 0; c < 3; c++) image[4 * i + c] = rgb[c * w * h + i];
     image[4 * i + 3] = 255;
-    if (labels[i] > 0) {
-      const colour = COLOURS[(labels[i] - 1) % COLOURS.length];
-      mask.set([...colour, 255], 4 * i);
-    }
+    if (labels[i] > 0) mask.set([...classColour(labels[i]), 255], 4 * i);
   }
   const card = document.createElement("div");
   card.className = "result";
