@@ -314,6 +314,36 @@ export function clusterSum8(v: string, out: string): string {
 }
 
 /**
+ * WGSL statements of a per-row kernel over 8-row clusters that sum the weight and bias
+ * gradient partials of channel lane group `j` over the cluster ({@linkcode clusterSum8} of
+ * `grad·keep·xh` and `grad·keep`) and let the cluster's first lane store them: ∂w partials
+ * at `pwb[slot + j]`, ∂b partials `⌈rows / 8⌉·n` further on. Expects in scope: `keep` (0 for
+ * clamped rows past the end, else 1), `valid`, `lane`, `slot` (the cluster's first partial
+ * index), `rows`, `n` (lane groups per row) and the `pwb` binding. Every lane must execute it.
+ *
+ * @param grad WGSL expression of the gradient reaching the normalised value (`∂y·w` before
+ *   the weight: `∂y` for LayerNorm).
+ * @param xh WGSL expression of the normalised value x̂.
+ * @param prefix Prefix of the declared `${prefix}k` and `${prefix}x` temporaries.
+ * @returns WGSL statements.
+ *
+ * @example
+ * ```ts
+ * import { clusterPartialsWgsl } from "@vmunet/tensor/kernels";
+ * const wgsl = clusterPartialsWgsl("gj", "xh", "g");
+ * if (!wgsl.startsWith("let gk = gj * keep; let gx = gk * xh;")) throw new Error(wgsl);
+ * if (!wgsl.includes("pwb[slot + j] = cw;")) throw new Error(wgsl);
+ * ```
+ */
+export function clusterPartialsWgsl(grad: string, xh: string, prefix: string): string {
+  const k = `${prefix}k`, kx = `${prefix}x`;
+  return `let ${k} = ${grad} * keep; let ${kx} = ${k} * ${xh};
+    ${clusterSum8(kx, "cw")}
+    ${clusterSum8(k, "cb")}
+    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[(rows + 7u) / 8u * n + slot + j] = cb; }`;
+}
+
+/**
  * Workgroup size of a column-walking kernel over `n` lane groups of a row: one invocation
  * per lane group, at least 8 and at most 64.
  *

@@ -8,7 +8,7 @@
  *   limit (`engine.grid`, `engine.gridRows`, {@linkcode grid1d}, {@linkcode gridRows}).
  * - {@linkcode defineOp}: custom differentiable ops that encode their own dispatches, with the
  *   row-kernel building blocks the built-in LayerNorm uses ({@linkcode rowLanes},
- *   {@linkcode clusterSum8}, {@linkcode laneGroupSize}, {@linkcode chunksOf},
+ *   {@linkcode clusterSum8}, {@linkcode clusterPartialsWgsl}, {@linkcode laneGroupSize}, {@linkcode chunksOf},
  *   {@linkcode sumRowsPair}).
  * - The engine's parts a custom op may touch: the buffer pool, tensor storage, the tape node
  *   type, raw buffer transfers, the GPU error scope, the device self-test, the Philox RNG in
@@ -80,6 +80,7 @@ export {
 export * from "./custom_op.ts";
 export {
   chunksOf,
+  clusterPartialsWgsl,
   clusterSum8,
   COLUMN_CHUNK_PARAMS,
   columnChunksWgsl,

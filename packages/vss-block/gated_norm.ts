@@ -11,7 +11,7 @@
 import { DtypeError, type Engine, ShapeError, type Tensor } from "@vmunet/tensor";
 import {
   chunksOf,
-  clusterSum8,
+  clusterPartialsWgsl,
   COLUMN_CHUNK_PARAMS,
   columnChunksWgsl,
   defineOp,
@@ -126,14 +126,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       dz[base + j] = gg * (xh * wb[j] + wb[n + j]) * sig * (1.0 + zz * (1.0 - sig));
       dy[base + j] = rstd * (dn * wb[j] - m1 - xh * m2);
     }
-    ${
-      partials
-        ? `let dnk = dn * keep; let dnx = dnk * xh;
-    ${clusterSum8("dnx", "cw")}
-    ${clusterSum8("dnk", "cb")}
-    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[(rows + 7u) / 8u * n + slot + j] = cb; }`
-        : ""
-    }
+    ${partials ? clusterPartialsWgsl("dn", "xh", "dn") : ""}
   }
 }`,
   }));

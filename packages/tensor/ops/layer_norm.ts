@@ -9,7 +9,7 @@ import type { Tensor } from "../tensor.ts";
 import { ShapeError } from "../tensor_errors.ts";
 import {
   chunksOf,
-  clusterSum8,
+  clusterPartialsWgsl,
   COLUMN_CHUNK_PARAMS,
   columnChunksWgsl,
   expectF32,
@@ -386,14 +386,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let gj = gy[base + j];
     let xh = (x[base + j] - mean) * rstd;
     if (valid) { dx[base + j] = rstd * (gj * w[j] - mg - xh * mgx); }
-    ${
-      wantWb
-        ? `let gk = gj * keep; let gx = gk * xh;
-    ${clusterSum8("gx", "cw")}
-    ${clusterSum8("gk", "cb")}
-    if (valid && lane % 8u == 0u) { pwb[slot + j] = cw; pwb[(rows + 7u) / 8u * n + slot + j] = cb; }`
-        : ""
-    }
+    ${wantWb ? clusterPartialsWgsl("gj", "xh", "g") : ""}
   }
 }`,
   }));
