@@ -10,20 +10,18 @@
 import { Engine, GpuError, requestGpu } from "@vmunet/tensor";
 import { runSelfTest } from "@vmunet/tensor/kernels";
 import { calibrate, cpuName, formatCalibration } from "./calibration.ts";
-import { backendOf, probeBackends } from "./webgpu_backend.ts";
+import { backendOf, BACKENDS, probeBackends, VULKAN_PACKAGE } from "./webgpu_backend.ts";
 
 /** The backend line: which wgpu backend Deno's adapter runs on, and a warning for OpenGL. */
 async function backendLine(): Promise<string> {
   const probes = await probeBackends();
   const backend = backendOf(probes);
-  const others = (["vulkan", "metal", "dx12", "gl"] as const).filter((b) =>
-    probes[b] && b !== backend
-  );
+  const others = BACKENDS.filter((b) => probes[b] && b !== backend);
   const also = others.length ? ` (also available: ${others.join(", ")})` : "";
   if (backend !== "gl") return `backend     ${backend ?? "unknown (no probe matched)"}${also}`;
   return `backend     gl${also}\n            WARNING: OpenGL backend: no shader-f16, no subgroups, about ` +
     "2.5x slower than Vulkan on the same CPU. Install Mesa's Vulkan driver " +
-    "(`sudo apt-get install mesa-vulkan-drivers`) or unset DENO_WEBGPU_BACKEND.";
+    `(\`sudo apt-get install ${VULKAN_PACKAGE}\`) or unset DENO_WEBGPU_BACKEND.`;
 }
 
 const USAGE = `deno task doctor

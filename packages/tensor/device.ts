@@ -161,19 +161,48 @@ function backendVariable(): BackendVariable {
   }
 }
 
-/** What a null adapter means, naming `DENO_WEBGPU_BACKEND` when it chose the backends. */
-function nullAdapterDetail(backend: BackendVariable): string {
+/** Backend names wgpu reads from {@linkcode BACKEND_VARIABLE} (case-insensitive). */
+const KNOWN_BACKENDS: readonly string[] = [
+  "vulkan",
+  "vk",
+  "metal",
+  "mtl",
+  "dx12",
+  "d3d12",
+  "gl",
+  "gles",
+  "opengl",
+];
+
+/**
+ * What a null adapter means, naming `DENO_WEBGPU_BACKEND` when it chose the backends, and
+ * whether a driver install may help (not when the variable's value alone explains it).
+ */
+function nullAdapterCause(backend: BackendVariable): { detail: string; driverHelp: boolean } {
   const detail = "`navigator.gpu.requestAdapter()` returned null.";
   if (backend.emptied) {
-    return `${detail} ${BACKEND_VARIABLE} was set but empty, which enables no backend; it was ` +
-      `unset for this process, but WebGPU had already started with it: unset ` +
-      `${BACKEND_VARIABLE} (or set it to ${BACKEND_VALUES}) before starting.`;
+    return {
+      detail: `${detail} ${BACKEND_VARIABLE} was set but empty, which enables no backend; it ` +
+        `was unset for this process, but WebGPU had already started with it: unset ` +
+        `${BACKEND_VARIABLE} (or set it to ${BACKEND_VALUES}) before starting.`,
+      driverHelp: false,
+    };
   }
   if (backend.value !== undefined) {
-    return `${detail} ${BACKEND_VARIABLE}="${backend.value}" limits the backends wgpu may use: ` +
-      `unset it to let wgpu choose, or set it to ${BACKEND_VALUES}.`;
+    const entries = backend.value.split(",").map((b) => b.trim()).filter((b) => b !== "");
+    const unknown = entries.filter((b) => !KNOWN_BACKENDS.includes(b.toLowerCase()));
+    const named = unknown.length < entries.length; // a known backend: its driver may be missing
+    const ignored = unknown.map((b) => `"${b}"`).join(", ");
+    const what = !named
+      ? "names no backend wgpu knows"
+      : `limits the backends wgpu may use${unknown.length ? ` (${ignored} ignored)` : ""}`;
+    return {
+      detail: `${detail} ${BACKEND_VARIABLE}="${backend.value}" ${what}: ` +
+        `unset it to let wgpu choose, or set it to ${BACKEND_VALUES}.`,
+      driverHelp: named,
+    };
   }
-  return detail;
+  return { detail, driverHelp: true };
 }
 
 /**
@@ -254,7 +283,10 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<GpuCo
   const adapter = await gpu.requestAdapter({
     powerPreference: options.powerPreference ?? "high-performance",
   });
-  if (!adapter) throw new NoAdapterError(nullAdapterDetail(backend));
+  if (!adapter) {
+    const { detail, driverHelp } = nullAdapterCause(backend);
+    throw new NoAdapterError(detail, driverHelp);
+  }
 
   const adapterLimits = limitsOf(adapter.limits);
   let requiredLimits: Record<string, number> = {};

@@ -113,7 +113,7 @@ async function requestGpuWithBackend(value: string): Promise<{ ok: boolean; out:
   return { ok: out.startsWith("adapter "), out };
 }
 
-Deno.test("DENO_WEBGPU_BACKEND='' is treated like unset; an unknown value's null adapter names the variable and its values", async () => {
+Deno.test("DENO_WEBGPU_BACKEND='' is treated like unset; a bad value's null adapter names the variable and its values first, with driver advice only for a known backend", async () => {
   const unset = await requestGpu();
   const expected = unset.adapterInfo.description;
   await unset.close();
@@ -122,10 +122,25 @@ Deno.test("DENO_WEBGPU_BACKEND='' is treated like unset; an unknown value's null
     assert.ok(r.ok, `DENO_WEBGPU_BACKEND=${JSON.stringify(blank)}: ${r.out}`);
     assert.equal(r.out.trim(), `adapter ${expected} env=null`); // the default adapter; removed
   }
+  // A value naming no known backend is the whole cause: no driver install advice.
   const bad = await requestGpuWithBackend("vulkna");
   assert.ok(!bad.ok, bad.out);
   assert.match(
     bad.out,
-    /^NoAdapterError: `navigator\.gpu\.requestAdapter\(\)` returned null\. DENO_WEBGPU_BACKEND="vulkna" limits the backends wgpu may use: unset it to let wgpu choose, or set it to a comma-separated list of vulkan, metal, dx12, gl\./,
+    /^NoAdapterError: `navigator\.gpu\.requestAdapter\(\)` returned null\. DENO_WEBGPU_BACKEND="vulkna" names no backend wgpu knows: unset it to let wgpu choose, or set it to a comma-separated list of vulkan, metal, dx12, gl\.\n?$/,
   );
+  assert.ok(!bad.out.includes(ADAPTER_HELP), bad.out);
+  // A known backend without an adapter here (no D3D12 off Windows): the cause first, then
+  // the driver advice; the unknown entry is named as ignored.
+  if (Deno.build.os !== "windows") {
+    const absent = await requestGpuWithBackend("dx12,vulkna");
+    assert.ok(!absent.ok, absent.out);
+    assert.ok(
+      absent.out.startsWith(
+        'NoAdapterError: `navigator.gpu.requestAdapter()` returned null. DENO_WEBGPU_BACKEND="dx12,vulkna" limits the backends wgpu may use ("vulkna" ignored): unset it',
+      ),
+      absent.out,
+    );
+    assert.ok(absent.out.includes(ADAPTER_HELP), absent.out);
+  }
 });

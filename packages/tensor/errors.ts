@@ -24,11 +24,20 @@ export const ADAPTER_HELP: string = [
   "`deno task doctor` re-checks once a driver is installed.",
 ].join("\n");
 
-/** Raised when `navigator.gpu` is missing or returns no adapter. */
+/**
+ * Raised when `navigator.gpu` is missing or returns no adapter. The message starts with the
+ * cause; {@linkcode ADAPTER_HELP} (driver install advice) follows only where a driver may be
+ * the fix, not when a bad `DENO_WEBGPU_BACKEND` value alone explains the missing adapter.
+ */
 export class NoAdapterError extends GpuError {
-  /** Creates the error; `detail` says what was observed (no `navigator.gpu`, `null` adapter). */
-  constructor(detail: string) {
-    super(`${detail}\n${ADAPTER_HELP}`);
+  /**
+   * Creates the error.
+   *
+   * @param detail What was observed (no `navigator.gpu`, a `null` adapter) and why.
+   * @param driverHelp Whether to append {@linkcode ADAPTER_HELP} (default true).
+   */
+  constructor(detail: string, driverHelp: boolean = true) {
+    super(driverHelp ? `${detail}\n${ADAPTER_HELP}` : detail);
     this.name = "NoAdapterError";
   }
 }
