@@ -91,7 +91,7 @@ async function main(): Promise<number> {
       console.error(`preflight: WARNING: ${plan.message}`);
       return 0;
     case "fail":
-      console.error(`preflight: ${plan.message}\n${ADAPTER_HELP}`);
+      console.error(`preflight: ${plan.message}${plan.driverHelp ? `\n${ADAPTER_HELP}` : ""}`);
       return 1;
     case "install":
       break;

@@ -110,8 +110,11 @@ export type PreflightPlan =
   | { action: "install"; package: string; message: string }
   /** Go on, but say loudly that the adapter is the slow OpenGL one and how to fix it. */
   | { action: "warn"; backend: "gl"; message: string }
-  /** Stop: no adapter the tasks can use. */
-  | { action: "fail"; message: string };
+  /**
+   * Stop: no adapter the tasks can use. `driverHelp`: whether driver install advice applies
+   * (not when `DENO_WEBGPU_BACKEND` alone hides an adapter another backend has).
+   */
+  | { action: "fail"; message: string; driverHelp: boolean };
 
 const GL_COST = "OpenGL backend (llvmpipe through GL: no shader-f16, no subgroups, " +
   "about 2.5x slower than Mesa's Vulkan driver on the same CPU)";
@@ -156,6 +159,7 @@ export function planPreflight(facts: PreflightFacts): PreflightPlan {
         action: "fail",
         message: `${forced} finds no WebGPU adapter, but ${native ?? "gl"} has one: ` +
           `unset DENO_WEBGPU_BACKEND (it takes a comma-separated list of ${BACKENDS.join(", ")}).`,
+        driverHelp: false,
       };
     }
     if (canInstall && !forced) {
@@ -172,6 +176,7 @@ export function planPreflight(facts: PreflightFacts): PreflightPlan {
     return {
       action: "fail",
       message: `no WebGPU adapter${why}${forced ? ` with ${forced}` : ""}.`,
+      driverHelp: true,
     };
   }
   if (backend !== "gl") {

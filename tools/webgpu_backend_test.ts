@@ -122,6 +122,7 @@ Deno.test("DENO_WEBGPU_BACKEND is respected: no install, but a warning or a clea
     forcedMissing.message,
     /DENO_WEBGPU_BACKEND=metal finds no WebGPU adapter, but vulkan has one: unset DENO_WEBGPU_BACKEND \(it takes a comma-separated list of vulkan, metal, dx12, gl\)/,
   );
+  assert.equal(forcedMissing.action === "fail" && forcedMissing.driverHelp, false); // no driver advice
 });
 
 Deno.test("the preflight treats an empty DENO_WEBGPU_BACKEND like unset (as requestGpu() does)", async () => {
@@ -149,6 +150,7 @@ Deno.test("no adapter at all: install when possible, otherwise fail saying why",
   const noRoot = planPreflight({ ...debianRoot({}), privilege: "none" });
   assert.equal(noRoot.action, "fail");
   assert.match(noRoot.message, /needs root/);
+  assert.equal(noRoot.action === "fail" && noRoot.driverHelp, true);
   assert.equal(planPreflight({ ...debianRoot({}), os: "windows", apt: false }).action, "fail");
 });
 
