@@ -78,8 +78,8 @@ export class ScanCore {
     channelMajorBackward = false,
   ) {
     this.device = device;
-    this.channelMajorBackward = channelMajorBackward && layout.kind === "cross" &&
-      tuning.forward !== "chunked";
+    // The cross layout's config decides it (never with the chunked family).
+    this.channelMajorBackward = channelMajorBackward;
     const lim = device.limits;
     // The flat grids stay within the device's limit per dimension.
     tuning = { ...tuning, maxWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension };
@@ -301,10 +301,7 @@ export class ScanCore {
 
   /** Scratch bound as `state` when the caller keeps none (inference). */
   #scratchState(bytes: number): GPUBuffer {
-    if (this.#dummy && this.#dummy.size < bytes) {
-      this.#dummy.destroy();
-      this.#dummy = undefined;
-    }
+    // One size per core: the forward variant is fixed by the tuning.
     return this.#dummy ??= this.device.createBuffer({
       label: `${this.label} unused state`,
       size: Math.max(16, bytes),

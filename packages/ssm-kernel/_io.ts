@@ -50,7 +50,7 @@ export async function readBack(
 }
 
 /** Checks an array argument's length. */
-export function expectLength(
+function expectLength(
   what: string,
   name: string,
   data: ArrayLike<number>,

@@ -38,7 +38,7 @@ import {
 } from "./_wgsl_backward.ts";
 
 /** A kernel's WGSL and its entry point. */
-export interface KernelSource {
+interface KernelSource {
   /** The WGSL module (without the `enable subgroups;` directive). */
   code: string;
   /** The entry point. */
@@ -119,7 +119,7 @@ function perGroup(
 }
 
 /** Workgroup width of the CPU family's dB/dC kernel: narrower when there are few chunks. */
-export function bcWorkgroupSize(l: KernelLayout, m: KernelDims): number {
+function bcWorkgroupSize(l: KernelLayout, m: KernelDims): number {
   const count = l.batch * l.groups * m.chunks;
   let wg = 64;
   while (wg > 8 && Math.ceil(count / wg) < 8) wg /= 2;
@@ -276,7 +276,7 @@ export function storageBuffers(d: KernelDispatch): number {
 }
 
 /** The plan lines of a list of dispatches. */
-export function planOf(
+function planOf(
   pass: ScanKernelPlan["pass"],
   dispatches: KernelDispatch[],
 ): ScanKernelPlan[] {

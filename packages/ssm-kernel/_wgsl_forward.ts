@@ -123,7 +123,7 @@ ${repeat(m.nv, (j) => `        CK[ck + ${u(j)}] = h${j};`)}
  * (rows contiguous along L), L and the chunk length multiples of 4 (vec4 steps never cross
  * a chunk or a row), and an even N (each position's packed B/C record is whole vec4s).
  */
-export function forwardVec4Fits(l: KernelLayout, t: KernelTuning): boolean {
+function forwardVec4Fits(l: KernelLayout, t: KernelTuning): boolean {
   return l.kind === "generic" && t.serialGroups === 1 && l.length % 4 === 0 &&
     t.chunkLength % 4 === 0 && l.dState % 2 === 0;
 }
@@ -136,7 +136,7 @@ export function forwardVec4Fits(l: KernelLayout, t: KernelTuning): boolean {
  * vec4s, one per lane of a subgroup, then broadcast. Same mapping and results as
  * {@linkcode forwardWgsl}; requires {@linkcode forwardVec4Fits}.
  */
-export function forwardVec4Wgsl(
+function forwardVec4Wgsl(
   l: KernelLayout,
   t: KernelTuning,
   m: KernelDims,

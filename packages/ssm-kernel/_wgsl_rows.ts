@@ -71,7 +71,7 @@ export function aLoad(j: number, n: number, at = (i: string) => `AA[${i}]`): str
 }
 
 /** The subgroup-invocation-id builtin parameter, when the tuning uses subgroups. */
-export function sgBuiltin(t: KernelTuning): string {
+function sgBuiltin(t: KernelTuning): string {
   return t.subgroupWidth > 0 ? ", @builtin(subgroup_invocation_id) sgi: u32" : "";
 }
 
