@@ -11,6 +11,7 @@
 import type { Engine, KernelBinding } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
+import { sameShape } from "./ops/_shape.ts";
 
 /** Throws a {@linkcode DtypeError} unless every tensor is `f32`. */
 export function expectF32(op: string, ...ts: [string, Tensor][]): void {
@@ -23,7 +24,7 @@ export function expectF32(op: string, ...ts: [string, Tensor][]): void {
 
 /** Throws a {@linkcode ShapeError} unless `t.shape` equals `want`. */
 export function expectShape(op: string, name: string, t: Tensor, want: readonly number[]): void {
-  if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
+  if (!sameShape(t.shape, want)) {
     throw new ShapeError(
       op,
       `${name} must have shape ${formatShape(want)}, got ${formatShape(t.shape)}`,

@@ -16,7 +16,7 @@ import { mul, mulScalar, sub } from "./ops/elementwise.ts";
 import { mean } from "./ops/reduce.ts";
 import { assign } from "./ops/layout.ts";
 
-export { assertClose, maxViolation, seeded } from "../../tools/testing.ts";
+export { assertClose, seeded } from "../../tools/testing.ts";
 
 /** Deterministic standard-normal test data (float64) from the Philox stream `stream`. */
 export function normals(n: number, stream: number, scale = 1, seed = 1234): Float64Array {

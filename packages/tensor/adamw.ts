@@ -10,6 +10,7 @@
 import type { Engine, Kernel } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
+import { sameShape } from "./ops/_shape.ts";
 import type { SafetensorsInput } from "./safetensors.ts";
 import {
   type AdamWKernelOptions,
@@ -175,7 +176,7 @@ export class AdamW {
     const active = this.#slots.filter((s) => s.param.grad !== null);
     if (active.length === 0) return;
     for (const { param: p } of active) {
-      if (p.grad!.shape.join() !== p.shape.join()) {
+      if (!sameShape(p.grad!.shape, p.shape)) {
         throw new ShapeError(
           "AdamW.step",
           `gradient ${formatShape(p.grad!.shape)} of parameter ${p.label ?? ""} ${

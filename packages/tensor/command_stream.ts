@@ -252,7 +252,13 @@ export class CommandStream {
       this.#pass = null;
     }
     if (this.#slot > 0) {
-      this.#device.queue.writeBuffer(this.#paramsGpu, 0, this.#paramsCpu, 0, this.#slot * 64);
+      this.#device.queue.writeBuffer(
+        this.#paramsGpu,
+        0,
+        this.#paramsCpu,
+        0,
+        this.#slot * (SLOT_BYTES / 4),
+      );
       this.#slot = 0;
     }
     this.#device.queue.submit([this.#encoder.finish()]);

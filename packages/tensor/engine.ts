@@ -19,7 +19,6 @@ import type { Dtype, Tensor } from "./tensor.ts";
 import { formatShape, ShapeError, TensorError } from "./tensor_errors.ts";
 
 export type { BindingAccess, Kernel, KernelBinding, KernelSpec } from "./kernel_cache.ts";
-export { PARAMS_WORDS } from "./kernel_cache.ts";
 export type { ParamDecl, ParamType, ParamValue, ParamValues } from "@vmunet/wgsl";
 export type { Bindable, DispatchOptions, StreamStats } from "./command_stream.ts";
 export type { TensorOptions } from "./tensor_factory.ts";

@@ -187,9 +187,7 @@ export function clipGradNorm(
       });
     }
   }
-  const total = engine.view(coef, [2]);
-  coef.dispose();
-  return viewFirst(engine, total);
+  return viewFirst(engine, coef);
 }
 
 /** A `[]` tensor of element 0 of a `[2]` tensor (copy; disposes the input). */

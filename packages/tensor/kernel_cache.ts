@@ -36,7 +36,7 @@ export interface KernelSpec<P extends ParamDecl = ParamDecl> {
   /**
    * WGSL source with an `@compute fn main`. The engine prepends the params (`params.name`
    * for declared params, else the accessors `pu(i) -> u32`, `pi(i) -> i32`, `pf(i) -> f32`
-   * of word `i`, at most {@linkcode PARAMS_WORDS} words), the binding declarations and
+   * of word `i`, at most `PARAMS_WORDS` (of `@vmunet/wgsl`) words), the binding declarations and
    * `lin(gid, nwg, wg) -> u32` (linear invocation index of a `grid1d` dispatch).
    */
   code: string;
@@ -58,7 +58,6 @@ export interface Kernel<P extends ParamDecl = ParamDecl> {
   readonly _decl?: P;
 }
 
-export { PARAMS_WORDS } from "@vmunet/wgsl";
 /** Bytes of one params slot (the dynamic-offset alignment WebGPU guarantees). */
 export const SLOT_BYTES = 256;
 

@@ -18,6 +18,7 @@ import type { Engine, Kernel, KernelBinding } from "./engine.ts";
 import type { Tensor } from "./tensor.ts";
 import { DtypeError, formatShape, ShapeError } from "./tensor_errors.ts";
 import { chunksOf, expectF32, sameEngineOf } from "./_nn_util.ts";
+import { sameShape } from "./ops/_shape.ts";
 
 const WG = 64;
 /** Elements per partial sum (binary losses) and pixels per partial sum (multi-class). */
@@ -104,7 +105,7 @@ function lossOp(op: string, inputs: [Tensor, Tensor], k: LossKernels): Tensor {
 }
 
 function checkSameShape(op: string, a: Tensor, b: Tensor, an: string, bn: string): void {
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+  if (!sameShape(a.shape, b.shape)) {
     throw new ShapeError(
       op,
       `${an} ${formatShape(a.shape)} and ${bn} ${formatShape(b.shape)} must have the same shape`,

@@ -9,6 +9,7 @@ import type { Engine } from "./engine.ts";
 import { nextTensorId_, type TapeNode, type Tensor } from "./tensor.ts";
 import { formatShape, GradError, ShapeError } from "./tensor_errors.ts";
 import { mapKernel } from "./ops/_kernels.ts";
+import { sameShape } from "./ops/_shape.ts";
 
 /** The recording state of one engine. */
 export class Tape {
@@ -58,7 +59,7 @@ export class Tape {
     }
     if (seed) {
       seed.storageFor("backward");
-      if (seed.shape.join() !== root.shape.join()) {
+      if (!sameShape(seed.shape, root.shape)) {
         throw new ShapeError(
           "backward",
           `seed shape ${formatShape(seed.shape)} differs from ${formatShape(root.shape)}`,

@@ -8,6 +8,7 @@
 import type { Engine } from "./engine.ts";
 import { type Dtype, Storage, Tensor } from "./tensor.ts";
 import { formatShape, ShapeError } from "./tensor_errors.ts";
+import { sizeOf } from "./_row_major.ts";
 
 /** Options of tensor factories. */
 export interface TensorOptions {
@@ -48,7 +49,7 @@ export class TensorFactory {
   /** See `Engine.empty`. */
   empty(shape: readonly number[], dtype: Dtype = "f32"): Tensor {
     checkShape("empty", shape);
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const bytes = sizeOf(shape) * 4;
     const buffer = this.#engine.pool.acquire(bytes);
     const storage = new Storage(buffer, bytes, this.#release);
     return this.#track(new Tensor(this.#engine, storage, shape, dtype));
@@ -62,7 +63,7 @@ export class TensorFactory {
   ): Tensor {
     checkShape("tensor", shape);
     const dtype = options.dtype ?? "f32";
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = sizeOf(shape);
     if (data.length !== size) {
       throw new ShapeError(
         "tensor",
@@ -123,7 +124,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     dtype: Dtype,
     release: (buffer: GPUBuffer) => void,
   ): Tensor {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const bytes = sizeOf(shape) * 4;
     if (buffer.size < bytes) {
       throw new ShapeError("adopt", `buffer of ${buffer.size} bytes < shape ${formatShape(shape)}`);
     }
@@ -133,7 +134,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   /** See `Engine.view`. */
   view(t: Tensor, shape: readonly number[]): Tensor {
     const storage = t.storageFor("view");
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = sizeOf(shape);
     if (size !== t.size) {
       throw new ShapeError(
         "view",

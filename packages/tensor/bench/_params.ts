@@ -13,7 +13,6 @@ export class Params {
   /** The words. */
   readonly words: Uint32Array = new Uint32Array(64);
   #f = new Float32Array(this.words.buffer);
-  #i = new Int32Array(this.words.buffer);
   /** Words written so far. */
   length = 0;
   /** Appends unsigned integers. */
@@ -21,19 +20,9 @@ export class Params {
     for (const v of values) this.words[this.length++] = v;
     return this;
   }
-  /** Appends signed integers. */
-  i(...values: number[]): this {
-    for (const v of values) this.#i[this.length++] = v;
-    return this;
-  }
   /** Appends floats. */
   f(...values: number[]): this {
     for (const v of values) this.#f[this.length++] = v;
-    return this;
-  }
-  /** Appends `values` padded with `pad` to `count` words (signed). */
-  padded(values: readonly number[], count: number, pad = 1): this {
-    for (let k = 0; k < count; k++) this.#i[this.length++] = k < values.length ? values[k] : pad;
     return this;
   }
   /** The words written. */

@@ -88,6 +88,7 @@ export function weightBiasGrads<P extends ParamDecl>(
   const db = engine.empty([bCount]);
   sumRows(engine, partials, chunks, cols, 0, wCount, dw, op);
   sumRows(engine, partials, chunks, cols, wCount, bCount, db, op);
+  partials.dispose();
   return [dw, db];
 }
 

@@ -11,6 +11,7 @@ import type { Engine } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import { formatShape, ShapeError } from "../tensor_errors.ts";
 import { MAX_RANK, sameShape, stridesOf } from "./_shape.ts";
+import { sizeOf } from "../_row_major.ts";
 
 const WG = 256;
 /** Reductions longer than this per output are split into chunks summed in a second pass. */
@@ -44,8 +45,8 @@ export function reduceSum(
     prevKind = red;
   }
   const outShape = x.shape.filter((_, d) => !axes.has(d));
-  const nOut = kShape.reduce((a, b) => a * b, 1);
-  const rSize = rShape.reduce((a, b) => a * b, 1);
+  const nOut = sizeOf(kShape);
+  const rSize = sizeOf(rShape);
   let nChunks = 1;
   if (rSize > CHUNK_THRESHOLD && nOut < 16384) {
     nChunks = Math.min(Math.ceil(rSize / 256), Math.ceil(16384 / nOut));
