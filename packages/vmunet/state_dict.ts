@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ss2dDims } from "@vmunet/vss-block";
 import { stageDims, type VMUNetConfig } from "./config.ts";
 
 /** One parameter: its official key and shape. */
@@ -15,16 +16,8 @@ export interface ParameterSpec {
   shape: number[];
 }
 
-/** SS2D sizes for a block of width `c` (docs/spec.md §3.2): inner width, dt rank, state size. */
-export function ss2dSizes(
-  c: number,
-  dState: number,
-): { dInner: number; dtRank: number; dState: number } {
-  return { dInner: 2 * c, dtRank: Math.ceil(c / 16), dState };
-}
-
 function vssBlock(prefix: string, c: number, dState: number): ParameterSpec[] {
-  const { dInner: di, dtRank: r } = ss2dSizes(c, dState);
+  const { dInner: di, dtRank: r } = ss2dDims(c, dState);
   const n = dState;
   const sa = `${prefix}.self_attention`;
   return [

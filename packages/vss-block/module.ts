@@ -196,7 +196,7 @@ export abstract class BaseModule implements Module {
 }
 
 /** Prefixes every key of `params` with `name.`. */
-export function prefixed(name: string, params: [string, Tensor][]): [string, Tensor][] {
+function prefixed(name: string, params: [string, Tensor][]): [string, Tensor][] {
   return params.map(([k, t]) => [`${name}.${k}`, t]);
 }
 

@@ -10,7 +10,13 @@ import { disposeModel, loadCheckpoint, type PageModel } from "./checkpoint.ts";
 import { catchUncaught, clearErrors, describeError, guarded, showError } from "./errors.ts";
 import { goldenLogits } from "./golden.ts";
 import { adapterLine, getEngine } from "./gpu.ts";
-import { pairFiles, resultCard, type SegmentedImage, segmentFile } from "./segment_view.ts";
+import {
+  download,
+  pairFiles,
+  resultCard,
+  type SegmentedImage,
+  segmentFile,
+} from "./segment_view.ts";
 import { curvesSvg, pageTrainConfig, type PageTrainHistory, trainInPage } from "./train_view.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -161,13 +167,7 @@ function setupTraining(): void {
     status.textContent += " — stopping after this step…";
   };
   save.onclick = () => {
-    if (!trainedCheckpoint) return;
-    const url = URL.createObjectURL(new Blob([trainedCheckpoint as BlobPart]));
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = "vmunet-page.safetensors";
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    if (trainedCheckpoint) download(trainedCheckpoint, "vmunet-page.safetensors");
   };
 }
 

@@ -140,8 +140,10 @@ function canvasOf(
   return c;
 }
 
-function download(bytes: Uint8Array, name: string): void {
-  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: "image/png" }));
+/** Offers `bytes` as a file download named `name` (typed `type` when given). */
+export function download(bytes: Uint8Array, name: string, type?: string): void {
+  const blob = new Blob([bytes as BlobPart], type === undefined ? {} : { type });
+  const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = url;
   a.download = name;
@@ -183,7 +185,7 @@ export function resultCard(r: SegmentedImage): HTMLElement {
   }%${scores}`;
   const button = document.createElement("button");
   button.textContent = "Download mask PNG";
-  button.onclick = () => download(r.maskPng, `${stemOf(r.name)}_mask.png`);
+  button.onclick = () => download(r.maskPng, `${stemOf(r.name)}_mask.png`, "image/png");
   card.append(stack, info, button);
   return card;
 }

@@ -49,14 +49,11 @@ export async function inferBatch(
       return [out, l] as [Tensor, Tensor | null];
     })
   );
-  const values = (await output.read()) as Float32Array;
+  // Both readbacks in one wait: one GPU→CPU sync per batch, not two.
+  const [values, lossValues] = await Promise.all([output.read(), loss?.read()]);
   output.dispose();
-  let lossValue = NaN;
-  if (loss) {
-    lossValue = ((await loss.read()) as Float32Array)[0];
-    loss.dispose();
-  }
-  return { output: values, loss: lossValue };
+  loss?.dispose();
+  return { output: values as Float32Array, loss: lossValues ? lossValues[0] : NaN };
 }
 
 /** Class ids `(B,H,W)` of logits `(B,nc,H,W)` (first maximum, as `torch.argmax`). */
