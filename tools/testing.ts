@@ -27,22 +27,6 @@ export function seeded(count: number, seed: number, lo = -1, hi = 1): Float64Arr
   return out;
 }
 
-/** Largest |a − b| / (atol + rtol·|b|) over the elements; ≤ 1 means within tolerance. */
-export function maxViolation(
-  a: ArrayLike<number>,
-  b: ArrayLike<number>,
-  atol: number,
-  rtol: number,
-): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    const v = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]));
-    if (!(v <= worst)) worst = Number.isNaN(v) ? Infinity : v;
-  }
-  return worst;
-}
-
 /** Throws with the worst element when `actual` is not within tolerance of `expected`. */
 export function assertClose(
   actual: ArrayLike<number>,

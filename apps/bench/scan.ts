@@ -222,6 +222,7 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
       for (const batch of batches) {
         for (const choice of choices) {
           const made: GPUBuffer[] = [];
+          let built: SelectiveScan | CrossScan2d | undefined;
           try {
             const options = { ...kernelOptions, fallbackAdapter: choice === "cpu" };
             const Dg = CH / G;
@@ -242,6 +243,7 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
                 { batch, height: side, width: L / side, channels: Dg, dState: N },
                 options,
               );
+            built = scan;
             const { variant, stateBytes } = scan;
             const { inputs: inp, out, dOut, grads } = scanBuffers(up, scan.sizes);
             const state = up(stateBytes / 4);
@@ -300,7 +302,6 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
               records.push(r);
               opts.log(formatRow(r));
             }
-            scan.destroy();
           } catch (e) {
             // A configuration beyond the device's limits (binding size, memory) is skipped.
             opts.log(
@@ -309,6 +310,7 @@ export async function runScanBench(gpu: GpuContext, opts: ScanBenchOptions): Pro
               } |`,
             );
           } finally {
+            built?.destroy();
             for (const b of made) b.destroy();
           }
         }

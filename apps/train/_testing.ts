@@ -88,7 +88,4 @@ export async function cli(
   return { code, out: text.decode(stdout), err: text.decode(stderr) };
 }
 
-/** Whether a path exists. */
-export async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
+export { exists } from "./run_dir.ts";

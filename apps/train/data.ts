@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Dataset, SyntheticDataset } from "@vmunet/datasets";
+import type { Dataset } from "@vmunet/datasets";
 import {
   openFolder,
   openIsic,
@@ -26,7 +26,8 @@ export class DataFolderError extends Error {
   }
 }
 
-async function isDir(path: string): Promise<boolean> {
+/** Whether `path` is a folder (false when it does not exist). */
+export async function isDir(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isDirectory;
   } catch {
@@ -104,12 +105,8 @@ export async function openEvalData(
     throw new UsageError(`--split must be val, train or all, got "${split}"`);
   }
   if (config.data === "synthetic") {
-    const train = split === "train";
-    return new SyntheticDataset({
-      count: train ? config.syntheticCount : config.syntheticValCount,
-      size: config.imageSize,
-      seed: train ? config.seed : config.seed + 1,
-    });
+    const { train, val } = syntheticData(config);
+    return split === "train" ? train : val;
   }
   const root = config.dataDir!;
   await checkDataFolder(root);

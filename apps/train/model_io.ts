@@ -23,7 +23,7 @@ import {
 export * from "./checkpoint_format.ts";
 
 /**
- * Reads a training checkpoint written by {@linkcode saveTrainCheckpoint}.
+ * Reads a training checkpoint written by {@linkcode serializeTrainCheckpoint} (`checkpoint_format.ts`).
  *
  * @param path The file.
  * @returns Configuration, state, weights and optimizer tensors.

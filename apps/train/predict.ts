@@ -29,7 +29,7 @@ import { readHdf5, releaseFiles, zoomLabelsBack } from "@vmunet/datasets/fs";
 import { InvalidValueError, perClassMetrics } from "@vmunet/metrics";
 import { VMUNet, type VMUNetConfig } from "@vmunet/vmunet";
 import type { PredictArgs } from "./cli.ts";
-import { DataFolderError, detectDataKind } from "./data.ts";
+import { DataFolderError, detectDataKind, isDir } from "./data.ts";
 import {
   argmaxClasses,
   inferBatch,
@@ -152,10 +152,6 @@ interface PredictInput {
 function named(kind: "image" | "volume", paths: string[], folder = ""): PredictInput[] {
   const names = outputNames(paths);
   return paths.map((path) => ({ path, kind, name: folder + names.get(path)! }));
-}
-
-async function isDir(path: string): Promise<boolean> {
-  return await Deno.stat(path).then((s) => s.isDirectory, () => false);
 }
 
 async function sortedFiles(dir: string, ext: RegExp): Promise<string[]> {

@@ -36,7 +36,8 @@ export const LAST_CHECKPOINT = "last.safetensors";
 /** The files a run writes, removed when a run that never saved a checkpoint starts over. */
 const RUN_FILES = ["config.json", "log.jsonl", "report.html", "best.safetensors"];
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a path exists. */
+export async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 

@@ -7,6 +7,7 @@
 
 import type { CrossScanReferenceInputs, ScanReferenceInputs } from "./reference.ts";
 import { probeSubgroupsDirective } from "@vmunet/wgsl";
+export { relL2 } from "../../tools/testing.ts";
 
 /**
  * Requests a device with raised storage-buffer limits (and `subgroups` when `subgroups`), and
@@ -40,17 +41,6 @@ export function randomArray(count: number, seed: number, lo = -1, hi = 1): Float
     out[i] = lo + (hi - lo) * r;
   }
   return out;
-}
-
-/** ‖a−b‖₂ / max(‖b‖₂, tiny). */
-export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-30);
 }
 
 /** max |a−b| / max(1, max |b|); NaN if any value of `a` is not finite. */
